@@ -1,0 +1,186 @@
+"""`FaceDataset`: a whole face data set as in-memory uint8 tensors.
+
+Every reader produces one of these; training, synthesis and evaluation consume it. Images are
+grayscale ``uint8`` tensors of shape ``[N, 1, S, S]``; labels index into ``classes`` (canonical
+emotion names in canonical order). Each image belongs to one split (``train``, ``val`` or
+``test``; ``""`` for not yet assigned) and may carry a subject id and a synthetic flag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from feraug.errors import DataError
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+UNASSIGNED = ""
+
+
+@dataclass
+class FaceDataset:
+    """A face data set held entirely in memory."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+    split: list[str]
+    source_ids: list[str]
+    subjects: list[str] | None = None
+    synthetic: torch.Tensor | None = None
+    format: str = "unknown"
+    root: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.images.shape[0]
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4 or self.images.shape[1] != 1:
+            raise ValueError(f"images must be uint8 [N,1,H,W], got {self.images.dtype} "
+                             f"{tuple(self.images.shape)}")
+        if self.labels.shape != (n,) or len(self.split) != n or len(self.source_ids) != n:
+            raise ValueError("images, labels, split and source_ids must have the same length")
+        if self.subjects is not None and len(self.subjects) != n:
+            raise ValueError("subjects must have one entry per image")
+        if self.synthetic is None:
+            self.synthetic = torch.zeros(n, dtype=torch.bool)
+        self.labels = self.labels.to(torch.int64)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def size(self) -> int:
+        """Image side length in pixels."""
+        return int(self.images.shape[-1])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def split_names(self) -> list[str]:
+        """Splits present, in canonical order."""
+        present = set(self.split)
+        return [s for s in (*SPLITS, UNASSIGNED) if s in present]
+
+    def indices(self, split: str) -> torch.Tensor:
+        """Indices of the images in ``split``."""
+        return torch.tensor([i for i, s in enumerate(self.split) if s == split], dtype=torch.long)
+
+    def select(self, index: torch.Tensor | list[int]) -> FaceDataset:
+        """A new data set holding the given images (in the given order)."""
+        idx = torch.as_tensor(index, dtype=torch.long)
+        pick = idx.tolist()
+        return replace(
+            self,
+            images=self.images[idx],
+            labels=self.labels[idx],
+            split=[self.split[i] for i in pick],
+            source_ids=[self.source_ids[i] for i in pick],
+            subjects=None if self.subjects is None else [self.subjects[i] for i in pick],
+            synthetic=self.synthetic[idx],
+            extra=dict(self.extra),
+        )
+
+    def subset(self, split: str) -> FaceDataset:
+        """The images of one split; raises DataError naming the data set when it is empty."""
+        idx = self.indices(split)
+        if len(idx) == 0:
+            raise DataError(f"{self.root or self.format}: split {split!r} has no images "
+                            f"(splits present: {self.split_names()})")
+        return self.select(idx)
+
+    def class_counts(self, split: str | None = None) -> dict[str, int]:
+        """Images per class, over one split or the whole data set."""
+        labels = self.labels if split is None else self.labels[self.indices(split)]
+        counts = torch.bincount(labels, minlength=self.num_classes).tolist()
+        return {c: int(n) for c, n in zip(self.classes, counts, strict=True)}
+
+    def with_split(self, split: list[str]) -> FaceDataset:
+        """A copy with new split assignments."""
+        if len(split) != len(self):
+            raise ValueError("split must have one entry per image")
+        return replace(self, split=list(split))
+
+    def fingerprint(self) -> str:
+        """Content fingerprint: SHA-256 over pixels, labels, classes, splits and synthetic flags."""
+        h = hashlib.sha256()
+        h.update(self.images.contiguous().numpy().tobytes())
+        h.update(self.labels.numpy().tobytes())
+        h.update("|".join(self.classes).encode())
+        h.update("|".join(self.split).encode())
+        h.update(self.synthetic.numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def summary(self) -> dict:
+        """Per-split, per-class counts and basic facts, JSON-serialisable."""
+        return {
+            "format": self.format,
+            "root": self.root,
+            "num_images": len(self),
+            "image_size": [self.size, self.size],
+            "classes": list(self.classes),
+            "splits": {
+                (s or "unassigned"): {"total": len(self.indices(s)), **self.class_counts(s)}
+                for s in self.split_names()
+            },
+            "synthetic": int(self.synthetic.sum()),
+            "subjects": None if self.subjects is None else len(set(self.subjects)),
+            "fingerprint": self.fingerprint(),
+        }
+
+    def to_state(self) -> dict:
+        """Plain dict of tensors and primitive lists (loadable with ``weights_only=True``)."""
+        return {
+            "images": self.images,
+            "labels": self.labels,
+            "classes": list(self.classes),
+            "split": self.split,
+            "source_ids": self.source_ids,
+            "subjects": self.subjects,
+            "synthetic": self.synthetic,
+            "format": self.format,
+            "root": self.root,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> FaceDataset:
+        """Inverse of :meth:`to_state`."""
+        return cls(
+            images=state["images"],
+            labels=state["labels"],
+            classes=tuple(state["classes"]),
+            split=list(state["split"]),
+            source_ids=list(state["source_ids"]),
+            subjects=None if state["subjects"] is None else list(state["subjects"]),
+            synthetic=state["synthetic"],
+            format=state["format"],
+            root=state["root"],
+        )
+
+
+def concat(datasets: list[FaceDataset]) -> FaceDataset:
+    """Concatenate data sets with the same classes and image size (e.g. real + synthetic)."""
+    if not datasets:
+        raise ValueError("nothing to concatenate")
+    first = datasets[0]
+    for d in datasets[1:]:
+        if d.classes != first.classes:
+            raise DataError(f"{d.root}: classes {d.classes} differ from {first.classes}")
+        if d.size != first.size:
+            raise DataError(f"{d.root}: image size {d.size} differs from {first.size}")
+    subjects = None
+    if all(d.subjects is not None for d in datasets):
+        subjects = [s for d in datasets for s in d.subjects]
+    return FaceDataset(
+        images=torch.cat([d.images for d in datasets]),
+        labels=torch.cat([d.labels for d in datasets]),
+        classes=first.classes,
+        split=[s for d in datasets for s in d.split],
+        source_ids=[s for d in datasets for s in d.source_ids],
+        subjects=subjects,
+        synthetic=torch.cat([d.synthetic for d in datasets]),
+        format="+".join(dict.fromkeys(d.format for d in datasets)),
+        root=first.root,
+    )

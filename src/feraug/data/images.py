@@ -1,0 +1,53 @@
+"""Decoding image files into grayscale uint8 arrays of a fixed size (OpenCV)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from feraug.errors import DataError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".webp"})
+
+
+def is_image_file(path: Path) -> bool:
+    """True for file names with a known image suffix (hidden files excluded)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def resize_gray(img: np.ndarray, size: int) -> np.ndarray:
+    """Resize a 2-D uint8 image to ``size`` x ``size`` (area interpolation when shrinking)."""
+    if img.shape[0] == size and img.shape[1] == size:
+        return img
+    shrink = img.shape[0] > size or img.shape[1] > size
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return cv2.resize(img, (size, size), interpolation=interp)
+
+
+def to_gray(img: np.ndarray) -> np.ndarray:
+    """Convert a decoded image (gray, BGR or BGRA, any depth) to 2-D uint8 grayscale."""
+    if img.dtype != np.uint8:
+        img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if img.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        img = cv2.cvtColor(img, code) if img.shape[2] in (3, 4) else img[..., 0]
+    return img
+
+
+def read_gray(path: Path, size: int) -> np.ndarray:
+    """Read one image file as a ``size`` x ``size`` uint8 grayscale array.
+
+    Raises :class:`DataError` naming the file when it cannot be read or decoded.
+    """
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    if data.size == 0:
+        raise DataError(f"{path}: empty file, not an image")
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise DataError(f"{path}: corrupt or unsupported image (could not be decoded)")
+    return resize_gray(to_gray(img), size)

@@ -1,0 +1,65 @@
+"""Safe file writing: atomic replacement and refusal to overwrite what the user owns."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from feraug.errors import FeraugError
+
+
+def atomic_write_bytes(data: bytes, path: Path) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(obj: Any, path: Path) -> None:
+    """Write JSON (indented, sorted keys off) atomically."""
+    atomic_write_bytes((json.dumps(obj, indent=2) + "\n").encode(), Path(path))
+
+
+def prepare_output_dir(path: Path, allow_existing_run: bool = False) -> Path:
+    """Create an output folder, refusing to write into an existing non-empty one.
+
+    ``allow_existing_run`` permits a folder that feraug itself created earlier (it holds
+    ``manifest.json``), which is how ``--resume`` continues a run in place.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FeraugError(f"{path}: exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()):
+        if not (allow_existing_run and (path / "manifest.json").is_file()):
+            raise FeraugError(f"{path}: folder exists and is not empty; refusing to overwrite "
+                              "(choose a new --out, or --resume a feraug run)")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
