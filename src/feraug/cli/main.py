@@ -1,0 +1,56 @@
+"""The ``feraug`` command line. Each command group lives in its own module with a
+``register(app)`` function; errors derived from :class:`FeraugError` print one line and exit 2."""
+
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+
+import click
+import typer
+
+from feraug.errors import FeraugError
+
+app = typer.Typer(
+    name="feraug",
+    help="GAN-based data augmentation for facial expression recognition, measured fairly.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+COMMAND_MODULES = (
+    "feraug.cli.data_cmd",
+    "feraug.cli.train_cmd",
+    "feraug.cli.demo_cmd",
+    "feraug.cli.predict_cmd",
+    "feraug.cli.gan_cmd",
+)
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = import_module(_name)
+    except ModuleNotFoundError as exc:  # a command group not built yet
+        if exc.name != _name:
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one clear line."""
+    try:
+        app(standalone_mode=False)
+    except FeraugError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.secho("interrupted", err=True)
+        sys.exit(130)

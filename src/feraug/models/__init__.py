@@ -1,0 +1,37 @@
+"""Classifier registry: name -> module with ``build(num_classes, in_size, **kw)`` and ``RECIPE``.
+
+Adding a classifier is one new module plus one line in :data:`CLASSIFIERS`.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from torch import nn
+
+from feraug.errors import ConfigError
+from feraug.models import resnet18, vgg_fer, zhu_cnn
+
+CLASSIFIERS: dict[str, ModuleType] = {
+    "zhu-cnn": zhu_cnn,
+    "vgg-fer": vgg_fer,
+    "resnet18": resnet18,
+}
+
+
+def get_classifier(name: str) -> ModuleType:
+    """The module registered as ``name``."""
+    try:
+        return CLASSIFIERS[name]
+    except KeyError:
+        raise ConfigError(f"unknown model {name!r} (known: {', '.join(CLASSIFIERS)})") from None
+
+
+def build_classifier(name: str, num_classes: int, in_size: int, **kwargs: object) -> nn.Module:
+    """Instantiate a registered classifier."""
+    return get_classifier(name).build(num_classes, in_size, **kwargs)
+
+
+def recipe(name: str) -> dict:
+    """The model's default training recipe (overridable by config and flags)."""
+    return dict(get_classifier(name).RECIPE)

@@ -1,0 +1,77 @@
+"""Classifier checkpoints: atomic save, ``weights_only`` load, and everything needed to resume
+exactly (model, optimiser, scheduler, RNG states, step counters)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from feraug.errors import CheckpointError
+from feraug.io import atomic_torch_save
+from feraug.models import build_classifier
+
+FORMAT = "feraug-classifier-v1"
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module inside DDP / torch.compile wrappers."""
+    model = getattr(model, "module", model)
+    return getattr(model, "_orig_mod", model)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write a checkpoint dict atomically (``format`` key added)."""
+    atomic_torch_save({"format": FORMAT, **state}, Path(path))
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a feraug classifier checkpoint safely (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a feraug classifier checkpoint")
+    return state
+
+
+@dataclass
+class LoadedClassifier:
+    """A trained classifier ready for inference, with how its inputs must be prepared."""
+
+    model: nn.Module
+    classes: tuple[str, ...]
+    image_size: int
+    crop_size: int | None
+    tta: str
+    model_name: str
+    meta: dict
+
+
+def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> LoadedClassifier:
+    """Rebuild the model stored in a checkpoint, in eval mode on ``device``."""
+    state = read_checkpoint(path)
+    model = build_classifier(state["model_name"], len(state["classes"]),
+                             state["crop_size"] or state["image_size"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit model {state['model_name']} "
+                              f"({str(exc).splitlines()[0]})") from None
+    model.to(device).eval()
+    meta = {k: v for k, v in state.items() if k not in {"model", "optimizer", "scheduler", "rng"}}
+    return LoadedClassifier(
+        model=model,
+        classes=tuple(state["classes"]),
+        image_size=int(state["image_size"]),
+        crop_size=state["crop_size"],
+        tta=state["tta"],
+        model_name=state["model_name"],
+        meta=meta,
+    )

@@ -1,0 +1,124 @@
+"""Typed training configuration: defaults <- model recipe <- YAML file <- command-line flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from feraug.errors import ConfigError
+from feraug.models import CLASSIFIERS, recipe
+
+
+class AugmentConfig(BaseModel):
+    """Batched, on-device training augmentation (see :mod:`feraug.training.augment`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    flip: bool = True
+    rotation: float = Field(10.0, ge=0, le=45, description="max rotation, degrees")
+    translate: float = Field(0.1, ge=0, le=0.5, description="max shift, fraction of side")
+    scale: float = Field(0.1, ge=0, le=0.5, description="max relative zoom")
+    erasing: float = Field(0.0, ge=0, le=1, description="probability of random erasing")
+    brightness: float = Field(0.0, ge=0, le=1, description="max brightness/contrast jitter")
+
+
+class TrainConfig(BaseModel):
+    """Everything that defines a classifier training run."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    data: str
+    format: str | None = None
+    image_size: int = Field(48, ge=16, le=256)
+    class_map: dict[str, str] | None = None
+    folds: int = Field(5, ge=2)
+    fold: int = Field(0, ge=0)
+    synthetic: list[str] = Field(default_factory=list,
+                                 description="folders written by `feraug synth`, train only")
+
+    model: str = "zhu-cnn"
+    crop_size: int | None = None
+    pretrained_weights: str | None = None
+    init: str | None = Field(None, description="feraug checkpoint to fine-tune from")
+    freeze_backbone: bool = False
+
+    epochs: int = Field(30, ge=1)
+    max_steps: int | None = Field(None, ge=1, description="stop after this many steps")
+    batch_size: int = Field(128, ge=1)
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = Field(0.0, ge=0)
+    scheduler: Literal["none", "plateau", "cosine"] = "plateau"
+    plateau_factor: float = 0.5
+    plateau_patience: int = 3
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    tta: Literal["none", "flip", "tencrop"] = "flip"
+
+    class_weighted_loss: bool = False
+    balanced_sampling: bool = False
+
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True
+    channels_last: bool = False
+    compile: bool = False
+    checkpoint_every: int = Field(0, ge=0, description="also checkpoint every N steps (0: epochs)")
+    out: str = "runs/train"
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        if v not in CLASSIFIERS:
+            raise ValueError(f"unknown model {v!r} (known: {', '.join(CLASSIFIERS)})")
+        return v
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
+            else v
+    return out
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Load a YAML mapping with ``yaml.safe_load``; ConfigError naming the file on problems."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: config must be a mapping of keys to values")
+    return data
+
+
+def build_train_config(file_values: dict | None = None, overrides: dict | None = None,
+                       source: str = "config") -> TrainConfig:
+    """Merge the model's recipe, a config mapping and explicit overrides into a TrainConfig.
+
+    ``None`` values in ``overrides`` mean "not given" and are ignored.
+    """
+    file_values = dict(file_values or {})
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    model = overrides.get("model") or file_values.get("model") or "zhu-cnn"
+    if model not in CLASSIFIERS:
+        raise ConfigError(f"{source}: unknown model {model!r} (known: {', '.join(CLASSIFIERS)})")
+    merged = _deep_merge(_deep_merge(recipe(model), file_values), overrides)
+    merged["model"] = model
+    try:
+        return TrainConfig(**merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{source}: {problems}") from None

@@ -1,0 +1,68 @@
+"""Turning uint8 face batches into model inputs, and predicting with test-time augmentation.
+
+Training, evaluation, prediction and export all go through :func:`to_model_input`, so the
+conversion is identical everywhere.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MEAN = 0.5
+STD = 0.5
+TTA_MODES = ("none", "flip", "tencrop")
+
+
+def to_model_input(images: torch.Tensor, crop_size: int | None = None) -> torch.Tensor:
+    """uint8 ``[N,1,S,S]`` -> float ``[N,1,C,C]`` in about [-1, 1], centre-cropped to
+    ``crop_size`` when it is smaller than ``S``."""
+    x = images.float().div_(255.0).sub_(MEAN).div_(STD)
+    if crop_size is not None and crop_size < x.shape[-1]:
+        off = (x.shape[-1] - crop_size) // 2
+        x = x[..., off : off + crop_size, off : off + crop_size]
+    return x
+
+
+def ten_crops(x: torch.Tensor, crop: int) -> torch.Tensor:
+    """The four corner crops, the centre crop and their mirror images: ``[10, N, 1, c, c]``."""
+    s = x.shape[-1]
+    o = (s - crop) // 2
+    offsets = [(0, 0), (0, s - crop), (s - crop, 0), (s - crop, s - crop), (o, o)]
+    crops = [x[..., i : i + crop, j : j + crop] for i, j in offsets]
+    crops += [c.flip(-1) for c in crops]
+    return torch.stack(crops)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, crop_size: int | None,
+                   tta: str = "none", batch_size: int = 512) -> torch.Tensor:
+    """Averaged softmax probabilities' log for uint8 images, batch by batch, with TTA.
+
+    Returns log-probabilities ``[N, K]`` (averaging is done in probability space).
+    """
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be one of {TTA_MODES}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outs = []
+    for start in range(0, images.shape[0], batch_size):
+        batch = images[start : start + batch_size].to(device, non_blocking=True)
+        if tta == "tencrop" and crop_size is not None and crop_size < batch.shape[-1]:
+            views = ten_crops(to_model_input(batch), crop_size)
+        else:
+            x = to_model_input(batch, crop_size)
+            views = torch.stack([x, x.flip(-1)]) if tta != "none" else x.unsqueeze(0)
+        v, n = views.shape[:2]
+        probs = F.softmax(model(views.flatten(0, 1)).float(), dim=1).view(v, n, -1).mean(0)
+        outs.append(probs.clamp_min(1e-12).log().cpu())
+    model.train(was_training)
+    return torch.cat(outs)
+
+
+def predict_proba(model: nn.Module, images: torch.Tensor, crop_size: int | None,
+                  tta: str = "none", batch_size: int = 512) -> torch.Tensor:
+    """Class probabilities ``[N, K]`` for uint8 images ``[N,1,S,S]``."""
+    return predict_logits(model, images, crop_size, tta, batch_size).exp()
