@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "feraug.cli.demo_cmd",
     "feraug.cli.predict_cmd",
     "feraug.cli.gan_cmd",
+    "feraug.cli.synth_cmd",
 )
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,108 @@
+"""``feraug train`` and ``feraug evaluate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from feraug.data.load import load_dataset
+from feraug.errors import ConfigError
+from feraug.training.config import build_train_config, read_yaml
+
+
+def train(
+    data: str = typer.Option(None, help="Data set path (FER2013 CSV or folders, CK+, JAFFE, "
+                                        "ImageFolder)."),
+    config: Path = typer.Option(None, "--config", "-c", help="YAML config file (flags win)."),
+    model: str = typer.Option(None, help="Classifier: zhu-cnn, vgg-fer, resnet18."),
+    out: str = typer.Option(None, help="Output folder (must be new or empty, or --resume)."),
+    format: str = typer.Option(None, "--format", help="Force a data format instead of "
+                                                      "auto-detection."),
+    epochs: int = typer.Option(None, help="Number of epochs."),
+    max_steps: int = typer.Option(None, help="Stop after this many optimiser steps."),
+    batch_size: int = typer.Option(None, help="Batch size per process."),
+    lr: float = typer.Option(None, help="Learning rate."),
+    seed: int = typer.Option(None, help="Random seed."),
+    device: str = typer.Option(None, help="auto, cpu or cuda."),
+    init: str = typer.Option(None, help="feraug checkpoint to fine-tune from."),
+    freeze_backbone: bool = typer.Option(None, "--freeze-backbone/--no-freeze-backbone",
+                                         help="Train only the final layer (with --init)."),
+    pretrained_weights: str = typer.Option(None, help="Local torchvision ResNet-18 weights "
+                                                      "file (resnet18 only)."),
+    class_weighted_loss: bool = typer.Option(None, "--class-weighted-loss/--no-class-weighted-"
+                                             "loss", help="Inverse-frequency class weights."),
+    balanced_sampling: bool = typer.Option(None, "--balanced-sampling/--no-balanced-sampling",
+                                           help="Class-balanced batch sampling."),
+    synthetic: list[str] = typer.Option(None, help="Synthetic folder from `feraug synth` "
+                                                   "(train split only; repeatable)."),
+    checkpoint_every: int = typer.Option(None, help="Also checkpoint every N steps."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate the config and exit."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Train a FER classifier; the best epoch is chosen on the validation split."""
+    from feraug.training.trainer import fit
+
+    file_values = read_yaml(config) if config else {}
+    overrides = dict(data=data, model=model, out=out, format=format, epochs=epochs,
+                     max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
+                     device=device, init=init, freeze_backbone=freeze_backbone,
+                     pretrained_weights=pretrained_weights,
+                     class_weighted_loss=class_weighted_loss,
+                     balanced_sampling=balanced_sampling, synthetic=synthetic or None,
+                     checkpoint_every=checkpoint_every)
+    if "data" not in file_values and data is None:
+        raise ConfigError("no data: pass --data PATH or set `data:` in the config file")
+    cfg = build_train_config(file_values, overrides, source=str(config or "flags"))
+    if dry_run:
+        typer.echo(json.dumps(cfg.model_dump(), indent=2))
+        return
+    result = fit(cfg, resume=resume)
+    summary = {"out_dir": str(result.out_dir), "best_checkpoint": str(result.best_checkpoint),
+               "best_val": result.best_val}
+    typer.echo(json.dumps(summary, indent=2) if as_json else
+               f"best val accuracy {result.best_val.get('val_accuracy', float('nan')):.4f} "
+               f"-> {result.best_checkpoint}")
+
+
+def evaluate(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint written by `feraug train`."),
+    data: str = typer.Argument(..., help="Data set to evaluate on."),
+    split: str = typer.Option("test", help="Split to score: test (report) or val (select)."),
+    out: Path = typer.Option(None, help="Folder for metrics.json and confusion.png."),
+    format: str = typer.Option(None, "--format", help="Force a data format."),
+    tta: str = typer.Option(None, help="none, flip or tencrop (default: the model's)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
+) -> None:
+    """Score a checkpoint on one split: accuracy, macro-F1, per-class metrics, confusion."""
+    from feraug.io import prepare_output_dir
+    from feraug.training.checkpoint import load_classifier
+    from feraug.training.engine import choose_device
+    from feraug.training.evaluate import evaluate_classifier
+
+    loaded = load_classifier(checkpoint, choose_device(device))
+    ds = load_dataset(data, format=format, size=loaded.image_size)
+    if out is not None:
+        prepare_output_dir(out)
+    metrics = evaluate_classifier(loaded, ds, split=split, out_dir=out, tta=tta)
+    if out is not None:
+        from feraug.manifest import write_manifest
+
+        write_manifest(out, "evaluate", {"checkpoint": str(checkpoint), "data": data,
+                                         "split": split, "tta": tta}, 0, ds.fingerprint())
+    if as_json:
+        typer.echo(json.dumps(metrics, indent=2))
+        return
+    typer.echo(f"{split}: accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}")
+    for name, m in metrics["per_class"].items():
+        typer.echo(f"  {name:9s} recall {m['recall']:.3f}  precision {m['precision']:.3f}  "
+                   f"f1 {m['f1']:.3f}  n={m['support']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the train and evaluate commands."""
+    app.command()(train)
+    app.command()(evaluate)

@@ -1,0 +1,96 @@
+"""Batched, on-device training augmentation for float face batches ``[N,1,H,W]``.
+
+One affine warp per batch (per-sample random rotation, scale, shift and horizontal flip, all
+in a single ``affine_grid``/``grid_sample`` call), optional brightness/contrast jitter, a random
+crop to the model's input size, and random erasing by masks. No per-image Python work.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from feraug.training.config import AugmentConfig
+
+
+def _uniform(n: int, bound: float, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    return (torch.rand(n, generator=gen, device=device) * 2 - 1) * bound
+
+
+def random_affine(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Per-sample rotation/scale/translation/flip, reflect-padded, in one grid_sample."""
+    n, dev = x.shape[0], x.device
+    angle = _uniform(n, math.radians(cfg.rotation), gen, dev)
+    scale = 1 + _uniform(n, cfg.scale, gen, dev)
+    tx = _uniform(n, 2 * cfg.translate, gen, dev)
+    ty = _uniform(n, 2 * cfg.translate, gen, dev)
+    flip = torch.ones(n, device=dev)
+    if cfg.flip:
+        flip = torch.where(torch.rand(n, generator=gen, device=dev) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([
+        torch.stack([cos * flip, -sin, tx], 1),
+        torch.stack([sin * flip, cos, ty], 1),
+    ], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def random_crop(x: torch.Tensor, crop: int, gen: torch.Generator) -> torch.Tensor:
+    """Per-sample random ``crop`` x ``crop`` windows via unfold-free gather of offsets."""
+    n, _, h, w = x.shape
+    if crop >= h:
+        return x
+    oy = torch.randint(0, h - crop + 1, (n,), generator=gen, device=x.device)
+    ox = torch.randint(0, w - crop + 1, (n,), generator=gen, device=x.device)
+    ar = torch.arange(crop, device=x.device)
+    rows = (oy[:, None] + ar[None]).view(n, 1, crop, 1).expand(n, 1, crop, w)
+    x = x.gather(2, rows)
+    cols = (ox[:, None] + ar[None]).view(n, 1, 1, crop).expand(n, 1, crop, crop)
+    return x.gather(3, cols)
+
+
+def random_erasing(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Erase one random rectangle (2-33% of the area, aspect 0.3-3.3) with probability ``p``."""
+    n, _, h, w = x.shape
+    dev = x.device
+    area = (0.02 + torch.rand(n, generator=gen, device=dev) * 0.31) * h * w
+    log_r = math.log(0.3) + torch.rand(n, generator=gen, device=dev) * (math.log(3.3) - math.log(0.3))
+    ratio = torch.exp(log_r)
+    eh = torch.sqrt(area * ratio).clamp(1, h)
+    ew = torch.sqrt(area / ratio).clamp(1, w)
+    y0 = torch.rand(n, generator=gen, device=dev) * (h - eh)
+    x0 = torch.rand(n, generator=gen, device=dev) * (w - ew)
+    ys = torch.arange(h, device=dev).view(1, h, 1)
+    xs = torch.arange(w, device=dev).view(1, 1, w)
+    inside = ((ys >= y0.view(n, 1, 1)) & (ys < (y0 + eh).view(n, 1, 1))
+              & (xs >= x0.view(n, 1, 1)) & (xs < (x0 + ew).view(n, 1, 1)))
+    apply = (torch.rand(n, generator=gen, device=dev) < p).view(n, 1, 1)
+    mask = (inside & apply).unsqueeze(1)
+    noise = torch.randn(x.shape, generator=gen, device=dev, dtype=x.dtype)
+    return torch.where(mask, noise, x)
+
+
+def jitter(x: torch.Tensor, amount: float, gen: torch.Generator) -> torch.Tensor:
+    """Per-sample brightness and contrast jitter for inputs normalised to about [-1, 1]."""
+    n, dev = x.shape[0], x.device
+    b = _uniform(n, amount, gen, dev).view(n, 1, 1, 1)
+    c = (1 + _uniform(n, amount, gen, dev)).view(n, 1, 1, 1)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return ((x - mean) * c + mean + b).clamp_(-1, 1)
+
+
+def augment_batch(x: torch.Tensor, cfg: AugmentConfig, crop: int | None,
+                  gen: torch.Generator) -> torch.Tensor:
+    """The full training augmentation for a normalised float batch."""
+    if cfg.rotation or cfg.scale or cfg.translate or cfg.flip:
+        x = random_affine(x, cfg, gen)
+    if cfg.brightness:
+        x = jitter(x, cfg.brightness, gen)
+    if crop is not None:
+        x = random_crop(x, crop, gen)
+    if cfg.erasing:
+        x = random_erasing(x, cfg.erasing, gen)
+    return x

@@ -1,0 +1,85 @@
+"""Device, precision and data parallelism in one place, on top of PyTorch's own engine.
+
+Multi-process training is launched with ``torchrun`` (``torchrun --nproc-per-node N -m feraug
+train ...``); this module reads the environment torchrun sets, joins the process group (NCCL on
+GPUs, gloo on CPU) and wraps the model in ``DistributedDataParallel``. Nothing here
+re-implements communication.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from feraug.errors import ConfigError
+
+
+@dataclass
+class Engine:
+    """Where and how training runs."""
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    amp: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """Move to the device and wrap for data parallelism when there are several ranks."""
+        model = model.to(self.device)
+        if self.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model = DistributedDataParallel(model, device_ids=ids)
+        return model
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast on CUDA when mixed precision is on; a no-op otherwise."""
+        if self.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+    def close(self) -> None:
+        """Leave the process group (if this engine joined one)."""
+        if self.distributed and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def choose_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
+    """CUDA when available (or asked for), else CPU."""
+    if preference == "cpu":
+        return torch.device("cpu")
+    if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda was asked for but no CUDA device is available")
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def make_engine(device: str = "auto", amp: bool = True) -> Engine:
+    """Build the engine, joining a torchrun process group when ``WORLD_SIZE`` > 1."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = choose_device(device, local_rank)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return Engine(device=dev, rank=rank, world_size=world_size, amp=amp and dev.type == "cuda")

@@ -1,0 +1,105 @@
+"""Building the pieces of a training run from its config: data, model, optimiser, schedule, loss."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from feraug.data.dataset import FaceDataset
+from feraug.data.load import load_dataset
+from feraug.errors import CheckpointError, ConfigError, DataError
+from feraug.models import build_classifier
+from feraug.training.checkpoint import read_checkpoint
+from feraug.training.config import TrainConfig
+
+
+def load_training_data(config: TrainConfig, dataset: FaceDataset | None) -> FaceDataset:
+    """The real data set (loaded unless given) plus any synthetic folders, train split only."""
+    ds = dataset if dataset is not None else load_dataset(
+        config.data, format=config.format, size=config.image_size, class_map=config.class_map,
+        folds=config.folds, fold=config.fold, seed=config.seed)
+    if config.synthetic:
+        from feraug.data.synthetic import with_synthetic
+
+        ds = with_synthetic(ds, config.synthetic)
+    for split in ("val", "test"):
+        if bool(ds.synthetic[ds.indices(split)].any()):
+            raise DataError(f"{ds.root}: synthetic images found in the {split} split")
+    for split in ("train", "val"):
+        if len(ds.indices(split)) == 0:
+            raise DataError(f"{ds.root}: the {split} split is empty")
+    counts = ds.class_counts("train")
+    empty = [c for c, n in counts.items() if n == 0]
+    if empty:
+        raise DataError(f"{ds.root}: class(es) {', '.join(empty)} have no training images")
+    return ds
+
+
+def last_linear(model: nn.Module) -> tuple[str, nn.Linear]:
+    """Name and module of the final fully connected layer (the classifier head)."""
+    found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not found:
+        raise ConfigError("model has no linear classifier layer")
+    return found[-1]
+
+
+def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
+    """The classifier, optionally initialised from a feraug checkpoint (fine-tuning)."""
+    in_size = config.crop_size or config.image_size
+    model = build_classifier(config.model, num_classes, in_size,
+                             pretrained_weights=config.pretrained_weights)
+    if config.init:
+        state = read_checkpoint(config.init)
+        if state["model_name"] != config.model:
+            raise CheckpointError(f"{config.init}: holds a {state['model_name']} model, "
+                                  f"not {config.model}")
+        own = model.state_dict()
+        weights = {k: v for k, v in state["model"].items()
+                   if k in own and own[k].shape == v.shape}
+        missing = set(own) - set(weights)
+        head = last_linear(model)[0]
+        if any(not k.startswith(head + ".") for k in missing):
+            raise CheckpointError(f"{config.init}: incompatible weights for {config.model} "
+                                  f"(missing {sorted(missing)[:3]})")
+        model.load_state_dict(weights, strict=False)
+    if config.freeze_backbone:
+        head = last_linear(model)[0]
+        for name, p in model.named_parameters():
+            p.requires_grad = name.startswith(head + ".")
+    return model
+
+
+def build_optimizer(config: TrainConfig, model: nn.Module,
+                    fused: bool = False) -> torch.optim.Optimizer:
+    """SGD (optionally Nesterov), Adam or AdamW over the trainable parameters."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    kw = {"lr": config.lr, "weight_decay": config.weight_decay}
+    if fused:
+        kw["fused"] = True
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, momentum=config.momentum, nesterov=config.nesterov, **kw)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, **kw)
+    return torch.optim.AdamW(params, **kw)
+
+
+def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
+    """Plateau on validation accuracy, cosine over epochs, or none (stepped once per epoch)."""
+    if config.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=config.plateau_factor,
+            patience=config.plateau_patience)
+    if config.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    return None
+
+
+def build_loss(config: TrainConfig, train_labels: torch.Tensor, num_classes: int,
+               device: torch.device) -> nn.Module:
+    """Cross-entropy, class-weighted (inverse frequency, mean weight 1) when asked for."""
+    weight = None
+    if config.class_weighted_loss:
+        counts = torch.bincount(train_labels, minlength=num_classes).clamp_min(1).float()
+        weight = (counts.sum() / counts) / num_classes
+        weight = (weight / weight.mean()).to(device)
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)

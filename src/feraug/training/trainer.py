@@ -1,0 +1,200 @@
+"""``fit``: the classifier training loop (one screen), resumable exactly, data-parallel via
+torchrun, model selection on the validation split only."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from feraug.data.dataset import FaceDataset
+from feraug.io import prepare_output_dir
+from feraug.manifest import write_manifest
+from feraug.training.augment import augment_batch
+from feraug.training.batches import TensorBatches
+from feraug.training.checkpoint import read_checkpoint, save_checkpoint, unwrap
+from feraug.training.config import TrainConfig
+from feraug.training.engine import Engine, make_engine
+from feraug.training.inputs import predict_proba, to_model_input
+from feraug.training.metrics import classification_metrics
+from feraug.training.setup import (
+    build_loss,
+    build_model,
+    build_optimizer,
+    build_scheduler,
+    load_training_data,
+)
+
+CRASH_ENV = "FERAUG_TEST_CRASH_AFTER_STEP"  # fault injection for the resume test
+
+
+@dataclass
+class FitResult:
+    """Where a run's outputs are and how it ended."""
+
+    out_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    best_val: dict
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class RunState:
+    """Counters that a checkpoint must restore."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best_val_accuracy: float = -1.0
+    best_val: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+
+
+def _meta(config: TrainConfig, ds: FaceDataset) -> dict:
+    return {
+        "model_name": config.model,
+        "classes": list(ds.classes),
+        "image_size": config.image_size,
+        "crop_size": config.crop_size,
+        "tta": config.tta,
+        "config": config.model_dump(),
+        "data_fingerprint": ds.fingerprint(),
+    }
+
+
+def _save_last(path: Path, model, opt, sched, state: RunState, aug_gen: torch.Generator,
+               meta: dict) -> None:
+    save_checkpoint(path, {
+        **meta,
+        "model": unwrap(model).state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict() if sched is not None else None,
+        "rng": {"torch": torch.get_rng_state(), "augment": aug_gen.get_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        "run_state": {k: v for k, v in state.__dict__.items()},
+    })
+
+
+def _restore(path: Path, model, opt, sched, aug_gen: torch.Generator) -> RunState:
+    ckpt = read_checkpoint(path)
+    unwrap(model).load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    if sched is not None and ckpt["scheduler"] is not None:
+        sched.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    aug_gen.set_state(ckpt["rng"]["augment"])
+    if ckpt["rng"]["cuda"]:
+        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    return RunState(**ckpt["run_state"])
+
+
+def validate(model, val: FaceDataset, config: TrainConfig, engine: Engine) -> dict:
+    """Accuracy and macro-F1 on the validation split (the only split used for selection)."""
+    with engine.autocast():
+        probs = predict_proba(unwrap(model), val.images, config.crop_size, config.tta)
+    m = classification_metrics(val.labels.numpy(), probs.argmax(1).numpy(), val.classes)
+    return {"val_accuracy": m["accuracy"], "val_macro_f1": m["macro_f1"],
+            "val_recall": {c: v["recall"] for c, v in m["per_class"].items()}}
+
+
+def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = False,
+        fused_optimizer: bool = False) -> FitResult:
+    """Train a classifier as ``config`` says; the best checkpoint is chosen on ``val``."""
+    engine = make_engine(config.device, config.amp)
+    torch.manual_seed(config.seed)
+    ds = load_training_data(config, dataset)
+    train, val = ds.subset("train"), ds.subset("val")
+    out = Path(config.out)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if engine.is_main:
+        prepare_output_dir(out, allow_existing_run=resume)
+        write_manifest(out, "train", config.model_dump(), config.seed, ds.fingerprint(),
+                       data_summary=ds.summary(), world_size=engine.world_size)
+    engine.barrier()
+
+    model = build_model(config, ds.num_classes)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model = engine.wrap(model)
+    opt = build_optimizer(config, model, fused=fused_optimizer)
+    sched = build_scheduler(config, opt)
+    loss_fn = build_loss(config, train.labels, ds.num_classes, engine.device)
+    step_model = torch.compile(model) if config.compile else model
+    aug_gen = torch.Generator(engine.device).manual_seed(config.seed * 7919 + engine.rank)
+    state = RunState()
+    if resume and last_path.is_file():
+        state = _restore(last_path, model, opt, sched, aug_gen)
+    meta = _meta(config, ds)
+
+    images = train.images.to(engine.device)
+    labels = train.labels.to(engine.device)
+    batches = TensorBatches(train.labels, config.batch_size, config.seed,
+                            balanced=config.balanced_sampling, rank=engine.rank,
+                            world_size=engine.world_size)
+    crash_at = int(os.environ.get(CRASH_ENV, "0"))
+    show = engine.is_main and not os.environ.get("FERAUG_QUIET")
+    done = config.max_steps is not None and state.step >= config.max_steps
+    while state.epoch < config.epochs and not done:
+        model.train()
+        running, seen = 0.0, 0
+        bar = tqdm(total=batches.batches_per_epoch(), initial=state.batch_in_epoch,
+                   desc=f"epoch {state.epoch + 1}/{config.epochs}", disable=not show, leave=False)
+        for idx in batches.epoch(state.epoch, skip=state.batch_in_epoch):
+            idx = idx.to(engine.device)
+            x = augment_batch(to_model_input(images[idx]), config.augment, config.crop_size,
+                              aug_gen)
+            if config.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with engine.autocast():
+                loss = loss_fn(step_model(x), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            state.step += 1
+            state.batch_in_epoch += 1
+            running += float(loss.detach()) * len(idx)
+            seen += len(idx)
+            bar.update(1)
+            if engine.is_main and config.checkpoint_every and \
+                    state.step % config.checkpoint_every == 0:
+                _save_last(last_path, model, opt, sched, state, aug_gen, meta)
+            if crash_at and state.step == crash_at:
+                os._exit(3)
+            if config.max_steps is not None and state.step >= config.max_steps:
+                done = True
+                break
+        bar.close()
+        epoch_done = not done or state.batch_in_epoch >= batches.batches_per_epoch()
+        row = {"epoch": state.epoch + 1, "step": state.step,
+               "train_loss": running / max(seen, 1), "lr": opt.param_groups[0]["lr"],
+               **validate(model, val, config, engine)}
+        if epoch_done:
+            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                sched.step(row["val_accuracy"])
+            elif sched is not None:
+                sched.step()
+            state.epoch += 1
+            state.batch_in_epoch = 0
+        state.history.append(row)
+        if engine.is_main:
+            with open(out / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            if show:
+                tqdm.write(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} "
+                           f"val acc {row['val_accuracy']:.4f} "
+                           f"macro-F1 {row['val_macro_f1']:.4f}")
+            if row["val_accuracy"] > state.best_val_accuracy:
+                state.best_val_accuracy = row["val_accuracy"]
+                state.best_val = row
+                save_checkpoint(best_path, {**meta, "model": unwrap(model).state_dict(),
+                                            "val_metrics": row, "step": state.step})
+            _save_last(last_path, model, opt, sched, state, aug_gen, meta)
+    engine.barrier()
+    engine.close()
+    return FitResult(out_dir=out, best_checkpoint=best_path, last_checkpoint=last_path,
+                     best_val=state.best_val, history=state.history)
