@@ -57,8 +57,8 @@ def random_erasing(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Ten
     n, _, h, w = x.shape
     dev = x.device
     area = (0.02 + torch.rand(n, generator=gen, device=dev) * 0.31) * h * w
-    log_r = math.log(0.3) + torch.rand(n, generator=gen, device=dev) * (math.log(3.3) - math.log(0.3))
-    ratio = torch.exp(log_r)
+    lo, hi = math.log(0.3), math.log(3.3)
+    ratio = torch.exp(lo + torch.rand(n, generator=gen, device=dev) * (hi - lo))
     eh = torch.sqrt(area * ratio).clamp(1, h)
     ew = torch.sqrt(area / ratio).clamp(1, w)
     y0 = torch.rand(n, generator=gen, device=dev) * (h - eh)

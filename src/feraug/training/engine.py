@@ -51,6 +51,17 @@ class Engine:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def sync_buffers(self, model: nn.Module) -> None:
+        """Copy rank 0's buffers (batch-norm running statistics) to every rank.
+
+        DDP keeps parameters identical but each rank updates its running statistics on its own
+        shard after the last broadcast; syncing before validation and saving makes every rank
+        hold exactly the same model.
+        """
+        if self.distributed:
+            for buf in model.buffers():
+                dist.broadcast(buf.data, src=0)
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()

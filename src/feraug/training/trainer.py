@@ -41,6 +41,7 @@ class FitResult:
     last_checkpoint: Path
     best_val: dict
     history: list[dict] = field(default_factory=list)
+    model: torch.nn.Module | None = None
 
 
 @dataclass
@@ -169,6 +170,7 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
                 done = True
                 break
         bar.close()
+        engine.sync_buffers(model)
         epoch_done = not done or state.batch_in_epoch >= batches.batches_per_epoch()
         row = {"epoch": state.epoch + 1, "step": state.step,
                "train_loss": running / max(seen, 1), "lr": opt.param_groups[0]["lr"],
@@ -197,4 +199,4 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     engine.barrier()
     engine.close()
     return FitResult(out_dir=out, best_checkpoint=best_path, last_checkpoint=last_path,
-                     best_val=state.best_val, history=state.history)
+                     best_val=state.best_val, history=state.history, model=unwrap(model))

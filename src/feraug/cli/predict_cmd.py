@@ -1,0 +1,144 @@
+"""``feraug predict`` (emotions of the faces in photos) and ``feraug export`` (ONNX /
+TorchScript)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from feraug.export import export_model
+from feraug.io import prepare_output_dir
+from feraug.predict.annotate import write_annotated
+from feraug.predict.api import iter_predictions, resolve_tta
+from feraug.predict.detect import DETECTORS
+from feraug.predict.model import resolve_model
+from feraug.predict.results import ImagePrediction
+from feraug.predict.sources import expand_paths
+
+
+class ExportFormat(StrEnum):
+    """Export targets."""
+
+    onnx = "onnx"
+    torchscript = "torchscript"
+
+
+def _table(results: list[ImagePrediction]) -> Table:
+    table = Table(show_lines=False)
+    for col in ("image", "face", "box x,y,w,h", "emotion", "prob.", "next"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        if r.error:
+            reason = r.error.removeprefix(f"{r.source}: ")
+            table.add_row(r.source, "", "", f"[red]error: {reason}[/red]", "", "")
+        elif not r.faces:
+            table.add_row(r.source, "-", "", f"[yellow]{r.note}[/yellow]", "", "")
+        for i, face in enumerate(r.faces, start=1):
+            ranked = sorted(face.probabilities.items(), key=lambda kv: -kv[1])
+            runner = f"{ranked[1][0]} {ranked[1][1]:.0%}" if len(ranked) > 1 else ""
+            table.add_row(r.source if i == 1 else "", str(i), ", ".join(map(str, face.box)),
+                          f"[bold]{face.emotion}[/bold]", f"{face.confidence:.0%}", runner)
+    return table
+
+
+def predict_command(
+    paths: Annotated[list[Path], typer.Argument(
+        help="Image files and/or folders (walked recursively for images).")],
+    model: Annotated[Path | None, typer.Option(
+        "--model", "-m", help="Classifier checkpoint (default: the model bundled with feraug).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write annotated PNG copies here (a new or empty folder).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")
+                       ] = False,
+    detect: Annotated[bool, typer.Option(
+        "--detect/--no-detect",
+        help="Detect faces, or treat each whole image as one face (pre-cropped data).")] = True,
+    tta: Annotated[bool | None, typer.Option(
+        "--tta/--no-tta", help="Test-time augmentation (default: the checkpoint's setting).")
+    ] = None,
+    detector: Annotated[str, typer.Option(
+        "--detector", help=f"Face detector: {', '.join(DETECTORS)} (dlib/mtcnn need that "
+        "package).")] = "haar",
+    device: Annotated[str, typer.Option("--device", help="torch device, e.g. cpu or cuda.")
+                      ] = "cpu",
+) -> None:
+    """Predict the emotion of every face in photos.
+
+    An image without a face is listed with a note. An unreadable file is reported by name
+    and the others still run. Exit code: 0 when at least one image was processed (even if
+    others failed or held no face), 1 when none could be, 2 for a usage error (bad model,
+    --out folder not empty, unknown detector).
+    """
+    loaded = resolve_model(model, device)
+    mode = resolve_tta(tta, loaded)
+    out_dir = prepare_output_dir(out) if out is not None else None
+    items = expand_paths(list(paths))
+    used: set[str] = set()
+    results: list[ImagePrediction] = []
+    stream = iter_predictions(items, loaded, detect, mode, detector, device=device)
+    show = len(items) >= 50 and sys.stderr.isatty()
+    for pred, image in tqdm(stream, total=len(items), desc="predicting", disable=not show,
+                            leave=False):
+        if out_dir is not None and image is not None:
+            pred.annotated = str(write_annotated(image, pred, out_dir, used))
+        results.append(pred)
+    n_ok = sum(r.ok for r in results)
+    if as_json:
+        doc = {"model": str(model) if model else "default", "tta": mode,
+               "detector": detector if detect else None,
+               "images": [r.to_dict() for r in results]}
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        console = Console()
+        console.print(_table(results))
+        faces = sum(len(r.faces) for r in results)
+        summary = (f"{len(results)} image(s): {faces} face(s), "
+                   f"{sum(r.ok and not r.faces for r in results)} without a face, "
+                   f"{len(results) - n_ok} unreadable (tta: {mode})")
+        if out_dir is not None:
+            summary += f"; annotated copies in {out_dir}"
+        console.print(summary)
+    if n_ok == 0:
+        sys.exit(1)  # SystemExit, not typer.Exit: main() runs click with standalone_mode=False
+
+
+def export_command(
+    checkpoint: Annotated[Path, typer.Argument(help="Classifier checkpoint to export.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="onnx or torchscript.")
+                   ] = ExportFormat.onnx,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output file (default: next to the checkpoint, .onnx / "
+        ".torchscript.pt).")] = None,
+) -> None:
+    """Export a checkpoint to ONNX or TorchScript, checked against the original.
+
+    The exported model takes normalised float input [N,1,C,C] and returns probabilities; a
+    JSON sidecar (<out>.json) holds the classes and the preprocessing.
+    """
+    result = export_model(checkpoint, out, fmt.value)
+    typer.echo(f"wrote {result.path} and {result.sidecar}")
+    if result.checked:
+        typer.echo(result.message)
+    else:
+        typer.secho(f"warning: {result.message}", fg=typer.colors.YELLOW, err=True)
+
+
+def _help(func: object) -> str:
+    """A docstring with each paragraph on one line (the help formatter re-wraps it)."""
+    paras = (getattr(func, "__doc__", "") or "").strip().split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paras)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``predict`` and ``export`` to the CLI."""
+    app.command("predict", help=_help(predict_command))(predict_command)
+    app.command("export", help=_help(export_command))(export_command)

@@ -1,0 +1,185 @@
+"""``feraug synth``: build a synthetic training set from a trained generator.
+
+torch, the data layer and the generators are imported inside the command, so
+``feraug --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from feraug.cli.data_cmd import FORMAT_NAMES, check_format, parse_class_map
+from feraug.errors import ConfigError, FeraugError
+
+SYNTH_HELP = (
+    "Build a synthetic training set: sample faces of chosen emotions from a trained "
+    "generator, filter them, and write them with a manifest into a new folder."
+    "\n\n"
+    "How many: --balance (default) fills every chosen emotion up to the largest real class "
+    "of the train split; --multiply K makes K x each emotion's real train count (0.5-5)."
+    "\n\n"
+    "What is kept: with --filter-model, only samples that classifier assigns to the requested "
+    "emotion with probability >= --tau; and (memorisation guard) only samples whose RMS pixel "
+    "distance (pixels in [0,1]) to the nearest real training face is >= --delta. Extra "
+    "candidates are generated (--oversample, --max-attempts) so filtered counts can still be "
+    "met; a shortfall is reported, not hidden."
+    "\n\n"
+    "Translators (cyclegan, stargan) start from the real train split's faces of their source "
+    "emotion only. The output folder must be new or empty and may not lie inside the data "
+    "set or under any val/test split folder (PublicTest, PrivateTest, val, test, ...). Train "
+    "with it via the training config's `synthetic: [DIR]`; its images only ever join the "
+    "train split, flagged synthetic."
+)
+
+
+def parse_emotions(text: str | None) -> list[str] | None:
+    """``disgust,fear`` -> ``["disgust", "fear"]`` (None: let the plan choose)."""
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise ConfigError("--emotions: no emotion names given (example: --emotions disgust,fear)")
+    return names
+
+
+def load_generator_checkpoint(path: Path, device: str = "cpu") -> Any:
+    """Load a trained generator with :func:`feraug.gan.base.load_generator`."""
+    if not path.is_file():
+        raise FeraugError(f"{path}: generator checkpoint does not exist")
+    try:
+        from feraug.gan.base import load_generator
+    except ModuleNotFoundError as exc:  # generators not built yet
+        raise FeraugError(f"generators are not available in this install ({exc})") from None
+    return load_generator(path, device=device)
+
+
+def render_counts(manifest: dict, out: Path) -> None:
+    """Print the per-emotion counts of a finished build with rich."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=True)
+    gen = manifest["generator"]
+    console.print(f"[bold]Generator:[/bold] {escape(gen['name'])} "
+                  f"({escape(str(gen['checkpoint']))}, sha256 {str(gen['sha256'])[:12]})")
+    console.print(f"[bold]Written:[/bold]   {escape(str(out))}")
+    cols = ("requested", "generated", "kept", "dropped_quality", "dropped_memorisation",
+            "shortfall")
+    table = Table(title="Synthetic images per emotion")
+    table.add_column("emotion")
+    for c in cols:
+        table.add_column(c.replace("_", " "), justify="right")
+    for emotion, c in manifest["counts"].items():
+        table.add_row(emotion, *(f"{c[k]:,}" for k in cols))
+    table.add_row("total", *(f"{manifest['totals'][k]:,}" for k in cols), style="bold")
+    console.print(table)
+    if not manifest["complete"]:
+        console.print("[yellow]warning:[/yellow] the filters left some emotions short of the "
+                      "plan; raise --max-attempts/--oversample or loosen --tau/--delta")
+
+
+def synth(
+    generator: Annotated[Path, typer.Option(
+        "--generator", "-g", metavar="CKPT", show_default=False,
+        help="Generator checkpoint written by `feraug gan train`.")],
+    data: Annotated[Path, typer.Option(
+        "--data", "-d", metavar="PATH", show_default=False,
+        help="Real data set (folder or FER2013 CSV) whose train split sets the counts.")],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", metavar="DIR", show_default=False,
+        help="New (or empty) folder to write the images and manifest.json into.")],
+    emotions: Annotated[str | None, typer.Option(
+        "--emotions", "-e", metavar="E1,E2",
+        help="Emotions to synthesise (default: all the generator makes, except a "
+             "translator's source emotion).")] = None,
+    balance: Annotated[bool, typer.Option(
+        "--balance", help="Fill each chosen emotion up to the largest real train class "
+                          "(the default).")] = False,
+    multiply: Annotated[float | None, typer.Option(
+        "--multiply", metavar="K", min=0.5, max=5.0,
+        help="Make K x each chosen emotion's real train count (0.5 to 5).")] = None,
+    filter_model: Annotated[Path | None, typer.Option(
+        "--filter-model", metavar="CKPT",
+        help="Classifier checkpoint for the quality filter.")] = None,
+    tau: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Quality filter: minimum probability of the requested emotion.",
+    )] = 0.5,
+    delta: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Memorisation guard: minimum RMS distance (pixels in [0,1]) to "
+                               "the nearest real training face; 0 turns it off.")] = 0.05,
+    seed: Annotated[int, typer.Option(min=0, help="Sampling seed.")] = 0,
+    oversample: Annotated[float, typer.Option(
+        min=1.0, max=20.0, help="Candidates per missing image in each filtering round.")] = 1.5,
+    max_attempts: Annotated[int, typer.Option(
+        min=1, max=100, help="Filtering rounds per emotion before giving up.")] = 5,
+    batch_size: Annotated[int, typer.Option(min=1, help="Faces per generator call.")] = 256,
+    device: Annotated[str, typer.Option(
+        help="Device for the generator and filters: auto, cpu or cuda.")] = "auto",
+    format: Annotated[str | None, typer.Option(
+        "--format", "-f", metavar="NAME",
+        help=f"Data set reader instead of auto-detection: {', '.join(FORMAT_NAMES)}.")] = None,
+    class_map: Annotated[str | None, typer.Option(
+        "--class-map", metavar="FOLDER=EMOTION,...",
+        help="Map class folder names to emotions (as for training).")] = None,
+    folds: Annotated[int, typer.Option(
+        min=2, help="Folds for data sets without splits (must match training).")] = 5,
+    fold: Annotated[int, typer.Option(
+        min=0, help="Test fold for data sets without splits (must match training).")] = 0,
+    data_seed: Annotated[int, typer.Option(
+        help="Seed of carved-out validation and folds (must match training).")] = 0,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the manifest (without the per-file list) as JSON on stdout.",
+    )] = False,
+) -> None:
+    """Build a synthetic training set (help text: :data:`SYNTH_HELP`)."""
+    if balance and multiply is not None:
+        raise ConfigError("--balance and --multiply exclude each other; choose one")
+    if fold >= folds:
+        raise ConfigError(f"--fold: {fold} is out of range for --folds {folds}")
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"--device: {device!r} is not auto, cpu or cuda")
+    from feraug.synth.plan import make_plan
+
+    plan = make_plan(
+        emotions=parse_emotions(emotions),
+        mode="multiply" if multiply is not None else "balance",
+        k=multiply, seed=seed, filter_model=None if filter_model is None else str(filter_model),
+        tau=tau, delta=delta, oversample=oversample, max_attempts=max_attempts,
+        batch_size=batch_size,
+    )
+    mapping = parse_class_map(class_map)
+    fmt = check_format(format)
+
+    import torch
+
+    from feraug.data.load import load_dataset
+    from feraug.synth.build import build_synthetic_set
+    from feraug.synth.safety import check_out_dir
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available")
+    check_out_dir(out, data if data.is_dir() else None)  # refuse before any slow loading
+    gen = load_generator_checkpoint(generator, device)
+    real = load_dataset(data, format=fmt, size=int(gen.image_size), class_map=mapping,
+                        folds=folds, fold=fold, seed=data_seed)
+    manifest = build_synthetic_set(gen, real, plan, out, generator_checkpoint=generator,
+                                   device=device, progress=not os.environ.get("FERAUG_QUIET"))
+    if as_json:
+        shown = {k: v for k, v in manifest.items() if k != "files"}
+        shown["out"] = str(out)
+        typer.echo(json.dumps(shown, indent=2))
+    else:
+        render_counts(manifest, out)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``synth`` command to the main app."""
+    app.command("synth", help=SYNTH_HELP)(synth)

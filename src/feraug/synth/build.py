@@ -1,0 +1,296 @@
+"""Building a synthetic training set: generate in batches, filter, write PNGs and a manifest.
+
+The output folder holds ``<emotion>/<emotion>_<seed>_<index>.png`` (``seed`` is the plan seed,
+``index`` the candidate number within that emotion, so gaps show dropped candidates) and
+``manifest.json``, written last: a folder without it is an interrupted build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import torch
+from tqdm import tqdm
+
+import feraug
+from feraug.data.dataset import FaceDataset
+from feraug.data.synthetic import FORMAT, MANIFEST, split_fingerprint
+from feraug.errors import ConfigError, DataError, FeraugError
+from feraug.io import write_json
+from feraug.synth.filters import MemorisationGuard, QualityFilter
+from feraug.synth.plan import (
+    SampleGenerator,
+    SynthPlan,
+    resolve_emotions,
+    source_emotion,
+    target_counts,
+)
+from feraug.synth.safety import check_out_dir, file_sha256, prepare_synth_dir
+
+
+def derive_seed(seed: int, emotion: str, batch: int) -> int:
+    """The seed of one generation batch: a stable 31-bit hash of plan seed, emotion, batch."""
+    digest = hashlib.sha256(f"feraug-synth/{seed}/{emotion}/{batch}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+@dataclass
+class EmotionTally:
+    """Per-emotion bookkeeping for the manifest."""
+
+    requested: int
+    generated: int = 0
+    kept: int = 0
+    dropped_quality: int = 0
+    dropped_memorisation: int = 0
+    surplus: int = 0
+    rounds: int = 0
+    nearest_rms: list[float] = field(default_factory=list)
+    sources: set[str] = field(default_factory=set)
+
+    def as_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("requested", "generated", "kept", "dropped_quality",
+                                            "dropped_memorisation", "surplus", "rounds")}
+        d["shortfall"] = self.requested - self.kept
+        if self.sources:  # translators: kept images made from this many different real faces
+            d["distinct_sources"] = len(self.sources)
+        if self.nearest_rms:
+            d["nearest_real_rms_min"] = round(min(self.nearest_rms), 6)
+            d["nearest_real_rms_mean"] = round(sum(self.nearest_rms) / len(self.nearest_rms), 6)
+        return d
+
+
+class _Sources:
+    """Real *train* faces a translator starts from, handed out in a seeded order: those of its
+    source emotion, or (no fixed source emotion) those of every emotion but the requested one."""
+
+    def __init__(self, real: FaceDataset, emotion: str | None, seed: int) -> None:
+        self.real, self.source, self.seed = real, emotion, seed
+        self.train = real.indices("train")
+        self._pool: tuple[str, torch.Tensor] | None = None
+        self._order: tuple[tuple[str, int], list[int]] | None = None
+
+    def pool(self, emotion: str) -> torch.Tensor:
+        """Indices into the real data set of the source faces for ``emotion``."""
+        if self._pool is None or self._pool[0] != emotion:
+            labels = self.real.labels[self.train]
+            if self.source is not None:
+                idx = self.train[labels == self.real.classes.index(self.source)]
+                what = f"{self.source!r} faces"
+            else:
+                idx = self.train[labels != self.real.classes.index(emotion)]
+                what = f"faces of emotions other than {emotion!r}"
+            if len(idx) == 0:
+                raise DataError(f"{self.real.root or self.real.format}: the train split has no "
+                                f"{what} for the translator to start from")
+            self._pool = (emotion, idx)
+        return self._pool[1]
+
+    def _permutation(self, emotion: str, cycle: int, m: int) -> list[int]:
+        if self._order is None or self._order[0] != (emotion, cycle):
+            g = torch.Generator().manual_seed(derive_seed(self.seed, f"src-{emotion}", cycle))
+            self._order = ((emotion, cycle), torch.randperm(m, generator=g).tolist())
+        return self._order[1]
+
+    def take(self, emotion: str, start: int, n: int) -> tuple[torch.Tensor, list[str]]:
+        """Sources for candidates ``start .. start+n-1`` of ``emotion`` (one per candidate);
+        each pass over the pool uses every face once, passes in different seeded orders."""
+        pool = self.pool(emotion)
+        picks = []
+        for j in range(start, start + n):
+            cycle, pos = divmod(j, len(pool))
+            picks.append(int(pool[self._permutation(emotion, cycle, len(pool))[pos]]))
+        return self.real.images[picks], [self.real.source_ids[p] for p in picks]
+
+
+def _check_batch(generator: SampleGenerator, images: object, n: int, size: int) -> torch.Tensor:
+    ok = (isinstance(images, torch.Tensor) and images.dtype == torch.uint8
+          and tuple(images.shape) == (n, 1, size, size))
+    if not ok:
+        got = (f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor)
+               else type(images).__name__)
+        raise FeraugError(f"generator {generator.name!r} returned {got}, expected uint8 "
+                          f"({n}, 1, {size}, {size})")
+    return images.cpu()
+
+
+def _apply_filters(images: torch.Tensor, emotion: str, quality: QualityFilter | None,
+                   guard: MemorisationGuard | None, tally: EmotionTally,
+                   ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Quality filter, then memorisation guard on the survivors; counts the drops in
+    ``tally``. Returns ``(keep mask, emotion probabilities, nearest-real RMS)`` (NaN RMS for
+    samples the quality filter already dropped)."""
+    n = images.shape[0]
+    keep = torch.ones(n, dtype=torch.bool)
+    probs = rms = None
+    if quality is not None:
+        keep, probs = quality.keep(images, emotion)
+        tally.dropped_quality += int((~keep).sum())
+    if guard is not None and keep.any():
+        rms = torch.full((n,), math.nan)
+        far, rms[keep] = guard.keep(images[keep])
+        dropped = keep.clone()
+        dropped[keep] = ~far
+        tally.dropped_memorisation += int(dropped.sum())
+        keep &= ~dropped
+    return keep, probs, rms
+
+
+def _write_png(path: Path, image: torch.Tensor) -> None:
+    ok, buf = cv2.imencode(".png", image[0].numpy())
+    if not ok:
+        raise FeraugError(f"{path}: could not encode PNG")
+    path.write_bytes(buf.tobytes())
+
+
+def _describe_real(real: FaceDataset) -> dict:
+    return {
+        "root": real.root,
+        "format": real.format,
+        "classes": list(real.classes),
+        "image_size": real.size,
+        "num_images": len(real),
+        "train_counts": real.class_counts("train"),
+        "fingerprint": real.fingerprint(),
+        "split_fingerprint": split_fingerprint(real),
+    }
+
+
+def build_synthetic_set(
+    generator: SampleGenerator,
+    real: FaceDataset,
+    plan: SynthPlan,
+    out_dir: str | Path,
+    generator_checkpoint: Path | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> dict:
+    """Generate, filter and write a synthetic training set; return its manifest.
+
+    Counts come from ``plan`` and the real *train* split; translators start from the real
+    train faces of their source emotion only. Refuses (FeraugError) an existing non-empty
+    ``out_dir``, one under a validation/test split folder, or one inside the real data set.
+    When filters leave an emotion short after ``plan.max_attempts`` rounds, the manifest
+    says so (``shortfall`` > 0, ``complete`` false) instead of failing.
+    """
+    out = Path(out_dir)
+    if int(generator.image_size) != real.size:
+        raise ConfigError(f"generator {generator.name!r} makes {generator.image_size} px faces "
+                          f"but the real data set was loaded at {real.size} px; load it at "
+                          f"size={generator.image_size}")
+    if "train" not in real.split_names():
+        raise DataError(f"{real.root or real.format}: data set has no train split")
+    emotions = resolve_emotions(plan, generator, real.classes)
+    train_counts = real.class_counts("train")
+    targets = target_counts(plan, emotions, train_counts)
+    src_emotion = source_emotion(generator)
+    if src_emotion is not None and src_emotion not in real.classes:
+        raise ConfigError(f"translator source emotion {src_emotion!r} is not a class of the "
+                          f"real data set (classes: {', '.join(real.classes)})")
+    check_out_dir(out, real.root or None)  # refuse early, before loading anything
+
+    quality = None
+    if plan.filter_model:
+        quality = QualityFilter(plan.filter_model, plan.tau, device)
+        quality.check_emotions(emotions)
+    guard = None
+    if plan.delta > 0:
+        guard = MemorisationGuard(real.images[real.indices("train")], plan.delta, device)
+    sources = _Sources(real, src_emotion, plan.seed) if generator.needs_sources else None
+    filtering = quality is not None or guard is not None
+    out = prepare_synth_dir(out, real.root or None)
+
+    tallies = {e: EmotionTally(requested=targets[e]) for e in emotions}
+    batches: list[dict] = []
+    files: list[dict] = []
+    bar = tqdm(total=sum(targets.values()), desc="synthesising", unit="img",
+               disable=not progress, leave=False)
+    try:
+        for emotion in emotions:
+            tally = tallies[emotion]
+            folder = out / emotion  # created with its first image
+            batch_no = 0
+            while tally.kept < tally.requested and tally.rounds < plan.max_attempts:
+                tally.rounds += 1
+                missing = tally.requested - tally.kept
+                round_total = math.ceil(missing * plan.oversample) if filtering else missing
+                produced = 0
+                while produced < round_total and tally.kept < tally.requested:
+                    n = min(plan.batch_size, round_total - produced)
+                    first = tally.generated
+                    seed = derive_seed(plan.seed, emotion, batch_no)
+                    src, src_ids = (sources.take(emotion, first, n) if sources is not None
+                                    else (None, [None] * n))
+                    images = _check_batch(generator, generator.sample(emotion, n, seed, src),
+                                          n, real.size)
+                    batches.append({"emotion": emotion, "batch": batch_no, "seed": seed, "n": n,
+                                    "first_index": first})
+                    batch_no += 1
+                    produced += n
+                    tally.generated += n
+                    keep, probs, rms = _apply_filters(images, emotion, quality, guard, tally)
+                    passing = keep.nonzero().flatten().tolist()
+                    room = tally.requested - tally.kept
+                    tally.surplus += max(0, len(passing) - room)
+                    if passing and room > 0:
+                        folder.mkdir(exist_ok=True)
+                    for pos in passing[:room]:
+                        index = first + pos
+                        name = f"{emotion}_{plan.seed}_{index:06d}.png"
+                        _write_png(folder / name, images[pos])
+                        record = {"file": f"{emotion}/{name}", "emotion": emotion,
+                                  "index": index, "seed": seed, "position": pos}
+                        if src_ids[pos] is not None:
+                            record["source"] = src_ids[pos]
+                            tally.sources.add(src_ids[pos])
+                        if probs is not None:
+                            record["p_emotion"] = round(float(probs[pos]), 6)
+                        if rms is not None:
+                            record["nearest_real_rms"] = round(float(rms[pos]), 6)
+                            tally.nearest_rms.append(float(rms[pos]))
+                        files.append(record)
+                    kept_now = min(len(passing), room)
+                    tally.kept += kept_now
+                    bar.update(kept_now)
+    finally:
+        bar.close()
+
+    counts = {e: t.as_dict() for e, t in tallies.items()}
+    manifest = {
+        "format": FORMAT,
+        "feraug_version": feraug.__version__,
+        "complete": all(c["shortfall"] == 0 for c in counts.values()),
+        "image_size": real.size,
+        "emotions": emotions,
+        "generator": {
+            "name": generator.name,
+            "checkpoint": (None if generator_checkpoint is None
+                           else str(Path(generator_checkpoint).absolute())),
+            "sha256": None if generator_checkpoint is None else file_sha256(generator_checkpoint),
+            "classes": list(generator.classes),
+            "image_size": int(generator.image_size),
+            "needs_sources": bool(generator.needs_sources),
+            "source_emotion": src_emotion,
+        },
+        "filter": None if quality is None else {
+            "checkpoint": str(quality.checkpoint),
+            "sha256": file_sha256(quality.checkpoint),
+            "model_name": quality.loaded.model_name,
+            "classes": list(quality.loaded.classes),
+            "tau": plan.tau,
+        },
+        "plan": plan.model_dump(mode="json"),
+        "seeds": {"plan": plan.seed, "batches": batches},
+        "real": _describe_real(real),
+        "counts": counts,
+        "totals": {k: sum(c[k] for c in counts.values())
+                   for k in ("requested", "generated", "kept", "dropped_quality",
+                             "dropped_memorisation", "surplus", "shortfall")},
+        "files": files,
+    }
+    write_json(manifest, out / MANIFEST)
+    return manifest

@@ -1,0 +1,153 @@
+"""What ``feraug synth`` should make: a :class:`SynthPlan`, and how it turns into per-emotion
+sample counts for a given generator and real data set."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, Protocol, runtime_checkable
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from feraug.emotions import canonical, sort_classes
+from feraug.errors import ConfigError, DataError
+
+#: Folder names that hold a data set's validation or test images; synthetic sets never go there.
+HELD_OUT_NAMES: frozenset[str] = frozenset(
+    {"publictest", "privatetest", "val", "valid", "validation", "test", "testing"}
+)
+
+
+@runtime_checkable
+class SampleGenerator(Protocol):
+    """What the synthesis step needs from a trained generator (see ``feraug.gan.base``)."""
+
+    name: str
+    classes: tuple[str, ...]
+    image_size: int
+    needs_sources: bool
+
+    def sample(self, emotion: str, n: int, seed: int,
+               sources: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` uint8 faces ``[n,1,S,S]`` of ``emotion``; translators need ``sources``."""
+        ...
+
+
+class SynthPlan(BaseModel):
+    """Which emotions to synthesise, how many, and which samples to throw away.
+
+    - ``mode="balance"``: every chosen emotion is filled up to the largest real class count of
+      the train split (an emotion already that large gets nothing).
+    - ``mode="multiply"``: ``k`` x each chosen emotion's real train count (0.5 <= k <= 5).
+    - ``filter_model`` + ``tau``: keep a sample only when that classifier gives the requested
+      emotion a probability >= ``tau``.
+    - ``delta``: memorisation guard, drop samples whose RMS pixel distance (pixels in [0,1]) to
+      the nearest real training image is < ``delta``; 0 switches it off.
+    - ``oversample`` / ``max_attempts``: when filters drop samples, each round generates
+      ``ceil(missing * oversample)`` candidates, at most ``max_attempts`` rounds per emotion.
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    emotions: list[str] | None = Field(
+        None, description="emotions to synthesise; default: all the generator can make")
+    mode: Literal["balance", "multiply"] = "balance"
+    k: float | None = Field(None, ge=0.5, le=5.0, description="multiplier for mode=multiply")
+    seed: int = Field(0, ge=0)
+    filter_model: str | None = Field(None, description="classifier checkpoint for the filter")
+    tau: float = Field(0.5, ge=0.0, le=1.0, description="minimum probability of the emotion")
+    delta: float = Field(0.05, ge=0.0, le=1.0, description="minimum RMS distance to real train")
+    oversample: float = Field(1.5, ge=1.0, le=20.0)
+    max_attempts: int = Field(5, ge=1, le=100)
+    batch_size: int = Field(256, ge=1, le=65536)
+
+    @field_validator("emotions")
+    @classmethod
+    def _canonical_emotions(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = [v for v in (s.strip() for s in value) if v]
+        if not names:
+            raise ValueError("no emotions given")
+        try:
+            return list(sort_classes(names))
+        except DataError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _mode_needs_k(self) -> SynthPlan:
+        if self.mode == "multiply" and self.k is None:
+            raise ValueError("mode 'multiply' needs k (0.5 to 5)")
+        if self.mode == "balance" and self.k is not None:
+            raise ValueError("k is only used with mode 'multiply'")
+        return self
+
+
+def make_plan(**values: object) -> SynthPlan:
+    """Build a :class:`SynthPlan`, turning validation problems into one ConfigError line."""
+    try:
+        return SynthPlan(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'plan'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid synthesis plan: {problems}") from None
+
+
+def source_emotion(generator: SampleGenerator) -> str | None:
+    """The emotion a translator starts from; ``None`` for noise-to-face generators and for
+    translators that start from any emotion (then every other emotion's faces are sources)."""
+    if not generator.needs_sources:
+        return None
+    name = getattr(generator, "source_emotion", None)
+    return canonical(name, source=f"generator {generator.name}") if name else None
+
+
+def generator_emotions(generator: SampleGenerator) -> tuple[str, ...]:
+    """The emotions a generator can really make, canonical and in canonical order.
+
+    A one-way translator (CycleGAN) knows every class of its data but makes only its
+    ``target_emotion``; a generator may also list ``target_emotions``. Otherwise: ``classes``.
+    """
+    source = f"generator {generator.name}"
+    targets = getattr(generator, "target_emotions", None)
+    if not targets and getattr(generator, "target_emotion", None):
+        targets = [generator.target_emotion]
+    return sort_classes([canonical(c, source=source) for c in (targets or generator.classes)])
+
+
+def resolve_emotions(plan: SynthPlan, generator: SampleGenerator,
+                     real_classes: tuple[str, ...]) -> list[str]:
+    """The emotions to synthesise, in canonical order.
+
+    Default: every emotion the generator makes that the real data set has, except a
+    translator's own source emotion (translating neutral to neutral adds no new expression).
+    Explicitly requested emotions must be made by the generator and exist in the real set.
+    """
+    made = generator_emotions(generator)
+    if plan.emotions is None:
+        src = source_emotion(generator)
+        chosen = [c for c in made if c in real_classes and c != src]
+        if not chosen:
+            raise ConfigError(f"generator {generator.name!r} makes {list(made)}, none of which "
+                              f"is a class of the real data set {list(real_classes)}")
+        return chosen
+    for emotion in plan.emotions:
+        if emotion not in made:
+            raise ConfigError(f"generator {generator.name!r} cannot make {emotion!r} "
+                              f"(it makes: {', '.join(made)})")
+        if emotion not in real_classes:
+            raise ConfigError(f"{emotion!r} is not a class of the real data set "
+                              f"(classes: {', '.join(real_classes)})")
+    return list(plan.emotions)
+
+
+def target_counts(plan: SynthPlan, emotions: list[str],
+                  train_counts: dict[str, int]) -> dict[str, int]:
+    """How many synthetic images of each emotion the plan asks for."""
+    if plan.mode == "balance":
+        top = max(train_counts.values(), default=0)
+        return {e: max(0, top - train_counts.get(e, 0)) for e in emotions}
+    assert plan.k is not None  # guaranteed by the validator
+    return {e: int(math.floor(plan.k * train_counts.get(e, 0) + 0.5)) for e in emotions}

@@ -1,0 +1,326 @@
+"""`feraug synth` core: plan counts, filters, manifest, refusals, loading synthetic sets."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from feraug.data.dataset import FaceDataset
+from feraug.data.synthetic import load_synthetic, split_fingerprint, with_synthetic
+from feraug.errors import ConfigError, DataError, FeraugError
+from feraug.models import build_classifier
+from feraug.synth import build as build_mod
+from feraug.synth import filters as filters_mod
+from feraug.synth.build import build_synthetic_set, derive_seed
+from feraug.synth.filters import MemorisationGuard
+from feraug.synth.plan import make_plan
+from feraug.training.checkpoint import save_checkpoint
+
+CLASSES = ("angry", "disgust", "happy", "neutral")
+TRAIN = {"angry": 6, "disgust": 2, "happy": 10, "neutral": 8}
+SIZE = 16
+
+
+def make_real(root: Path | None = None, seed: int = 0) -> FaceDataset:
+    """Random faces: train counts TRAIN, two val and two test images per class."""
+    g = torch.Generator().manual_seed(seed)
+    labels: list[int] = []
+    split: list[str] = []
+    for name, counts in (("train", TRAIN), ("val", dict.fromkeys(CLASSES, 2)),
+                         ("test", dict.fromkeys(CLASSES, 2))):
+        for c in CLASSES:
+            labels += [CLASSES.index(c)] * counts[c]
+            split += [name] * counts[c]
+    n = len(labels)
+    return FaceDataset(
+        images=torch.randint(0, 256, (n, 1, SIZE, SIZE), generator=g, dtype=torch.uint8),
+        labels=torch.tensor(labels), classes=CLASSES, split=split,
+        source_ids=[f"img{i}.png" for i in range(n)], format="fake",
+        root=str(root) if root is not None else "")
+
+
+class FakeGenerator:
+    """The `feraug.gan` generator interface; ``mode`` picks what it returns."""
+
+    name = "fake"
+    image_size = SIZE
+
+    def __init__(self, mode: str = "noise", real: FaceDataset | None = None,
+                 classes: tuple[str, ...] = CLASSES) -> None:
+        self.mode, self.real, self.classes = mode, real, classes
+        self.needs_sources = mode == "translate"
+        self.source_emotion = "neutral" if self.needs_sources else None
+        self.seen_sources: list[torch.Tensor] = []
+
+    def sample(self, emotion: str, n: int, seed: int,
+               sources: torch.Tensor | None = None) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        if self.mode == "translate":
+            assert sources is not None and sources.shape == (n, 1, SIZE, SIZE)
+            self.seen_sources.append(sources.clone())
+            return sources.clone()  # a "translation" that copies its source face
+        if self.mode == "copy":  # memorised real training faces
+            train = self.real.images[self.real.indices("train")]
+            return train[torch.randint(0, len(train), (n,), generator=g)].clone()
+        if self.mode == "brightdark":  # even positions bright, odd positions dark
+            out = torch.full((n, 1, SIZE, SIZE), 30, dtype=torch.uint8)
+            out[0::2] = 200
+            return out
+        return torch.randint(0, 256, (n, 1, SIZE, SIZE), generator=g, dtype=torch.uint8)
+
+
+def fake_classifier(path: Path, favourite: str) -> Path:
+    """A real zhu-cnn checkpoint whose output is (almost surely) ``favourite``."""
+    torch.manual_seed(0)
+    model = build_classifier("zhu-cnn", len(CLASSES), SIZE)
+    last = model.head[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+        last.bias[CLASSES.index(favourite)] = 20.0
+    save_checkpoint(path, {"model_name": "zhu-cnn", "classes": list(CLASSES),
+                           "image_size": SIZE, "crop_size": None, "tta": "flip",
+                           "model": model.state_dict()})
+    return path
+
+
+def pngs(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.png"))
+
+
+def check_invariants(manifest: dict) -> None:
+    for c in manifest["counts"].values():
+        assert c["generated"] == (c["kept"] + c["dropped_quality"] + c["dropped_memorisation"]
+                                  + c["surplus"])
+        assert c["shortfall"] == c["requested"] - c["kept"]
+
+
+def test_balance_counts_labels_and_manifest(tmp_path: Path) -> None:
+    real = make_real()
+    ckpt = tmp_path / "gen.pt"
+    ckpt.write_bytes(b"generator weights")
+    out = tmp_path / "synth"
+    m = build_synthetic_set(FakeGenerator(), real, make_plan(seed=3), out, ckpt)
+    want = {"angry": 4, "disgust": 8, "happy": 0, "neutral": 2}
+    assert {e: c["kept"] for e, c in m["counts"].items()} == want
+    assert {e: c["requested"] for e, c in m["counts"].items()} == want
+    check_invariants(m)
+    for emotion, n in want.items():
+        files = pngs(out / emotion)
+        assert len(files) == n
+        assert all(f.name.startswith(f"{emotion}_3_") for f in files)
+    on_disk = json.loads((out / "manifest.json").read_text())
+    assert on_disk["complete"] is True
+    assert on_disk["generator"]["name"] == "fake"
+    assert on_disk["generator"]["checkpoint"] == str(ckpt)
+    assert on_disk["generator"]["sha256"] == build_mod.file_sha256(ckpt)
+    assert len(on_disk["generator"]["sha256"]) == 64
+    assert on_disk["real"]["train_counts"] == TRAIN
+    assert on_disk["real"]["fingerprint"] == real.fingerprint()
+    assert on_disk["plan"]["mode"] == "balance" and on_disk["plan"]["seed"] == 3
+    assert on_disk["feraug_version"]
+    assert len(on_disk["files"]) == 14 and on_disk["seeds"]["batches"]
+
+
+def test_multiply_counts_and_determinism(tmp_path: Path) -> None:
+    real = make_real()
+    plan = make_plan(mode="multiply", k=1.5, emotions=["Disgust", "happy"],
+                     batch_size=4)
+    a = build_synthetic_set(FakeGenerator(), real, plan, tmp_path / "a")
+    b = build_synthetic_set(FakeGenerator(), real, plan, tmp_path / "b")
+    assert {e: c["kept"] for e, c in a["counts"].items()} == {"disgust": 3, "happy": 15}
+    assert a["counts"] == b["counts"] and a["generator"]["sha256"] is None
+    fa, fb = pngs(tmp_path / "a"), pngs(tmp_path / "b")
+    assert [f.name for f in fa] == [f.name for f in fb]
+    assert all(x.read_bytes() == y.read_bytes() for x, y in zip(fa, fb, strict=True))
+    # each file can be regenerated from the batch seed recorded in the manifest
+    rec = next(r for r in a["files"] if r["emotion"] == "happy" and r["index"] == 5)
+    batch = next(bt for bt in a["seeds"]["batches"] if bt["seed"] == rec["seed"])
+    again = FakeGenerator().sample("happy", batch["n"], rec["seed"])[rec["position"]]
+    loaded = load_synthetic(tmp_path / "a", CLASSES, SIZE)
+    i = loaded.source_ids.index(f"synthetic:a/{rec['file']}")
+    assert torch.equal(loaded.images[i], again)
+    assert rec["seed"] == derive_seed(0, "happy", batch["batch"])
+
+
+def test_plan_validation_and_emotion_choice(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs k"):
+        make_plan(mode="multiply")
+    with pytest.raises(ConfigError, match="k"):
+        make_plan(mode="multiply", k=6)
+    with pytest.raises(ConfigError, match="unknown emotion"):
+        make_plan(emotions=["grumpy"])
+    real = make_real()
+    gen = FakeGenerator(classes=("disgust", "fear"))
+    with pytest.raises(ConfigError, match="not a class of the real"):
+        build_synthetic_set(gen, real, make_plan(emotions=["fear"]), tmp_path / "x")
+    with pytest.raises(ConfigError, match="cannot make"):
+        build_synthetic_set(gen, real, make_plan(emotions=["happy"]), tmp_path / "x")
+    m = build_synthetic_set(gen, real, make_plan(), tmp_path / "y")  # default: disgust only
+    assert list(m["counts"]) == ["disgust"]
+    one_way = FakeGenerator("translate")  # like CycleGAN: knows all classes, makes one
+    one_way.target_emotion = "angry"
+    m = build_synthetic_set(one_way, real, make_plan(delta=0), tmp_path / "z")
+    assert list(m["counts"]) == ["angry"]
+    with pytest.raises(ConfigError, match="cannot make 'happy'"):
+        build_synthetic_set(one_way, real, make_plan(emotions=["happy"]), tmp_path / "z2")
+
+
+def test_translator_without_source_emotion_uses_other_emotions(tmp_path: Path) -> None:
+    real = make_real()
+    gen = FakeGenerator("translate")  # like StarGAN without a fixed source: any emotion
+    gen.source_emotion = None
+    m = build_synthetic_set(gen, real, make_plan(emotions=["disgust"], delta=0),
+                            tmp_path / "o")
+    assert m["counts"]["disgust"]["kept"] == 8 and m["generator"]["source_emotion"] is None
+    disgust = real.images[real.labels == CLASSES.index("disgust")].flatten(1)
+    train = real.images[real.indices("train")].flatten(1)
+    for img in torch.cat(gen.seen_sources).flatten(1):
+        assert not bool((disgust == img).all(1).any())
+        assert bool((train == img).all(1).any())
+
+
+def test_quality_filter_with_real_checkpoint(tmp_path: Path) -> None:
+    real = make_real()
+    clf = fake_classifier(tmp_path / "clf.pt", favourite="disgust")
+    plan = make_plan(emotions=["disgust", "neutral"], filter_model=str(clf), tau=0.5,
+                     delta=0, max_attempts=2, oversample=1.5)
+    m = build_synthetic_set(FakeGenerator(), real, plan, tmp_path / "out")
+    check_invariants(m)
+    d, n = m["counts"]["disgust"], m["counts"]["neutral"]
+    assert d["kept"] == 8 and d["dropped_quality"] == 0 and d["shortfall"] == 0
+    assert n["kept"] == 0 and n["dropped_quality"] == n["generated"] == 3 + 3
+    assert n["shortfall"] == 2 and m["complete"] is False
+    assert m["filter"]["model_name"] == "zhu-cnn" and m["filter"]["tau"] == 0.5
+    assert all(r["p_emotion"] >= 0.5 for r in m["files"])
+    assert not pngs(tmp_path / "out" / "neutral")
+
+
+def test_quality_filter_oversampling_meets_target(tmp_path: Path, monkeypatch) -> None:
+    """A (patched) classifier that accepts bright faces: half of each batch passes."""
+
+    def bright(model, images, crop_size, tta, batch_size):
+        p = (images.float().mean(dim=(1, 2, 3)) > 127).float()
+        return p[:, None].expand(-1, len(CLASSES)).clone()
+
+    monkeypatch.setattr(filters_mod, "predict_proba", bright)
+    clf = fake_classifier(tmp_path / "clf.pt", favourite="happy")
+    plan = make_plan(emotions=["disgust"], filter_model=str(clf), tau=0.5, oversample=1.5)
+    m = build_synthetic_set(FakeGenerator("brightdark"), make_real(), plan, tmp_path / "o")
+    d = m["counts"]["disgust"]  # 8 wanted: round 1 makes 12 (6 pass), round 2 makes 3 (2 pass)
+    assert (d["requested"], d["kept"], d["rounds"]) == (8, 8, 2)
+    assert (d["generated"], d["dropped_quality"], d["surplus"]) == (15, 7, 0)
+    assert m["complete"] is True
+    loaded = load_synthetic(tmp_path / "o", CLASSES, SIZE)
+    assert len(loaded) == 8 and bool((loaded.images == 200).all())
+
+
+def test_memorisation_guard_drops_copies(tmp_path: Path) -> None:
+    real = make_real()
+    plan = make_plan(emotions=["angry", "disgust"], delta=0.05, max_attempts=3)
+    m = build_synthetic_set(FakeGenerator("copy", real), real, plan, tmp_path / "o")
+    check_invariants(m)
+    for c in m["counts"].values():
+        assert c["kept"] == 0 and c["generated"] > 0
+        assert c["dropped_memorisation"] == c["generated"]
+    assert not pngs(tmp_path / "o") and m["totals"]["shortfall"] == 12
+
+    guard = MemorisationGuard(real.images[real.indices("train")], delta=0.05, chunk=5)
+    near = real.images[:3].int() + torch.tensor([2, -2]).repeat(128)[: SIZE * SIZE].view(
+        1, 1, SIZE, SIZE)
+    near = near.clamp(0, 255).to(torch.uint8)
+    noise = torch.randint(0, 256, (3, 1, SIZE, SIZE), generator=torch.Generator().manual_seed(9),
+                          dtype=torch.uint8)
+    keep, rms = guard.keep(torch.cat([near, noise]))
+    assert keep.tolist() == [False] * 3 + [True] * 3
+    assert float(rms[:3].max()) < 0.02 and float(rms[3:].min()) > 0.2
+    _, where = guard.nearest(real.images[:3])
+    assert where.tolist() == [0, 1, 2]
+
+
+def test_translator_sources_come_from_train_only(tmp_path: Path) -> None:
+    real = make_real()
+    gen = FakeGenerator("translate")
+    plan = make_plan(mode="multiply", k=2, delta=0, batch_size=5)
+    m = build_synthetic_set(gen, real, plan, tmp_path / "o")
+    assert "neutral" not in m["counts"]  # a translator's source emotion is not a default
+    assert m["generator"]["source_emotion"] == "neutral"
+    train_neutral = real.images[(real.labels == CLASSES.index("neutral"))
+                                & torch.tensor([s == "train" for s in real.split])]
+    held_out = real.images[torch.tensor([s != "train" for s in real.split])]
+    used = torch.cat(gen.seen_sources)
+    assert len(used) == m["totals"]["generated"] == 2 * (6 + 2 + 10)
+    flat_train = train_neutral.flatten(1)
+    for img in used.flatten(1):
+        assert bool((flat_train == img).all(1).any())
+        assert not bool((held_out.flatten(1) == img).all(1).any())
+    assert all(r["source"] in real.source_ids for r in m["files"])
+    assert m["counts"]["happy"]["distinct_sources"] == TRAIN["neutral"]  # 20 from 8 faces
+    # with the guard on, "translations" that copy their source are all dropped
+    m2 = build_synthetic_set(FakeGenerator("translate"), real,
+                             make_plan(emotions=["disgust"], max_attempts=1), tmp_path / "o2")
+    assert m2["counts"]["disgust"]["dropped_memorisation"] == m2["counts"]["disgust"]["generated"]
+
+
+def test_refusals(tmp_path: Path) -> None:
+    real = make_real(root=tmp_path / "data")
+    (tmp_path / "data").mkdir()
+    gen, plan = FakeGenerator(), make_plan()
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    with pytest.raises(FeraugError, match="not empty"):
+        build_synthetic_set(gen, real, plan, busy)
+    assert sorted(p.name for p in busy.iterdir()) == ["keep.txt"]
+    for bad in (tmp_path / "fer" / "PrivateTest" / "synth", tmp_path / "x" / "VAL",
+                tmp_path / "test"):
+        with pytest.raises(FeraugError, match="validation/test"):
+            build_synthetic_set(gen, real, plan, bad)
+        assert not bad.exists()
+    with pytest.raises(FeraugError, match="inside the real data set"):
+        build_synthetic_set(gen, real, plan, tmp_path / "data" / "train" / "synth")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert build_synthetic_set(gen, real, plan, empty)["complete"]
+    tiny = FaceDataset(images=torch.zeros(1, 1, 8, 8, dtype=torch.uint8),
+                       labels=torch.tensor([0]), classes=CLASSES, split=["train"],
+                       source_ids=["a"])
+    with pytest.raises(ConfigError, match="px"):
+        build_synthetic_set(gen, tiny, plan, tmp_path / "s")
+
+
+def test_load_synthetic_and_with_synthetic(tmp_path: Path) -> None:
+    real = make_real()
+    out = tmp_path / "synth"
+    build_synthetic_set(FakeGenerator(), real, make_plan(), out)
+    synth = load_synthetic(out, CLASSES, SIZE)
+    assert len(synth) == 14 and bool(synth.synthetic.all()) and set(synth.split) == {"train"}
+    assert synth.class_counts() == {"angry": 4, "disgust": 8, "happy": 0, "neutral": 2}
+    resized = load_synthetic(out, CLASSES, 32)
+    assert resized.size == 32
+
+    both = with_synthetic(real, [out])
+    assert len(both) == len(real) + 14
+    assert both.class_counts("train") == {"angry": 10, "disgust": 10, "happy": 10, "neutral": 10}
+    assert both.class_counts("val") == real.class_counts("val")
+    assert both.class_counts("test") == real.class_counts("test")
+    flagged = [s for s, f in zip(both.split, both.synthetic.tolist(), strict=True) if f]
+    assert len(flagged) == 14 and set(flagged) == {"train"}
+    assert split_fingerprint(both) == split_fingerprint(real)
+    assert with_synthetic(real, []) is real
+
+    other = make_real().with_split(["train"] * len(real))  # val/test images moved into train
+    with pytest.raises(DataError, match="different data set or split"):
+        with_synthetic(other, [out])
+    assert len(with_synthetic(other, [out], strict=False)) == len(real) + 14
+    assert not (out / "happy").exists()  # nothing requested, no folder
+    with pytest.raises(DataError, match="'disgust' is not a class"):
+        load_synthetic(out, ("angry", "happy", "neutral"), SIZE)
+    plain = tmp_path / "plain"
+    (plain / "happy").mkdir(parents=True)
+    with pytest.raises(DataError, match=re.escape(str(plain))):
+        load_synthetic(plain, CLASSES, SIZE)
