@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
-import click
 import typer
 
 from feraug.errors import FeraugError
@@ -39,19 +38,13 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Entry point: run the app, turning user errors into one clear line."""
+    """Entry point: run the app (click handles usage errors and exit codes), turning feraug's
+    own user errors into one clear line on stderr and exit status 2."""
     try:
-        app(standalone_mode=False)
+        app()
     except FeraugError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(1)
     except KeyboardInterrupt:
         typer.secho("interrupted", err=True)
         sys.exit(130)

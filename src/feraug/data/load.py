@@ -41,18 +41,21 @@ def read_dataset(path: Path, fmt: str | None, size: int, options: ReaderOptions,
     reader = get_reader(fmt)
     if not reader.detect(path):
         raise DataError(f"{path}: does not look like format {fmt!r}")
+    if not use_cache:
+        return reader.read(path, size, options)
     cache_file = cache_dir() / f"{fmt}-{size}-{_cache_key(path, fmt, size, options)}.pt"
-    if use_cache and cache_file.is_file():
+    if cache_file.is_file():
         try:
-            return FaceDataset.from_state(torch.load(cache_file, weights_only=True))
+            cached = FaceDataset.from_state(torch.load(cache_file, weights_only=True))
+            cached.root = str(path)  # the cache key is the resolved path; keep this spelling
+            return cached
         except Exception:  # a damaged cache entry is rebuilt, never trusted
             cache_file.unlink(missing_ok=True)
     ds = reader.read(path, size, options)
-    if use_cache:
-        try:
-            atomic_torch_save(ds.to_state(), cache_file)
-        except OSError:
-            pass  # caching is an optimisation; a read-only home must not break loading
+    try:
+        atomic_torch_save(ds.to_state(), cache_file)
+    except OSError:
+        pass  # caching is an optimisation; a read-only home must not break loading
     return ds
 
 
@@ -67,7 +70,11 @@ def finalize_splits(ds: FaceDataset, options: ReaderOptions, folds: int = 5,
     """
     names = set(ds.split)
     if names == {""}:
-        return ds.with_split(assign_splits(ds.labels, ds.subjects, folds, fold, options.seed))
+        try:
+            split = assign_splits(ds.labels, ds.subjects, folds, fold, options.seed)
+        except DataError as exc:
+            raise DataError(f"{ds.root}: {exc}") from None
+        return ds.with_split(split)
     if "" in names:
         raise DataError(f"{ds.root}: some images have no split")
     if "val" not in names and "train" in names:

@@ -47,6 +47,8 @@ def stratified_folds(labels: torch.Tensor, k: int, seed: int) -> np.ndarray:
     """Fold number for each item when subjects are unknown (stratified k-fold)."""
     from sklearn.model_selection import StratifiedKFold
 
+    if len(labels) < k:
+        raise DataError(f"cannot make {k} folds from {len(labels)} images")
     skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     fold = np.zeros(len(labels), dtype=np.int64)
     for f, (_, test_idx) in enumerate(skf.split(np.zeros(len(labels)), labels.numpy())):

@@ -56,25 +56,29 @@ def read(path: Path, size: int, options: ReaderOptions) -> FaceDataset:
     split: list[str] = []
     ids: list[str] = []
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise DataError(f"{path}: cannot open ({exc.strerror or exc})") from None
     with handle:
         reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"{path}: file is empty")
-        if [h.strip() for h in header] != HEADER:
-            raise DataError(f"{path}: wrong CSV header {','.join(header)!r}, "
-                            f"expected {','.join(HEADER)!r}")
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            label, img, usage = _parse_row(path, line_no, row)
-            labels.append(label)
-            images.append(resize_gray(img, size))
-            split.append(usage)
-            ids.append(f"row {line_no}")
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise DataError(f"{path}: file is empty")
+            if [h.strip() for h in header] != HEADER:
+                raise DataError(f"{path}: wrong CSV header {','.join(header)!r}, "
+                                f"expected {','.join(HEADER)!r}")
+            for line_no, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                label, img, usage = _parse_row(path, line_no, row)
+                labels.append(label)
+                images.append(resize_gray(img, size))
+                split.append(usage)
+                ids.append(f"row {line_no}")
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise DataError(f"{path}, row {reader.line_num + 1}: not a readable UTF-8 CSV "
+                            f"({exc})") from None
     if not images:
         raise DataError(f"{path}: no data rows")
     present = sorted(set(labels))

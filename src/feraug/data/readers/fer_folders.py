@@ -22,8 +22,8 @@ def _layout(path: Path) -> dict[str, str] | None:
     names = {p.name for p in path.iterdir() if p.is_dir()}
     if "Training" in names and names & {"PublicTest", "PrivateTest"}:
         return USAGE_SPLITS
-    if {"train", "test"} <= names:
-        return KAGGLE_SPLITS
+    if {"train", "test"} <= names and not names & {"val", "valid", "validation"}:
+        return KAGGLE_SPLITS  # with a val folder it is a generic split ImageFolder
     return None
 
 
@@ -44,4 +44,5 @@ def read(path: Path, size: int, options: ReaderOptions) -> FaceDataset:
         for folder_name, split in layout.items()
         if (folder := path / folder_name).is_dir()
     ]
-    return read_class_folders(parts, size=size, class_map=None, fmt=NAME, root=path)
+    return read_class_folders(parts, size=size, class_map=options.class_map, fmt=NAME,
+                              root=path)

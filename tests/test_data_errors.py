@@ -1,0 +1,187 @@
+"""Every kind of bad input gives one clear line naming the file (and CSV row): from the library
+as a DataError, from ``feraug data info`` as ``error: ...`` on stderr with exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from feraug.data.load import load_dataset
+from feraug.errors import DataError
+
+
+@dataclass
+class Case:
+    """A bad input: what to load, which file the message must name, and what it must say."""
+
+    path: Path
+    named: Path
+    fragment: str
+    row: int | None = None
+    class_map: dict[str, str] | None = None
+    cli_args: list[str] = field(default_factory=list)
+
+
+def first_image(fer_slice: Path, split: str = "Training", cls: str = "happy") -> Path:
+    return sorted((fer_slice / split / cls).iterdir())[0]
+
+
+def edit_csv_line(csv_path: Path, index: int, edit: Callable[[str], str]) -> None:
+    lines = csv_path.read_text().splitlines()
+    lines[index] = edit(lines[index])
+    csv_path.write_text("\n".join(lines) + "\n")
+
+
+def corrupt_image(request: pytest.FixtureRequest) -> Case:
+    root = request.getfixturevalue("fer_slice")
+    bad = first_image(root)
+    bad.write_bytes(bytes(range(256)) * 3)
+    return Case(root, bad, "corrupt or unsupported image")
+
+
+def truncated_image(request: pytest.FixtureRequest) -> Case:
+    root = request.getfixturevalue("fer_slice")
+    bad = first_image(root, "PrivateTest", "fear")
+    bad.write_bytes(bad.read_bytes()[:300])
+    return Case(root, bad, "could not be decoded")
+
+
+def empty_image(request: pytest.FixtureRequest) -> Case:
+    root = request.getfixturevalue("fer_slice")
+    bad = first_image(root, "PublicTest", "sad")
+    bad.write_bytes(b"")
+    return Case(root, bad, "empty file")
+
+
+def csv_wrong_header(request: pytest.FixtureRequest) -> Case:
+    csv_path = request.getfixturevalue("fer_csv")
+    edit_csv_line(csv_path, 0, lambda _: "label,pixels,Usage")
+    return Case(csv_path, csv_path, "wrong CSV header")
+
+
+def csv_short_row(request: pytest.FixtureRequest) -> Case:
+    csv_path = request.getfixturevalue("fer_csv")
+    edit_csv_line(csv_path, 2, lambda line: line.rsplit(" ", 1)[0] + ",Training")
+    return Case(csv_path, csv_path, "pixel row has 2303 values, expected 2304", row=3)
+
+
+def csv_label_9(request: pytest.FixtureRequest) -> Case:
+    csv_path = request.getfixturevalue("fer_csv")
+    edit_csv_line(csv_path, 1, lambda line: "9" + line[line.index(","):])
+    return Case(csv_path, csv_path, "unknown label 9", row=2)
+
+
+def csv_empty(request: pytest.FixtureRequest) -> Case:
+    csv_path = request.getfixturevalue("tmp_path") / "empty.csv"
+    csv_path.write_bytes(b"")
+    return Case(csv_path, csv_path, "file is empty")
+
+
+def csv_binary(request: pytest.FixtureRequest) -> Case:
+    csv_path = request.getfixturevalue("tmp_path") / "binary.csv"
+    csv_path.write_bytes(bytes(range(128, 256)) * 4)
+    return Case(csv_path, csv_path, "not a readable UTF-8 CSV", row=1)
+
+
+def unknown_class_folder(request: pytest.FixtureRequest) -> Case:
+    root = request.getfixturevalue("fer_slice")
+    folder = root / "Training" / "bored"
+    folder.mkdir()
+    first_image(root).rename(folder / "x.jpg")
+    return Case(root, folder, "unknown emotion label 'bored'")
+
+
+def empty_class_folder(request: pytest.FixtureRequest) -> Case:
+    root = request.getfixturevalue("fer_slice")
+    folder = root / "PublicTest" / "disgust"
+    for file in folder.iterdir():
+        file.unlink()
+    return Case(root, folder, "class folder is empty")
+
+
+def missing_path(request: pytest.FixtureRequest) -> Case:
+    path = request.getfixturevalue("tmp_path") / "no-such-data"
+    return Case(path, path, "path does not exist")
+
+
+def unrecognised_folder(request: pytest.FixtureRequest) -> Case:
+    path = request.getfixturevalue("tmp_path") / "notes"
+    path.mkdir()
+    (path / "readme.txt").write_text("hello")
+    return Case(path, path, "not a recognised data set")
+
+
+def jaffe_unknown_code(request: pytest.FixtureRequest) -> Case:
+    root = request.getfixturevalue("make_jaffe")()
+    bad = root / "KA.XX1.99.tiff"
+    (root / "KA.AN1.1.tiff").rename(bad)
+    return Case(root, bad, "unknown JAFFE expression code 'XX'")
+
+
+def class_not_in_map(request: pytest.FixtureRequest) -> Case:
+    root = request.getfixturevalue("make_ckplus")(classes=("happy", "sadness"))
+    return Case(root, root / "sadness", "not in the class map", class_map={"happy": "happy"},
+                cli_args=["--class-map", "happy=happy"])
+
+
+def too_few_subjects(request: pytest.FixtureRequest) -> Case:
+    root = request.getfixturevalue("make_jaffe")(subjects=("KA", "KL"))
+    return Case(root, root, "cannot make 5 subject-disjoint folds from 2 subjects")
+
+
+CASES = [corrupt_image, truncated_image, empty_image, csv_wrong_header, csv_short_row,
+         csv_label_9, csv_empty, csv_binary, unknown_class_folder, empty_class_folder,
+         missing_path, unrecognised_folder, jaffe_unknown_code, class_not_in_map,
+         too_few_subjects]
+
+
+def expected_prefix(case: Case) -> str:
+    return f"{case.named}, row {case.row}: " if case.row is not None else f"{case.named}: "
+
+
+@pytest.mark.parametrize("make_case", CASES, ids=lambda f: f.__name__)
+def test_library_raises_one_line_data_error(make_case, request: pytest.FixtureRequest) -> None:
+    case = make_case(request)
+    with pytest.raises(DataError) as info:
+        load_dataset(case.path, class_map=case.class_map)
+    message = str(info.value)
+    assert message.startswith(expected_prefix(case)), message
+    assert case.fragment in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("make_case", CASES, ids=lambda f: f.__name__)
+def test_cli_prints_one_error_line(make_case, request: pytest.FixtureRequest, run_cli) -> None:
+    case = make_case(request)
+    result = run_cli("data", "info", case.path, *case.cli_args)
+    assert result.code == 2
+    assert result.stdout == ""
+    assert result.stderr.endswith("\n") and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: " + expected_prefix(case)), result.stderr
+    assert case.fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_errors_are_not_cached(fer_slice: Path, run_cli) -> None:
+    bad = first_image(fer_slice)
+    good_bytes = bad.read_bytes()
+    bad.write_bytes(b"garbage")
+    assert run_cli("data", "info", fer_slice).code == 2
+    bad.write_bytes(good_bytes)
+    assert run_cli("data", "info", fer_slice, "--json").code == 0
+
+
+def test_console_script_subprocess_error(fer_csv: Path) -> None:
+    """The real entry point in a fresh interpreter: exit 2, one line, no traceback."""
+    edit_csv_line(fer_csv, 4, lambda line: "9" + line[line.index(","):])
+    proc = subprocess.run([sys.executable, "-m", "feraug", "data", "info", str(fer_csv)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [f"error: {fer_csv}, row 5: unknown label 9 "
+                                        "(FER2013 labels are 0-6)"]
