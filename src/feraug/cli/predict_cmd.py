@@ -7,21 +7,19 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from feraug.export import export_model
 from feraug.io import prepare_output_dir
-from feraug.predict.annotate import write_annotated
-from feraug.predict.api import iter_predictions, resolve_tta
-from feraug.predict.detect import DETECTORS
-from feraug.predict.model import resolve_model
-from feraug.predict.results import ImagePrediction
-from feraug.predict.sources import expand_paths
+
+if TYPE_CHECKING:
+    from feraug.predict.results import ImagePrediction
+
+DETECTORS = ("haar", "dlib", "mtcnn")  # see feraug.predict.detect (imported lazily: torch)
 
 
 class ExportFormat(StrEnum):
@@ -78,6 +76,11 @@ def predict_command(
     others failed or held no face), 1 when none could be, 2 for a usage error (bad model,
     --out folder not empty, unknown detector).
     """
+    from feraug.predict.annotate import write_annotated
+    from feraug.predict.api import iter_predictions, resolve_tta
+    from feraug.predict.model import resolve_model
+    from feraug.predict.sources import expand_paths
+
     loaded = resolve_model(model, device)
     mode = resolve_tta(tta, loaded)
     out_dir = prepare_output_dir(out) if out is not None else None
@@ -124,6 +127,8 @@ def export_command(
     The exported model takes normalised float input [N,1,C,C] and returns probabilities; a
     JSON sidecar (<out>.json) holds the classes and the preprocessing.
     """
+    from feraug.export import export_model
+
     result = export_model(checkpoint, out, fmt.value)
     typer.echo(f"wrote {result.path} and {result.sidecar}")
     if result.checked:

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import typer
 
-from feraug.data.load import load_dataset
 from feraug.errors import ConfigError
-from feraug.training.config import build_train_config, read_yaml
 
 
 def train(
@@ -43,6 +41,7 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train a FER classifier; the best epoch is chosen on the validation split."""
+    from feraug.training.config import build_train_config, read_yaml
     from feraug.training.trainer import fit
 
     file_values = read_yaml(config) if config else {}
@@ -78,6 +77,7 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
 ) -> None:
     """Score a checkpoint on one split: accuracy, macro-F1, per-class metrics, confusion."""
+    from feraug.data.load import load_dataset
     from feraug.io import prepare_output_dir
     from feraug.training.checkpoint import load_classifier
     from feraug.training.engine import choose_device
