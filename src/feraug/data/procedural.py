@@ -1,7 +1,7 @@
 """Procedural faces: the embedded default data set behind ``feraug demo``.
 
 Cartoon grayscale faces drawn from parameters, fully vectorised in numpy (about 3,000 faces per
-second-ish on one core). Each *identity* has its own head shape, skin tone, eye spacing, nose,
+second on one core). Each *identity* has its own head shape, skin tone, eye spacing, nose,
 hair band and background; each *expression* moves the mouth (curve, openness, width, asymmetry),
 the brows (angle, height), the eyes (openness) and the nose (wrinkles, nostrils); each *image*
 adds parameter noise, a small shift/rotation/zoom, brightness/contrast jitter and pixel noise.
@@ -128,7 +128,7 @@ def _render(p: dict[str, np.ndarray], size: int) -> np.ndarray:
     c, s = np.cos(p["rot"]), np.sin(p["rot"])
     u = (c * u0 + s * v0) / p["zoom"] - p["sx"]
     v = (-s * u0 + c * v0) / p["zoom"] - p["sy"]
-    px = px / float(np.mean(p["zoom"]))
+    px = px / p["zoom"]  # one output pixel in face-frame units, per image
 
     img = p["bg"] + p["bg_grad"] * v0
     head_cy = 0.04
