@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "feraug.cli.predict_cmd",
     "feraug.cli.gan_cmd",
     "feraug.cli.synth_cmd",
+    "feraug.cli.experiment_cmd",
 )
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,122 @@
+"""``feraug experiment run`` and ``feraug experiment report``: a whole comparison from one
+config file. torch and the training code are imported inside the commands, so
+``feraug --help`` stays fast."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+RUN_HELP = (
+    "Run a whole experiment from a YAML config: every arm x seed is trained with the normal "
+    "trainer (checkpoint chosen on the validation split), scored on the test split, and "
+    "summarised as mean ± 95% CI per arm and paired differences against the baseline arm."
+    "\n\n"
+    "Writes OUT/<arm>/seed<k>/ (normal training folders), OUT/results.json, "
+    "OUT/results.csv, OUT/report.md (tables, verdict per arm, bar chart, confusion matrices, "
+    "t-SNE) and OUT/manifest.json. Rerunning continues: finished runs are skipped, "
+    "interrupted ones resume exactly. OUT must be new, empty, or an experiment folder on the "
+    "same data. Example configs: configs/experiment_demo.yaml, "
+    "configs/experiment_fer2013.yaml."
+)
+
+experiment_app = typer.Typer(
+    name="experiment",
+    help="Run a comparison of training arms over seeds from one config file and report it.",
+    no_args_is_help=True,
+)
+
+
+def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict) -> None:
+    typer.echo(f"{len(rows)} run(s) into {out} (baseline: {baseline})")
+    typer.echo("shared: " + (", ".join(f"{k}={v}" for k, v in base.items()) or "defaults"))
+    for r in rows:
+        extra = ", ".join(f"{k}={v}" for k, v in r["overrides"].items())
+        if r["synthetic"]:
+            extra += (", " if extra else "") + "synthetic=" + ",".join(r["synthetic"])
+        typer.echo(f"  {r['arm']:<18} seed {r['seed']:<4} {r['status']:<8} {r['run_dir']}"
+                   + (f"  [{extra}]" if extra else ""))
+
+
+def _echo_summary(summary: dict) -> None:
+    typer.echo(f"{summary['runs_done']}/{summary['runs_total']} runs finished")
+    for arm, s in summary["arms"].items():
+        def pm(value: float | None, half: float | None, sign: bool = False) -> str:
+            if value is None:
+                return "—"
+            text = f"{value:+.4f}" if sign else f"{value:.4f}"
+            return text if half is None else f"{text} ± {half:.4f}"
+
+        delta = s.get("delta_accuracy")
+        typer.echo(f"  {arm:<18} accuracy {pm(s['accuracy'], s['accuracy_ci95'])}  "
+                   f"macro-F1 {pm(s['macro_f1'], s['macro_f1_ci95'])}"
+                   + (f"  Δacc {pm(delta, s.get('delta_accuracy_ci95'), True)}"
+                      if delta is not None else ""))
+    typer.echo(f"report: {summary['report']}")
+
+
+@experiment_app.command("run", help=RUN_HELP)
+def run(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output folder (overrides `out:` in the config).")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Validate the config, list the arm x seed runs and exit.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the plan (--dry-run) or the result summary as JSON.")] = False,
+) -> None:
+    """Run (or continue) every arm x seed of an experiment and write its report."""
+    from feraug.errors import DataError
+    from feraug.experiment.config import load_experiment_config
+
+    cfg = load_experiment_config(config, out=out)
+    if dry_run:
+        from feraug.experiment.data import check_inputs
+        from feraug.experiment.runner import plan
+
+        rows = plan(cfg)
+        problems = check_inputs(cfg)
+        if as_json:
+            typer.echo(json.dumps({"out": cfg.out, "baseline": cfg.baseline,
+                                   "seeds": cfg.seeds, "base": cfg.base, "runs": rows,
+                                   "problems": problems}, indent=2))
+        else:
+            _echo_plan(rows, cfg.out, cfg.baseline, cfg.base)
+        if problems:
+            raise DataError("; ".join(problems))
+        return
+    from feraug.experiment.runner import run_experiment
+
+    log = (lambda _: None) if as_json else (lambda m: typer.echo(m, err=True))
+    summary = run_experiment(cfg, log=log)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        _echo_summary(summary)
+
+
+@experiment_app.command("report")
+def report(
+    out: Annotated[Path, typer.Argument(help="Experiment folder written by `experiment run`.")],
+    no_tsne: Annotated[bool, typer.Option(
+        "--no-tsne", help="Do not reload the data; keep any earlier t-SNE figure.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Re-aggregate an experiment folder from its finished runs and rewrite results.json,
+    results.csv and report.md (runs still missing are listed in the report)."""
+    from feraug.experiment.runner import rebuild_report
+
+    log = (lambda _: None) if as_json else (lambda m: typer.echo(m, err=True))
+    summary = rebuild_report(out, tsne=not no_tsne, log=log)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        _echo_summary(summary)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``experiment`` command group to the main app."""
+    app.add_typer(experiment_app, name="experiment")

@@ -1,0 +1,216 @@
+"""``feraug gan``: train generators and sample faces from them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import torch
+import typer
+import yaml
+
+from feraug.emotions import canonical
+from feraug.errors import CheckpointError, ConfigError, DataError
+
+if TYPE_CHECKING:
+    from feraug.gan.base import GeneratorModel
+
+gan_app = typer.Typer(
+    help="Train GAN generators (cyclegan, cgan, stargan, twostage) and sample faces.",
+    no_args_is_help=True,
+)
+
+DataOpt = Annotated[Path, typer.Option("--data", "-d", help="data set folder or CSV (any "
+                                       "format `feraug data` reads); only its train split is used")]
+FormatOpt = Annotated[str | None, typer.Option("--format", help="data format (default: detect)")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda")]
+
+
+def _overrides(name: str, steps: int | None, batch_size: int | None, seed: int | None,
+               source: str | None, target: str | None) -> dict:
+    """Command-line values that replace config-file ones (None: not given)."""
+    values: dict = {"steps": steps, "batch_size": batch_size, "seed": seed}
+    if source is not None:
+        if name not in ("cyclegan", "stargan"):
+            raise ConfigError(f"--source applies to cyclegan and stargan, not {name}")
+        values["source"] = canonical(source, "--source")
+    if target is not None:
+        if name != "cyclegan":
+            raise ConfigError(f"--target applies to cyclegan only, not {name}")
+        values["target"] = canonical(target, "--target")
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _default_out(name: str, config: dict) -> Path:
+    suffix = f"-{config.get('source', 'neutral')}-{config.get('target', 'disgust')}" \
+        if name == "cyclegan" else ""
+    return Path("runs") / "gan" / f"{name}{suffix}"
+
+
+@gan_app.command("train")
+def train_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="generator: cyclegan, cgan, "
+                                       "stargan or twostage")],
+    data: DataOpt,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML file of config "
+                      "values (see `feraug gan config MODEL`)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="new run folder (default "
+                   "runs/gan/MODEL); must not exist or be empty unless --resume")] = None,
+    steps: Annotated[int | None, typer.Option(help="total training steps")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="real images per stream per step")
+                          ] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    source: Annotated[str | None, typer.Option(help="cyclegan/stargan: emotion whose faces "
+                      "are translated (default neutral)")] = None,
+    target: Annotated[str | None, typer.Option(help="cyclegan: emotion to generate")] = None,
+    sample_every: Annotated[int, typer.Option(help="write a sample grid every N steps "
+                            "(0: only at the end)")] = 500,
+    checkpoint_every: Annotated[int, typer.Option(help="checkpoint every N steps "
+                                "(and at the end)")] = 1000,
+    log_every: Annotated[int, typer.Option(help="log mean losses every N steps")] = 50,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out exactly "
+                      "where its checkpoint stopped (--steps may extend it; LR decay then "
+                      "stretches to the new total)")] = False,
+    size: Annotated[int, typer.Option(help="image side in pixels")] = 48,
+    format: FormatOpt = None,
+    device: DeviceOpt = "auto",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and print the resolved "
+                       "config, then exit")] = False,
+) -> None:
+    """Train a generator on the train split of a data set (resumable exactly).
+
+    Writes into --out: manifest.json, log.jsonl, samples/step_*.png and checkpoint.pt.
+
+    Sample grids: one row per emotion, real faces on the left, generated on the right.
+
+    Example: feraug gan train -m cyclegan -d data/fer2013 --target disgust -o runs/cyc-dis
+    """
+    from feraug.data.load import load_dataset
+    from feraug.gan import build_generator, get_generator_class
+    from feraug.gan.base import read_generator_checkpoint
+    from feraug.gan.trainer import train_generator
+    from feraug.training.config import read_yaml
+
+    get_generator_class(model)
+    overrides = _overrides(model, steps, batch_size, seed, source, target)
+    if resume:
+        if out is None:
+            raise ConfigError("--resume needs --out, the run folder to continue")
+        if config is not None or set(overrides) - {"steps"}:
+            raise ConfigError("--resume continues a run with its own config; only --steps "
+                              "may change")
+        if not (out / "checkpoint.pt").is_file():
+            raise CheckpointError(f"{out}: nothing to resume (no checkpoint.pt in it)")
+        state = read_generator_checkpoint(out / "checkpoint.pt")
+        if state["name"] != model:
+            raise ConfigError(f"{out}: holds a {state['name']} run, not --model {model}")
+        values = {**state["config"], **overrides}
+    else:
+        values = read_yaml(config) if config is not None else {}
+        if values.pop("model", model) != model:
+            raise ConfigError(f"{config}: its model does not match --model {model}")
+        values.update(overrides)
+    out = out or _default_out(model, values)
+    ds = load_dataset(data, format=format, size=size)
+    generator = build_generator(model, values, ds.classes, ds.size, source=str(config or model))
+    if dry_run:
+        typer.echo(yaml.safe_dump({"model": model, **generator.config.model_dump(mode="json")},
+                                  sort_keys=False), nl=False)
+        return
+    meta = {"data": str(data), "data_format": ds.format, "data_fingerprint": ds.fingerprint()}
+    result = train_generator(generator, ds, out, device=device, sample_every=sample_every,
+                             checkpoint_every=checkpoint_every, log_every=log_every,
+                             resume=resume, meta=meta,
+                             progress=not os.environ.get("FERAUG_QUIET"))
+    typer.echo(f"trained {model} to step {result.steps}: {result.checkpoint}")
+
+
+@gan_app.command("sample")
+def sample_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="generator checkpoint (checkpoint.pt of "
+                          "a `feraug gan train` run)")],
+    emotion: Annotated[str, typer.Option("--emotion", "-e", help="emotion to generate")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="new folder for the PNGs")],
+    n: Annotated[int, typer.Option("-n", "--num", min=1, help="how many faces")] = 64,
+    seed: Annotated[int, typer.Option(help="noise / source-selection seed")] = 0,
+    data: Annotated[Path | None, typer.Option("--data", "-d", help="translators (cyclegan, "
+                    "stargan): data set whose train-split faces are translated")] = None,
+    format: FormatOpt = None,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Write N generated faces of one emotion as PNGs, plus grid.png and manifest.json."""
+    from torchvision.utils import make_grid
+
+    from feraug.gan import load_generator
+    from feraug.gan.base import resolve_device
+    from feraug.gan.trainer import png_bytes
+    from feraug.io import prepare_output_dir, write_json
+
+    generator = load_generator(checkpoint, resolve_device(device))
+    emotion = canonical(emotion, "--emotion")
+    generator.class_index(emotion)
+    sources, source_ids = None, None
+    if generator.needs_sources:
+        if data is None:
+            raise ConfigError(f"{generator.name} translates real faces of "
+                              f"{generator.source_emotion or 'any emotion'}: give --data")
+        sources, source_ids = pick_sources(generator, data, format, emotion, n, seed)
+    out = prepare_output_dir(out)
+    images = generator.sample(emotion, n, seed, sources)
+    for i, img in enumerate(images):
+        (out / f"{emotion}_{i:05d}.png").write_bytes(png_bytes(img))
+    grid = make_grid(images.float() / 255, nrow=8, padding=2, pad_value=1.0)[:1]
+    (out / "grid.png").write_bytes(png_bytes((grid * 255).round().to(torch.uint8)))
+    write_json({"kind": "feraug-gan-samples", "checkpoint": str(checkpoint),
+                "checkpoint_sha256": file_sha256(checkpoint), "generator": generator.name,
+                "step": generator.step, "emotion": emotion, "n": n, "seed": seed,
+                "sources": source_ids}, out / "manifest.json")
+    typer.echo(f"wrote {n} {emotion} faces to {out}")
+
+
+def pick_sources(generator: GeneratorModel, data: Path, format: str | None, emotion: str, n: int,
+                 seed: int) -> tuple[torch.Tensor, list[str]]:
+    """``n`` train-split faces for a translator: its source emotion (or any other emotion),
+    in a seeded random order (repeating when there are fewer than ``n``)."""
+    from feraug.data.load import load_dataset
+
+    train = load_dataset(data, format=format, size=generator.image_size).subset("train")
+    want = generator.source_emotion
+    if want is not None and want not in train.classes:
+        raise DataError(f"{data}: has no {want!r} faces to translate")
+    keep = train.labels == train.classes.index(want) if want is not None else \
+        train.labels != (train.classes.index(emotion) if emotion in train.classes else -1)
+    pool = keep.nonzero().flatten()
+    if len(pool) == 0:
+        raise DataError(f"{data}: no training faces to translate into {emotion}")
+    order = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))]
+    pick = order[torch.arange(n) % len(order)]
+    return train.images[pick], [train.source_ids[i] for i in pick.tolist()]
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@gan_app.command("config")
+def config_cmd(
+    model: Annotated[str, typer.Argument(help="generator name")],
+) -> None:
+    """Print a generator's default config as YAML (a starting point for --config)."""
+    from feraug.gan import get_generator_class
+
+    cls = get_generator_class(model)
+    typer.echo(yaml.safe_dump({"model": model, **cls.config_class().model_dump(mode="json")},
+                              sort_keys=False), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``gan`` command group to the main app."""
+    app.add_typer(gan_app, name="gan")

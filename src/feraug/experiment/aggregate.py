@@ -1,0 +1,194 @@
+"""Aggregating runs over seeds: mean ± 95% Student-t confidence intervals per arm, and paired
+differences against the baseline arm (same seeds), which is the honest "did it help" number.
+
+A run record is the dict stored in ``<arm>/seed<k>/test/metrics.json``: test ``accuracy``,
+``macro_f1``, ``per_class`` (with ``recall``), ``confusion_matrix``, ``classes`` plus ``arm``
+and ``seed``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from feraug.io import atomic_write_bytes, write_json
+from feraug.report import mean_ci
+
+CONFIDENCE = 0.95
+#: What ``results.json`` keeps of each run (plus per-class ``recall``).
+RUN_KEYS = ("arm", "seed", "run_dir", "accuracy", "macro_f1", "num_images", "best_val_accuracy",
+            "best_epoch", "best_step", "steps", "train_seconds", "train_images",
+            "synthetic_train_images", "confusion_matrix")
+
+
+def ci_summary(values: Sequence[float], confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """``mean``, ``ci95`` (half-width of the Student-t interval; None for n < 2), ``low``,
+    ``high``, ``sd`` (sample standard deviation), ``n`` and the ``values`` themselves."""
+    vals = [float(v) for v in values]
+    mean, half = mean_ci(vals, confidence)
+    n = len(vals)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else math.nan
+    return clean({"mean": mean, "ci95": half, "low": mean - half, "high": mean + half,
+                  "sd": sd, "n": n, "values": vals})
+
+
+def paired_delta(arm: dict[int, float], baseline: dict[int, float],
+                 confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """Mean ± CI of ``arm[seed] - baseline[seed]`` over the seeds both have, plus the
+    ``seeds`` used and ``excludes_zero`` (True/False; None when there is no interval)."""
+    seeds = sorted(set(arm) & set(baseline))
+    out = ci_summary([arm[s] - baseline[s] for s in seeds], confidence)
+    out["seeds"] = seeds
+    low, high = out["low"], out["high"]
+    out["excludes_zero"] = None if low is None or high is None else bool(low > 0 or high < 0)
+    return out
+
+
+def clean(obj: Any) -> Any:
+    """Replace NaN/inf by None, recursively (strict JSON has no NaN)."""
+    if isinstance(obj, float):
+        return None if math.isnan(obj) or math.isinf(obj) else obj
+    if isinstance(obj, dict):
+        return {k: clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [clean(v) for v in obj]
+    return obj
+
+
+def _by_seed(records: list[dict], key: str) -> dict[int, float]:
+    return {int(r["seed"]): float(r[key]) for r in records}
+
+
+def _recall_by_seed(records: list[dict], cls: str) -> dict[int, float]:
+    return {int(r["seed"]): float(r["per_class"][cls]["recall"]) for r in records}
+
+
+def summarise(records: list[dict], arms: Sequence[str], baseline: str,
+              expected_seeds: Sequence[int] | None = None) -> dict[str, Any]:
+    """Per-arm summaries of finished runs.
+
+    Returns ``{"baseline", "confidence", "classes", "arms": {name: {...}}, "runs": [...],
+    "missing_runs": [...]}``; each arm holds ``seeds``, ``accuracy`` and ``macro_f1``
+    (:func:`ci_summary`), ``recall`` per class, and (not for the baseline)
+    ``delta_vs_baseline`` with paired ``accuracy``, ``macro_f1`` and per-class ``recall``.
+    """
+    classes: list[str] = []
+    for r in records:
+        classes = list(r["classes"])
+        break
+    by_arm = {a: sorted((r for r in records if r["arm"] == a), key=lambda r: r["seed"])
+              for a in arms}
+    base = by_arm.get(baseline, [])
+    result: dict[str, Any] = {"baseline": baseline, "confidence": CONFIDENCE,
+                              "classes": classes, "arms": {}}
+    for arm in arms:
+        runs = by_arm[arm]
+        entry: dict[str, Any] = {
+            "seeds": [int(r["seed"]) for r in runs],
+            "n_seeds": len(runs),
+            "accuracy": ci_summary([r["accuracy"] for r in runs]),
+            "macro_f1": ci_summary([r["macro_f1"] for r in runs]),
+            "recall": {c: ci_summary(list(_recall_by_seed(runs, c).values())) for c in classes},
+        }
+        if arm != baseline:
+            entry["delta_vs_baseline"] = {
+                "accuracy": paired_delta(_by_seed(runs, "accuracy"),
+                                         _by_seed(base, "accuracy")),
+                "macro_f1": paired_delta(_by_seed(runs, "macro_f1"),
+                                         _by_seed(base, "macro_f1")),
+                "recall": {c: paired_delta(_recall_by_seed(runs, c), _recall_by_seed(base, c))
+                           for c in classes},
+            }
+        result["arms"][arm] = entry
+    result["runs"] = [{k: r.get(k) for k in RUN_KEYS}
+                      | {"recall": {c: m["recall"] for c, m in r["per_class"].items()}}
+                      for r in records]
+    if expected_seeds is not None:
+        done = {(r["arm"], int(r["seed"])) for r in records}
+        result["missing_runs"] = [{"arm": a, "seed": s} for a in arms for s in expected_seeds
+                                  if (a, s) not in done]
+    return clean(result)
+
+
+def signed(value: float | None, digits: int = 3) -> str:
+    """``+0.012`` / ``-0.004``; an em dash for None."""
+    return "—" if value is None else f"{value:+.{digits}f}"
+
+
+def cell(summary: dict, digits: int = 3, sign: bool = False) -> str:
+    """``0.712 ± 0.013`` from a :func:`ci_summary` (just the mean when n < 2)."""
+    mean, half = summary.get("mean"), summary.get("ci95")
+    if mean is None:
+        return "—"
+    text = signed(mean, digits) if sign else f"{mean:.{digits}f}"
+    return text if half is None else f"{text} ± {half:.{digits}f}"
+
+
+def verdict(arm: str, baseline: str, delta: dict, metric: str = "accuracy") -> str:
+    """One plain sentence: does the CI of the paired difference exclude zero?"""
+    n = delta.get("n", 0)
+    if n == 0:
+        return f"**{arm}**: no seed finished for both {arm} and {baseline}; nothing to compare."
+    head = (f"**{arm}** vs {baseline}, test {metric}: {signed(delta['mean'])} "
+            f"(mean paired difference over {n} seed{'s' if n != 1 else ''}")
+    if delta.get("excludes_zero") is None:
+        return head + "); with one paired seed there is no confidence interval, so no " \
+                      "conclusion can be drawn."
+    interval = f"95% CI [{signed(delta['low'])}, {signed(delta['high'])}]"
+    if delta["excludes_zero"]:
+        word = "better" if delta["mean"] > 0 else "worse"
+        return head + f", {interval}). The interval excludes zero: {arm} is {word} than " \
+                      f"{baseline} on {metric} at the 95% level."
+    return head + f", {interval}). The interval includes zero: no evidence that {arm} " \
+                  f"differs from {baseline} on {metric}."
+
+
+def csv_rows(results: dict) -> tuple[list[str], list[list[object]]]:
+    """Header and one row per arm for ``results.csv`` (empty cells where undefined)."""
+    classes = results["classes"]
+    header = ["arm", "n_seeds"]
+    for m in ("accuracy", "macro_f1"):
+        header += [f"{m}_mean", f"{m}_ci95"]
+    for m in ("accuracy", "macro_f1"):
+        header += [f"delta_{m}_mean", f"delta_{m}_ci95", f"delta_{m}_low", f"delta_{m}_high",
+                   f"delta_{m}_excludes_zero"]
+    for c in classes:
+        header += [f"recall_{c}_mean", f"recall_{c}_ci95"]
+    rows = []
+    for arm, e in results["arms"].items():
+        row: list[object] = [arm, e["n_seeds"]]
+        for m in ("accuracy", "macro_f1"):
+            row += [e[m]["mean"], e[m]["ci95"]]
+        delta = e.get("delta_vs_baseline") or {}
+        for m in ("accuracy", "macro_f1"):
+            d = delta.get(m) or {}
+            row += [d.get("mean"), d.get("ci95"), d.get("low"), d.get("high"),
+                    d.get("excludes_zero")]
+        for c in classes:
+            row += [e["recall"][c]["mean"], e["recall"][c]["ci95"]]
+        rows.append(["" if v is None else v for v in row])
+    return header, rows
+
+
+def write_results(results: dict, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``results.json`` (everything) and ``results.csv`` (one row per arm)."""
+    out_dir = Path(out_dir)
+    json_path, csv_path = out_dir / "results.json", out_dir / "results.csv"
+    write_json(clean(results), json_path)
+    header, rows = csv_rows(results)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_bytes(buf.getvalue().encode(), csv_path)
+    return json_path, csv_path
+
+
+def read_results(out_dir: str | Path) -> dict:
+    """Load ``results.json`` written by :func:`write_results`."""
+    return json.loads((Path(out_dir) / "results.json").read_text())

@@ -1,0 +1,218 @@
+"""``ExperimentConfig``: one YAML file describing a whole comparison.
+
+A config names the data set once, the training settings shared by every arm (``base``), the
+seeds, and a list of *arms*: named variations of training (TrainConfig overrides such as
+``class_weighted_loss: true``) and/or synthetic folders written by ``feraug synth``::
+
+    data: ../shared/data/fer2013          # or a mapping: {path, format, size, ...}
+    base: {model: zhu-cnn, epochs: 20, batch_size: 128}
+    seeds: [0, 1, 2]
+    arms:
+      - name: real                         # the baseline (first arm unless `baseline:` says)
+      - name: class-weighted
+        class_weighted_loss: true
+      - name: gan-balance
+        synthetic: [runs/synth-fer2013-cgan]
+    out: runs/experiment-fer2013
+
+Every run is ``out/<arm>/seed<k>/``. Relative paths are relative to the working folder, as
+for ``feraug train``. ``data: procedural`` draws the built-in procedural faces instead of
+reading a folder (nothing is written outside ``out``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from feraug.errors import ConfigError
+from feraug.training.config import TrainConfig, build_train_config, read_yaml
+
+PROCEDURAL = "procedural"
+#: TrainConfig fields the experiment sets itself (data options come from ``data``).
+RESERVED = ("data", "format", "image_size", "class_map", "folds", "fold", "seed", "out",
+            "synthetic")
+_ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+
+
+class DataSpec(BaseModel):
+    """The real data set shared by every arm (loaded once, same splits for every run)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="data set path, or 'procedural' for the built-in faces")
+    format: str | None = None
+    size: int = Field(48, ge=16, le=256, description="image side in pixels")
+    class_map: dict[str, str] | None = None
+    folds: int = Field(5, ge=2)
+    fold: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, description="split seed (data sets without their own splits); "
+                                           "fixed across training seeds so runs are paired")
+    n_per_class: dict[str, int] | None = Field(None, description="procedural only")
+    n_identities: int = Field(40, ge=2, description="procedural only")
+
+    @model_validator(mode="after")
+    def _check(self) -> DataSpec:
+        if self.fold >= self.folds:
+            raise ValueError(f"fold must be < folds ({self.folds}), got {self.fold}")
+        if not self.is_procedural and self.n_per_class is not None:
+            raise ValueError("n_per_class is only for `path: procedural`")
+        return self
+
+    @property
+    def is_procedural(self) -> bool:
+        """True for the built-in procedural faces."""
+        return self.path == PROCEDURAL
+
+
+class ArmSpec(BaseModel):
+    """One arm: a name, TrainConfig overrides and optional synthetic folders."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    synthetic: list[str] = Field(default_factory=list)
+    train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig overrides")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_overrides(cls, value: Any) -> Any:
+        """Accept overrides written flat (``class_weighted_loss: true``) beside ``name``."""
+        if not isinstance(value, dict):
+            return value
+        own = {"name", "description", "synthetic", "train"}
+        flat = {k: v for k, v in value.items() if k not in own}
+        if not flat:
+            return value
+        train = dict(value.get("train") or {})
+        train.update(flat)
+        return {**{k: v for k, v in value.items() if k in own}, "train": train}
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not _ARM_NAME.match(v):
+            raise ValueError(f"arm name {v!r} must be letters, digits, '.', '_', '+', '-' "
+                             "(it becomes a folder name)")
+        return v
+
+    @field_validator("train")
+    @classmethod
+    def _no_reserved(cls, v: dict[str, Any]) -> dict[str, Any]:
+        bad = sorted(set(v) & set(RESERVED))
+        if bad:
+            raise ValueError(f"{', '.join(bad)} cannot be set per arm (use `data:`, `seeds:`, "
+                             "`out:` or the arm's `synthetic:`)")
+        return v
+
+
+class ExperimentConfig(BaseModel):
+    """A whole experiment: data, shared training settings, seeds, arms, output folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = None
+    data: DataSpec
+    base: dict[str, Any] = Field(default_factory=dict,
+                                 description="TrainConfig fields shared by all arms")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    arms: list[ArmSpec] = Field(min_length=1)
+    baseline: str | None = Field(None, description="arm the others are compared with "
+                                                   "(default: the first)")
+    out: str = "runs/experiment"
+    tsne_points: int = Field(1500, ge=0, description="t-SNE sample size (0: no t-SNE)")
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_shorthand(cls, v: Any) -> Any:
+        return {"path": v} if isinstance(v, str) else v
+
+    @field_validator("base")
+    @classmethod
+    def _base_not_reserved(cls, v: dict[str, Any]) -> dict[str, Any]:
+        bad = sorted(set(v) & set(RESERVED))
+        if bad:
+            raise ValueError(f"{', '.join(bad)} cannot be set in `base` (use `data:`, "
+                             "`seeds:`, `out:` or an arm's `synthetic:`)")
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(s < 0 for s in v):
+            raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _check_arms(self) -> ExperimentConfig:
+        names = [a.name for a in self.arms]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"arm names must be unique (repeated: {', '.join(dup)})")
+        if self.baseline is None:
+            self.baseline = names[0]
+        elif self.baseline not in names:
+            raise ValueError(f"baseline {self.baseline!r} is not an arm ({', '.join(names)})")
+        return self
+
+    def arm(self, name: str) -> ArmSpec:
+        """The arm called ``name``."""
+        for a in self.arms:
+            if a.name == name:
+                return a
+        raise ConfigError(f"no arm {name!r} (arms: {', '.join(a.name for a in self.arms)})")
+
+    def runs(self) -> list[tuple[str, int]]:
+        """Every (arm, seed) pair, arm-major in config order."""
+        return [(a.name, s) for a in self.arms for s in self.seeds]
+
+    def synthetic_dirs(self) -> list[str]:
+        """Distinct synthetic folders used by any arm, in order of first use."""
+        return list(dict.fromkeys(d for a in self.arms for d in a.synthetic))
+
+    def train_config(self, arm: str, seed: int, out_dir: str | Path) -> TrainConfig:
+        """The TrainConfig of one run: model recipe <- ``base`` <- the arm's overrides, with
+        the data options, seed, synthetic folders and output folder set by the experiment."""
+        spec = self.arm(arm)
+        values = {**self.base, **spec.train}
+        fixed = {"data": self.data.path, "format": self.data.format,
+                 "image_size": self.data.size, "class_map": self.data.class_map,
+                 "folds": self.data.folds, "fold": self.data.fold, "seed": seed,
+                 "synthetic": list(spec.synthetic), "out": str(out_dir)}
+        values.update(fixed)
+        return build_train_config(values, None, source=f"arm {arm!r}")
+
+
+def run_dir(out: str | Path, arm: str, seed: int) -> Path:
+    """Folder of one run: ``out/<arm>/seed<k>``."""
+    return Path(out) / arm / f"seed{seed}"
+
+
+def parse_experiment_config(values: dict, source: str = "config") -> ExperimentConfig:
+    """Validate a mapping as an ExperimentConfig and every arm's TrainConfig; ConfigError
+    naming ``source`` and the offending key on problems."""
+    try:
+        cfg = ExperimentConfig.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{source}: {problems}") from None
+    for arm in cfg.arms:  # build each arm once so a bad override is reported up front
+        try:
+            cfg.train_config(arm.name, cfg.seeds[0], run_dir(cfg.out, arm.name, cfg.seeds[0]))
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+    return cfg
+
+
+def load_experiment_config(path: str | Path, out: str | Path | None = None) -> ExperimentConfig:
+    """Read an experiment YAML file (``yaml.safe_load``), optionally overriding ``out``."""
+    values = read_yaml(path)
+    if out is not None:
+        values["out"] = str(out)
+    return parse_experiment_config(values, source=str(path))

@@ -1,0 +1,205 @@
+"""``report.md`` of an experiment: what was run, the main table (mean ± 95% CI over seeds and
+paired differences against the baseline), a plain verdict per arm, per-class recall, figures
+(bar chart with error bars, confusion matrices, t-SNE) and the individual runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from feraug.data.dataset import FaceDataset
+from feraug.experiment.aggregate import cell, verdict
+from feraug.experiment.config import ExperimentConfig, run_dir
+from feraug.report import _pyplot, _save_figure, fmt, image_md, markdown_table, write_report
+
+PROCEDURAL_NOTE = ("**These are procedural cartoon faces, not real data.** The numbers show "
+                   "that the experiment machinery works; they say nothing about facial "
+                   "expression recognition on real faces.")
+
+
+def save_metric_bars(results: dict, path: Path) -> Path:
+    """Grouped bars: test accuracy and macro-F1 per arm, mean with 95% CI error bars."""
+    plt = _pyplot()
+    arms = list(results["arms"])
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(arms) + 2), 3.6))
+    width = 0.38
+    for j, (metric, label) in enumerate((("accuracy", "accuracy"), ("macro_f1", "macro-F1"))):
+        means = [results["arms"][a][metric]["mean"] or 0.0 for a in arms]
+        errs = [results["arms"][a][metric]["ci95"] or 0.0 for a in arms]
+        xs = [i + (j - 0.5) * width for i in range(len(arms))]
+        ax.bar(xs, means, width, yerr=errs, capsize=3, label=label)
+    ax.set_xticks(range(len(arms)), arms, rotation=20, ha="right")
+    ax.set_ylabel("test score (mean ± 95% CI)")
+    ax.set_ylim(0, 1.0)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save_figure(fig, path)
+
+
+def _what_was_run(cfg: ExperimentConfig, manifest: dict) -> str:
+    summary = manifest.get("data_summary") or {}
+    splits = summary.get("splits", {})
+    rows = [["data", f"`{cfg.data.path}`" + (f" ({summary.get('format')})" if summary else "")],
+            ["image size", f"{cfg.data.size} px"],
+            ["splits (images)", ", ".join(f"{s} {v.get('total')}" for s, v in splits.items())
+             or "—"],
+            ["data fingerprint", f"`{manifest.get('data_fingerprint')}`"],
+            ["seeds", ", ".join(str(s) for s in cfg.seeds)],
+            ["baseline arm", f"`{cfg.baseline}`"],
+            ["git commit", f"`{manifest.get('git_commit')}`"],
+            ["feraug", (manifest.get("environment") or {}).get("feraug", "—")],
+            ["torch", (manifest.get("environment") or {}).get("torch", "—")]]
+    arm_rows = []
+    for arm in cfg.arms:
+        over = ", ".join(f"`{k}: {json.dumps(v)}`" for k, v in arm.train.items()) or "—"
+        syn = ", ".join(f"`{d}`" for d in arm.synthetic) or "—"
+        arm_rows.append([f"`{arm.name}`", over, syn, arm.description or ""])
+    text = (markdown_table(["", ""], rows, align=["l", "l"]) + "\n\nArms (each trained once "
+            "per seed with the shared settings below plus its own overrides):\n\n"
+            + markdown_table(["arm", "overrides", "synthetic folders", "note"], arm_rows,
+                             align=["l"] * 4)
+            + "\n\nEvery run chooses its checkpoint on the **validation** split only; all "
+            "numbers below are on the **test** split. Synthetic images only ever join the "
+            "train split.\n\nConfig:\n\n```yaml\n"
+            + yaml.safe_dump(cfg.model_dump(), sort_keys=False).strip() + "\n```")
+    return text
+
+
+def _main_table(results: dict) -> str:
+    base = results["baseline"]
+    rows = []
+    for arm, e in results["arms"].items():
+        d = e.get("delta_vs_baseline")
+        rows.append([f"`{arm}`" + (" (baseline)" if arm == base else ""), e["n_seeds"],
+                     cell(e["accuracy"]), cell(e["macro_f1"]),
+                     cell(d["accuracy"], sign=True) if d else "—",
+                     cell(d["macro_f1"], sign=True) if d else "—"])
+    return markdown_table(["arm", "seeds", "accuracy", "macro-F1", f"Δ accuracy vs {base}",
+                           f"Δ macro-F1 vs {base}"], rows)
+
+
+def _verdicts(results: dict) -> str:
+    base = results["baseline"]
+    lines = []
+    for arm, e in results["arms"].items():
+        d = e.get("delta_vs_baseline")
+        if d is None:
+            continue
+        lines.append("- " + verdict(arm, base, d["accuracy"], "accuracy"))
+        lines.append("- " + verdict(arm, base, d["macro_f1"], "macro-F1"))
+    if not lines:
+        return "Only the baseline arm was run; there is nothing to compare."
+    return ("Paired over seeds (arm minus baseline with the same seed), 95% Student-t "
+            "interval:\n\n" + "\n".join(lines))
+
+
+def _recall_tables(results: dict) -> str:
+    classes, arms, base = results["classes"], list(results["arms"]), results["baseline"]
+    rows = [[c, *(cell(results["arms"][a]["recall"][c]) for a in arms)] for c in classes]
+    text = markdown_table(["class", *arms], rows)
+    others = [a for a in arms if a != base]
+    if others:
+        rows = [[c, *(cell(results["arms"][a]["delta_vs_baseline"]["recall"][c], sign=True)
+                      for a in others)] for c in classes]
+        text += (f"\n\nPaired difference in recall against `{base}` (mean ± 95% CI):\n\n"
+                 + markdown_table(["class", *others], rows))
+    return text
+
+
+def _runs_table(results: dict) -> str:
+    rows = [[f"`{r['arm']}`", r["seed"], r.get("best_val_accuracy"), r.get("best_epoch"),
+             r.get("steps"), r["accuracy"], r["macro_f1"], r.get("synthetic_train_images"),
+             r.get("train_seconds")] for r in results["runs"]]
+    text = markdown_table(["arm", "seed", "best val acc", "best epoch", "steps", "test acc",
+                           "test macro-F1", "synthetic train images", "train s"], rows)
+    missing = results.get("missing_runs") or []
+    if missing:
+        text += ("\n\n**Not finished yet** (rerun `feraug experiment run` to continue): "
+                 + ", ".join(f"`{m['arm']}` seed {m['seed']}" for m in missing) + ".")
+    return text
+
+
+def _confusions(results: dict, out: Path) -> str:
+    parts = []
+    for arm, e in results["arms"].items():
+        if not e["seeds"]:
+            continue
+        png = run_dir(out, arm, e["seeds"][0]) / "test" / "confusion.png"
+        if png.is_file():
+            parts.append(f"**{arm}**, seed {e['seeds'][0]}:\n\n"
+                         + image_md(png, f"confusion {arm}", out))
+    return ("Row-normalised confusion matrices (rows: true class) of each arm's first "
+            "finished seed.\n\n" + "\n\n".join(parts)) if parts else "No finished runs."
+
+
+def _tsne_section(cfg: ExperimentConfig, results: dict, real: FaceDataset | None, out: Path,
+                  log: Callable[[str], None]) -> str:
+    path = out / "figures" / "tsne.png"
+    base = results["arms"].get(cfg.baseline, {})
+    if cfg.tsne_points == 0:
+        return "t-SNE disabled (`tsne_points: 0`)."
+    if real is None or not base.get("seeds"):
+        if path.is_file():
+            return image_md(path, "t-SNE", out) + "\n\n(figure from an earlier run)"
+        return "No t-SNE: the baseline has no finished run (or the data were not loaded)."
+    from feraug.data.dataset import concat
+    from feraug.data.synthetic import load_synthetic
+    from feraug.experiment.tsne import save_tsne
+    from feraug.training.checkpoint import load_classifier
+
+    seed = base["seeds"][0]
+    loaded = load_classifier(run_dir(out, cfg.baseline, seed) / "best.pt", "cpu")
+    dirs = cfg.synthetic_dirs()
+    synthetic = concat([load_synthetic(d, real.classes, real.size) for d in dirs]) \
+        if dirs else None
+    counts = save_tsne(loaded, real, path, synthetic, max_points=cfg.tsne_points, seed=seed,
+                       title=f"t-SNE of {cfg.baseline} (seed {seed}) penultimate features")
+    if counts is None:
+        return "No t-SNE: too few images."
+    log(f"t-SNE of {sum(counts.values())} points -> {path}")
+    what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items())
+    extra = (" Right: real training faces (o) and synthetic faces (x) of the classes the "
+             "synthetic sets hold; synthetic points far from the real ones of their class "
+             "are faces the classifier sees differently.") if synthetic is not None else ""
+    return (image_md(path, "t-SNE", out) + f"\n\nPenultimate features (`model.embed`) of the "
+            f"baseline model `{cfg.baseline}`, seed {seed}, on a random sample ({what}). "
+            "Left: real test faces coloured by true class." + extra)
+
+
+def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceDataset | None,
+                            log: Callable[[str], None] | None = None) -> Path:
+    """Write ``figures/`` and ``report.md`` into ``cfg.out`` and return the report's path."""
+    out = Path(cfg.out)
+    log = log or (lambda _: None)
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        manifest = {}
+    bars = save_metric_bars(results, out / "figures" / "metrics.png")
+    total = len(cfg.runs())
+    done = len(results["runs"])
+    title = cfg.title or f"feraug experiment: {out.name}"
+    intro = PROCEDURAL_NOTE if cfg.data.is_procedural else ""
+    status = (f"{done} of {total} runs finished." if done < total else
+              f"All {total} runs finished ({len(cfg.arms)} arms x {len(cfg.seeds)} seeds).")
+    sections = [
+        ("Main result", status + " Test split, mean ± 95% CI over seeds (Student t); Δ is "
+         "the paired difference against the baseline with the same seed.\n\n"
+         + _main_table(results) + "\n\n" + image_md(bars, "accuracy and macro-F1", out)),
+        ("Did it help?", _verdicts(results)),
+        ("Per-class recall", "Test recall per class, mean ± 95% CI over seeds.\n\n"
+         + _recall_tables(results)),
+        ("Confusion matrices", _confusions(results, out)),
+        ("Feature space (t-SNE)", _tsne_section(cfg, results, real, out, log)),
+        ("Runs", _runs_table(results)),
+        ("What was run", _what_was_run(cfg, manifest)),
+        ("Files", "`results.json` (everything above, per run and per arm), `results.csv` (one "
+         "row per arm), `<arm>/seed<k>/` (a normal `feraug train` folder with `best.pt`, "
+         "`metrics.jsonl`, `manifest.json`; `test/metrics.json` and `test/confusion.png`). "
+         "Regenerate this report with `feraug experiment report "
+         f"{fmt(str(out))}`."),
+    ]
+    return write_report(out, title, sections, intro=intro)

@@ -1,0 +1,239 @@
+"""Running an experiment: every arm x seed trained with :func:`feraug.training.trainer.fit`
+(checkpoint chosen on the validation split), its best checkpoint scored on the test split,
+then aggregated into ``results.json``/``results.csv`` and ``report.md``.
+
+Layout of ``out``::
+
+    manifest.json                 kind "experiment": config, seeds, data fingerprint, commit
+    <arm>/seed<k>/                a normal `feraug train` run folder (best.pt, last.pt, ...)
+    <arm>/seed<k>/test/           metrics.json (written last: the run is finished) + confusion
+    results.json results.csv report.md figures/
+
+Resumable: a run whose ``test/metrics.json`` exists is skipped; a run folder with a manifest
+but no test metrics is continued with ``fit(..., resume=True)``. A finished or started run
+trained with a different configuration is refused, never silently mixed in.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from feraug.data.dataset import FaceDataset
+from feraug.errors import ConfigError, FeraugError
+from feraug.experiment.aggregate import summarise, write_results
+from feraug.experiment.config import ExperimentConfig, parse_experiment_config, run_dir
+from feraug.experiment.data import load_real_data
+from feraug.io import prepare_output_dir, write_json
+from feraug.manifest import write_manifest
+from feraug.training.checkpoint import load_classifier
+from feraug.training.engine import choose_device
+from feraug.training.evaluate import evaluate_classifier
+from feraug.training.metrics import plot_confusion
+from feraug.training.trainer import fit
+
+KIND = "experiment"
+METRICS = Path("test") / "metrics.json"
+Log = Callable[[str], None]
+#: TrainConfig keys that may differ between a stored run and this config (labels only).
+_IGNORED_KEYS = ("out", "data")
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def run_status(folder: Path) -> str:
+    """``done`` (test metrics written), ``partial`` (started: has a manifest) or ``todo``."""
+    if (folder / METRICS).is_file():
+        return "done"
+    if (folder / "manifest.json").is_file():
+        return "partial"
+    return "todo"
+
+
+def plan(cfg: ExperimentConfig) -> list[dict]:
+    """The runs of ``cfg`` with their folder, status, synthetic folders and the arm's own
+    overrides (on top of ``cfg.base``)."""
+    rows = []
+    for arm, seed in cfg.runs():
+        spec = cfg.arm(arm)
+        folder = run_dir(cfg.out, arm, seed)
+        rows.append({"arm": arm, "seed": seed, "run_dir": str(folder),
+                     "status": run_status(folder), "baseline": arm == cfg.baseline,
+                     "overrides": dict(spec.train), "synthetic": spec.synthetic})
+    return rows
+
+
+def read_experiment_manifest(out: Path) -> dict:
+    """``out/manifest.json`` of an experiment folder; FeraugError when it is not one."""
+    path = Path(out) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        raise FeraugError(f"{out}: not a feraug experiment folder (no readable "
+                          "manifest.json)") from None
+    if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
+        kind = manifest.get("kind") if isinstance(manifest, dict) else None
+        raise FeraugError(f"{out}: holds a feraug {kind!r} run, not an experiment folder")
+    return manifest
+
+
+def prepare_experiment_dir(out: Path, data_fingerprint: str) -> bool:
+    """Create ``out`` or accept it when it is an experiment on the same data; returns whether
+    it existed. Any other non-empty folder is refused."""
+    out = Path(out)
+    existed = out.is_dir() and any(out.iterdir())
+    prepare_output_dir(out, allow_existing_run=True)
+    if existed:
+        old = read_experiment_manifest(out).get("data_fingerprint")
+        if old != data_fingerprint:
+            raise ConfigError(f"{out}: holds an experiment on different data (fingerprint "
+                              f"{old}, now {data_fingerprint}); choose a new --out")
+    return existed
+
+
+def _comparable(config: dict) -> dict:
+    return {k: v for k, v in json.loads(json.dumps(config)).items() if k not in _IGNORED_KEYS}
+
+
+def check_run_config(folder: Path, expected: dict) -> None:
+    """Refuse to reuse a run folder whose stored TrainConfig differs from ``expected``."""
+    try:
+        stored = json.loads((folder / "manifest.json").read_text()).get("config", {})
+    except (OSError, json.JSONDecodeError):
+        raise FeraugError(f"{folder}: run folder has no readable manifest.json") from None
+    old, new = _comparable(stored), _comparable(expected)
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if diff:
+        shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:4])
+        raise ConfigError(f"{folder}: this run was made with a different configuration "
+                          f"({shown}); choose a new --out or delete that run folder")
+
+
+def _train_summary(folder: Path) -> dict:
+    """Synthetic image count and train-split size from the run's own manifest."""
+    try:
+        summary = json.loads((folder / "manifest.json").read_text()).get("data_summary", {})
+    except (OSError, json.JSONDecodeError):
+        return {}
+    train = summary.get("splits", {}).get("train", {})
+    return {"synthetic_train_images": summary.get("synthetic"),
+            "train_images": train.get("total")}
+
+
+def run_one(cfg: ExperimentConfig, arm: str, seed: int, real: FaceDataset,
+            log: Log = _quiet) -> dict:
+    """Train (or resume, or skip) one run and return its test metrics record."""
+    folder = run_dir(cfg.out, arm, seed)
+    tc = cfg.train_config(arm, seed, folder)
+    status = run_status(folder)
+    if status != "todo":
+        check_run_config(folder, tc.model_dump())
+    if status == "done":
+        log(f"{arm} seed {seed}: finished earlier, skipped")
+        return json.loads((folder / METRICS).read_text())
+    log(f"{arm} seed {seed}: {'resuming' if status == 'partial' else 'training'} "
+        f"-> {folder}")
+    t0 = time.perf_counter()
+    result = fit(tc, dataset=real, resume=status == "partial")
+    seconds = time.perf_counter() - t0
+    loaded = load_classifier(result.best_checkpoint, choose_device(tc.device))
+    metrics = evaluate_classifier(loaded, real, split="test")
+    plot_confusion(metrics["confusion_matrix"], list(loaded.classes),
+                   folder / "test" / "confusion.png",
+                   title=f"{arm}, seed {seed}: test acc {metrics['accuracy']:.3f}")
+    best = result.best_val
+    metrics.update(arm=arm, seed=seed, run_dir=f"{arm}/seed{seed}",
+                   best_val_accuracy=best.get("val_accuracy"), best_epoch=best.get("epoch"),
+                   best_step=best.get("step"), steps=result.history[-1]["step"]
+                   if result.history else None, train_seconds=round(seconds, 2),
+                   **_train_summary(folder))
+    write_json(metrics, folder / METRICS)  # written last: marks the run finished
+    log(f"{arm} seed {seed}: test accuracy {metrics['accuracy']:.4f}, macro-F1 "
+        f"{metrics['macro_f1']:.4f} ({seconds:.1f} s)")
+    return metrics
+
+
+def collect(cfg: ExperimentConfig) -> list[dict]:
+    """Test metrics records of every finished run of ``cfg``, in plan order."""
+    return [json.loads((run_dir(cfg.out, a, s) / METRICS).read_text())
+            for a, s in cfg.runs() if run_status(run_dir(cfg.out, a, s)) == "done"]
+
+
+def _write_manifest(cfg: ExperimentConfig, real: FaceDataset, status: str, **extra) -> None:
+    write_manifest(Path(cfg.out), KIND, cfg.model_dump(), cfg.seeds[0], real.fingerprint(),
+                   status=status, seeds=list(cfg.seeds), arms=[a.name for a in cfg.arms],
+                   baseline=cfg.baseline, data_summary=real.summary(), **extra)
+
+
+def finish(cfg: ExperimentConfig, real: FaceDataset | None, log: Log = _quiet,
+           tsne: bool = True) -> dict:
+    """Aggregate the finished runs and write results.json/.csv, figures and report.md."""
+    from feraug.experiment.report import write_experiment_report
+
+    records = collect(cfg)
+    results = summarise(records, [a.name for a in cfg.arms], cfg.baseline,
+                        expected_seeds=cfg.seeds)
+    out = Path(cfg.out)
+    json_path, csv_path = write_results(results, out)
+    report = write_experiment_report(cfg, results, real if tsne else None, log=log)
+    return {"out_dir": str(out), "report": str(report), "results_json": str(json_path),
+            "results_csv": str(csv_path), "runs_done": len(records),
+            "runs_total": len(cfg.runs()), "missing_runs": results.get("missing_runs", []),
+            "arms": {name: {"accuracy": e["accuracy"]["mean"],
+                            "accuracy_ci95": e["accuracy"]["ci95"],
+                            "macro_f1": e["macro_f1"]["mean"],
+                            "macro_f1_ci95": e["macro_f1"]["ci95"],
+                            "delta_accuracy": (e.get("delta_vs_baseline") or {})
+                            .get("accuracy", {}).get("mean"),
+                            "delta_accuracy_ci95": (e.get("delta_vs_baseline") or {})
+                            .get("accuracy", {}).get("ci95")}
+                     for name, e in results["arms"].items()}}
+
+
+def run_experiment(cfg: ExperimentConfig, log: Log = _quiet) -> dict:
+    """Run every arm x seed of ``cfg`` into ``cfg.out`` (resuming), then write the results and
+    the report. Returns a JSON-ready summary (paths, per-arm means and CIs)."""
+    real = load_real_data(cfg.data)
+    out = Path(cfg.out)
+    existed = prepare_experiment_dir(out, real.fingerprint())
+    for arm, seed in cfg.runs():  # refuse a changed config before touching anything
+        folder = run_dir(out, arm, seed)
+        if run_status(folder) != "todo":
+            check_run_config(folder, cfg.train_config(arm, seed, folder).model_dump())
+    log(f"{'continuing' if existed else 'starting'} experiment in {out}: "
+        f"{len(cfg.arms)} arm(s) x {len(cfg.seeds)} seed(s), data {real.fingerprint()}")
+    _write_manifest(cfg, real, "running")
+    total = len(cfg.runs())
+    t0 = time.perf_counter()
+    for i, (arm, seed) in enumerate(cfg.runs(), 1):
+        run_one(cfg, arm, seed, real, log=lambda m, i=i: log(f"[{i}/{total}] {m}"))
+    summary = finish(cfg, real, log=log)
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    _write_manifest(cfg, real, "complete", result=summary)
+    summary["manifest"] = str(out / "manifest.json")
+    return summary
+
+
+def rebuild_report(out: str | Path, tsne: bool = True, log: Log = _quiet) -> dict:
+    """Re-aggregate an experiment folder from its finished runs and rewrite its results and
+    report (the config comes from ``out/manifest.json``; the data are reloaded only for the
+    t-SNE figure and the fingerprint check)."""
+    out = Path(out)
+    manifest = read_experiment_manifest(out)
+    values = dict(manifest.get("config") or {})
+    values["out"] = str(out)
+    cfg = parse_experiment_config(values, source=str(out / "manifest.json"))
+    real = None
+    if tsne:
+        real = load_real_data(cfg.data)
+        if real.fingerprint() != manifest.get("data_fingerprint"):
+            raise ConfigError(f"{out}: the data have changed since the experiment ran "
+                              f"(fingerprint {manifest.get('data_fingerprint')}, now "
+                              f"{real.fingerprint()}); use --no-tsne to report without them")
+    summary = finish(cfg, real, log=log, tsne=tsne)
+    summary["manifest"] = str(out / "manifest.json")
+    return summary

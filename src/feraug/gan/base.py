@@ -1,0 +1,307 @@
+"""The one generator interface, its typed config base, and generator checkpoints.
+
+Every generator is a :class:`GeneratorModel` subclass in its own module, registered by name in
+:data:`feraug.gan.GENERATORS`. A generator owns its networks (``nets``), optimisers
+(``optims``), LR schedulers (``scheds``) and step counter; the shared driver in
+:mod:`feraug.gan.trainer` feeds it batches. What every generator offers:
+
+- ``streams(labels)``: how the trainer composes a batch (e.g. CycleGAN: source faces, then
+  target faces; conditional models: class-balanced);
+- ``train_step(real, labels)``: one optimisation step on a float batch in [-1, 1], returning
+  detached 0-dim loss tensors;
+- ``emotions()``: what it can make (CycleGAN: its ``target_emotion`` only);
+- ``sample(emotion, n, seed, sources=None)``: ``n`` uint8 faces ``[n, 1, S, S]`` on the CPU,
+  the same for the same seed. Translators (``needs_sources = True``) turn the given real
+  faces of ``source_emotion`` into ``emotion``; the others ignore ``sources``;
+- ``state_dict()`` / ``load_state_dict()`` covering networks, optimisers, schedulers, EMA,
+  the step counter and any extra state (e.g. an image history pool).
+
+:func:`save_generator` and :func:`load_generator` write and read checkpoints that load with
+``torch.load(..., weights_only=True)``: the generator is rebuilt from its registered name and
+its config dict, never from pickled code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from torch import nn
+
+from feraug.errors import CheckpointError, ConfigError
+from feraug.io import atomic_torch_save
+
+FORMAT = "feraug-generator-v1"
+SAMPLE_CHUNK = 256
+
+
+class GanConfig(BaseModel):
+    """Settings every generator has; each generator extends it with its own defaults."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    steps: int = Field(20000, ge=0, description="total training steps (LR schedules use it)")
+    batch_size: int = Field(32, ge=1, description="real images per stream per step")
+    seed: int = Field(0, description="seeds weights, batches and noise")
+    amp: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
+    flip: bool = Field(True, description="random horizontal flip of real faces")
+
+
+def build_config(config_class: type[GanConfig], values: dict | None = None,
+                 source: str = "config") -> GanConfig:
+    """Validate ``values`` into ``config_class``; ConfigError naming ``source`` on problems."""
+    try:
+        return config_class(**(values or {}))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             for e in exc.errors())
+        raise ConfigError(f"{source}: {problems}") from None
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ConfigError for unavailable CUDA."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda requested but no CUDA device is available")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ConfigError(f"unknown device {name!r} (use auto, cpu or cuda)")
+    return torch.device(name)
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Float images in [-1, 1] -> uint8 [0, 255] on the CPU."""
+    return x.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float32 in [-1, 1] (same device)."""
+    return x.float().div(127.5).sub(1.0)
+
+
+def count_parameters(net: nn.Module) -> int:
+    """Number of parameters of a network."""
+    return sum(p.numel() for p in net.parameters())
+
+
+def set_requires_grad(net: nn.Module, flag: bool) -> None:
+    """Switch gradient tracking for all parameters of ``net``."""
+    for p in net.parameters():
+        p.requires_grad_(flag)
+
+
+class GeneratorModel(ABC):
+    """Base class of all generators (see the module docstring for the contract)."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[GanConfig]] = GanConfig
+    needs_sources: ClassVar[bool] = False
+
+    def __init__(self, config: GanConfig, classes: tuple[str, ...], image_size: int) -> None:
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{self.name} needs a {self.config_class.__name__}")
+        if image_size % 8 or not 32 <= image_size <= 256:
+            raise ConfigError(f"{self.name}: image size must be a multiple of 8 in 32..256, "
+                              f"got {image_size}")
+        self.config = config
+        self.classes = tuple(classes)
+        self.image_size = int(image_size)
+        self.step = 0
+        self.device = torch.device("cpu")
+        self.amp = False
+        self.meta: dict[str, Any] = {}
+        self.nets: dict[str, nn.Module] = {}
+        self.optims: dict[str, torch.optim.Optimizer] = {}
+        self.scheds: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+        self.source_emotion: str | None = None
+
+    # ---- training -------------------------------------------------------------------------
+    def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
+        """How to draw a batch: ``(indices into the training images, count)`` per stream.
+
+        The trainer concatenates ``count`` images from each stream, in order. The default is
+        one stream over all images.
+        """
+        return [(torch.arange(len(labels)), self.config.batch_size)]
+
+    def prepare(self) -> None:
+        """Hook run by the trainer once before a fresh (not resumed) run; e.g. to load
+        pretrained parts. The default does nothing."""
+        return None
+
+    def train_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One optimisation step on ``real`` (float [-1, 1] on ``self.device``) and their
+        class ``labels``. Returns detached 0-dim loss tensors (read them with ``float``)."""
+        losses = self._train_step(real, labels)
+        self.step += 1
+        for sched in self.scheds.values():
+            sched.step()
+        return losses
+
+    @abstractmethod
+    def _train_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The generator's own losses and updates for one step."""
+
+    def linear_decay(self, step: int) -> float:
+        """LR factor: constant for the first half of ``config.steps``, then linearly to 0."""
+        total = max(int(self.config.steps), 1)
+        half = total // 2
+        return 1.0 - max(0, step - half) / float(total - half + 1)
+
+    @contextlib.contextmanager
+    def seeded(self) -> Iterator[None]:
+        """Seed torch with ``config.seed`` for weight initialisation, leaving the global RNG
+        as it was afterwards (so loading a generator has no side effects)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.seed)
+            yield
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast on CUDA when ``amp`` is on; a no-op elsewhere."""
+        enabled = self.amp and self.device.type == "cuda"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    # ---- sampling -------------------------------------------------------------------------
+    @abstractmethod
+    def sample(self, emotion: str, n: int, seed: int,
+               sources: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` uint8 faces ``[n, 1, S, S]`` (CPU) of ``emotion``, deterministic for ``seed``."""
+
+    def emotions(self) -> tuple[str, ...]:
+        """The emotions this generator can produce."""
+        return self.classes
+
+    def class_index(self, emotion: str) -> int:
+        """Index of ``emotion`` in ``classes``; ConfigError when it cannot be generated."""
+        if emotion not in self.emotions():
+            raise ConfigError(f"{self.name} generator cannot make {emotion!r} "
+                              f"(it makes: {', '.join(self.emotions())})")
+        return self.classes.index(emotion)
+
+    def check_sources(self, sources: torch.Tensor | None, n: int) -> torch.Tensor:
+        """Validate translator sources and return ``n`` of them (``sources[i % len]``)."""
+        s = self.image_size
+        if sources is None or len(sources) == 0:
+            raise ConfigError(f"{self.name} translates real faces: give source faces of "
+                              f"{self.source_emotion or 'any emotion'}")
+        if sources.dtype != torch.uint8 or tuple(sources.shape[1:]) != (1, s, s):
+            raise ConfigError(f"{self.name}: sources must be uint8 [N,1,{s},{s}], got "
+                              f"{sources.dtype} {tuple(sources.shape)}")
+        return sources[torch.arange(n) % len(sources)]
+
+    def _noise(self, n: int, dim: int, seed: int) -> torch.Tensor:
+        """Standard normal noise ``[n, dim]`` from a private CPU generator seeded by ``seed``."""
+        gen = torch.Generator().manual_seed(int(seed))
+        return torch.randn(n, dim, generator=gen).to(self.device)
+
+    # ---- devices, state -------------------------------------------------------------------
+    def to(self, device: str | torch.device) -> GeneratorModel:
+        """Move all networks (and optimiser state) to ``device``."""
+        self.device = torch.device(device)
+        for net in self.nets.values():
+            net.to(self.device)
+        for opt in self.optims.values():
+            for state in opt.state.values():
+                for k, v in state.items():
+                    if isinstance(v, torch.Tensor) and k != "step":
+                        state[k] = v.to(self.device)
+        return self
+
+    def num_parameters(self) -> dict[str, int]:
+        """Parameter count per network."""
+        return {k: count_parameters(v) for k, v in self.nets.items()}
+
+    def extra_state(self) -> dict:
+        """Generator-specific state beyond nets/optimisers/schedulers (override)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        """Inverse of :meth:`extra_state` (override)."""
+        return None
+
+    def state_dict(self) -> dict:
+        """Everything needed to sample from and to resume training this generator."""
+        return {
+            "step": self.step,
+            "nets": {k: v.state_dict() for k, v in self.nets.items()},
+            "optims": {k: v.state_dict() for k, v in self.optims.items()},
+            "scheds": {k: v.state_dict() for k, v in self.scheds.items()},
+            "extra": self.extra_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` output (networks must already be on their device)."""
+        self.step = int(state["step"])
+        for k, net in self.nets.items():
+            net.load_state_dict(state["nets"][k])
+        for k, opt in self.optims.items():
+            opt.load_state_dict(state["optims"][k])
+        for k, sched in self.scheds.items():
+            sched.load_state_dict(state["scheds"][k])
+        self.load_extra_state(state.get("extra", {}))
+
+
+def generator_checkpoint(model: GeneratorModel) -> dict:
+    """The checkpoint dict of a generator (the trainer adds its own ``trainer`` entry)."""
+    return {
+        "format": FORMAT,
+        "name": model.name,
+        "config": model.config.model_dump(mode="json"),
+        "classes": list(model.classes),
+        "image_size": model.image_size,
+        "meta": dict(model.meta),
+        "model": model.state_dict(),
+    }
+
+
+def save_generator(model: GeneratorModel, path: str | Path) -> None:
+    """Write a generator checkpoint atomically."""
+    atomic_torch_save(generator_checkpoint(model), Path(path))
+
+
+def read_generator_checkpoint(path: str | Path) -> dict:
+    """Load a generator checkpoint dict safely (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a feraug generator checkpoint")
+    return state
+
+
+def build_generator(name: str, config: dict | GanConfig | None, classes: tuple[str, ...],
+                    image_size: int, source: str = "config") -> GeneratorModel:
+    """Instantiate the generator registered as ``name``."""
+    from feraug.gan import get_generator_class
+
+    cls = get_generator_class(name)
+    if not isinstance(config, GanConfig):
+        config = build_config(cls.config_class, config, source)
+    return cls(config, tuple(classes), image_size)
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> GeneratorModel:
+    """Rebuild a generator from a checkpoint (``feraug gan train`` output) on ``device``
+    (``"auto"``: CUDA when available)."""
+    state = read_generator_checkpoint(path)
+    device = resolve_device(device) if isinstance(device, str) else device
+    try:
+        model = build_generator(state["name"], state["config"], tuple(state["classes"]),
+                                int(state["image_size"]), source=str(path))
+        model.to(device)
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: does not fit generator {state.get('name')!r} "
+                              f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+                              ) from None
+    model.meta = dict(state.get("meta", {}))
+    return model

@@ -1,0 +1,250 @@
+"""``feraug experiment``: a tiny experiment end to end (procedural faces, a class-weighted arm
+and an arm with a synthetic folder), resuming/skipping on rerun, refusal of foreign folders
+and changed configs, the dry run, and the aggregate maths on hand-made numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from feraug.cli.experiment_cmd import register
+from feraug.errors import ConfigError, FeraugError
+from feraug.experiment.aggregate import ci_summary, csv_rows, paired_delta, summarise, verdict
+from feraug.experiment.config import load_experiment_config, parse_experiment_config
+
+T_975_DF2 = 4.302652729911275  # Student t quantile, 97.5%, 2 degrees of freedom
+COUNTS = {"angry": 10, "disgust": 5, "fear": 10, "happy": 14, "sad": 10, "surprise": 10,
+          "neutral": 12}
+
+
+def tiny_config(out: Path, synthetic: Path | None = None, **base: object) -> dict:
+    """A config mapping: 2 seeds, real + class-weighted (+ a synthetic arm), 2 steps each."""
+    arms: list[dict] = [{"name": "real"}, {"name": "class-weighted", "class_weighted_loss": True}]
+    if synthetic is not None:
+        arms.append({"name": "syn", "synthetic": [str(synthetic)]})
+    return {"title": "tiny experiment",
+            "data": {"path": "procedural", "n_per_class": COUNTS, "n_identities": 10},
+            "base": {"model": "zhu-cnn", "epochs": 1, "max_steps": 2, "batch_size": 16,
+                     "device": "cpu", **base},
+            "seeds": [0, 1], "arms": arms, "out": str(out), "tsne_points": 120}
+
+
+def write_synthetic_set(cfg_values: dict, folder: Path) -> int:
+    """A stand-in for a `feraug synth` folder: mirrored real *train* disgust faces plus a
+    manifest whose split fingerprint matches the experiment's data. Returns the image count."""
+    from feraug.data.synthetic import FORMAT, split_fingerprint
+    from feraug.experiment.data import load_real_data
+
+    real = load_real_data(parse_experiment_config(cfg_values).data)
+    train = real.indices("train")
+    d = real.classes.index("disgust")
+    picks = train[real.labels[train] == d][:6]
+    (folder / "disgust").mkdir(parents=True)
+    for i, idx in enumerate(picks.tolist()):
+        cv2.imwrite(str(folder / "disgust" / f"disgust_0_{i}.png"),
+                    real.images[idx, 0].flip(-1).numpy())
+    (folder / "manifest.json").write_text(json.dumps(
+        {"format": FORMAT, "real": {"split_fingerprint": split_fingerprint(real)}}))
+    return len(picks)
+
+
+def cli_app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _main() -> None:
+        """feraug (test app)."""
+
+    return app
+
+
+# ----------------------------------------------------------------------------- maths
+
+
+def test_mean_and_t_interval_for_three_seeds() -> None:
+    s = ci_summary([0.5, 0.6, 0.7])
+    assert s["n"] == 3 and s["mean"] == pytest.approx(0.6)
+    assert s["sd"] == pytest.approx(0.1)
+    assert s["ci95"] == pytest.approx(T_975_DF2 * 0.1 / math.sqrt(3))  # 0.2484
+    assert s["low"] == pytest.approx(0.6 - s["ci95"])
+    assert s["high"] == pytest.approx(0.6 + s["ci95"])
+    one = ci_summary([0.42])
+    assert one["mean"] == 0.42 and one["ci95"] is None and one["low"] is None
+
+
+def test_paired_difference_uses_common_seeds_only() -> None:
+    base = {0: 0.50, 1: 0.60, 2: 0.70, 3: 0.10}
+    better = {0: 0.55, 1: 0.66, 2: 0.74}  # +0.05, +0.06, +0.04 -> clearly above zero
+    d = paired_delta(better, base)
+    assert d["seeds"] == [0, 1, 2] and d["n"] == 3
+    assert d["mean"] == pytest.approx(0.05)
+    assert d["ci95"] == pytest.approx(T_975_DF2 * 0.01 / math.sqrt(3))
+    assert d["excludes_zero"] is True
+    noisy = paired_delta({0: 0.6, 1: 0.6, 2: 0.9}, base)  # +0.1, 0.0, +0.2
+    assert noisy["mean"] == pytest.approx(0.1) and noisy["excludes_zero"] is False
+    assert "includes zero" in verdict("noisy", "real", noisy)
+    assert "excludes zero" in verdict("better", "real", d) and "better than" in verdict(
+        "better", "real", d)
+    single = paired_delta({0: 0.7}, base)
+    assert single["excludes_zero"] is None and "no conclusion" in verdict("x", "real", single)
+
+
+def test_summarise_hand_made_records() -> None:
+    def rec(arm: str, seed: int, acc: float, f1: float, r_happy: float) -> dict:
+        return {"arm": arm, "seed": seed, "accuracy": acc, "macro_f1": f1,
+                "classes": ["happy", "sad"],
+                "per_class": {"happy": {"recall": r_happy}, "sad": {"recall": 1 - r_happy}}}
+
+    records = [rec("real", s, 0.5 + 0.1 * s, 0.4, 0.5) for s in range(3)]
+    records += [rec("cw", s, 0.55 + 0.1 * s, 0.45 + 0.01 * s, 0.6) for s in range(2)]
+    res = summarise(records, ["real", "cw"], "real", expected_seeds=[0, 1, 2])
+    assert res["classes"] == ["happy", "sad"]
+    assert res["arms"]["real"]["accuracy"]["ci95"] == pytest.approx(T_975_DF2 * 0.1 / 3 ** 0.5)
+    assert "delta_vs_baseline" not in res["arms"]["real"]
+    delta = res["arms"]["cw"]["delta_vs_baseline"]
+    assert delta["accuracy"]["seeds"] == [0, 1]
+    assert delta["accuracy"]["mean"] == pytest.approx(0.05)
+    assert delta["recall"]["happy"]["mean"] == pytest.approx(0.1)
+    assert res["missing_runs"] == [{"arm": "cw", "seed": 2}]
+    header, rows = csv_rows(res)
+    assert header[:3] == ["arm", "n_seeds", "accuracy_mean"] and len(rows) == 2
+    assert rows[0][header.index("delta_accuracy_mean")] == ""  # baseline: no delta
+    json.dumps(res, allow_nan=False)  # strict JSON: NaN became None
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_config_errors_name_the_problem(tmp_path: Path) -> None:
+    good = tiny_config(tmp_path / "x")
+    cfg = parse_experiment_config(good)
+    assert cfg.baseline == "real" and cfg.runs() == [("real", 0), ("real", 1),
+                                                     ("class-weighted", 0), ("class-weighted", 1)]
+    tc = cfg.train_config("class-weighted", 1, tmp_path / "r")
+    assert tc.class_weighted_loss and tc.seed == 1 and tc.max_steps == 2
+    bad_cases = [
+        ({"arms": [{"name": "a"}, {"name": "a"}]}, "unique"),
+        ({"arms": [{"name": "bad/name"}]}, "arm name"),
+        ({"arms": [{"name": "a", "seed": 3}]}, "cannot be set per arm"),
+        ({"arms": [{"name": "a", "lr": -1}]}, "arm 'a'"),
+        ({"arms": [{"name": "a", "no_such_option": 1}]}, "no_such_option"),
+        ({"seeds": [1, 1]}, "distinct"),
+        ({"baseline": "nope"}, "baseline"),
+        ({"base": {"out": "elsewhere"}}, "cannot be set in `base`"),
+    ]
+    for change, words in bad_cases:
+        with pytest.raises(ConfigError, match=words):
+            parse_experiment_config({**good, **change}, source="exp.yaml")
+
+
+def test_dry_run_lists_every_arm_and_seed(tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(tmp_path / "unused")))
+    out = tmp_path / "planned"
+    res = CliRunner().invoke(cli_app(), ["experiment", "run", str(path), "--out", str(out),
+                                         "--dry-run", "--json"])
+    assert res.exit_code == 0, res.output
+    plan = json.loads(res.stdout)
+    assert [(r["arm"], r["seed"], r["status"]) for r in plan["runs"]] == [
+        ("real", 0, "todo"), ("real", 1, "todo"), ("class-weighted", 0, "todo"),
+        ("class-weighted", 1, "todo")]
+    assert plan["runs"][2]["run_dir"] == str(out / "class-weighted" / "seed0")
+    assert plan["problems"] == [] and not out.exists()  # nothing written
+    text = CliRunner().invoke(cli_app(), ["experiment", "run", str(path), "--dry-run"])
+    assert text.exit_code == 0 and "4 run(s)" in text.stdout
+
+
+def test_shipped_configs_validate() -> None:
+    root = Path(__file__).resolve().parents[1] / "configs"
+    demo = load_experiment_config(root / "experiment_demo.yaml")
+    assert demo.data.is_procedural and len(demo.runs()) >= 6
+    fer = load_experiment_config(root / "experiment_fer2013.yaml")
+    assert [a.name for a in fer.arms] == ["real", "class-weighted", "balanced", "gan-balance"]
+    assert fer.seeds == [0, 1, 2] and fer.arm("gan-balance").synthetic
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import feraug.experiment.runner as runner
+
+    out = tmp_path / "exp"
+    values = tiny_config(out, synthetic=tmp_path / "syn")
+    n_syn = write_synthetic_set(values, tmp_path / "syn")
+    assert n_syn > 0
+    cfg = parse_experiment_config(values)
+    summary = runner.run_experiment(cfg)
+    assert summary["runs_done"] == summary["runs_total"] == 6
+
+    results = json.loads((out / "results.json").read_text())
+    for arm in ("real", "class-weighted", "syn"):
+        for key in ("mean", "ci95", "low", "high", "n", "values"):
+            assert key in results["arms"][arm]["accuracy"], (arm, key)
+        assert set(results["arms"][arm]["recall"]) == set(COUNTS)
+    delta = results["arms"]["syn"]["delta_vs_baseline"]["accuracy"]
+    assert delta["seeds"] == [0, 1] and isinstance(delta["excludes_zero"], bool)
+    assert [r["synthetic_train_images"] for r in results["runs"]] == [0, 0, 0, 0, n_syn, n_syn]
+    assert (out / "results.csv").read_text().startswith("arm,n_seeds,")
+    for png in ("figures/metrics.png", "figures/tsne.png", "real/seed0/test/confusion.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    report = (out / "report.md").read_text()
+    for words in ("| `class-weighted` | 2 |", "Δ accuracy vs real", "not real data",
+                  "![t-SNE](figures/tsne.png)", "(class-weighted/seed0/test/confusion.png)",
+                  "**syn** vs real, test accuracy", "| disgust |", "git commit",
+                  "data fingerprint"):
+        assert words in report, words
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "experiment" and manifest["status"] == "complete"
+    assert manifest["seeds"] == [0, 1] and manifest["data_fingerprint"]
+
+    calls: list[tuple[str, bool]] = []
+    real_fit = runner.fit
+
+    def counting_fit(config, dataset=None, resume=False, **kw):
+        calls.append((config.out, resume))
+        return real_fit(config, dataset=dataset, resume=resume, **kw)
+
+    monkeypatch.setattr(runner, "fit", counting_fit)
+    marker = out / "real" / "seed1" / "best.pt"
+    before = marker.stat().st_mtime_ns
+    runner.run_experiment(cfg)  # everything finished: nothing retrained
+    assert calls == [] and marker.stat().st_mtime_ns == before
+
+    (out / "class-weighted" / "seed1" / "test" / "metrics.json").unlink()  # half-done run
+    runner.run_experiment(cfg)
+    assert calls == [(str(out / "class-weighted" / "seed1"), True)]
+
+    # re-aggregating from the folder alone (CLI), without reloading the data
+    res = CliRunner().invoke(cli_app(), ["experiment", "report", str(out), "--no-tsne",
+                                         "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["runs_done"] == 6
+
+    # a changed training setting is refused, not mixed into the old runs
+    changed = parse_experiment_config(tiny_config(out, synthetic=tmp_path / "syn", lr=0.5))
+    with pytest.raises(ConfigError, match="different configuration"):
+        runner.run_experiment(changed)
+
+
+def test_refuses_foreign_output_folder(tmp_path: Path) -> None:
+    import feraug.experiment.runner as runner
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(FeraugError, match="refusing to overwrite"):
+        runner.run_experiment(parse_experiment_config(tiny_config(out)))
+    (out / "manifest.json").write_text(json.dumps({"kind": "train"}))
+    with pytest.raises(FeraugError, match="not an experiment"):
+        runner.run_experiment(parse_experiment_config(tiny_config(out)))
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "notes.txt"]
