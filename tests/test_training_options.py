@@ -1,0 +1,106 @@
+"""Transfer learning, imbalance options, local pretrained weights, batches and augmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from test_training import tiny_dataset
+from torchvision.models import resnet18
+
+from feraug.errors import CheckpointError
+from feraug.models import build_classifier
+from feraug.training.augment import augment_batch, random_crop
+from feraug.training.batches import TensorBatches
+from feraug.training.checkpoint import load_classifier, read_checkpoint
+from feraug.training.config import AugmentConfig, build_train_config
+from feraug.training.setup import build_loss
+from feraug.training.trainer import fit
+
+
+def _cfg(tmp_path: Path, name: str, **kw) -> object:
+    values = {"data": "toy", "out": str(tmp_path / name), "epochs": 1, "batch_size": 8,
+              "device": "cpu", **kw}
+    return build_train_config(values)
+
+
+def test_init_fine_tunes_with_new_head_and_frozen_backbone(tmp_path: Path) -> None:
+    source = fit(_cfg(tmp_path, "pre"), dataset=tiny_dataset())
+    pre = read_checkpoint(source.best_checkpoint)["model"]
+    two_class = tiny_dataset().select([i for i, y in enumerate(tiny_dataset().labels) if y < 2])
+    two_class.classes = two_class.classes[:2]
+    result = fit(_cfg(tmp_path, "ft", init=str(source.best_checkpoint), freeze_backbone=True,
+                      lr=0.05), dataset=two_class)
+    tuned = read_checkpoint(result.best_checkpoint)["model"]
+    assert tuned["head.4.weight"].shape[0] == 2  # new 2-way head
+    for key, value in pre.items():
+        if key.startswith("features.") and key.endswith("weight"):
+            assert torch.equal(value, tuned[key]), key  # backbone frozen
+    assert load_classifier(result.best_checkpoint).classes == ("angry", "happy")
+
+
+def test_init_refuses_another_architecture(tmp_path: Path) -> None:
+    source = fit(_cfg(tmp_path, "pre", max_steps=1), dataset=tiny_dataset())
+    with pytest.raises(CheckpointError, match="holds a zhu-cnn model"):
+        fit(_cfg(tmp_path, "ft", model="resnet18", init=str(source.best_checkpoint)),
+            dataset=tiny_dataset())
+
+
+def test_class_weighted_loss_upweights_rare_classes() -> None:
+    cfg = build_train_config({"data": "x", "class_weighted_loss": True})
+    labels = torch.tensor([0] * 90 + [1] * 10)
+    loss = build_loss(cfg, labels, 2, torch.device("cpu"))
+    assert loss.weight[1] / loss.weight[0] == pytest.approx(9.0)
+
+
+def test_balanced_sampling_evens_out_classes() -> None:
+    labels = torch.tensor([0] * 950 + [1] * 50)
+    batches = TensorBatches(labels, batch_size=100, seed=0, balanced=True)
+    drawn = torch.cat(list(batches.epoch(0)))
+    share = (labels[drawn] == 1).float().mean().item()
+    assert 0.4 < share < 0.6
+    plain = torch.cat(list(TensorBatches(labels, 100, seed=0).epoch(0)))
+    assert sorted(plain.tolist()) == list(range(1000))  # a permutation, each image once
+
+
+def test_batches_shard_disjointly_across_ranks() -> None:
+    labels = torch.arange(64) % 4
+    r0 = torch.cat(list(TensorBatches(labels, 8, 1, rank=0, world_size=2).epoch(3)))
+    r1 = torch.cat(list(TensorBatches(labels, 8, 1, rank=1, world_size=2).epoch(3)))
+    assert set(r0.tolist()).isdisjoint(r1.tolist()) and len(r0) == len(r1) == 32
+
+
+def test_resnet18_loads_local_imagenet_weights(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    reference = resnet18(weights=None)
+    weights = tmp_path / "resnet18-local.pth"
+    torch.save(reference.state_dict(), weights)
+    model = build_classifier("resnet18", 7, 48, pretrained_weights=str(weights))
+    assert torch.equal(model.net.layer1[0].conv1.weight, reference.layer1[0].conv1.weight)
+    assert model.net.conv1.weight.shape == (64, 1, 3, 3)
+    assert model(torch.zeros(2, 1, 48, 48)).shape == (2, 7)
+    bad = tmp_path / "bad.pth"
+    torch.save({"something": torch.zeros(1)}, bad)
+    with pytest.raises(CheckpointError, match="not a ResNet-18 state dict"):
+        build_classifier("resnet18", 7, 48, pretrained_weights=str(bad))
+
+
+def test_augmentation_is_seeded_batched_and_shape_preserving() -> None:
+    x = torch.randn(16, 1, 48, 48)
+    cfg = AugmentConfig(erasing=0.5, brightness=0.2)
+    a = augment_batch(x, cfg, 40, torch.Generator().manual_seed(1))
+    b = augment_batch(x, cfg, 40, torch.Generator().manual_seed(1))
+    c = augment_batch(x, cfg, 40, torch.Generator().manual_seed(2))
+    assert a.shape == (16, 1, 40, 40) and torch.equal(a, b) and not torch.equal(a, c)
+    ident = augment_batch(x, AugmentConfig(flip=False, rotation=0, translate=0, scale=0), None,
+                          torch.Generator())
+    assert torch.allclose(ident, x, atol=1e-5)
+
+
+def test_random_crop_takes_windows_of_the_input() -> None:
+    x = torch.arange(2 * 6 * 6, dtype=torch.float32).view(2, 1, 6, 6)
+    out = random_crop(x, 4, torch.Generator().manual_seed(0))
+    for i in range(2):
+        windows = [x[i, 0, r:r + 4, c:c + 4] for r in range(3) for c in range(3)]
+        assert any(torch.equal(out[i, 0], w) for w in windows)
