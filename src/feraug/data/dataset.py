@@ -131,14 +131,19 @@ class FaceDataset:
         }
 
     def to_state(self) -> dict:
-        """Plain dict of tensors and primitive lists (loadable with ``weights_only=True``)."""
+        """Plain dict of tensors and strings (loadable with ``weights_only=True``).
+
+        The per-image string lists are stored as one NUL-joined string each: unpickling
+        35,887 separate strings with the weights-only unpickler takes about a second,
+        one string takes microseconds.
+        """
         return {
             "images": self.images,
             "labels": self.labels,
             "classes": list(self.classes),
-            "split": self.split,
-            "source_ids": self.source_ids,
-            "subjects": self.subjects,
+            "split": _join(self.split),
+            "source_ids": _join(self.source_ids),
+            "subjects": None if self.subjects is None else _join(self.subjects),
             "synthetic": self.synthetic,
             "format": self.format,
             "root": self.root,
@@ -147,17 +152,29 @@ class FaceDataset:
     @classmethod
     def from_state(cls, state: dict) -> FaceDataset:
         """Inverse of :meth:`to_state`."""
+        n = len(state["labels"])
         return cls(
             images=state["images"],
             labels=state["labels"],
             classes=tuple(state["classes"]),
-            split=list(state["split"]),
-            source_ids=list(state["source_ids"]),
-            subjects=None if state["subjects"] is None else list(state["subjects"]),
+            split=_split(state["split"], n),
+            source_ids=_split(state["source_ids"], n),
+            subjects=None if state["subjects"] is None else _split(state["subjects"], n),
             synthetic=state["synthetic"],
             format=state["format"],
             root=state["root"],
         )
+
+
+def _join(items: list[str]) -> str:
+    return "\0".join(items)
+
+
+def _split(joined: str | list[str], n: int) -> list[str]:
+    """Inverse of :func:`_join` for ``n`` items (also accepts a plain list)."""
+    if isinstance(joined, list):
+        return list(joined)
+    return joined.split("\0") if n else []
 
 
 def concat(datasets: list[FaceDataset]) -> FaceDataset:

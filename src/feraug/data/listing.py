@@ -42,17 +42,17 @@ def listing_fingerprint(root: Path) -> str:
         st = root.stat()
         h.update(f"{root.name}|{st.st_size}|{st.st_mtime_ns}".encode())
         return h.hexdigest()[:16]
-    stack = [root]
+    stack = [(root, "")]
     entries: list[str] = []
     while stack:
-        d = stack.pop()
+        d, prefix = stack.pop()
         with os.scandir(d) as it:
             for e in it:
+                rel = prefix + e.name
                 if e.is_dir(follow_symlinks=True):
-                    stack.append(Path(e.path))
+                    stack.append((Path(e.path), rel + "/"))
                 else:
                     st = e.stat()
-                    rel = os.path.relpath(e.path, root)
                     entries.append(f"{rel}|{st.st_size}|{st.st_mtime_ns}")
     for line in sorted(entries):
         h.update(line.encode())

@@ -16,7 +16,7 @@ from feraug.data.splits import assign_splits, stratified_holdout
 from feraug.errors import DataError
 from feraug.io import atomic_torch_save
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 def cache_dir() -> Path:
