@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import torch
 import typer
 import yaml
 
@@ -15,6 +14,8 @@ from feraug.emotions import canonical
 from feraug.errors import CheckpointError, ConfigError, DataError
 
 if TYPE_CHECKING:
+    import torch
+
     from feraug.gan.base import GeneratorModel
 
 gan_app = typer.Typer(
@@ -161,6 +162,8 @@ def sample_cmd(
     images = generator.sample(emotion, n, seed, sources)
     for i, img in enumerate(images):
         (out / f"{emotion}_{i:05d}.png").write_bytes(png_bytes(img))
+    import torch
+
     grid = make_grid(images.float() / 255, nrow=8, padding=2, pad_value=1.0)[:1]
     (out / "grid.png").write_bytes(png_bytes((grid * 255).round().to(torch.uint8)))
     write_json({"kind": "feraug-gan-samples", "checkpoint": str(checkpoint),
@@ -174,6 +177,8 @@ def pick_sources(generator: GeneratorModel, data: Path, format: str | None, emot
                  seed: int) -> tuple[torch.Tensor, list[str]]:
     """``n`` train-split faces for a translator: its source emotion (or any other emotion),
     in a seeded random order (repeating when there are fewer than ``n``)."""
+    import torch
+
     from feraug.data.load import load_dataset
 
     train = load_dataset(data, format=format, size=generator.image_size).subset("train")
