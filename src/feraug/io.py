@@ -43,6 +43,28 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         raise
 
 
+def read_torch_checkpoint(path: str | Path, fmt: str, kind: str) -> dict:
+    """Load a feraug checkpoint dict safely (``weights_only=True``) and check its format.
+
+    Raises :class:`CheckpointError` naming the file when it is missing, unreadable, or not a
+    ``kind`` checkpoint (its ``format`` key is not ``fmt``).
+    """
+    import torch
+
+    from feraug.errors import CheckpointError
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        raise CheckpointError(f"{path}: not a feraug {kind} checkpoint")
+    return state
+
+
 def write_json(obj: Any, path: Path) -> None:
     """Write JSON (indented, sorted keys off) atomically."""
     atomic_write_bytes((json.dumps(obj, indent=2) + "\n").encode(), Path(path))

@@ -41,13 +41,22 @@ def read_gray(path: Path, size: int) -> np.ndarray:
 
     Raises :class:`DataError` naming the file when it cannot be read or decoded.
     """
+    return resize_gray(to_gray(decode_file(path, cv2.IMREAD_UNCHANGED)), size)
+
+
+def decode_file(path: Path, flags: int) -> np.ndarray:
+    """Decode one image file with OpenCV ``flags``.
+
+    Raises :class:`DataError` naming the file when it cannot be read, is empty or cannot be
+    decoded.
+    """
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise DataError(f"{path}: cannot read file ({exc.strerror or exc})") from None
     if data.size == 0:
         raise DataError(f"{path}: empty file, not an image")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    img = cv2.imdecode(data, flags)
     if img is None:
         raise DataError(f"{path}: corrupt or unsupported image (could not be decoded)")
-    return resize_gray(to_gray(img), size)
+    return img

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
 from feraug.errors import CheckpointError, ConfigError
-from feraug.io import atomic_torch_save
+from feraug.io import atomic_torch_save, read_torch_checkpoint
 
 FORMAT = "feraug-generator-v1"
 SAMPLE_CHUNK = 256
@@ -266,16 +266,7 @@ def save_generator(model: GeneratorModel, path: str | Path) -> None:
 
 def read_generator_checkpoint(path: str | Path) -> dict:
     """Load a generator checkpoint dict safely (``weights_only=True``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a feraug generator checkpoint")
-    return state
+    return read_torch_checkpoint(path, FORMAT, "generator")
 
 
 def build_generator(name: str, config: dict | GanConfig | None, classes: tuple[str, ...],

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from feraug.data.images import decode_file
 from feraug.data.listing import image_files
 from feraug.errors import DataError
 
@@ -22,16 +23,7 @@ def read_color(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"{path}: file does not exist" if not path.exists()
                         else f"{path}: not a file")
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read file ({exc.strerror or exc})") from None
-    if data.size == 0:
-        raise DataError(f"{path}: empty file, not an image")
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if img is None:
-        raise DataError(f"{path}: corrupt or unsupported image (could not be decoded)")
-    return img
+    return decode_file(path, cv2.IMREAD_COLOR)
 
 
 def check_array(image: np.ndarray, name: str) -> np.ndarray:

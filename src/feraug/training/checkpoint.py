@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from feraug.errors import CheckpointError
-from feraug.io import atomic_torch_save
+from feraug.io import atomic_torch_save, read_torch_checkpoint
 from feraug.models import build_classifier
 
 FORMAT = "feraug-classifier-v1"
@@ -29,16 +29,7 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 def read_checkpoint(path: str | Path) -> dict:
     """Load a feraug classifier checkpoint safely (``weights_only=True``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a feraug classifier checkpoint")
-    return state
+    return read_torch_checkpoint(path, FORMAT, "classifier")
 
 
 @dataclass
