@@ -250,3 +250,23 @@ def test_twostage_reuses_a_trained_stargan(tmp_path: Path) -> None:
     reloaded = load_generator(tmp_path / "two" / "checkpoint.pt")
     assert torch.equal(reloaded.sample("happy", 2, 0), two.sample("happy", 2, 0))
     assert reloaded.meta["translator_from_step"] == 1
+
+
+def test_translators_see_the_target_emotion(tmp_path: Path) -> None:
+    """The target emotion must change the output. (Regression: one-hot label maps tiled onto
+    the input were erased by reflection padding + instance norm, so StarGAN ignored them.)"""
+    from feraug.gan.nets import ResnetGenerator
+
+    torch.manual_seed(0)
+    net = ResnetGenerator(1, 1, ngf=4, n_blocks=1, num_classes=3)
+    x = torch.randn(2, 1, SIZE, SIZE)
+    assert torch.equal(net(x, torch.tensor([0, 0])), net(x, torch.tensor([1, 1])))  # zero init
+    torch.nn.init.normal_(net.film.weight, 0.0, 0.5)
+    assert (net(x, torch.tensor([0, 0])) - net(x, torch.tensor([1, 1]))).abs().mean() > 0.01
+
+    model = tiny_model("stargan", steps=4, lr=0.05)
+    train_generator(model, tiny_faces(), tmp_path / "run", device="cpu", sample_every=0,
+                    progress=False)
+    happy = model.sample("happy", 5, 0, sources()).float()
+    disgust = model.sample("disgust", 5, 0, sources()).float()
+    assert (happy - disgust).abs().mean() > 0.5  # grey levels out of 255

@@ -1,7 +1,12 @@
 """Image-to-image building blocks shared by the translators (CycleGAN, StarGAN).
 
 - :class:`ResnetGenerator`: Johnson-style encoder / residual blocks / decoder, instance norm,
-  sized for 48-64 px faces (two stride-2 downsamplings, so 48 px works at 12 x 12).
+  sized for 48-64 px faces (two stride-2 downsamplings, so 48 px works at 12 x 12); with
+  ``num_classes`` its encoder/decoder norms become conditional instance norms (a per-class
+  scale and shift after each, Dumoulin et al. 2017), which is how StarGAN's target emotion
+  enters. (Label maps tiled onto the input, as in the StarGAN paper, do not survive here:
+  after reflection padding a constant map adds a spatially constant offset to the first conv's
+  output, which the following instance norm subtracts, so the generator cannot see them.)
 - :class:`PatchDiscriminator`: a PatchGAN (CycleGAN's 70 x 70 design with fewer layers, so its
   receptive field, 34 px with two strided layers, fits a 48 px face).
 - :class:`ImagePool`: the history of generated images that CycleGAN's discriminators see.
@@ -48,11 +53,13 @@ class ResidualBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """c7s1-ngf, d(2 ngf), d(4 ngf), ``n_blocks`` x R(4 ngf), u(2 ngf), u(ngf), c7s1-out, tanh.
 
-    ``in_channels`` > 1 carries conditioning maps (StarGAN's tiled target one-hot).
+    With ``num_classes`` > 0, ``forward(x, labels)`` applies a learned per-class scale and
+    shift after each of the five encoder/decoder instance norms (conditional instance norm);
+    they start at zero, so an untrained conditional generator equals the unconditional one.
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, ngf: int = 32,
-                 n_blocks: int = 4) -> None:
+                 n_blocks: int = 4, num_classes: int = 0) -> None:
         super().__init__()
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), _norm(ngf), nn.ReLU(True),
@@ -70,9 +77,27 @@ class ResnetGenerator(nn.Module):
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, out_channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         init_normal(self)
+        self.cond_sizes = [m.num_features for m in self.net if isinstance(m, nn.InstanceNorm2d)]
+        self.film: nn.Embedding | None = None
+        if num_classes > 0:
+            self.film = nn.Embedding(num_classes, 2 * sum(self.cond_sizes))
+            nn.init.zeros_(self.film.weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Translate ``x``; ``labels`` (class indices) are required when conditional."""
+        if self.film is None:
+            return self.net(x)
+        if labels is None:
+            raise ValueError("this generator is conditional: pass labels")
+        scale, shift = self.film(labels).chunk(2, dim=1)
+        scales, shifts = scale.split(self.cond_sizes, 1), shift.split(self.cond_sizes, 1)
+        k = 0
+        for layer in self.net:
+            x = layer(x)
+            if isinstance(layer, nn.InstanceNorm2d):
+                x = x * (1 + scales[k][:, :, None, None]) + shifts[k][:, :, None, None]
+                k += 1
+        return x
 
 
 class PatchDiscriminator(nn.Module):

@@ -1,7 +1,10 @@
 """StarGAN (Choi et al. 2018): one expression translator for all emotions.
 
-The generator sees a face plus the target emotion as one-hot maps concatenated to the input
-channels. The discriminator has two heads: a PatchGAN real/fake map and an emotion classifier.
+The generator sees a face and the target emotion; the emotion enters through conditional
+instance norms (a per-emotion scale and shift after each encoder/decoder norm) rather than the
+paper's one-hot maps tiled onto the input, which reflection padding plus instance norm erase
+(see :mod:`feraug.gan.nets`). The discriminator has two heads: a PatchGAN real/fake map and
+an emotion classifier.
 Losses: adversarial, domain classification (real faces' labels for the discriminator, target
 labels for the generator, weight ``lambda_cls``) and reconstruction (translate back to the
 original emotion, L1, ``lambda_rec`` = 10).
@@ -99,7 +102,7 @@ class StarGan(GeneratorModel):
                 raise ConfigError(f"stargan: source emotion {self.source_emotion!r} is not in "
                                   f"the data (classes: {', '.join(self.classes)})")
         with self.seeded():
-            self.nets = {"g": ResnetGenerator(1 + k, 1, c.ngf, c.n_blocks),
+            self.nets = {"g": ResnetGenerator(1, 1, c.ngf, c.n_blocks, num_classes=k),
                          "d": StarDiscriminator(k, image_size, c.ndf, c.d_layers)}
         betas = (c.beta1, 0.999)
         self.optims = {n: torch.optim.Adam(net.parameters(), c.lr, betas)
@@ -112,10 +115,6 @@ class StarGan(GeneratorModel):
             return balanced_streams(labels, len(self.classes), self.config.batch_size)
         return super().streams(labels)
 
-    def _cond(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        maps = F.one_hot(labels, len(self.classes)).to(x.dtype)[:, :, None, None]
-        return torch.cat([x, maps.expand(-1, -1, *x.shape[2:])], dim=1)
-
     def _train_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         c, g, d, o = self.config, self.nets["g"], self.nets["d"], self.optims
         k = len(self.classes)
@@ -126,7 +125,7 @@ class StarGan(GeneratorModel):
 
         # discriminator: real/fake (least squares) + classification of real faces
         with self.autocast():
-            fake = g(self._cond(real, target))
+            fake = g(real, target)
             src_real, cls_real = d(aug(real))
             src_fake, _ = d(aug(fake.detach()))
             d_adv = F.mse_loss(src_real, torch.ones_like(src_real)) + \
@@ -145,7 +144,7 @@ class StarGan(GeneratorModel):
             src_fake, cls_fake = d(aug(fake))
             g_adv = F.mse_loss(src_fake, torch.ones_like(src_fake))
             g_cls = F.cross_entropy(cls_fake.float(), target)
-            rec = F.l1_loss(g(self._cond(fake, labels)), real)
+            rec = F.l1_loss(g(fake, labels), real)
             loss_g = g_adv + c.lambda_cls * g_cls + c.lambda_rec * rec
         o["g"].zero_grad(set_to_none=True)
         loss_g.backward()
@@ -161,7 +160,7 @@ class StarGan(GeneratorModel):
         for i in range(0, x.shape[0], SAMPLE_CHUNK):
             chunk = x[i : i + SAMPLE_CHUNK]
             labels = torch.full((chunk.shape[0],), label, dtype=torch.long, device=x.device)
-            out.append(g(self._cond(chunk, labels)))
+            out.append(g(chunk, labels))
         g.train()
         return torch.cat(out) if out else x.new_zeros(0, 1, *x.shape[2:])
 
