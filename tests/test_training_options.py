@@ -104,3 +104,12 @@ def test_random_crop_takes_windows_of_the_input() -> None:
     for i in range(2):
         windows = [x[i, 0, r:r + 4, c:c + 4] for r in range(3) for c in range(3)]
         assert any(torch.equal(out[i, 0], w) for w in windows)
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "macro_f1"])
+def test_best_checkpoint_follows_the_selection_metric(tmp_path: Path, metric: str) -> None:
+    result = fit(_cfg(tmp_path, metric, epochs=3, select_metric=metric), dataset=tiny_dataset())
+    scores = [row[f"val_{metric}"] for row in result.history]
+    best = result.history[scores.index(max(scores))]
+    assert result.best_val["epoch"] == best["epoch"]
+    assert read_checkpoint(result.best_checkpoint)["val_metrics"]["epoch"] == best["epoch"]

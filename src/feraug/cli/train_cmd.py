@@ -33,6 +33,8 @@ def train(
                                              "loss", help="Inverse-frequency class weights."),
     balanced_sampling: bool = typer.Option(None, "--balanced-sampling/--no-balanced-sampling",
                                            help="Class-balanced batch sampling."),
+    select_metric: str = typer.Option(None, help="Validation metric that picks the best "
+                                                 "epoch: accuracy (default) or macro_f1."),
     synthetic: list[str] = typer.Option(None, help="Synthetic folder from `feraug synth` "
                                                    "(train split only; repeatable)."),
     checkpoint_every: int = typer.Option(None, help="Also checkpoint every N steps."),
@@ -50,7 +52,8 @@ def train(
                      device=device, init=init, freeze_backbone=freeze_backbone,
                      pretrained_weights=pretrained_weights,
                      class_weighted_loss=class_weighted_loss,
-                     balanced_sampling=balanced_sampling, synthetic=synthetic or None,
+                     balanced_sampling=balanced_sampling, select_metric=select_metric,
+                     synthetic=synthetic or None,
                      checkpoint_every=checkpoint_every)
     if "data" not in file_values and data is None:
         raise ConfigError("no data: pass --data PATH or set `data:` in the config file")

@@ -61,6 +61,9 @@ class TrainConfig(BaseModel):
 
     class_weighted_loss: bool = False
     balanced_sampling: bool = False
+    select_metric: Literal["accuracy", "macro_f1"] = Field(
+        "accuracy", description="validation metric that picks the best epoch (macro_f1 "
+                                "weighs rare classes equally)")
 
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"

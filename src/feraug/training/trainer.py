@@ -190,8 +190,9 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
                 tqdm.write(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} "
                            f"val acc {row['val_accuracy']:.4f} "
                            f"macro-F1 {row['val_macro_f1']:.4f}")
-            if row["val_accuracy"] > state.best_val_accuracy:
-                state.best_val_accuracy = row["val_accuracy"]
+            score = row[f"val_{config.select_metric}"]
+            if score > state.best_val_accuracy:  # best value of the selection metric so far
+                state.best_val_accuracy = score
                 state.best_val = row
                 save_checkpoint(best_path, {**meta, "model": unwrap(model).state_dict(),
                                             "val_metrics": row, "step": state.step})
