@@ -113,3 +113,26 @@ def test_best_checkpoint_follows_the_selection_metric(tmp_path: Path, metric: st
     best = result.history[scores.index(max(scores))]
     assert result.best_val["epoch"] == best["epoch"]
     assert read_checkpoint(result.best_checkpoint)["val_metrics"]["epoch"] == best["epoch"]
+
+
+def test_logit_adjustment_picks_tau_on_val_and_writes_a_new_checkpoint(tmp_path: Path) -> None:
+    from feraug.training.logit_adjust import DEFAULT_TAUS, adjust_logits
+
+    ds = tiny_dataset()
+    rare = [i for i in range(len(ds)) if ds.split[i] != "train" or ds.labels[i] != 0 or i % 4 == 0]
+    ds = ds.select(rare)  # class 0 is rare in train, so the prior is not uniform
+    base = fit(_cfg(tmp_path, "base", max_steps=3), dataset=ds)
+    out = tmp_path / "adjusted.pt"
+    info = adjust_logits(base.best_checkpoint, ds, out)
+    assert info["tau"] in DEFAULT_TAUS and set(info["val"]) == set(DEFAULT_TAUS)
+    before, after = read_checkpoint(base.best_checkpoint), read_checkpoint(out)
+    assert after["logit_adjustment"]["chosen_on"] == "val"
+    prior = torch.tensor(after["logit_adjustment"]["log_prior"])
+    assert prior[0] < prior[1]
+    changed = [k for k in before["model"] if not torch.equal(before["model"][k], after["model"][k])]
+    assert len(changed) == (info["tau"] > 0)  # only the head's bias
+    for key in changed:
+        assert torch.allclose(after["model"][key], before["model"][key] - info["tau"] * prior)
+    assert load_classifier(out).classes == load_classifier(base.best_checkpoint).classes
+    with pytest.raises(CheckpointError, match="already exists"):
+        adjust_logits(base.best_checkpoint, ds, out)

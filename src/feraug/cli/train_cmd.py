@@ -105,7 +105,41 @@ def evaluate(
                    f"f1 {m['f1']:.3f}  n={m['support']}")
 
 
+def adjust(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint written by `feraug train`."),
+    data: str = typer.Argument(..., help="The data set it was trained on (train split gives "
+                                         "the class prior, val split chooses tau)."),
+    out: Path = typer.Option(..., "--out", "-o", help="New checkpoint file to write."),
+    metric: str = typer.Option("macro_f1", help="Validation metric to maximise: macro_f1 or "
+                                                "accuracy."),
+    format: str = typer.Option(None, "--format", help="Force a data format."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Post-hoc logit adjustment for class imbalance (Menon et al. 2021): subtract
+    tau * log(train prior) from the logits, tau chosen on the validation split, and write an
+    ordinary checkpoint with the shift folded into the final layer's bias."""
+    from feraug.data.load import load_dataset
+    from feraug.errors import ConfigError
+    from feraug.training.checkpoint import read_checkpoint
+    from feraug.training.logit_adjust import adjust_logits
+
+    if metric not in ("macro_f1", "accuracy"):
+        raise ConfigError(f"--metric must be macro_f1 or accuracy, not {metric!r}")
+    size = int(read_checkpoint(checkpoint)["image_size"])
+    ds = load_dataset(data, format=format, size=size)
+    result = adjust_logits(checkpoint, ds, out, metric=metric)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    for tau, s in result["val"].items():
+        mark = "  <- chosen" if tau == result["tau"] else ""
+        typer.echo(f"tau {tau:4.2f}: val accuracy {s['accuracy']:.4f}  "
+                   f"macro-F1 {s['macro_f1']:.4f}{mark}")
+    typer.echo(f"wrote {out}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the train and evaluate commands."""
+    """Add the train, evaluate and adjust commands."""
     app.command()(train)
     app.command()(evaluate)
+    app.command()(adjust)
