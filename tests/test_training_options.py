@@ -136,3 +136,13 @@ def test_logit_adjustment_picks_tau_on_val_and_writes_a_new_checkpoint(tmp_path:
     assert load_classifier(out).classes == load_classifier(base.best_checkpoint).classes
     with pytest.raises(CheckpointError, match="already exists"):
         adjust_logits(base.best_checkpoint, ds, out)
+
+
+def test_progress_goes_to_stderr_so_json_stdout_stays_clean(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("FERAUG_QUIET", raising=False)
+    fit(_cfg(tmp_path, "loud", max_steps=1), dataset=tiny_dataset())
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "epoch 1" in captured.err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,7 +190,7 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
             if show:
                 tqdm.write(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} "
                            f"val acc {row['val_accuracy']:.4f} "
-                           f"macro-F1 {row['val_macro_f1']:.4f}")
+                           f"macro-F1 {row['val_macro_f1']:.4f}", file=sys.stderr)
             score = row[f"val_{config.select_metric}"]
             if score > state.best_val_accuracy:  # best value of the selection metric so far
                 state.best_val_accuracy = score
