@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from feraug.training.config import TrainConfig
     from feraug.training.trainer import FitResult
 
-#: Full demo: about 4 minutes on 2 free CPU cores (two classifier trainings and a generator).
+#: Full demo: about 15 CPU-minutes (two classifier trainings and a generator, most of it the
+#: generator); 13 minutes of wall-clock measured on 2 shared CPU cores.
 FULL = {"counts": DEFAULT_COUNTS, "n_identities": 40, "epochs": 8, "batch_size": 64,
         "max_steps": None}
 #: Quick demo (tests, smoke checks): a few seconds.
