@@ -8,6 +8,7 @@ The Python API mirrors the CLI::
     result = feraug.fit(cfg)                                  # feraug train
     model = feraug.load_classifier(result.best_checkpoint)
     metrics = feraug.evaluate_classifier(model, ds, "test")   # feraug evaluate
+    feraug.adjust_logits(result.best_checkpoint, ds, "adj.pt")  # feraug adjust
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _API = {
     "fit": "feraug.training.trainer",
     "load_classifier": "feraug.training.checkpoint",
     "evaluate_classifier": "feraug.training.evaluate",
+    "adjust_logits": "feraug.training.logit_adjust",
     "predict": "feraug.predict",
     "run_demo": "feraug.demo",
 }
