@@ -10,10 +10,12 @@ ordinary feraug checkpoint that every command (evaluate, predict, export) uses u
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from feraug.data.dataset import FaceDataset
 from feraug.errors import CheckpointError, DataError
@@ -65,7 +67,8 @@ def adjust_logits(checkpoint: str | Path, dataset: FaceDataset, out: str | Path,
         raise DataError(f"{dataset.root}: no validation images to choose tau on")
     y = align_labels(val, loaded.classes).numpy()
     scores: dict[float, dict] = {}
-    for tau in taus:
+    show = not os.environ.get("FERAUG_QUIET")
+    for tau in tqdm(taus, desc="choosing tau on val", disable=not show, leave=False):
         with torch.no_grad():
             head.bias.copy_(bias0 - tau * shift)
         pred = predict_proba(loaded.model, val.images, loaded.crop_size, loaded.tta).argmax(1)
