@@ -68,7 +68,8 @@ class TrainConfig(BaseModel):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
-    channels_last: bool = False
+    channels_last: bool = Field(True, description="channels-last memory format (about 1.6x "
+                                "faster training on CPU, see docs/results.md)")
     compile: bool = False
     checkpoint_every: int = Field(0, ge=0, description="also checkpoint every N steps (0: epochs)")
     out: str = "runs/train"
