@@ -5,20 +5,23 @@
 - ``fer_slice``: a small copy of the real FER2013 image folders; ``fer_csv``: the same images
   as an original-style FER2013 CSV;
 - ``make_ckplus`` / ``make_jaffe``: writers of tiny synthetic CK+ and JAFFE trees;
-- ``run_cli``: runs the ``feraug`` entry point in-process and captures its exit code and output.
+- ``run_cli``: runs the ``feraug`` entry point in-process and captures its exit code and output;
+- ``ckpt``: a tiny untrained zhu-cnn classifier checkpoint (7 FER2013 classes, 48 px, crop 44);
+- ``one_thread``: torch limited to one thread for the test (tiny networks run fastest so).
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 FER_ROOT = REPO.parent / "shared" / "data" / "fer2013"
@@ -179,3 +182,32 @@ def run_cli(capsys: pytest.CaptureFixture[str],
         return CliResult(code=code, stdout=out, stderr=err)
 
     return run
+
+
+#: Image size and crop of the ``ckpt`` fixture's classifier.
+CKPT_SIZE, CKPT_CROP = 48, 44
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained zhu-cnn checkpoint (7 FER2013 classes, 48 px, crop 44, flip TTA)."""
+    from feraug.emotions import FER2013_CLASSES
+    from feraug.models import build_classifier
+    from feraug.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_classifier("zhu-cnn", len(FER2013_CLASSES), CKPT_CROP)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, {"model_name": "zhu-cnn", "classes": list(FER2013_CLASSES),
+                           "image_size": CKPT_SIZE, "crop_size": CKPT_CROP, "tta": "flip",
+                           "model": model.state_dict(), "config": {}, "step": 0})
+    return path
+
+
+@pytest.fixture()
+def one_thread() -> Iterator[None]:
+    """Run the test with one torch thread (tiny networks run fastest so; CI is shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import CKPT_CROP as CROP
+from conftest import CKPT_SIZE as SIZE
 from typer.testing import CliRunner
 
 import feraug.export as export_mod
@@ -15,23 +17,8 @@ from feraug.cli.main import app
 from feraug.emotions import FER2013_CLASSES
 from feraug.errors import ConfigError, FeraugError
 from feraug.export import export_model
-from feraug.models import build_classifier
-from feraug.training.checkpoint import load_classifier, save_checkpoint
+from feraug.training.checkpoint import load_classifier
 from feraug.training.inputs import predict_proba, to_model_input
-
-SIZE, CROP = 48, 44
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny untrained zhu-cnn checkpoint (7 classes, 48 px, crop 44)."""
-    torch.manual_seed(0)
-    model = build_classifier("zhu-cnn", len(FER2013_CLASSES), CROP)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, {"model_name": "zhu-cnn", "classes": list(FER2013_CLASSES),
-                           "image_size": SIZE, "crop_size": CROP, "tta": "flip",
-                           "model": model.state_dict(), "config": {}, "step": 0})
-    return path
 
 
 def faces(n: int = 5) -> torch.Tensor:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import pytest
-import torch
 import yaml
 
 from feraug.gan import load_generator
@@ -18,12 +16,7 @@ TINY_CGAN = {"z_dim": 8, "w_dim": 8, "g_channels": [8, 8, 8, 8], "d_channels": [
 TINY_CYCLEGAN = {"ngf": 4, "n_blocks": 1, "ndf": 4, "batch_size": 2}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_config(path: Path, values: dict) -> Path:

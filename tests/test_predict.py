@@ -11,22 +11,21 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import CKPT_CROP as CROP
+from conftest import CKPT_SIZE as SIZE
 from typer.testing import CliRunner
 
 from feraug.cli.main import app
 from feraug.data.images import read_gray, to_gray
 from feraug.emotions import FER2013_CLASSES
 from feraug.errors import CheckpointError, ConfigError, FeraugError
-from feraug.models import build_classifier
 from feraug.predict import DETECTORS, get_detector, predict
 from feraug.predict import model as model_mod
 from feraug.predict.annotate import annotate
 from feraug.predict.api import resolve_tta
 from feraug.predict.crop import expand_box, face_crop
-from feraug.training.checkpoint import load_classifier, save_checkpoint
+from feraug.training.checkpoint import load_classifier
 from feraug.training.inputs import predict_proba
-
-SIZE, CROP = 48, 44
 
 
 def draw_face(size: int = 200) -> np.ndarray:
@@ -52,16 +51,6 @@ def face_photo() -> np.ndarray:
     return cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR)
 
 
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny untrained zhu-cnn checkpoint (7 FER2013 classes, 48 px, crop 44, flip TTA)."""
-    torch.manual_seed(0)
-    model = build_classifier("zhu-cnn", len(FER2013_CLASSES), CROP)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, {"model_name": "zhu-cnn", "classes": list(FER2013_CLASSES),
-                           "image_size": SIZE, "crop_size": CROP, "tta": "flip",
-                           "model": model.state_dict(), "config": {}, "step": 0})
-    return path
 
 
 @pytest.fixture()
