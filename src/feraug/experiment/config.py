@@ -68,6 +68,15 @@ class DataSpec(BaseModel):
         return self.path == PROCEDURAL
 
 
+def _reject_reserved(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """``values`` unchanged, or ValueError naming the TrainConfig fields the experiment owns."""
+    bad = sorted(set(values) & set(RESERVED))
+    if bad:
+        raise ValueError(f"{', '.join(bad)} cannot be set {where} (use `data:`, `seeds:`, "
+                         "`out:` or an arm's `synthetic:`)")
+    return values
+
+
 class ArmSpec(BaseModel):
     """One arm: a name, TrainConfig overrides and optional synthetic folders."""
 
@@ -103,11 +112,7 @@ class ArmSpec(BaseModel):
     @field_validator("train")
     @classmethod
     def _no_reserved(cls, v: dict[str, Any]) -> dict[str, Any]:
-        bad = sorted(set(v) & set(RESERVED))
-        if bad:
-            raise ValueError(f"{', '.join(bad)} cannot be set per arm (use `data:`, `seeds:`, "
-                             "`out:` or the arm's `synthetic:`)")
-        return v
+        return _reject_reserved(v, "per arm")
 
 
 class ExperimentConfig(BaseModel):
@@ -134,11 +139,7 @@ class ExperimentConfig(BaseModel):
     @field_validator("base")
     @classmethod
     def _base_not_reserved(cls, v: dict[str, Any]) -> dict[str, Any]:
-        bad = sorted(set(v) & set(RESERVED))
-        if bad:
-            raise ValueError(f"{', '.join(bad)} cannot be set in `base` (use `data:`, "
-                             "`seeds:`, `out:` or an arm's `synthetic:`)")
-        return v
+        return _reject_reserved(v, "in `base`")
 
     @field_validator("seeds")
     @classmethod
