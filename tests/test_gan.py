@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from feraug.data.dataset import FaceDataset
-from feraug.errors import CheckpointError, ConfigError
+from feraug.errors import CheckpointError, ConfigError, DataError
 from feraug.gan import GENERATORS, build_generator, load_generator, save_generator
 from feraug.gan.base import GanConfig, GeneratorModel
 from feraug.gan.trainer import IndexStream, train_generator
@@ -263,3 +263,14 @@ def test_translators_see_the_target_emotion(tmp_path: Path) -> None:
     happy = model.sample("happy", 5, 0, sources()).float()
     disgust = model.sample("disgust", 5, 0, sources()).float()
     assert (happy - disgust).abs().mean() > 0.5  # grey levels out of 255
+
+
+def test_a_stream_without_faces_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
+    ds = tiny_faces()
+    no_neutral = [i for i in range(len(ds))
+                  if not (ds.split[i] == "train" and ds.labels[i] == CLASSES.index("neutral"))]
+    model = tiny_model("twostage", steps=1, identity_data="neutral")
+    with pytest.raises(DataError, match="no faces"):
+        train_generator(model, ds.select(no_neutral), tmp_path / "run", device="cpu",
+                        sample_every=0, progress=False)
+    assert not (tmp_path / "run").exists()

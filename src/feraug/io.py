@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -63,6 +64,27 @@ def read_torch_checkpoint(path: str | Path, fmt: str, kind: str) -> dict:
     if not isinstance(state, dict) or state.get("format") != fmt:
         raise CheckpointError(f"{path}: not a feraug {kind} checkpoint")
     return state
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def png_bytes(image: Any) -> bytes:
+    """PNG encoding of one uint8 grayscale image (tensor or array, ``[1, H, W]`` or ``[H, W]``)."""
+    import cv2
+    import numpy as np
+
+    array = np.asarray(image)
+    ok, buf = cv2.imencode(".png", array.reshape(array.shape[-2:]))
+    if not ok:
+        raise FeraugError("PNG encoding failed")
+    return buf.tobytes()
 
 
 def write_json(obj: Any, path: Path) -> None:

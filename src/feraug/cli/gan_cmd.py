@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -146,8 +145,7 @@ def sample_cmd(
 
     from feraug.gan import load_generator
     from feraug.gan.base import resolve_device
-    from feraug.gan.trainer import png_bytes
-    from feraug.io import prepare_output_dir, write_json
+    from feraug.io import file_sha256, png_bytes, prepare_output_dir, write_json
 
     generator = load_generator(checkpoint, resolve_device(device))
     emotion = canonical(emotion, "--emotion")
@@ -194,14 +192,6 @@ def pick_sources(generator: GeneratorModel, data: Path, format: str | None, emot
     pick = order[torch.arange(n) % len(order)]
     return train.images[pick], [train.source_ids[i] for i in pick.tolist()]
 
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @gan_app.command("config")

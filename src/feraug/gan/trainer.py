@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import torch
 from torchvision.utils import make_grid
 from tqdm import tqdm
@@ -35,7 +34,13 @@ from feraug.gan.base import (
     resolve_device,
     to_float,
 )
-from feraug.io import atomic_torch_save, atomic_write_bytes, prepare_output_dir, write_json
+from feraug.io import (
+    atomic_torch_save,
+    atomic_write_bytes,
+    png_bytes,
+    prepare_output_dir,
+    write_json,
+)
 
 GRID_COLUMNS = 8
 
@@ -124,13 +129,6 @@ def sample_grid(model: GeneratorModel, real: dict[str, torch.Tensor],
     return (grid[:1] * 255).round().to(torch.uint8)
 
 
-def png_bytes(image: torch.Tensor) -> bytes:
-    """PNG encoding of one uint8 grayscale image ``[1, H, W]`` or ``[H, W]``."""
-    ok, buf = cv2.imencode(".png", image.reshape(image.shape[-2:]).numpy())
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    return buf.tobytes()
-
 
 def write_grid(model: GeneratorModel, real: dict[str, torch.Tensor],
                sources: torch.Tensor | None, path: Path) -> None:
@@ -178,6 +176,11 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
     if train.classes != model.classes or train.size != model.image_size:
         raise DataError(f"{dataset.root}: classes/size {train.classes}/{train.size} do not "
                         f"match the generator's {model.classes}/{model.image_size}")
+    streams = model.streams(train.labels)
+    if any(len(pool) == 0 for pool, _ in streams):  # an empty pool could never fill a batch
+        raise DataError(f"{dataset.root}: the train split has no faces for one of "
+                        f"{model.name}'s image streams (train counts: "
+                        f"{train.class_counts('train')})")
     out = prepare_output_dir(Path(out), allow_existing_run=resume)
     ckpt, log = out / "checkpoint.pt", out / "log.jsonl"
     dev = resolve_device(device)
@@ -185,7 +188,6 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
         model.prepare()
     model.amp = model.config.amp and dev.type == "cuda"
     model.to(dev)
-    streams = model.streams(train.labels)
     samplers = [IndexStream(pool, model.config.seed * 1009 + i)
                 for i, (pool, _) in enumerate(streams)]
     if resume:

@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import torch
 from tqdm import tqdm
 
@@ -20,7 +19,7 @@ import feraug
 from feraug.data.dataset import FaceDataset
 from feraug.data.synthetic import FORMAT, MANIFEST, split_fingerprint
 from feraug.errors import ConfigError, DataError, FeraugError
-from feraug.io import write_json
+from feraug.io import file_sha256, png_bytes, write_json
 from feraug.synth.filters import MemorisationGuard, QualityFilter
 from feraug.synth.plan import (
     SampleGenerator,
@@ -29,7 +28,7 @@ from feraug.synth.plan import (
     source_emotion,
     target_counts,
 )
-from feraug.synth.safety import check_out_dir, file_sha256, prepare_synth_dir
+from feraug.synth.safety import check_out_dir, prepare_synth_dir
 
 
 def derive_seed(seed: int, emotion: str, batch: int) -> int:
@@ -140,12 +139,6 @@ def _apply_filters(images: torch.Tensor, emotion: str, quality: QualityFilter | 
     return keep, probs, rms
 
 
-def _write_png(path: Path, image: torch.Tensor) -> None:
-    ok, buf = cv2.imencode(".png", image[0].numpy())
-    if not ok:
-        raise FeraugError(f"{path}: could not encode PNG")
-    path.write_bytes(buf.tobytes())
-
 
 def _describe_real(real: FaceDataset) -> dict:
     return {
@@ -241,7 +234,7 @@ def build_synthetic_set(
                     for pos in passing[:room]:
                         index = first + pos
                         name = f"{emotion}_{plan.seed}_{index:06d}.png"
-                        _write_png(folder / name, images[pos])
+                        (folder / name).write_bytes(png_bytes(images[pos]))
                         record = {"file": f"{emotion}/{name}", "emotion": emotion,
                                   "index": index, "seed": seed, "position": pos}
                         if src_ids[pos] is not None:

@@ -3,21 +3,11 @@ inside the real data set, never over an existing non-empty folder."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from feraug.errors import FeraugError
 from feraug.io import prepare_output_dir
 from feraug.synth.plan import HELD_OUT_NAMES
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (hex)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _inside(path: Path, root: Path) -> bool:
