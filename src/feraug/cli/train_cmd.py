@@ -119,15 +119,12 @@ def adjust(
     tau * log(train prior) from the logits, tau chosen on the validation split, and write an
     ordinary checkpoint with the shift folded into the final layer's bias."""
     from feraug.data.load import load_dataset
-    from feraug.errors import ConfigError
-    from feraug.training.checkpoint import read_checkpoint
+    from feraug.training.checkpoint import load_classifier
     from feraug.training.logit_adjust import adjust_logits
 
-    if metric not in ("macro_f1", "accuracy"):
-        raise ConfigError(f"--metric must be macro_f1 or accuracy, not {metric!r}")
-    size = int(read_checkpoint(checkpoint)["image_size"])
-    ds = load_dataset(data, format=format, size=size)
-    result = adjust_logits(checkpoint, ds, out, metric=metric)
+    loaded = load_classifier(checkpoint, "cpu")
+    ds = load_dataset(data, format=format, size=loaded.image_size)
+    result = adjust_logits(loaded, ds, out, metric=metric, source=str(checkpoint))
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

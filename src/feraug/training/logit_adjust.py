@@ -18,23 +18,24 @@ from torch import nn
 from tqdm import tqdm
 
 from feraug.data.dataset import FaceDataset
-from feraug.errors import CheckpointError, DataError
-from feraug.training.checkpoint import load_classifier, read_checkpoint, save_checkpoint
+from feraug.errors import CheckpointError, ConfigError, DataError
+from feraug.training.checkpoint import LoadedClassifier, load_classifier, save_checkpoint
 from feraug.training.evaluate import align_labels
 from feraug.training.inputs import predict_proba
 from feraug.training.metrics import classification_metrics
+from feraug.training.setup import last_linear
 
 DEFAULT_TAUS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 
 
-def final_linear(model: nn.Module, num_classes: int) -> nn.Linear:
-    """The last ``nn.Linear`` with ``num_classes`` outputs (the classifier head)."""
-    heads = [m for m in model.modules()
-             if isinstance(m, nn.Linear) and m.out_features == num_classes and m.bias is not None]
-    if not heads:
-        raise CheckpointError(f"model has no final linear layer with {num_classes} outputs "
-                              "and a bias to adjust")
-    return heads[-1]
+def adjustable_head(model: nn.Module, num_classes: int) -> tuple[str, nn.Linear]:
+    """Name and module of the classifier head, which must have ``num_classes`` outputs and a
+    bias."""
+    name, head = last_linear(model)
+    if head.out_features != num_classes or head.bias is None:
+        raise CheckpointError(f"model's final linear layer {name!r} is not a {num_classes}-way "
+                              "head with a bias; nothing to adjust")
+    return name, head
 
 
 def log_prior(dataset: FaceDataset, classes: tuple[str, ...]) -> torch.Tensor:
@@ -48,23 +49,32 @@ def log_prior(dataset: FaceDataset, classes: tuple[str, ...]) -> torch.Tensor:
     return (n / n.sum()).log()
 
 
-def adjust_logits(checkpoint: str | Path, dataset: FaceDataset, out: str | Path,
-                  taus: tuple[float, ...] = DEFAULT_TAUS, metric: str = "macro_f1") -> dict:
+def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDataset,
+                  out: str | Path, taus: tuple[float, ...] = DEFAULT_TAUS,
+                  metric: str = "macro_f1", source: str | None = None) -> dict:
     """Choose ``tau`` on ``dataset``'s val split and write the adjusted checkpoint to ``out``.
 
-    Returns ``{"tau", "metric", "val": {tau: {"accuracy", "macro_f1"}}, "out"}``. ``out``
-    must not exist (a user's file is never overwritten).
+    ``checkpoint`` is a checkpoint path or an already loaded classifier (then ``source``
+    names where it came from, for the record in the new checkpoint). Returns
+    ``{"tau", "metric", "val": {tau: {"accuracy", "macro_f1"}}, "out"}``. ``out`` must not
+    exist (a user's file is never overwritten).
     """
+    if metric not in ("macro_f1", "accuracy"):
+        raise ConfigError(f"metric must be macro_f1 or accuracy, not {metric!r}")
     out = Path(out)
     if out.exists():
         raise CheckpointError(f"{out}: already exists; choose a new file name")
-    loaded = load_classifier(checkpoint, "cpu")
-    head = final_linear(loaded.model, len(loaded.classes))
+    loaded = checkpoint if isinstance(checkpoint, LoadedClassifier) \
+        else load_classifier(checkpoint, "cpu")
+    name, head = adjustable_head(loaded.model, len(loaded.classes))
     bias0 = head.bias.detach().clone()
     shift = log_prior(dataset, loaded.classes)
     val = dataset.subset("val")
     if len(val) == 0:
         raise DataError(f"{dataset.root}: no validation images to choose tau on")
+    if val.size != loaded.image_size:
+        raise DataError(f"{dataset.root}: images are {val.size} px, the model expects "
+                        f"{loaded.image_size} px")
     y = align_labels(val, loaded.classes).numpy()
     scores: dict[float, dict] = {}
     show = not os.environ.get("FERAUG_QUIET")
@@ -75,14 +85,13 @@ def adjust_logits(checkpoint: str | Path, dataset: FaceDataset, out: str | Path,
         m = classification_metrics(y, pred.numpy(), loaded.classes)
         scores[tau] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
     best = max(taus, key=lambda t: (scores[t][metric], -t))
-    state = read_checkpoint(checkpoint)
-    model_state = dict(state["model"])
-    name = next(n for n, m in loaded.model.named_modules() if m is head)
-    model_state[f"{name}.bias"] = bias0 - best * shift
-    meta = {k: v for k, v in state.items() if k not in {"format", "optimizer", "scheduler",
-                                                         "rng", "model"}}
+    with torch.no_grad():
+        head.bias.copy_(bias0 - best * shift)
+    if not isinstance(checkpoint, LoadedClassifier):
+        source = str(checkpoint)
+    meta = {k: v for k, v in loaded.meta.items() if k != "format"}
     meta["logit_adjustment"] = {"tau": best, "log_prior": shift.tolist(), "metric": metric,
-                                "chosen_on": "val", "source_checkpoint": str(checkpoint),
+                                "chosen_on": "val", "source_checkpoint": source,
                                 "val_scores": {str(t): s for t, s in scores.items()}}
-    save_checkpoint(out, {**meta, "model": model_state})
+    save_checkpoint(out, {**meta, "model": loaded.model.state_dict()})
     return {"tau": best, "metric": metric, "val": scores, "out": str(out)}
