@@ -134,6 +134,14 @@ class GeneratorModel(ABC):
         pretrained parts. The default does nothing."""
         return None
 
+    def use_adam_with_linear_decay(self, params: dict[str, list[nn.Parameter]], lr: float,
+                                   beta1: float) -> None:
+        """One Adam optimiser (betas ``(beta1, 0.999)``) per named parameter group, each with
+        the CycleGAN/StarGAN linear learning-rate decay (:meth:`linear_decay`)."""
+        self.optims = {k: torch.optim.Adam(p, lr, (beta1, 0.999)) for k, p in params.items()}
+        self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, self.linear_decay)
+                       for k, o in self.optims.items()}
+
     def train_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """One optimisation step on ``real`` (float [-1, 1] on ``self.device``) and their
         class ``labels``. Returns detached 0-dim loss tensors (read them with ``float``)."""

@@ -15,7 +15,7 @@ import copy
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from feraug.gan.base import (
     SAMPLE_CHUNK,
@@ -24,7 +24,7 @@ from feraug.gan.base import (
     set_requires_grad,
     to_uint8,
 )
-from feraug.gan.diffaugment import check_policy, diff_augment
+from feraug.gan.diffaugment import Policy, diff_augment
 from feraug.gan.stylenets import ProjectionDiscriminator, StyleGenerator
 
 
@@ -43,13 +43,8 @@ class CGanConfig(GanConfig):
     r1_every: int = Field(16, ge=1, description="lazy regularisation interval")
     ema_kimg: float = Field(10.0, ge=0, description="EMA half-life in thousands of images")
     ema_rampup: float = Field(0.05, ge=0, description="EMA half-life <= rampup x images seen")
-    diffaugment: str = Field("color,translation,cutout", description="DiffAugment policy")
+    diffaugment: Policy = Field("color,translation,cutout", description="DiffAugment policy")
     balanced: bool = Field(True, description="equal images per class in every batch")
-
-    @field_validator("diffaugment")
-    @classmethod
-    def _policy(cls, v: str) -> str:
-        return check_policy(v)
 
 
 def balanced_streams(labels: torch.Tensor, num_classes: int, batch: int

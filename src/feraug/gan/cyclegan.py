@@ -71,13 +71,9 @@ class CycleGan(GeneratorModel):
                 "d_b": PatchDiscriminator(1, c.ndf, c.d_layers),
             }
         n = self.nets
-        betas = (c.beta1, 0.999)
-        g_params = [*n["g_ab"].parameters(), *n["g_ba"].parameters()]
-        d_params = [*n["d_a"].parameters(), *n["d_b"].parameters()]
-        self.optims = {"g": torch.optim.Adam(g_params, c.lr, betas),
-                       "d": torch.optim.Adam(d_params, c.lr, betas)}
-        self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, self.linear_decay)
-                       for k, o in self.optims.items()}
+        self.use_adam_with_linear_decay(
+            {"g": [*n["g_ab"].parameters(), *n["g_ba"].parameters()],
+             "d": [*n["d_a"].parameters(), *n["d_b"].parameters()]}, c.lr, c.beta1)
         self.pools = {"a": ImagePool(c.pool_size), "b": ImagePool(c.pool_size)}
 
     def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:

@@ -12,9 +12,11 @@ Colour jitter for grayscale is brightness and contrast only (there is no saturat
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
+from pydantic import AfterValidator
 
 AugmentFn = Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]
 
@@ -100,3 +102,7 @@ def check_policy(policy: str) -> str:
         if name not in POLICIES:
             raise ValueError(f"unknown DiffAugment policy {name!r} (known: {', '.join(POLICIES)})")
     return policy
+
+
+#: A config field holding a DiffAugment policy string, validated by :func:`check_policy`.
+Policy = Annotated[str, AfterValidator(check_policy)]

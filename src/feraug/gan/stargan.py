@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
+from pydantic import Field
 from torch import nn
 
 from feraug.emotions import canonical
@@ -34,7 +34,7 @@ from feraug.gan.base import (
     to_uint8,
 )
 from feraug.gan.cgan import balanced_streams
-from feraug.gan.diffaugment import check_policy, diff_augment
+from feraug.gan.diffaugment import Policy, diff_augment
 from feraug.gan.nets import ResnetGenerator, init_normal
 
 
@@ -53,13 +53,8 @@ class StarGanConfig(GanConfig):
     lambda_cls: float = Field(1.0, ge=0)
     lambda_rec: float = Field(10.0, ge=0)
     n_critic: int = Field(1, ge=1, description="discriminator steps per generator step")
-    diffaugment: str = Field("", description="DiffAugment policy for the discriminator")
+    diffaugment: Policy = Field("", description="DiffAugment policy for the discriminator")
     balanced: bool = Field(True, description="equal images per class in every batch")
-
-    @field_validator("diffaugment")
-    @classmethod
-    def _policy(cls, v: str) -> str:
-        return check_policy(v)
 
 
 class StarDiscriminator(nn.Module):
@@ -104,11 +99,8 @@ class StarGan(GeneratorModel):
         with self.seeded():
             self.nets = {"g": ResnetGenerator(1, 1, c.ngf, c.n_blocks, num_classes=k),
                          "d": StarDiscriminator(k, image_size, c.ndf, c.d_layers)}
-        betas = (c.beta1, 0.999)
-        self.optims = {n: torch.optim.Adam(net.parameters(), c.lr, betas)
-                       for n, net in self.nets.items()}
-        self.scheds = {n: torch.optim.lr_scheduler.LambdaLR(o, self.linear_decay)
-                       for n, o in self.optims.items()}
+        self.use_adam_with_linear_decay(
+            {n: list(net.parameters()) for n, net in self.nets.items()}, c.lr, c.beta1)
 
     def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
         if self.config.balanced:
