@@ -134,10 +134,17 @@ def too_few_subjects(request: pytest.FixtureRequest) -> Case:
     return Case(root, root, "cannot make 5 subject-disjoint folds from 2 subjects")
 
 
+def broken_link(request: pytest.FixtureRequest) -> Case:
+    root = request.getfixturevalue("fer_slice")
+    link = root / "Training" / "happy" / "gone.jpg"
+    link.symlink_to(root / "no-such-file.jpg")
+    return Case(root, link, "cannot read file")
+
+
 CASES = [corrupt_image, truncated_image, empty_image, csv_wrong_header, csv_short_row,
          csv_label_9, csv_empty, csv_binary, unknown_class_folder, empty_class_folder,
          missing_path, unrecognised_folder, jaffe_unknown_code, class_not_in_map,
-         too_few_subjects]
+         too_few_subjects, broken_link]
 
 
 def expected_prefix(case: Case) -> str:

@@ -46,15 +46,25 @@ def listing_fingerprint(root: Path) -> str:
     entries: list[str] = []
     while stack:
         d, prefix = stack.pop()
-        with os.scandir(d) as it:
-            for e in it:
-                rel = prefix + e.name
-                if e.is_dir(follow_symlinks=True):
-                    stack.append((Path(e.path), rel + "/"))
-                else:
-                    st = e.stat()
-                    entries.append(f"{rel}|{st.st_size}|{st.st_mtime_ns}")
+        try:
+            with os.scandir(d) as it:
+                for e in it:
+                    rel = prefix + e.name
+                    if e.is_dir(follow_symlinks=True):
+                        stack.append((Path(e.path), rel + "/"))
+                    else:
+                        st = _stat(e)
+                        entries.append(f"{rel}|{st.st_size}|{st.st_mtime_ns}")
+        except PermissionError as exc:
+            raise DataError(f"{d}: cannot list folder ({exc.strerror})") from None
     for line in sorted(entries):
         h.update(line.encode())
         h.update(b"\n")
     return h.hexdigest()[:16]
+
+
+def _stat(entry: os.DirEntry) -> os.stat_result:
+    try:
+        return entry.stat()
+    except OSError as exc:  # e.g. a link to a file that no longer exists
+        raise DataError(f"{entry.path}: cannot read file ({exc.strerror})") from None
