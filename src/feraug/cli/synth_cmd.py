@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from feraug.cli.data_cmd import FORMAT_NAMES, check_format, parse_class_map
-from feraug.errors import ConfigError, FeraugError
+from feraug.errors import ConfigError
 
 SYNTH_HELP = (
     "Build a synthetic training set: sample faces of chosen emotions from a trained "
@@ -37,6 +37,9 @@ SYNTH_HELP = (
 )
 
 
+if TYPE_CHECKING:
+    from feraug.gan.base import GeneratorModel
+
 def parse_emotions(text: str | None) -> list[str] | None:
     """``disgust,fear`` -> ``["disgust", "fear"]`` (None: let the plan choose)."""
     if text is None:
@@ -47,14 +50,11 @@ def parse_emotions(text: str | None) -> list[str] | None:
     return names
 
 
-def load_generator_checkpoint(path: Path, device: str = "cpu") -> Any:
-    """Load a trained generator with :func:`feraug.gan.base.load_generator`."""
-    if not path.is_file():
-        raise FeraugError(f"{path}: generator checkpoint does not exist")
-    try:
-        from feraug.gan.base import load_generator
-    except ModuleNotFoundError as exc:  # generators not built yet
-        raise FeraugError(f"generators are not available in this install ({exc})") from None
+
+def load_generator_checkpoint(path: Path, device: object = "cpu") -> GeneratorModel:
+    """Load a trained generator (a module-level seam, so tests can substitute one)."""
+    from feraug.gan.base import load_generator
+
     return load_generator(path, device=device)
 
 
@@ -156,16 +156,13 @@ def synth(
     mapping = parse_class_map(class_map)
     fmt = check_format(format)
 
-    import torch
 
     from feraug.data.load import load_dataset
+    from feraug.gan.base import resolve_device
     from feraug.synth.build import build_synthetic_set
     from feraug.synth.safety import check_out_dir
 
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available")
+    device = resolve_device(device)
     check_out_dir(out, data if data.is_dir() else None)  # refuse before any slow loading
     gen = load_generator_checkpoint(generator, device)
     real = load_dataset(data, format=fmt, size=int(gen.image_size), class_map=mapping,
