@@ -36,9 +36,9 @@ SYNTH_HELP = (
     "train split, flagged synthetic."
 )
 
-
 if TYPE_CHECKING:
     from feraug.gan.base import GeneratorModel
+
 
 def parse_emotions(text: str | None) -> list[str] | None:
     """``disgust,fear`` -> ``["disgust", "fear"]`` (None: let the plan choose)."""
