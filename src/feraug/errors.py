@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+M = TypeVar("M")
+
 
 class FeraugError(Exception):
     """Base class for errors caused by the user's input or environment."""
@@ -17,3 +21,17 @@ class ConfigError(FeraugError):
 
 class CheckpointError(FeraugError):
     """Missing, corrupt or incompatible checkpoint."""
+
+
+def validate_config(model_class: type[M], values: dict[str, Any], source: str,
+                    whole: str = "config") -> M:
+    """``model_class`` (a pydantic model) validated from ``values``, or one ConfigError line
+    ``"SOURCE: field: problem; ..."`` (``whole`` names problems that concern no one field)."""
+    from pydantic import ValidationError
+
+    try:
+        return model_class.model_validate(values)  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or whole}: {e['msg']}"
+                             for e in exc.errors())
+        raise ConfigError(f"{source}: {problems}") from None

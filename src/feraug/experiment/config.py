@@ -26,9 +26,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from feraug.errors import ConfigError
+from feraug.errors import ConfigError, validate_config
 from feraug.training.config import TrainConfig, build_train_config, read_yaml
 
 PROCEDURAL = "procedural"
@@ -196,13 +196,7 @@ def run_dir(out: str | Path, arm: str, seed: int) -> Path:
 def parse_experiment_config(values: dict, source: str = "config") -> ExperimentConfig:
     """Validate a mapping as an ExperimentConfig and every arm's TrainConfig; ConfigError
     naming ``source`` and the offending key on problems."""
-    try:
-        cfg = ExperimentConfig.model_validate(values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"{source}: {problems}") from None
+    cfg = validate_config(ExperimentConfig, values, source)
     for arm in cfg.arms:  # build each arm once so a bad override is reported up front
         try:
             cfg.train_config(arm.name, cfg.seeds[0], run_dir(cfg.out, arm.name, cfg.seeds[0]))

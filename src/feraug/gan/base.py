@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from feraug.errors import CheckpointError, ConfigError
+from feraug.errors import CheckpointError, ConfigError, validate_config
 from feraug.io import atomic_torch_save, read_torch_checkpoint
 
 FORMAT = "feraug-generator-v1"
@@ -55,12 +55,7 @@ class GanConfig(BaseModel):
 def build_config(config_class: type[GanConfig], values: dict | None = None,
                  source: str = "config") -> GanConfig:
     """Validate ``values`` into ``config_class``; ConfigError naming ``source`` on problems."""
-    try:
-        return config_class(**(values or {}))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                             for e in exc.errors())
-        raise ConfigError(f"{source}: {problems}") from None
+    return validate_config(config_class, values or {}, source)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -7,10 +7,10 @@ import math
 from typing import Literal, Protocol, runtime_checkable
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from feraug.emotions import canonical, sort_classes
-from feraug.errors import ConfigError, DataError
+from feraug.errors import ConfigError, DataError, validate_config
 
 #: Folder names that hold a data set's validation or test images; synthetic sets never go there.
 HELD_OUT_NAMES: frozenset[str] = frozenset(
@@ -85,14 +85,7 @@ class SynthPlan(BaseModel):
 
 def make_plan(**values: object) -> SynthPlan:
     """Build a :class:`SynthPlan`, turning validation problems into one ConfigError line."""
-    try:
-        return SynthPlan(**values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'plan'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid synthesis plan: {problems}") from None
+    return validate_config(SynthPlan, values, "invalid synthesis plan", whole="plan")
 
 
 def source_emotion(generator: SampleGenerator) -> str | None:

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from feraug.errors import ConfigError
+from feraug.errors import ConfigError, validate_config
 from feraug.models import CLASSIFIERS, recipe
 
 
@@ -119,10 +119,4 @@ def build_train_config(file_values: dict | None = None, overrides: dict | None =
         raise ConfigError(f"{source}: unknown model {model!r} (known: {', '.join(CLASSIFIERS)})")
     merged = _deep_merge(_deep_merge(recipe(model), file_values), overrides)
     merged["model"] = model
-    try:
-        return TrainConfig(**merged)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"{source}: {problems}") from None
+    return validate_config(TrainConfig, merged, source)
