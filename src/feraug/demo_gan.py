@@ -23,6 +23,7 @@ import cv2
 import torch
 
 from feraug.data.dataset import FaceDataset
+from feraug.data.images import decode_file
 from feraug.report import fmt, image_md, markdown_table
 
 #: Default generator step: CycleGAN-LSGAN sized so training takes about a minute on 2 CPU cores.
@@ -125,10 +126,7 @@ def run_gan_step(ds: FaceDataset, out_dir: Path, seed: int, quick: bool = False,
 
 
 def _read_png(path: Path) -> torch.Tensor:
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise OSError(f"{path}: cannot read image")
-    return torch.from_numpy(image)[None]
+    return torch.from_numpy(decode_file(path, cv2.IMREAD_GRAYSCALE))[None]
 
 
 def generated_examples(step: GanStep, ds: FaceDataset, k: int = GRID_COLUMNS

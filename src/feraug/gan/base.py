@@ -52,6 +52,16 @@ class GanConfig(BaseModel):
     flip: bool = Field(True, description="random horizontal flip of real faces")
 
 
+def balanced_streams(labels: torch.Tensor, num_classes: int, batch: int
+                     ) -> list[tuple[torch.Tensor, int]]:
+    """One stream per class present, splitting ``batch`` as evenly as possible."""
+    pools = [(labels == k).nonzero().flatten() for k in range(num_classes)]
+    pools = [p for p in pools if len(p)]
+    shares = [batch // len(pools) + (i < batch % len(pools)) for i in range(len(pools))]
+    return [(p, n) for p, n in zip(pools, shares, strict=True) if n > 0]
+
+
+
 def build_config(config_class: type[GanConfig], values: dict | None = None,
                  source: str = "config") -> GanConfig:
     """Validate ``values`` into ``config_class``; ConfigError naming ``source`` on problems."""

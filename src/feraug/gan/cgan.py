@@ -21,6 +21,7 @@ from feraug.gan.base import (
     SAMPLE_CHUNK,
     GanConfig,
     GeneratorModel,
+    balanced_streams,
     set_requires_grad,
     to_uint8,
 )
@@ -45,15 +46,6 @@ class CGanConfig(GanConfig):
     ema_rampup: float = Field(0.05, ge=0, description="EMA half-life <= rampup x images seen")
     diffaugment: Policy = Field("color,translation,cutout", description="DiffAugment policy")
     balanced: bool = Field(True, description="equal images per class in every batch")
-
-
-def balanced_streams(labels: torch.Tensor, num_classes: int, batch: int
-                     ) -> list[tuple[torch.Tensor, int]]:
-    """One stream per class present, splitting ``batch`` as evenly as possible."""
-    pools = [(labels == k).nonzero().flatten() for k in range(num_classes)]
-    pools = [p for p in pools if len(p)]
-    return [(p, batch // len(pools) + (i < batch % len(pools))) for i, p in enumerate(pools)
-            if batch // len(pools) + (i < batch % len(pools)) > 0]
 
 
 class CGan(GeneratorModel):

@@ -29,11 +29,11 @@ from feraug.gan.base import (
     SAMPLE_CHUNK,
     GanConfig,
     GeneratorModel,
+    balanced_streams,
     set_requires_grad,
     to_float,
     to_uint8,
 )
-from feraug.gan.cgan import balanced_streams
 from feraug.gan.diffaugment import Policy, diff_augment
 from feraug.gan.nets import ResnetGenerator, init_normal
 

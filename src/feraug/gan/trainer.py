@@ -177,7 +177,7 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
         raise DataError(f"{dataset.root}: classes/size {train.classes}/{train.size} do not "
                         f"match the generator's {model.classes}/{model.image_size}")
     streams = model.streams(train.labels)
-    if any(len(pool) == 0 for pool, _ in streams):  # an empty pool could never fill a batch
+    if not streams or any(len(pool) == 0 for pool, _ in streams):  # could never fill a batch
         raise DataError(f"{dataset.root}: the train split has no faces for one of "
                         f"{model.name}'s image streams (train counts: "
                         f"{train.class_counts('train')})")
