@@ -134,7 +134,7 @@ def run_one(cfg: ExperimentConfig, arm: str, seed: int, real: FaceDataset,
         check_run_config(folder, tc.model_dump())
     if status == "done":
         log(f"{arm} seed {seed}: finished earlier, skipped")
-        return json.loads((folder / METRICS).read_text())
+        return read_run_metrics(folder)
     log(f"{arm} seed {seed}: {'resuming' if status == 'partial' else 'training'} "
         f"-> {folder}")
     t0 = time.perf_counter()
@@ -159,8 +159,17 @@ def run_one(cfg: ExperimentConfig, arm: str, seed: int, real: FaceDataset,
 
 def collect(cfg: ExperimentConfig) -> list[dict]:
     """Test metrics records of every finished run of ``cfg``, in plan order."""
-    return [json.loads((run_dir(cfg.out, a, s) / METRICS).read_text())
+    return [read_run_metrics(run_dir(cfg.out, a, s))
             for a, s in cfg.runs() if run_status(run_dir(cfg.out, a, s)) == "done"]
+
+
+def read_run_metrics(folder: Path) -> dict:
+    """A finished run's test metrics record; FeraugError naming the file if it is damaged."""
+    path = folder / METRICS
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise FeraugError(f"{path}: unreadable run record ({type(exc).__name__})") from None
 
 
 def _write_manifest(cfg: ExperimentConfig, real: FaceDataset, status: str, **extra) -> None:
