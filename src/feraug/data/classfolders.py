@@ -57,7 +57,7 @@ def read_class_folders(
         labels=torch.tensor([index[e] for _, e, _ in entries], dtype=torch.long),
         classes=classes_sorted,
         split=[s for s, _, _ in entries],
-        source_ids=[str(f.relative_to(root)) for f in paths],
+        source_ids=[f.relative_to(root).as_posix() for f in paths],
         subjects=None if subject_of is None else [subject_of(f) for f in paths],
         format=fmt,
         root=str(root),
