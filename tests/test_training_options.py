@@ -9,7 +9,7 @@ import torch
 from test_training import tiny_dataset
 from torchvision.models import resnet18
 
-from feraug.errors import CheckpointError
+from feraug.errors import CheckpointError, ConfigError
 from feraug.models import build_classifier
 from feraug.training.augment import augment_batch, random_crop
 from feraug.training.batches import TensorBatches
@@ -52,6 +52,21 @@ def test_class_weighted_loss_upweights_rare_classes() -> None:
     labels = torch.tensor([0] * 90 + [1] * 10)
     loss = build_loss(cfg, labels, 2, torch.device("cpu"))
     assert loss.weight[1] / loss.weight[0] == pytest.approx(9.0)
+
+
+def test_logit_adjusted_loss_shifts_logits_by_log_prior() -> None:
+    cfg = build_train_config({"data": "x", "logit_adjust_tau": 1.0, "label_smoothing": 0.0})
+    labels = torch.tensor([0] * 90 + [1] * 10)
+    loss = build_loss(cfg, labels, 2, torch.device("cpu"))
+    logits = torch.tensor([[0.3, -0.2], [1.0, 2.0]])
+    target = torch.tensor([1, 0])
+    shifted = logits + torch.tensor([0.9, 0.1]).log()
+    expected = torch.nn.functional.cross_entropy(shifted, target)
+    assert loss(logits, target).item() == pytest.approx(expected.item(), rel=1e-6)
+    # equal logits: the rare class costs more than plain cross-entropy would say
+    even = torch.zeros(1, 2)
+    rare = torch.tensor([1])
+    assert loss(even, rare) > torch.nn.functional.cross_entropy(even, rare)
 
 
 def test_balanced_sampling_evens_out_classes() -> None:
@@ -136,6 +151,14 @@ def test_logit_adjustment_picks_tau_on_val_and_writes_a_new_checkpoint(tmp_path:
     assert load_classifier(out).classes == load_classifier(base.best_checkpoint).classes
     with pytest.raises(CheckpointError, match="already exists"):
         adjust_logits(base.best_checkpoint, ds, out)
+
+
+def test_tau_grid_parses_negative_values_and_refuses_text() -> None:
+    from feraug.training.logit_adjust import parse_taus
+
+    assert parse_taus("-0.5, 0,1") == (-0.5, 0.0, 1.0)
+    with pytest.raises(ConfigError, match="comma-separated"):
+        parse_taus("0,half")
 
 
 def test_progress_goes_to_stderr_so_json_stdout_stays_clean(

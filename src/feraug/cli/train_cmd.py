@@ -112,6 +112,9 @@ def adjust(
     out: Path = typer.Option(..., "--out", "-o", help="New checkpoint file to write."),
     metric: str = typer.Option("macro_f1", help="Validation metric to maximise: macro_f1 or "
                                                 "accuracy."),
+    taus: str = typer.Option(None, "--taus", help="Comma-separated tau grid (default "
+                             "0,0.25,...,2; negative values undo part of a logit-adjusted "
+                             "loss)."),
     format: str = typer.Option(None, "--format", help="Force a data format."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -120,17 +123,18 @@ def adjust(
     ordinary checkpoint with the shift folded into the final layer's bias."""
     from feraug.data.load import load_dataset
     from feraug.training.checkpoint import load_classifier
-    from feraug.training.logit_adjust import adjust_logits
+    from feraug.training.logit_adjust import DEFAULT_TAUS, adjust_logits, parse_taus
 
+    grid = parse_taus(taus) if taus else DEFAULT_TAUS
     loaded = load_classifier(checkpoint, "cpu")
     ds = load_dataset(data, format=format, size=loaded.image_size)
-    result = adjust_logits(loaded, ds, out, metric=metric, source=str(checkpoint))
+    result = adjust_logits(loaded, ds, out, taus=grid, metric=metric, source=str(checkpoint))
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
     for tau, s in result["val"].items():
         mark = "  <- chosen" if tau == result["tau"] else ""
-        typer.echo(f"tau {tau:4.2f}: val accuracy {s['accuracy']:.4f}  "
+        typer.echo(f"tau {tau:5.2f}: val accuracy {s['accuracy']:.4f}  "
                    f"macro-F1 {s['macro_f1']:.4f}{mark}")
     typer.echo(f"wrote {out}")
 

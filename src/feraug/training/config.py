@@ -61,6 +61,8 @@ class TrainConfig(BaseModel):
 
     class_weighted_loss: bool = False
     balanced_sampling: bool = False
+    logit_adjust_tau: float = Field(0.0, ge=0, le=4, description="train with logit-adjusted "
+                                    "cross-entropy (Menon et al. 2021); 0 = plain, 1 = paper")
     select_metric: Literal["accuracy", "macro_f1"] = Field(
         "accuracy", description="validation metric that picks the best epoch (macro_f1 "
                                 "weighs rare classes equally)")

@@ -28,6 +28,17 @@ from feraug.training.setup import last_linear
 DEFAULT_TAUS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 
 
+def parse_taus(text: str) -> tuple[float, ...]:
+    """``"0,0.5,1"`` -> ``(0.0, 0.5, 1.0)``, with one clear error for anything else."""
+    try:
+        taus = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"--taus must be comma-separated numbers, not {text!r}") from None
+    if not taus:
+        raise ConfigError("--taus is empty")
+    return taus
+
+
 def adjustable_head(model: nn.Module, num_classes: int) -> tuple[str, nn.Linear]:
     """Name and module of the classifier head, which must have ``num_classes`` outputs and a
     bias."""

@@ -9,6 +9,7 @@ from feraug.data.dataset import FaceDataset
 from feraug.data.load import load_dataset
 from feraug.errors import CheckpointError, ConfigError, DataError
 from feraug.models import build_classifier
+from feraug.training import losses
 from feraug.training.checkpoint import read_checkpoint
 from feraug.training.config import TrainConfig
 
@@ -96,10 +97,8 @@ def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
 
 def build_loss(config: TrainConfig, train_labels: torch.Tensor, num_classes: int,
                device: torch.device) -> nn.Module:
-    """Cross-entropy, class-weighted (inverse frequency, mean weight 1) when asked for."""
-    weight = None
-    if config.class_weighted_loss:
-        counts = torch.bincount(train_labels, minlength=num_classes).clamp_min(1).float()
-        weight = (counts.sum() / counts) / num_classes
-        weight = (weight / weight.mean()).to(device)
-    return nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+    """The loss that ``config`` asks for (see :func:`feraug.training.losses.build_loss`)."""
+    return losses.build_loss(train_labels, num_classes,
+                             class_weighted=config.class_weighted_loss,
+                             logit_adjust_tau=config.logit_adjust_tau,
+                             label_smoothing=config.label_smoothing).to(device)
