@@ -107,3 +107,34 @@ def test_config_command_prints_defaults(run_cli) -> None:
     values = yaml.safe_load(res.stdout)
     assert values["model"] == "twostage" and "identity" in values and "translator" in values
     assert run_cli("gan", "--help").code == 0
+
+
+def test_split_options_are_stored_and_another_fold_is_refused(make_ckplus, tmp_path: Path,
+                                                              run_cli) -> None:
+    """On a data set without splits a generator trained on fold 1 must not feed fold 0's
+    classifier (fold 0's test faces were its training faces): sample and synth refuse."""
+    data = make_ckplus(subjects=12, per_class=2, side=48)
+    cfg = write_config(tmp_path / "cyc.yaml", TINY_CYCLEGAN)
+    run = tmp_path / "cyc"
+    res = run_cli("gan", "train", "-m", "cyclegan", "-d", data, "-c", cfg, "--steps", 1,
+                  "--source", "sad", "--target", "happy", "--out", run, "--device", "cpu",
+                  "--folds", 3, "--fold", 1, "--data-seed", 4)
+    assert res.code == 0, res.stderr
+    generator = load_generator(run / "checkpoint.pt")
+    assert generator.meta["split"] == {"class_map": None, "folds": 3, "fold": 1, "seed": 4}
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["split"]["fold"] == 1
+
+    same = run_cli("gan", "sample", run / "checkpoint.pt", "-e", "happy", "-n", 2, "--out",
+                   tmp_path / "same", "--data", data, "--device", "cpu")  # stored split reused
+    assert same.code == 0, same.stderr
+    other = run_cli("gan", "sample", run / "checkpoint.pt", "-e", "happy", "-n", 2, "--out",
+                    tmp_path / "other", "--data", data, "--device", "cpu", "--fold", 0)
+    assert other.code == 2 and "different train split" in other.stderr
+    assert not (tmp_path / "other").exists()
+    synth = run_cli("synth", "--generator", run / "checkpoint.pt", "--data", data,
+                    "--out", tmp_path / "syn", "--emotions", "happy", "--multiply", 1,
+                    "--device", "cpu", "--folds", 3, "--fold", 0, "--data-seed", 4)
+    assert synth.code == 2 and "different train split" in synth.stderr
+    assert run_cli("gan", "train", "-m", "cyclegan", "-d", data, "--out", tmp_path / "bad",
+                   "--folds", 3, "--fold", 3).code == 2

@@ -9,8 +9,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 import yaml
 
+from feraug.cli.split_options import (
+    ClassMapOpt,
+    DataSeedOpt,
+    FoldOpt,
+    FoldsOpt,
+    load_split_dataset,
+    split_options,
+)
 from feraug.emotions import canonical
-from feraug.errors import CheckpointError, ConfigError, DataError
+from feraug.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -75,6 +83,10 @@ def train_cmd(
                       "stretches to the new total)")] = False,
     size: Annotated[int, typer.Option(help="image side in pixels")] = 48,
     format: FormatOpt = None,
+    class_map: ClassMapOpt = None,
+    folds: FoldsOpt = None,
+    fold: FoldOpt = None,
+    data_seed: DataSeedOpt = None,
     device: DeviceOpt = "auto",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and print the resolved "
                        "config, then exit")] = False,
@@ -87,7 +99,6 @@ def train_cmd(
 
     Example: feraug gan train -m cyclegan -d data/fer2013 --target disgust -o runs/cyc-dis
     """
-    from feraug.data.load import load_dataset
     from feraug.gan import build_generator, get_generator_class
     from feraug.gan.base import read_generator_checkpoint
     from feraug.gan.trainer import train_generator
@@ -95,6 +106,7 @@ def train_cmd(
 
     get_generator_class(model)
     overrides = _overrides(model, steps, batch_size, seed, source, target)
+    stored_split = None
     if resume:
         if out is None:
             raise ConfigError("--resume needs --out, the run folder to continue")
@@ -107,19 +119,22 @@ def train_cmd(
         if state["name"] != model:
             raise ConfigError(f"{out}: holds a {state['name']} run, not --model {model}")
         values = {**state["config"], **overrides}
+        stored_split = state.get("meta", {}).get("split")
     else:
         values = read_yaml(config) if config is not None else {}
         if values.pop("model", model) != model:
             raise ConfigError(f"{config}: its model does not match --model {model}")
         values.update(overrides)
     out = out or _default_out(model, values)
-    ds = load_dataset(data, format=format, size=size)
+    split = split_options(class_map, folds, fold, data_seed, base=stored_split)
+    ds = load_split_dataset(data, format, size, split)
     generator = build_generator(model, values, ds.classes, ds.size, source=str(config or model))
     if dry_run:
         typer.echo(yaml.safe_dump({"model": model, **generator.config.model_dump(mode="json")},
                                   sort_keys=False), nl=False)
         return
-    meta = {"data": str(data), "data_format": ds.format, "data_fingerprint": ds.fingerprint()}
+    meta = {"data": str(data), "data_format": ds.format, "data_fingerprint": ds.fingerprint(),
+            "split": split}
     result = train_generator(generator, ds, out, device=device, sample_every=sample_every,
                              checkpoint_every=checkpoint_every, log_every=log_every,
                              resume=resume, meta=meta,
@@ -138,6 +153,10 @@ def sample_cmd(
     data: Annotated[Path | None, typer.Option("--data", "-d", help="translators (cyclegan, "
                     "stargan): data set whose train-split faces are translated")] = None,
     format: FormatOpt = None,
+    class_map: ClassMapOpt = None,
+    folds: FoldsOpt = None,
+    fold: FoldOpt = None,
+    data_seed: DataSeedOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Write N generated faces of one emotion as PNGs, plus grid.png and manifest.json."""
@@ -155,7 +174,9 @@ def sample_cmd(
         if data is None:
             raise ConfigError(f"{generator.name} translates real faces of "
                               f"{generator.source_emotion or 'any emotion'}: give --data")
-        sources, source_ids = pick_sources(generator, data, format, emotion, n, seed)
+        split = split_options(class_map, folds, fold, data_seed,
+                              base=generator.meta.get("split"))
+        sources, source_ids = pick_sources(generator, data, format, split, emotion, n, seed)
     out = prepare_output_dir(out)
     images = generator.sample(emotion, n, seed, sources)
     for i, img in enumerate(images):
@@ -171,27 +192,17 @@ def sample_cmd(
     typer.echo(f"wrote {n} {emotion} faces to {out}")
 
 
-def pick_sources(generator: GeneratorModel, data: Path, format: str | None, emotion: str, n: int,
-                 seed: int) -> tuple[torch.Tensor, list[str]]:
-    """``n`` train-split faces for a translator: its source emotion (or any other emotion),
-    in a seeded random order (repeating when there are fewer than ``n``)."""
-    import torch
+def pick_sources(generator: GeneratorModel, data: Path, format: str | None, split: dict,
+                 emotion: str, n: int, seed: int) -> tuple[torch.Tensor, list[str]]:
+    """``n`` train-split faces for a translator (see
+    :class:`feraug.synth.sources.TranslatorSources`), from ``data`` split as ``split`` says;
+    refuses a split other than the one the generator was trained on."""
+    from feraug.synth.safety import check_generator_split
+    from feraug.synth.sources import TranslatorSources
 
-    from feraug.data.load import load_dataset
-
-    train = load_dataset(data, format=format, size=generator.image_size).subset("train")
-    want = generator.source_emotion
-    if want is not None and want not in train.classes:
-        raise DataError(f"{data}: has no {want!r} faces to translate")
-    keep = train.labels == train.classes.index(want) if want is not None else \
-        train.labels != (train.classes.index(emotion) if emotion in train.classes else -1)
-    pool = keep.nonzero().flatten()
-    if len(pool) == 0:
-        raise DataError(f"{data}: no training faces to translate into {emotion}")
-    order = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))]
-    pick = order[torch.arange(n) % len(order)]
-    return train.images[pick], [train.source_ids[i] for i in pick.tolist()]
-
+    real = load_split_dataset(data, format, generator.image_size, split)
+    check_generator_split(generator.meta, real)
+    return TranslatorSources(real, generator.source_emotion, seed).take(emotion, 0, n)
 
 
 @gan_app.command("config")

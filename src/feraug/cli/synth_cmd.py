@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from feraug.cli.data_cmd import FORMAT_NAMES, check_format, parse_class_map
+from feraug.cli.data_cmd import FORMAT_NAMES, check_format
+from feraug.cli.split_options import (
+    ClassMapOpt,
+    DataSeedOpt,
+    FoldOpt,
+    FoldsOpt,
+    load_split_dataset,
+    split_options,
+)
 from feraug.errors import ConfigError
 
 SYNTH_HELP = (
@@ -124,15 +132,10 @@ def synth(
     format: Annotated[str | None, typer.Option(
         "--format", "-f", metavar="NAME",
         help=f"Data set reader instead of auto-detection: {', '.join(FORMAT_NAMES)}.")] = None,
-    class_map: Annotated[str | None, typer.Option(
-        "--class-map", metavar="FOLDER=EMOTION,...",
-        help="Map class folder names to emotions (as for training).")] = None,
-    folds: Annotated[int, typer.Option(
-        min=2, help="Folds for data sets without splits (must match training).")] = 5,
-    fold: Annotated[int, typer.Option(
-        min=0, help="Test fold for data sets without splits (must match training).")] = 0,
-    data_seed: Annotated[int, typer.Option(
-        help="Seed of carved-out validation and folds (must match training).")] = 0,
+    class_map: ClassMapOpt = None,
+    folds: FoldsOpt = None,
+    fold: FoldOpt = None,
+    data_seed: DataSeedOpt = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the manifest (without the per-file list) as JSON on stdout.",
     )] = False,
@@ -140,8 +143,6 @@ def synth(
     """Build a synthetic training set (help text: :data:`SYNTH_HELP`)."""
     if balance and multiply is not None:
         raise ConfigError("--balance and --multiply exclude each other; choose one")
-    if fold >= folds:
-        raise ConfigError(f"--fold: {fold} is out of range for --folds {folds}")
     if device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"--device: {device!r} is not auto, cpu or cuda")
     from feraug.synth.plan import make_plan
@@ -153,11 +154,9 @@ def synth(
         tau=tau, delta=delta, oversample=oversample, max_attempts=max_attempts,
         batch_size=batch_size,
     )
-    mapping = parse_class_map(class_map)
-    fmt = check_format(format)
+    split = split_options(class_map, folds, fold, data_seed)
+    check_format(format)
 
-
-    from feraug.data.load import load_dataset
     from feraug.gan.base import resolve_device
     from feraug.synth.build import build_synthetic_set
     from feraug.synth.safety import check_out_dir
@@ -165,8 +164,7 @@ def synth(
     device = resolve_device(device)
     check_out_dir(out, data if data.is_dir() else None)  # refuse before any slow loading
     gen = load_generator_checkpoint(generator, device)
-    real = load_dataset(data, format=fmt, size=int(gen.image_size), class_map=mapping,
-                        folds=folds, fold=fold, seed=data_seed)
+    real = load_split_dataset(data, format, int(gen.image_size), split)
     manifest = build_synthetic_set(gen, real, plan, out, generator_checkpoint=generator,
                                    device=device, progress=not os.environ.get("FERAUG_QUIET"))
     if as_json:

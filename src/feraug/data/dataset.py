@@ -113,6 +113,14 @@ class FaceDataset:
         h.update(self.synthetic.numpy().tobytes())
         return h.hexdigest()[:16]
 
+    def content_fingerprint(self) -> str:
+        """Which real faces with which labels, independent of splits, image size and location
+        (hashes ``source_ids``): equal for two loads of one data set split differently."""
+        rows = sorted(f"{self.classes[int(y)]}\t{i}"
+                      for y, i in zip(self.labels.tolist(), self.source_ids, strict=True)
+                      if not i.startswith("synthetic:"))
+        return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+
     def summary(self) -> dict:
         """Per-split, per-class counts and basic facts, JSON-serialisable."""
         return {

@@ -7,7 +7,6 @@ The output folder holds ``<emotion>/<emotion>_<seed>_<index>.png`` (``seed`` is 
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,13 +27,8 @@ from feraug.synth.plan import (
     source_emotion,
     target_counts,
 )
-from feraug.synth.safety import check_out_dir, prepare_synth_dir
-
-
-def derive_seed(seed: int, emotion: str, batch: int) -> int:
-    """The seed of one generation batch: a stable 31-bit hash of plan seed, emotion, batch."""
-    digest = hashlib.sha256(f"feraug-synth/{seed}/{emotion}/{batch}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+from feraug.synth.safety import check_generator_split, check_out_dir, prepare_synth_dir
+from feraug.synth.sources import TranslatorSources, derive_seed
 
 
 @dataclass
@@ -61,49 +55,6 @@ class EmotionTally:
             d["nearest_real_rms_min"] = round(min(self.nearest_rms), 6)
             d["nearest_real_rms_mean"] = round(sum(self.nearest_rms) / len(self.nearest_rms), 6)
         return d
-
-
-class _Sources:
-    """Real *train* faces a translator starts from, handed out in a seeded order: those of its
-    source emotion, or (no fixed source emotion) those of every emotion but the requested one."""
-
-    def __init__(self, real: FaceDataset, emotion: str | None, seed: int) -> None:
-        self.real, self.source, self.seed = real, emotion, seed
-        self.train = real.indices("train")
-        self._pool: tuple[str, torch.Tensor] | None = None
-        self._order: tuple[tuple[str, int], list[int]] | None = None
-
-    def pool(self, emotion: str) -> torch.Tensor:
-        """Indices into the real data set of the source faces for ``emotion``."""
-        if self._pool is None or self._pool[0] != emotion:
-            labels = self.real.labels[self.train]
-            if self.source is not None:
-                idx = self.train[labels == self.real.classes.index(self.source)]
-                what = f"{self.source!r} faces"
-            else:
-                idx = self.train[labels != self.real.classes.index(emotion)]
-                what = f"faces of emotions other than {emotion!r}"
-            if len(idx) == 0:
-                raise DataError(f"{self.real.root or self.real.format}: the train split has no "
-                                f"{what} for the translator to start from")
-            self._pool = (emotion, idx)
-        return self._pool[1]
-
-    def _permutation(self, emotion: str, cycle: int, m: int) -> list[int]:
-        if self._order is None or self._order[0] != (emotion, cycle):
-            g = torch.Generator().manual_seed(derive_seed(self.seed, f"src-{emotion}", cycle))
-            self._order = ((emotion, cycle), torch.randperm(m, generator=g).tolist())
-        return self._order[1]
-
-    def take(self, emotion: str, start: int, n: int) -> tuple[torch.Tensor, list[str]]:
-        """Sources for candidates ``start .. start+n-1`` of ``emotion`` (one per candidate);
-        each pass over the pool uses every face once, passes in different seeded orders."""
-        pool = self.pool(emotion)
-        picks = []
-        for j in range(start, start + n):
-            cycle, pos = divmod(j, len(pool))
-            picks.append(int(pool[self._permutation(emotion, cycle, len(pool))[pos]]))
-        return self.real.images[picks], [self.real.source_ids[p] for p in picks]
 
 
 def _check_batch(generator: SampleGenerator, images: object, n: int, size: int) -> torch.Tensor:
@@ -185,6 +136,7 @@ def build_synthetic_set(
         raise ConfigError(f"translator source emotion {src_emotion!r} is not a class of the "
                           f"real data set (classes: {', '.join(real.classes)})")
     check_out_dir(out, real.root or None)  # refuse early, before loading anything
+    check_generator_split(getattr(generator, "meta", {}), real)
 
     quality = None
     if plan.filter_model:
@@ -193,7 +145,7 @@ def build_synthetic_set(
     guard = None
     if plan.delta > 0:
         guard = MemorisationGuard(real.images[real.indices("train")], plan.delta, device)
-    sources = _Sources(real, src_emotion, plan.seed) if generator.needs_sources else None
+    sources = TranslatorSources(real, src_emotion, plan.seed) if generator.needs_sources else None
     filtering = quality is not None or guard is not None
     out = prepare_synth_dir(out, real.root or None)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from feraug.errors import FeraugError
+from feraug.data.dataset import FaceDataset
+from feraug.errors import DataError, FeraugError
 from feraug.io import prepare_output_dir
 from feraug.synth.plan import HELD_OUT_NAMES
 
@@ -46,3 +47,21 @@ def prepare_synth_dir(out_dir: str | Path, real_root: str | Path | None = None) 
         raise FeraugError(f"{out_dir}: folder exists and is not empty; refusing to overwrite "
                           "(choose a new --out)")
     return prepare_output_dir(path)
+
+
+def check_generator_split(generator_meta: dict, real: FaceDataset) -> None:
+    """Refuse a generator trained on *another split of the same data set*: its training faces
+    may be ``real``'s validation or test faces (e.g. CK+ fold 0 versus fold 1), and images made
+    from them would leak into the classifier's training set. A generator trained on another
+    data set, or one without the record (older checkpoints), passes."""
+    content = generator_meta.get("data_content")
+    trained_on = generator_meta.get("train_fingerprint")
+    if content is None or trained_on is None or content != real.content_fingerprint():
+        return
+    if real.subset("train").fingerprint() != trained_on:
+        split = generator_meta.get("split")
+        raise DataError(
+            f"{real.root or real.format}: the generator was trained on a different train split "
+            f"of this data set{f' ({split})' if split else ''}, so its faces may come from this "
+            "split's validation/test faces; use the same --class-map/--folds/--fold/--data-seed "
+            "as `feraug gan train`")

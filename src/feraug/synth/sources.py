@@ -1,0 +1,63 @@
+"""Where translators' inputs come from: real *train* faces in a seeded, reproducible order."""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+
+from feraug.data.dataset import FaceDataset
+from feraug.errors import DataError
+
+
+def derive_seed(seed: int, emotion: str, batch: int) -> int:
+    """The seed of one generation batch: a stable 31-bit hash of plan seed, emotion, batch."""
+    digest = hashlib.sha256(f"feraug-synth/{seed}/{emotion}/{batch}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+class TranslatorSources:
+    """Real *train* faces a translator starts from, handed out in a seeded order: those of its
+    source emotion, or (no fixed source emotion) those of every emotion but the requested one."""
+
+    def __init__(self, real: FaceDataset, emotion: str | None, seed: int) -> None:
+        self.real, self.source, self.seed = real, emotion, seed
+        self.train = real.indices("train")
+        self._pool: tuple[str, torch.Tensor] | None = None
+        self._order: tuple[tuple[str, int], list[int]] | None = None
+
+    def pool(self, emotion: str) -> torch.Tensor:
+        """Indices into the real data set of the source faces for ``emotion``."""
+        if self._pool is None or self._pool[0] != emotion:
+            labels = self.real.labels[self.train]
+            where = self.real.root or self.real.format
+            if self.source is not None:
+                if self.source not in self.real.classes:
+                    raise DataError(f"{where}: has no {self.source!r} faces to translate")
+                idx = self.train[labels == self.real.classes.index(self.source)]
+                what = f"{self.source!r} faces"
+            else:
+                other = self.real.classes.index(emotion) if emotion in self.real.classes else -1
+                idx = self.train[labels != other]
+                what = f"faces of emotions other than {emotion!r}"
+            if len(idx) == 0:
+                raise DataError(f"{where}: the train split has no "
+                                f"{what} for the translator to start from")
+            self._pool = (emotion, idx)
+        return self._pool[1]
+
+    def _permutation(self, emotion: str, cycle: int, m: int) -> list[int]:
+        if self._order is None or self._order[0] != (emotion, cycle):
+            g = torch.Generator().manual_seed(derive_seed(self.seed, f"src-{emotion}", cycle))
+            self._order = ((emotion, cycle), torch.randperm(m, generator=g).tolist())
+        return self._order[1]
+
+    def take(self, emotion: str, start: int, n: int) -> tuple[torch.Tensor, list[str]]:
+        """Sources for candidates ``start .. start+n-1`` of ``emotion`` (one per candidate);
+        each pass over the pool uses every face once, passes in different seeded orders."""
+        pool = self.pool(emotion)
+        picks = []
+        for j in range(start, start + n):
+            cycle, pos = divmod(j, len(pool))
+            picks.append(int(pool[self._permutation(emotion, cycle, len(pool))[pos]]))
+        return self.real.images[picks], [self.real.source_ids[p] for p in picks]
