@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from tqdm import tqdm
 
 from feraug.io import prepare_output_dir
 
@@ -76,24 +75,17 @@ def predict_command(
     others failed or held no face), 1 when none could be, 2 for a usage error (bad model,
     --out folder not empty, unknown detector).
     """
-    from feraug.predict.annotate import write_annotated
-    from feraug.predict.api import iter_predictions, resolve_tta
+    from feraug.predict.api import predict, resolve_tta
     from feraug.predict.model import resolve_model
     from feraug.predict.sources import expand_paths
 
     loaded = resolve_model(model, device)
     mode = resolve_tta(tta, loaded)
-    out_dir = prepare_output_dir(out) if out is not None else None
+    if out is not None:
+        prepare_output_dir(out)  # refuse a non-empty folder before any work
     items = expand_paths(list(paths))
-    used: set[str] = set()
-    results: list[ImagePrediction] = []
-    stream = iter_predictions(items, loaded, detect, mode, detector, device=device)
-    show = len(items) >= 50 and sys.stderr.isatty()
-    for pred, image in tqdm(stream, total=len(items), desc="predicting", disable=not show,
-                            leave=False):
-        if out_dir is not None and image is not None:
-            pred.annotated = str(write_annotated(image, pred, out_dir, used))
-        results.append(pred)
+    results = predict(items, loaded, detect, mode, detector, out=out, device=device,
+                      progress=len(items) >= 50 and sys.stderr.isatty())
     n_ok = sum(r.ok for r in results)
     if as_json:
         doc = {"model": str(model) if model else "default", "tta": mode,
@@ -107,8 +99,8 @@ def predict_command(
         summary = (f"{len(results)} image(s): {faces} face(s), "
                    f"{sum(r.ok and not r.faces for r in results)} without a face, "
                    f"{len(results) - n_ok} unreadable (tta: {mode})")
-        if out_dir is not None:
-            summary += f"; annotated copies in {out_dir}"
+        if out is not None:
+            summary += f"; annotated copies in {out}"
         console.print(summary)
     if n_ok == 0:
         sys.exit(1)  # SystemExit, not typer.Exit: main() runs click with standalone_mode=False

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from feraug.data.images import to_gray
 from feraug.errors import ConfigError, DataError
@@ -135,7 +136,8 @@ def iter_predictions(images: ImageInput | Sequence[ImageInput], model: ModelSpec
 def predict(images: ImageInput | Sequence[ImageInput], model: ModelSpec = None,
             detect: bool = True, tta: bool | str | None = None,
             detector: str | Detector = "haar", *, out: str | Path | None = None,
-            margin: float = MARGIN, device: str = "cpu") -> list[ImagePrediction]:
+            margin: float = MARGIN, device: str = "cpu",
+            progress: bool = False) -> list[ImagePrediction]:
     """Predict the emotion of every face in ``images``.
 
     ``images``: one or a list of file paths (folders are walked for image files) or numpy
@@ -144,7 +146,8 @@ def predict(images: ImageInput | Sequence[ImageInput], model: ModelSpec = None,
     classifies each whole image as one face (for pre-cropped data). ``tta``: None = the
     checkpoint's test-time augmentation, True/False, or ``"none"``/``"flip"``/``"tencrop"``.
     ``detector``: a name registered in :data:`feraug.predict.detect.DETECTORS` or a callable.
-    ``out``: a new (or empty) folder to write annotated PNG copies into.
+    ``out``: a new (or empty) folder to write annotated PNG copies into. ``progress``: show a
+    progress bar on stderr.
 
     Returns one :class:`ImagePrediction` per image, in input order. An image without a face
     has no faces and a ``note``; an unreadable one has an ``error`` naming the file, and the
@@ -155,7 +158,10 @@ def predict(images: ImageInput | Sequence[ImageInput], model: ModelSpec = None,
     out_dir = prepare_output_dir(Path(out)) if out is not None else None
     used: set[str] = set()
     results = []
-    for pred, image in iter_predictions(images, loaded, detect, tta, detector, margin, device):
+    stream = iter_predictions(images, loaded, detect, tta, detector, margin, device)
+    total = len(images) if isinstance(images, Sequence) and not isinstance(images, str) else None
+    for pred, image in tqdm(stream, total=total, desc="predicting", disable=not progress,
+                            leave=False):
         if out_dir is not None and image is not None:
             pred.annotated = str(write_annotated(image, pred, out_dir, used))
         results.append(pred)
