@@ -147,7 +147,7 @@ def save_generated_grid(step: GanStep, ds: FaceDataset, path: Path, k: int = GRI
     the generated faces made from those sources (column by column)."""
     from torchvision.utils import make_grid
 
-    from feraug.report import _pyplot, _save_figure
+    from feraug.report import pyplot, save_figure
 
     generated, sources = generated_examples(step, ds, k)
     gen = torch.Generator().manual_seed(seed)
@@ -160,7 +160,7 @@ def save_generated_grid(step: GanStep, ds: FaceDataset, path: Path, k: int = GRI
     cells = torch.cat([torch.cat([r[:k], blank[: k - len(r[:k])]]) for _, r in rows])
     pad = 2
     grid = make_grid(cells, nrow=k, padding=pad, pad_value=255)[0].numpy()
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.6 + 0.8 * k, 0.5 + 0.8 * len(rows)))
     ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     step_px = ds.size + pad
@@ -171,7 +171,7 @@ def save_generated_grid(step: GanStep, ds: FaceDataset, path: Path, k: int = GRI
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.set_title(f"{step.model_name} {step.source} -> {step.target}, {step.steps} steps")
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def classifier_view(loaded: object, synthetic_dir: Path, ds: FaceDataset, target: str) -> dict:

@@ -20,7 +20,7 @@ from feraug.io import atomic_write_bytes
 Section = tuple[str, str]
 
 
-def _pyplot():
+def pyplot():
     """matplotlib.pyplot on the Agg backend (imported lazily: it is slow to import)."""
     import matplotlib
 
@@ -158,7 +158,7 @@ def save_sample_grid(ds: FaceDataset, path: str | Path, per_class: int = 8,
     cells, names = sample_grid_tensor(ds, per_class, split, seed)
     pad = 2
     grid = make_grid(cells, nrow=per_class, padding=pad, pad_value=255)[0].numpy()
-    plt = _pyplot()
+    plt = pyplot()
     scale = max(ds.size / 48, 1.0)
     fig, ax = plt.subplots(figsize=(1.0 + 0.8 * per_class * scale,
                                     0.3 + 0.8 * len(names) * scale))
@@ -171,14 +171,14 @@ def save_sample_grid(ds: FaceDataset, path: str | Path, per_class: int = 8,
         spine.set_visible(False)
     if title:
         ax.set_title(title)
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def save_training_curves(history: Sequence[dict], path: str | Path, title: str | None = None
                          ) -> Path:
     """Plot per-epoch ``train_loss``, validation ``val_accuracy``/``val_macro_f1`` and ``lr``
     (whichever are present) from a training history to a PNG."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
@@ -212,14 +212,14 @@ def save_training_curves(history: Sequence[dict], path: str | Path, title: str |
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def save_bar_chart(labels: Sequence[str], values: Sequence[float], path: str | Path,
                    errors: Sequence[float] | None = None, ylabel: str = "",
                    title: str | None = None) -> Path:
     """A simple bar chart (e.g. per-class recall, or methods' mean with CI error bars)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(labels) + 1.5), 3.4))
     ax.bar(range(len(labels)), values, yerr=errors, capsize=3 if errors is not None else 0)
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
@@ -227,13 +227,14 @@ def save_bar_chart(labels: Sequence[str], values: Sequence[float], path: str | P
     ax.grid(axis="y", alpha=0.3)
     if title:
         ax.set_title(title)
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
-def _save_figure(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
+    """Write a matplotlib figure as PNG atomically (then close it); returns the path."""
     import io
 
-    plt = _pyplot()
+    plt = pyplot()
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)

@@ -13,7 +13,7 @@ import yaml
 from feraug.data.dataset import FaceDataset
 from feraug.experiment.aggregate import cell, verdict
 from feraug.experiment.config import ExperimentConfig, run_dir
-from feraug.report import _pyplot, _save_figure, fmt, image_md, markdown_table, write_report
+from feraug.report import fmt, image_md, markdown_table, pyplot, save_figure, write_report
 
 PROCEDURAL_NOTE = ("**These are procedural cartoon faces, not real data.** The numbers show "
                    "that the experiment machinery works; they say nothing about facial "
@@ -22,7 +22,7 @@ PROCEDURAL_NOTE = ("**These are procedural cartoon faces, not real data.** The n
 
 def save_metric_bars(results: dict, path: Path) -> Path:
     """Grouped bars: test accuracy and macro-F1 per arm, mean with 95% CI error bars."""
-    plt = _pyplot()
+    plt = pyplot()
     arms = list(results["arms"])
     fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(arms) + 2), 3.6))
     width = 0.38
@@ -36,7 +36,7 @@ def save_metric_bars(results: dict, path: Path) -> Path:
     ax.set_ylim(0, 1.0)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def _what_was_run(cfg: ExperimentConfig, manifest: dict) -> str:

@@ -95,9 +95,9 @@ def save_tsne(loaded: LoadedClassifier, real: FaceDataset, path: str | Path,
 
 def _plot(xy: np.ndarray, labels: np.ndarray, group: np.ndarray, classes: list[str],
           path: Path, title: str) -> None:
-    from feraug.report import _pyplot, _save_figure
+    from feraug.report import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     colors = plt.get_cmap("tab10")
     two = "synthetic" in set(group.tolist())
     fig, axes = plt.subplots(1, 2 if two else 1, figsize=(12 if two else 6.5, 5.2),
@@ -127,4 +127,4 @@ def _plot(xy: np.ndarray, labels: np.ndarray, group: np.ndarray, classes: list[s
         a.set_yticks([])
     if title:
         fig.suptitle(title)
-    _save_figure(fig, path)
+    save_figure(fig, path)
