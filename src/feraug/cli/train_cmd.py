@@ -33,6 +33,8 @@ def train(
                                              "loss", help="Inverse-frequency class weights."),
     balanced_sampling: bool = typer.Option(None, "--balanced-sampling/--no-balanced-sampling",
                                            help="Class-balanced batch sampling."),
+    logit_adjust_tau: float = typer.Option(None, help="Logit-adjusted loss (Menon et al. "
+                                                      "2021): 1 as in the paper, 0 off."),
     select_metric: str = typer.Option(None, help="Validation metric that picks the best "
                                                  "epoch: accuracy (default) or macro_f1."),
     synthetic: list[str] = typer.Option(None, help="Synthetic folder from `feraug synth` "
@@ -53,6 +55,7 @@ def train(
                      pretrained_weights=pretrained_weights,
                      class_weighted_loss=class_weighted_loss,
                      balanced_sampling=balanced_sampling, select_metric=select_metric,
+                     logit_adjust_tau=logit_adjust_tau,
                      synthetic=synthetic or None,
                      checkpoint_every=checkpoint_every)
     if "data" not in file_values and data is None:
