@@ -10,10 +10,11 @@ from types import ModuleType
 from torch import nn
 
 from feraug.errors import ConfigError
-from feraug.models import resnet18, vgg_fer, zhu_cnn
+from feraug.models import resnet18, vgg_fer, zhu_cnn, zhu_cnn_wide
 
 CLASSIFIERS: dict[str, ModuleType] = {
     "zhu-cnn": zhu_cnn,
+    "zhu-cnn-wide": zhu_cnn_wide,
     "vgg-fer": vgg_fer,
     "resnet18": resnet18,
 }
