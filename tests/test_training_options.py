@@ -169,3 +169,17 @@ def test_progress_goes_to_stderr_so_json_stdout_stays_clean(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "epoch 1" in captured.err
+
+
+@pytest.mark.parametrize("name", ["zhu-cnn", "zhu-cnn-wide", "vgg-fer", "resnet18"])
+def test_every_registered_classifier_builds_and_has_an_adjustable_head(name: str) -> None:
+    from feraug.models import CLASSIFIERS, recipe
+    from feraug.training.logit_adjust import adjustable_head
+
+    assert name in CLASSIFIERS and recipe(name)["optimizer"] in ("adam", "sgd", "adamw")
+    torch.manual_seed(0)
+    model = build_classifier(name, 7, 48).eval()
+    with torch.no_grad():
+        logits = model(torch.randn(2, 1, 48, 48))
+    assert logits.shape == (2, 7) and torch.isfinite(logits).all()
+    assert adjustable_head(model, 7)[1].out_features == 7  # `feraug adjust` works on it
