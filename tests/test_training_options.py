@@ -153,6 +153,26 @@ def test_logit_adjustment_picks_tau_on_val_and_writes_a_new_checkpoint(tmp_path:
         adjust_logits(base.best_checkpoint, ds, out)
 
 
+def test_half_precision_checkpoint_is_smaller_and_predicts_the_same(tmp_path: Path) -> None:
+    from feraug.training.logit_adjust import adjust_logits
+
+    ds = tiny_dataset()
+    base = fit(_cfg(tmp_path, "base", max_steps=2), dataset=ds)
+    full, half = tmp_path / "full.pt", tmp_path / "half.pt"
+    adjust_logits(base.best_checkpoint, ds, full, taus=(0.0,))
+    adjust_logits(base.best_checkpoint, ds, half, taus=(0.0,), half=True)
+    stored = read_checkpoint(half)
+    assert stored["weights_dtype"] == "float16"
+    assert all(v.dtype in (torch.float16, torch.int64) for v in stored["model"].values())
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    x = torch.randn(4, 1, 48, 48)
+    with torch.no_grad():
+        p_full = load_classifier(full).model(x).softmax(1)
+        p_half = load_classifier(half).model(x).softmax(1)
+    assert next(load_classifier(half).model.parameters()).dtype == torch.float32
+    assert torch.allclose(p_full, p_half, atol=5e-3)
+
+
 def test_tau_grid_parses_negative_values_and_refuses_text() -> None:
     from feraug.training.logit_adjust import parse_taus
 

@@ -118,6 +118,8 @@ def adjust(
     taus: str = typer.Option(None, "--taus", help="Comma-separated tau grid (default "
                              "0,0.25,...,2; negative values undo part of a logit-adjusted "
                              "loss)."),
+    half: bool = typer.Option(False, "--half", help="Store the weights as float16 (half the "
+                              "file, e.g. to ship a model; score the written file)."),
     format: str = typer.Option(None, "--format", help="Force a data format."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -131,7 +133,8 @@ def adjust(
     grid = parse_taus(taus) if taus else DEFAULT_TAUS
     loaded = load_classifier(checkpoint, "cpu")
     ds = load_dataset(data, format=format, size=loaded.image_size)
-    result = adjust_logits(loaded, ds, out, taus=grid, metric=metric, source=str(checkpoint))
+    result = adjust_logits(loaded, ds, out, taus=grid, metric=metric, source=str(checkpoint),
+                           half=half)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

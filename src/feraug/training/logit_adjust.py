@@ -62,13 +62,16 @@ def log_prior(dataset: FaceDataset, classes: tuple[str, ...]) -> torch.Tensor:
 
 def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDataset,
                   out: str | Path, taus: tuple[float, ...] = DEFAULT_TAUS,
-                  metric: str = "macro_f1", source: str | None = None) -> dict:
+                  metric: str = "macro_f1", source: str | None = None,
+                  half: bool = False) -> dict:
     """Choose ``tau`` on ``dataset``'s val split and write the adjusted checkpoint to ``out``.
 
     ``checkpoint`` is a checkpoint path or an already loaded classifier (then ``source``
     names where it came from, for the record in the new checkpoint). Returns
     ``{"tau", "metric", "val": {tau: {"accuracy", "macro_f1"}}, "out"}``. ``out`` must not
-    exist (a user's file is never overwritten).
+    exist (a user's file is never overwritten). ``half`` stores the floating-point weights as
+    float16 (half the file, for shipping; loading casts them back to float32, which moves
+    probabilities by about 1e-3, so score the written file, not the original).
     """
     if metric not in ("macro_f1", "accuracy"):
         raise ConfigError(f"metric must be macro_f1 or accuracy, not {metric!r}")
@@ -104,5 +107,9 @@ def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDatase
     meta["logit_adjustment"] = {"tau": best, "log_prior": shift.tolist(), "metric": metric,
                                 "chosen_on": "val", "source_checkpoint": source,
                                 "val_scores": {str(t): s for t, s in scores.items()}}
-    save_checkpoint(out, {**meta, "model": loaded.model.state_dict()})
+    weights = loaded.model.state_dict()
+    if half:
+        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+        meta["weights_dtype"] = "float16"
+    save_checkpoint(out, {**meta, "model": weights})
     return {"tau": best, "metric": metric, "val": scores, "out": str(out)}
