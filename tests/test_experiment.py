@@ -167,8 +167,10 @@ def test_shipped_configs_validate() -> None:
     demo = load_experiment_config(root / "experiment_demo.yaml")
     assert demo.data.is_procedural and len(demo.runs()) >= 6
     fer = load_experiment_config(root / "experiment_fer2013.yaml")
-    assert [a.name for a in fer.arms] == ["real", "class-weighted", "balanced", "gan-balance"]
+    assert [a.name for a in fer.arms] == ["real", "class-weighted", "balanced",
+                                          "logit-adjusted", "gan-balance"]
     assert fer.seeds == [0, 1, 2] and fer.arm("gan-balance").synthetic
+    assert fer.arm("logit-adjusted").train["logit_adjust_tau"] == 1.0
 
 
 # ----------------------------------------------------------------------------- end to end
