@@ -324,3 +324,21 @@ def test_load_synthetic_and_with_synthetic(tmp_path: Path) -> None:
     (plain / "happy").mkdir(parents=True)
     with pytest.raises(DataError, match=re.escape(str(plain))):
         load_synthetic(plain, CLASSES, SIZE)
+
+
+def test_generator_split_check_tells_a_refold_from_another_data_set(make_ckplus) -> None:
+    from feraug.data.load import load_dataset
+    from feraug.synth.safety import check_generator_split
+
+    root = make_ckplus(subjects=12, per_class=2)
+    fold0, fold1 = load_dataset(root, fold=0, folds=3), load_dataset(root, fold=1, folds=3)
+    assert fold0.content_fingerprint() == fold1.content_fingerprint()  # same faces, re-cut
+    meta = {"data_content": fold0.content_fingerprint(),
+            "train_content": fold0.subset("train").content_fingerprint()}
+    check_generator_split(meta, fold0)  # same split: fine
+    with pytest.raises(DataError, match="different train split"):
+        check_generator_split(meta, fold1)
+    other = load_dataset(make_ckplus(name="other", subjects=12, per_class=2, seed=5), folds=3)
+    assert other.content_fingerprint() != fold0.content_fingerprint()
+    check_generator_split(meta, other)  # another data set: no leak possible
+    check_generator_split({}, fold1)  # checkpoints without the record pass

@@ -196,7 +196,8 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
     else:
         torch.manual_seed(model.config.seed)
         model.meta = {**model.meta, **(meta or {}), "train_fingerprint": train.fingerprint(),
-                      "data_content": dataset.content_fingerprint()}
+                      "data_content": dataset.content_fingerprint(),
+                      "train_content": train.content_fingerprint()}
         write_json({"kind": "feraug-gan-run", "model": model.name,
                     "config": model.config.model_dump(mode="json"),
                     "classes": list(model.classes), "image_size": model.image_size,

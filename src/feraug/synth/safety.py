@@ -53,12 +53,14 @@ def check_generator_split(generator_meta: dict, real: FaceDataset) -> None:
     """Refuse a generator trained on *another split of the same data set*: its training faces
     may be ``real``'s validation or test faces (e.g. CK+ fold 0 versus fold 1), and images made
     from them would leak into the classifier's training set. A generator trained on another
-    data set, or one without the record (older checkpoints), passes."""
+    data set, or one without the record (older checkpoints), passes. Faces are compared by
+    file identity and label (``content_fingerprint``), not pixels, so a re-encoded or
+    re-aligned copy of the same data set counts as the same data set."""
     content = generator_meta.get("data_content")
-    trained_on = generator_meta.get("train_fingerprint")
+    trained_on = generator_meta.get("train_content")
     if content is None or trained_on is None or content != real.content_fingerprint():
         return
-    if real.subset("train").fingerprint() != trained_on:
+    if real.subset("train").content_fingerprint() != trained_on:
         split = generator_meta.get("split")
         raise DataError(
             f"{real.root or real.format}: the generator was trained on a different train split "
