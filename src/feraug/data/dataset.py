@@ -113,11 +113,14 @@ class FaceDataset:
         h.update(self.synthetic.numpy().tobytes())
         return h.hexdigest()[:16]
 
-    def content_fingerprint(self) -> str:
-        """Which real faces with which labels, independent of splits, image size and location
-        (hashes ``source_ids``): equal for two loads of one data set split differently."""
-        rows = sorted(f"{self.classes[int(y)]}\t{i}"
-                      for y, i in zip(self.labels.tolist(), self.source_ids, strict=True)
+    def content_fingerprint(self, with_splits: bool = False) -> str:
+        """Which real faces with which labels (and, ``with_splits``, in which split),
+        independent of image size and location (hashes ``source_ids``, not pixels). Without
+        splits it is equal for two loads of one data set split differently."""
+        rows = sorted(f"{s}\t{self.classes[int(y)]}\t{i}" if with_splits
+                      else f"{self.classes[int(y)]}\t{i}"
+                      for s, y, i in zip(self.split, self.labels.tolist(), self.source_ids,
+                                         strict=True)
                       if not i.startswith("synthetic:"))
         return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
 

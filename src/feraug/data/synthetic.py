@@ -7,7 +7,6 @@ A synthetic set is a folder ``<emotion>/<emotion>_<seed>_<index>.png`` plus ``ma
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -26,10 +25,7 @@ FORMAT = "feraug-synthetic-v1"
 def split_fingerprint(ds: FaceDataset) -> str:
     """Fingerprint of which image is in which split with which label, independent of image
     size and of where the data set lives (it hashes ``source_ids``, not pixels)."""
-    rows = sorted(f"{s}\t{ds.classes[int(y)]}\t{i}"
-                  for s, y, i in zip(ds.split, ds.labels.tolist(), ds.source_ids, strict=True)
-                  if not i.startswith("synthetic:"))
-    return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+    return ds.content_fingerprint(with_splits=True)
 
 
 def read_manifest(path: str | Path) -> dict:
