@@ -13,8 +13,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from feraug.io import prepare_output_dir
-
 if TYPE_CHECKING:
     from feraug.predict.results import ImagePrediction
 
@@ -81,8 +79,6 @@ def predict_command(
 
     loaded = resolve_model(model, device)
     mode = resolve_tta(tta, loaded)
-    if out is not None:
-        prepare_output_dir(out)  # refuse a non-empty folder before any work
     items = expand_paths(list(paths))
     results = predict(items, loaded, detect, mode, detector, out=out, device=device,
                       progress=len(items) >= 50 and sys.stderr.isatty())
