@@ -145,8 +145,27 @@ def adjust(
     typer.echo(f"wrote {out}")
 
 
+def ensemble(
+    checkpoints: list[Path] = typer.Argument(..., help="Two or more checkpoints written by "
+                                                       "`feraug train` (e.g. several seeds)."),
+    out: Path = typer.Option(..., "--out", "-o", help="New checkpoint file to write."),
+    half: bool = typer.Option(False, "--half", help="Store the weights as float16 (half the "
+                              "file; score the written file)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Average independently trained classifiers (mean log-probabilities) into one
+    checkpoint that evaluate, adjust, predict and export use like any other."""
+    from feraug.training.ensemble import assemble_ensemble
+
+    result = assemble_ensemble(checkpoints, out, half=half)
+    typer.echo(json.dumps(result, indent=2) if as_json else
+               f"wrote {out}: {len(result['members'])} members, "
+               f"{result['parameters']:,} parameters")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the train, evaluate and adjust commands."""
+    """Add the train, evaluate, adjust and ensemble commands."""
     app.command()(train)
     app.command()(evaluate)
     app.command()(adjust)
+    app.command()(ensemble)

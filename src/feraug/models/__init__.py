@@ -1,6 +1,8 @@
 """Classifier registry: name -> module with ``build(num_classes, in_size, **kw)`` and ``RECIPE``.
 
-Adding a classifier is one new module plus one line in :data:`CLASSIFIERS`.
+Adding a classifier is one new module plus one line in :data:`CLASSIFIERS`. Models that are
+assembled from trained checkpoints rather than trained (the ensemble) are listed in
+:data:`ASSEMBLED`: checkpoints can hold them, ``feraug train`` refuses them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from types import ModuleType
 from torch import nn
 
 from feraug.errors import ConfigError
-from feraug.models import resnet18, vgg_fer, zhu_cnn, zhu_cnn_wide
+from feraug.models import ensemble, resnet18, vgg_fer, zhu_cnn, zhu_cnn_wide
 
 CLASSIFIERS: dict[str, ModuleType] = {
     "zhu-cnn": zhu_cnn,
@@ -19,13 +21,17 @@ CLASSIFIERS: dict[str, ModuleType] = {
     "resnet18": resnet18,
 }
 
+ASSEMBLED: dict[str, ModuleType] = {
+    "ensemble": ensemble,
+}
+
 
 def get_classifier(name: str) -> ModuleType:
     """The module registered as ``name``."""
-    try:
-        return CLASSIFIERS[name]
-    except KeyError:
-        raise ConfigError(f"unknown model {name!r} (known: {', '.join(CLASSIFIERS)})") from None
+    module = CLASSIFIERS.get(name) or ASSEMBLED.get(name)
+    if module is None:
+        raise ConfigError(f"unknown model {name!r} (known: {', '.join(CLASSIFIERS)})")
+    return module
 
 
 def build_classifier(name: str, num_classes: int, in_size: int, **kwargs: object) -> nn.Module:
@@ -35,4 +41,6 @@ def build_classifier(name: str, num_classes: int, in_size: int, **kwargs: object
 
 def recipe(name: str) -> dict:
     """The model's default training recipe (overridable by config and flags)."""
-    return dict(get_classifier(name).RECIPE)
+    if name not in CLASSIFIERS:
+        raise ConfigError(f"unknown model {name!r} (known: {', '.join(CLASSIFIERS)})")
+    return dict(CLASSIFIERS[name].RECIPE)

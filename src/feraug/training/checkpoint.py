@@ -27,6 +27,12 @@ def save_checkpoint(path: Path, state: dict) -> None:
     atomic_torch_save({"format": FORMAT, **state}, Path(path))
 
 
+def half_weights(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict with floating-point tensors stored as float16 (half the file, for
+    shipping; ``load_state_dict`` casts them back to the model's float32)."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """Load a feraug classifier checkpoint safely (``weights_only=True``)."""
     return read_torch_checkpoint(path, FORMAT, "classifier")
@@ -49,7 +55,8 @@ def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> Loa
     """Rebuild the model stored in a checkpoint, in eval mode on ``device``."""
     state = read_checkpoint(path)
     model = build_classifier(state["model_name"], len(state["classes"]),
-                             state["crop_size"] or state["image_size"])
+                             state["crop_size"] or state["image_size"],
+                             **state.get("model_kwargs", {}))
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:

@@ -19,7 +19,12 @@ from tqdm import tqdm
 
 from feraug.data.dataset import FaceDataset
 from feraug.errors import CheckpointError, ConfigError, DataError
-from feraug.training.checkpoint import LoadedClassifier, load_classifier, save_checkpoint
+from feraug.training.checkpoint import (
+    LoadedClassifier,
+    half_weights,
+    load_classifier,
+    save_checkpoint,
+)
 from feraug.training.evaluate import align_labels
 from feraug.training.inputs import predict_proba
 from feraug.training.metrics import classification_metrics
@@ -109,7 +114,7 @@ def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDatase
                                 "val_scores": {str(t): s for t, s in scores.items()}}
     weights = loaded.model.state_dict()
     if half:
-        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+        weights = half_weights(weights)
         meta["weights_dtype"] = "float16"
     save_checkpoint(out, {**meta, "model": weights})
     return {"tau": best, "metric": metric, "val": scores, "out": str(out)}
