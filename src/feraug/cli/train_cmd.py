@@ -102,7 +102,12 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return
-    typer.echo(f"{split}: accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}")
+    ci = metrics.get("ci95", {})
+    span = {k: f" [{ci[k][0]:.4f}, {ci[k][1]:.4f}]" if k in ci else "" for k in
+            ("accuracy", "macro_f1")}
+    typer.echo(f"{split}: accuracy {metrics['accuracy']:.4f}{span['accuracy']}  "
+               f"macro-F1 {metrics['macro_f1']:.4f}{span['macro_f1']}"
+               + ("  (95% bootstrap intervals over the images)" if ci else ""))
     for name, m in metrics["per_class"].items():
         typer.echo(f"  {name:9s} recall {m['recall']:.3f}  precision {m['precision']:.3f}  "
                    f"f1 {m['f1']:.3f}  n={m['support']}")
@@ -163,9 +168,42 @@ def ensemble(
                f"{result['parameters']:,} parameters")
 
 
+def compare(
+    checkpoint_a: Path = typer.Argument(..., help="Model A (a feraug checkpoint)."),
+    checkpoint_b: Path = typer.Argument(..., help="Model B, e.g. the baseline."),
+    data: str = typer.Argument(..., help="Data set to compare on."),
+    split: str = typer.Option("test", help="Split: test (report) or val (select)."),
+    format: str = typer.Option(None, "--format", help="Force a data format."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Is A better than B on this split? Paired bootstrap over the same images: A - B in
+    accuracy and macro-F1 with a 95% interval."""
+    from feraug.data.load import load_dataset
+    from feraug.training.checkpoint import load_classifier
+    from feraug.training.evaluate import compare_classifiers
+
+    a, b = load_classifier(checkpoint_a, "cpu"), load_classifier(checkpoint_b, "cpu")
+    if a.image_size != b.image_size:
+        raise ConfigError(f"{checkpoint_a} takes {a.image_size} px, {checkpoint_b} takes "
+                          f"{b.image_size} px; compare models of one input size")
+    result = compare_classifiers(a, b, load_dataset(data, format=format, size=a.image_size),
+                                 split)
+    result.update(a=str(checkpoint_a), b=str(checkpoint_b))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"{split} ({result['num_images']} images): A = {checkpoint_a}, B = {checkpoint_b}")
+    for name in ("accuracy", "macro_f1"):
+        r = result[name]
+        typer.echo(f"  {name:9s} A {r['a']:.4f}  B {r['b']:.4f}  A-B {r['difference']:+.4f} "
+                   f"[{r['ci'][0]:+.4f}, {r['ci'][1]:+.4f}]  "
+                   f"B >= A in {r['p_b_at_least_a']:.1%} of resamples")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the train, evaluate, adjust and ensemble commands."""
+    """Add the train, evaluate, compare, adjust and ensemble commands."""
     app.command()(train)
     app.command()(evaluate)
+    app.command()(compare)
     app.command()(adjust)
     app.command()(ensemble)

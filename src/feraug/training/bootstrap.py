@@ -1,0 +1,90 @@
+"""Test-set uncertainty: percentile bootstrap over the scored images.
+
+A test split is a sample; the same model scored on another sample of faces would land
+elsewhere. Resampling the test images with replacement gives a confidence interval for one
+model's accuracy and macro-F1 (:func:`bootstrap_ci`) and, with the *same* resamples for two
+models, for the difference between them (:func:`paired_bootstrap`), which is what "model A
+beats model B on this test set" needs. Seed-to-seed variation is a separate source of noise
+(see :mod:`feraug.experiment.aggregate`); this module covers the choice of test images only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RESAMPLES = 2000
+CONFIDENCE = 0.95
+
+
+def _confusions(y_true: np.ndarray, y_pred: np.ndarray, k: int, idx: np.ndarray) -> np.ndarray:
+    """Confusion matrices ``[B, k, k]`` of the resamples ``idx`` ``[B, n]``."""
+    codes = (np.asarray(y_true, dtype=np.int64) * k + np.asarray(y_pred, dtype=np.int64))[idx]
+    codes += (np.arange(idx.shape[0], dtype=np.int64) * k * k)[:, None]
+    return np.bincount(codes.ravel(), minlength=idx.shape[0] * k * k).reshape(-1, k, k)
+
+
+def scores_from_confusions(cm: np.ndarray) -> dict[str, np.ndarray]:
+    """Accuracy and macro-F1 (classes with no true and no predicted image score 0, as
+    scikit-learn's ``zero_division=0``) of confusion matrices ``[..., k, k]``."""
+    cm = cm.astype(np.float64)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    total = cm.sum(axis=(-2, -1))
+    denom = cm.sum(axis=-1) + cm.sum(axis=-2)  # 2tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return {"accuracy": tp.sum(-1) / np.maximum(total, 1), "macro_f1": f1.mean(-1)}
+
+
+def _resampled_scores(y_true: np.ndarray, preds: list[np.ndarray], num_classes: int,
+                      resamples: int, seed: int, chunk: int = 250) -> list[dict[str, np.ndarray]]:
+    """Scores of every prediction vector on the same ``resamples`` resamples of the images
+    (drawn ``chunk`` at a time to bound memory on large test sets)."""
+    if len(y_true) == 0:
+        raise ValueError("no images to bootstrap")
+    rng = np.random.default_rng(seed)
+    parts: list[list[dict[str, np.ndarray]]] = [[] for _ in preds]
+    for start in range(0, resamples, chunk):
+        idx = rng.integers(0, len(y_true), size=(min(chunk, resamples - start), len(y_true)))
+        for part, pred in zip(parts, preds, strict=True):
+            part.append(scores_from_confusions(_confusions(y_true, pred, num_classes, idx)))
+    return [{name: np.concatenate([p[name] for p in part]) for name in part[0]}
+            for part in parts]
+
+
+def _interval(values: np.ndarray, confidence: float) -> list[float]:
+    tail = (1 - confidence) / 2 * 100
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    return [float(lo), float(hi)]
+
+
+def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int,
+                 resamples: int = RESAMPLES, confidence: float = CONFIDENCE,
+                 seed: int = 0) -> dict:
+    """``{"accuracy": [lo, hi], "macro_f1": [lo, hi], "confidence", "resamples"}``."""
+    (scores,) = _resampled_scores(y_true, [y_pred], num_classes, resamples, seed)
+    return {**{name: _interval(v, confidence) for name, v in scores.items()},
+            "confidence": confidence, "resamples": resamples}
+
+
+def paired_bootstrap(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray,
+                     num_classes: int, resamples: int = RESAMPLES,
+                     confidence: float = CONFIDENCE, seed: int = 0) -> dict:
+    """Difference A - B in accuracy and macro-F1 on the same resamples of the test images.
+
+    Returns ``{metric: {"a", "b", "difference", "ci": [lo, hi], "p_b_at_least_a"}}`` plus
+    ``confidence`` and ``resamples``; ``p_b_at_least_a`` is the share of resamples where B
+    scores at least as well as A (small = A is reliably better on such test sets).
+    """
+    if not len(y_true) == len(pred_a) == len(pred_b):
+        raise ValueError("labels and both predictions must have the same length")
+    sa, sb = _resampled_scores(y_true, [pred_a, pred_b], num_classes, resamples, seed)
+    full = np.arange(len(y_true))[None, :]
+    pa = scores_from_confusions(_confusions(y_true, pred_a, num_classes, full))
+    pb = scores_from_confusions(_confusions(y_true, pred_b, num_classes, full))
+    out: dict = {"confidence": confidence, "resamples": resamples}
+    for name in sa:
+        diff = sa[name] - sb[name]
+        out[name] = {"a": float(pa[name][0]), "b": float(pb[name][0]),
+                     "difference": float(pa[name][0] - pb[name][0]),
+                     "ci": _interval(diff, confidence),
+                     "p_b_at_least_a": float((diff <= 0).mean())}
+    return out

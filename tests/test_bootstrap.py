@@ -1,0 +1,75 @@
+"""Bootstrap intervals over test images: one model (evaluate) and two models paired (compare)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from feraug.training.bootstrap import (
+    _confusions,
+    bootstrap_ci,
+    paired_bootstrap,
+    scores_from_confusions,
+)
+
+
+def labels_and_guesses(n: int, right: float, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """7-class labels and predictions that are right about ``right`` of the time."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 7, n)
+    return y, np.where(rng.random(n) < right, y, rng.integers(0, 7, n))
+
+
+def test_vectorised_scores_match_scikit_learn() -> None:
+    y, p = labels_and_guesses(300, 0.5)
+    y[y == 6] = 5  # class 6 never true: its F1 is 0 when never predicted either (zero_division)
+    idx = np.random.default_rng(0).integers(0, len(y), (6, len(y)))
+    got = scores_from_confusions(_confusions(y, p, 7, idx))
+    for b, rows in enumerate(idx):
+        want = f1_score(y[rows], p[rows], labels=range(7), average="macro", zero_division=0)
+        assert got["macro_f1"][b] == pytest.approx(want)
+        assert got["accuracy"][b] == pytest.approx((y[rows] == p[rows]).mean())
+
+
+def test_interval_contains_the_estimate_and_shrinks_with_more_images() -> None:
+    small, large = (bootstrap_ci(*labels_and_guesses(n, 0.6), 7) for n in (200, 5000))
+    y, p = labels_and_guesses(5000, 0.6)
+    acc = (y == p).mean()
+    assert large["accuracy"][0] < acc < large["accuracy"][1]
+    width = {name: ci["accuracy"][1] - ci["accuracy"][0] for name, ci in
+             (("small", small), ("large", large))}
+    assert width["large"] < width["small"] / 3
+    assert bootstrap_ci(y, p, 7) == large  # seeded: same interval every time
+
+
+def test_paired_bootstrap_separates_better_from_identical() -> None:
+    y, weak = labels_and_guesses(2000, 0.5)
+    strong = np.where(np.random.default_rng(5).random(len(y)) < 0.5, y, weak)
+    same = paired_bootstrap(y, weak, weak, 7)
+    assert same["accuracy"]["ci"] == [0.0, 0.0] and same["accuracy"]["p_b_at_least_a"] == 1.0
+    better = paired_bootstrap(y, strong, weak, 7)
+    assert better["accuracy"]["difference"] > 0 and better["accuracy"]["ci"][0] > 0
+    assert better["macro_f1"]["ci"][0] > 0 and better["accuracy"]["p_b_at_least_a"] == 0.0
+    worse = paired_bootstrap(y, weak, strong, 7)
+    assert worse["accuracy"]["ci"][1] < 0
+
+
+def test_evaluate_and_compare_cli_report_intervals(ckpt: Path, fer_slice: Path,
+                                                   run_cli) -> None:
+    ev = run_cli("evaluate", str(ckpt), str(fer_slice), "--json")
+    assert ev.code == 0, ev.stderr
+    metrics = json.loads(ev.stdout)
+    lo, hi = metrics["ci95"]["accuracy"]
+    assert lo <= metrics["accuracy"] <= hi and metrics["ci95"]["resamples"] > 100
+    text = run_cli("evaluate", str(ckpt), str(fer_slice))
+    assert "95% bootstrap" in text.stdout
+    cmp = run_cli("compare", str(ckpt), str(ckpt), str(fer_slice), "--json")
+    assert cmp.code == 0, cmp.stderr
+    result = json.loads(cmp.stdout)
+    assert result["accuracy"]["difference"] == 0.0 and result["num_images"] > 0
+    missing = run_cli("compare", str(ckpt), str(fer_slice / "nope.pt"), str(fer_slice))
+    assert missing.code == 2 and missing.stderr.count("error:") == 1
