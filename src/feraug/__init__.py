@@ -9,6 +9,8 @@ The Python API mirrors the CLI::
     model = feraug.load_classifier(result.best_checkpoint)
     metrics = feraug.evaluate_classifier(model, ds, "test")   # feraug evaluate
     feraug.adjust_logits(result.best_checkpoint, ds, "adj.pt")  # feraug adjust
+    feraug.assemble_ensemble(["s1/best.pt", "s2/best.pt"], "ens.pt")  # feraug ensemble
+    feraug.compare_classifiers(model, feraug.load_classifier("ens.pt"), ds)  # feraug compare
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ _API = {
     "fit": "feraug.training.trainer",
     "load_classifier": "feraug.training.checkpoint",
     "evaluate_classifier": "feraug.training.evaluate",
+    "compare_classifiers": "feraug.training.evaluate",
+    "assemble_ensemble": "feraug.training.ensemble",
     "adjust_logits": "feraug.training.logit_adjust",
     "predict": "feraug.predict",
     "run_demo": "feraug.demo",
