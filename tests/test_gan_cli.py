@@ -136,5 +136,9 @@ def test_split_options_are_stored_and_another_fold_is_refused(make_ckplus, tmp_p
                     "--out", tmp_path / "syn", "--emotions", "happy", "--multiply", 1,
                     "--device", "cpu", "--folds", 3, "--fold", 0, "--data-seed", 4)
     assert synth.code == 2 and "different train split" in synth.stderr
+    reused = run_cli("synth", "--generator", run / "checkpoint.pt", "--data", data,
+                     "--out", tmp_path / "syn-ok", "--emotions", "happy", "--multiply", 1,
+                     "--device", "cpu")  # no split options: the generator's split is reused
+    assert reused.code == 0, reused.stderr
     assert run_cli("gan", "train", "-m", "cyclegan", "-d", data, "--out", tmp_path / "bad",
                    "--folds", 3, "--fold", 3).code == 2

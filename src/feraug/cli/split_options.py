@@ -24,11 +24,14 @@ ClassMapOpt = Annotated[str | None, typer.Option(
     "--class-map", metavar="FOLDER=EMOTION,...",
     help="Map class folder names to emotions (as for training).")]
 FoldsOpt = Annotated[int | None, typer.Option(
-    min=2, help="Folds for data sets without splits (must match training; default 5).")]
+    min=2, help="Folds for data sets without splits (must match training; default: the "
+         "generator's or resumed run's, else 5).")]
 FoldOpt = Annotated[int | None, typer.Option(
-    min=0, help="Test fold for data sets without splits (must match training; default 0).")]
+    min=0, help="Test fold for data sets without splits (must match training; default: the "
+         "generator's or resumed run's, else 0).")]
 DataSeedOpt = Annotated[int | None, typer.Option(
-    help="Seed of carved-out validation and folds (must match training; default 0).")]
+    help="Seed of carved-out validation and folds (must match training; default: the "
+         "generator's or resumed run's, else 0).")]
 
 DEFAULT_SPLIT = {"class_map": None, "folds": 5, "fold": 0, "seed": 0}
 

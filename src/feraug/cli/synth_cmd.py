@@ -154,7 +154,6 @@ def synth(
         tau=tau, delta=delta, oversample=oversample, max_attempts=max_attempts,
         batch_size=batch_size,
     )
-    split = split_options(class_map, folds, fold, data_seed)
     check_format(format)
 
     from feraug.gan.base import resolve_device
@@ -164,6 +163,9 @@ def synth(
     device = resolve_device(device)
     check_out_dir(out, data if data.is_dir() else None)  # refuse before any slow loading
     gen = load_generator_checkpoint(generator, device)
+    # Unset split options default to the split the generator was trained with (as in
+    # `feraug gan sample`); a different split of the same data set is refused by the build.
+    split = split_options(class_map, folds, fold, data_seed, base=gen.meta.get("split"))
     real = load_split_dataset(data, format, int(gen.image_size), split)
     manifest = build_synthetic_set(gen, real, plan, out, generator_checkpoint=generator,
                                    device=device, progress=not os.environ.get("FERAUG_QUIET"))
