@@ -62,7 +62,9 @@ def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> Loa
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit model {state['model_name']} "
                               f"({str(exc).splitlines()[0]})") from None
-    model.to(device).eval()
+    # Channels-last: about 2x faster convolutions on CPU (benchmarks/inference_throughput.py);
+    # 2-D weights and the stored checkpoint are unaffected.
+    model.to(device=device, memory_format=torch.channels_last).eval()
     meta = {k: v for k, v in state.items() if k not in {"model", "optimizer", "scheduler", "rng"}}
     return LoadedClassifier(
         model=model,

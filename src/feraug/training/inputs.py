@@ -15,6 +15,13 @@ STD = 0.5
 TTA_MODES = ("none", "flip", "tencrop")
 
 
+def inference_batch_size(device: torch.device, views: int = 1) -> int:
+    """Faces per batch when predicting with ``views`` test-time views of each: large on a GPU;
+    on a CPU about 64 images per forward pass, since bigger activations cost more in page
+    faults than they gain (benchmarks/inference_throughput.py)."""
+    return max(1, (512 if device.type == "cuda" else 64) // views)
+
+
 def to_model_input(images: torch.Tensor, crop_size: int | None = None) -> torch.Tensor:
     """uint8 ``[N,1,S,S]`` -> float ``[N,1,C,C]`` in about [-1, 1], centre-cropped to
     ``crop_size`` when it is smaller than ``S``."""
@@ -37,14 +44,17 @@ def ten_crops(x: torch.Tensor, crop: int) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, images: torch.Tensor, crop_size: int | None,
-                   tta: str = "none", batch_size: int = 512) -> torch.Tensor:
+                   tta: str = "none", batch_size: int | None = None) -> torch.Tensor:
     """Averaged softmax probabilities' log for uint8 images, batch by batch, with TTA.
 
     Returns log-probabilities ``[N, K]`` (averaging is done in probability space).
+    ``batch_size`` defaults to :func:`inference_batch_size` for the model's device.
     """
     if tta not in TTA_MODES:
         raise ValueError(f"tta must be one of {TTA_MODES}")
     device = next(model.parameters()).device
+    views = {"none": 1, "flip": 2, "tencrop": 10}[tta]
+    batch_size = batch_size or inference_batch_size(device, views)
     was_training = model.training
     model.eval()
     outs = []
@@ -63,6 +73,6 @@ def predict_logits(model: nn.Module, images: torch.Tensor, crop_size: int | None
 
 
 def predict_proba(model: nn.Module, images: torch.Tensor, crop_size: int | None,
-                  tta: str = "none", batch_size: int = 512) -> torch.Tensor:
+                  tta: str = "none", batch_size: int | None = None) -> torch.Tensor:
     """Class probabilities ``[N, K]`` for uint8 images ``[N,1,S,S]``."""
     return predict_logits(model, images, crop_size, tta, batch_size).exp()
