@@ -165,7 +165,8 @@ def synth(
     gen = load_generator_checkpoint(generator, device)
     # Unset split options default to the split the generator was trained with (as in
     # `feraug gan sample`); a different split of the same data set is refused by the build.
-    split = split_options(class_map, folds, fold, data_seed, base=gen.meta.get("split"))
+    split = split_options(class_map, folds, fold, data_seed,
+                          base=getattr(gen, "meta", {}).get("split"))
     real = load_split_dataset(data, format, int(gen.image_size), split)
     manifest = build_synthetic_set(gen, real, plan, out, generator_checkpoint=generator,
                                    device=device, progress=not os.environ.get("FERAUG_QUIET"))
