@@ -73,3 +73,19 @@ def test_evaluate_and_compare_cli_report_intervals(ckpt: Path, fer_slice: Path,
     assert result["accuracy"]["difference"] == 0.0 and result["num_images"] > 0
     missing = run_cli("compare", str(ckpt), str(fer_slice / "nope.pt"), str(fer_slice))
     assert missing.code == 2 and missing.stderr.count("error:") == 1
+
+
+def test_prediction_batches_do_not_change_results_and_refuse_zero() -> None:
+    import torch
+
+    from feraug.models import build_classifier
+    from feraug.training.inputs import predict_proba
+
+    torch.manual_seed(0)
+    model = build_classifier("zhu-cnn", 7, 44).eval()
+    faces = torch.randint(0, 256, (37, 1, 48, 48), dtype=torch.uint8)
+    for tta in ("none", "flip", "tencrop"):
+        small = predict_proba(model, faces, 44, tta, batch_size=5)
+        assert torch.allclose(predict_proba(model, faces, 44, tta), small, atol=1e-5)
+    with pytest.raises(ValueError, match="at least 1"):
+        predict_proba(model, faces, 44, "none", batch_size=0)

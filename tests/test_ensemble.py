@@ -69,6 +69,11 @@ def test_half_ensemble_is_smaller(members: list[Path], tmp_path: Path) -> None:
     assemble_ensemble(members, full)
     assemble_ensemble(members, half, half=True)
     assert half.stat().st_size < 0.6 * full.stat().st_size
+    assert read_checkpoint(half)["config"]["seed"] == 0  # the first member's split is recorded
+    from feraug.training.logit_adjust import adjust_logits
+
+    adjust_logits(half, tiny_dataset(), tmp_path / "adj.pt", taus=(0.0,))  # written as float32
+    assert "weights_dtype" not in read_checkpoint(tmp_path / "adj.pt")
     x = torch.randint(0, 256, (3, 1, 48, 48), dtype=torch.uint8)
     p_full = predict_proba(load_classifier(full).model, x, None)
     p_half = predict_proba(load_classifier(half).model, x, None)
@@ -80,7 +85,8 @@ def test_ensemble_refuses_mismatched_or_too_few_members(members: list[Path], ckp
     with pytest.raises(ConfigError, match="at least two"):
         assemble_ensemble(members[:1], tmp_path / "one.pt")
     with pytest.raises(ConfigError, match="twice"):
-        assemble_ensemble([members[0], members[0]], tmp_path / "dup.pt")
+        assemble_ensemble([members[0], members[0].parent / "." / members[0].name],
+                          tmp_path / "dup.pt")
     with pytest.raises(CheckpointError, match=f"{ckpt}: .*differs"):
         assemble_ensemble([members[0], ckpt], tmp_path / "mixed.pt")
     assert not (tmp_path / "mixed.pt").exists()

@@ -163,10 +163,13 @@ def synth(
     device = resolve_device(device)
     check_out_dir(out, data if data.is_dir() else None)  # refuse before any slow loading
     gen = load_generator_checkpoint(generator, device)
-    # Unset split options default to the split the generator was trained with (as in
-    # `feraug gan sample`); a different split of the same data set is refused by the build.
+    # On the data the generator was trained on, unset split options default to its stored
+    # split (as in `feraug gan sample`); another split of that data set is refused by the
+    # build. Other data sets start from the defaults.
+    meta = getattr(gen, "meta", {})
+    same_data = meta.get("data") is not None and Path(meta["data"]).resolve() == data.resolve()
     split = split_options(class_map, folds, fold, data_seed,
-                          base=getattr(gen, "meta", {}).get("split"))
+                          base=meta.get("split") if same_data else None)
     real = load_split_dataset(data, format, int(gen.image_size), split)
     manifest = build_synthetic_set(gen, real, plan, out, generator_checkpoint=generator,
                                    device=device, progress=not os.environ.get("FERAUG_QUIET"))

@@ -23,7 +23,13 @@ from feraug.training.checkpoint import (
 
 #: What every member must share, as (checkpoint key, what it means to a user).
 _MUST_AGREE = (("classes", "classes"), ("image_size", "image size"), ("crop_size", "crop"),
-               ("tta", "test-time augmentation"), ("data_fingerprint", "training data"))
+               ("tta", "test-time augmentation"),
+               ("data_fingerprint", "data set (pixel fingerprint)"))
+
+
+#: Training-config keys that decide how the data set was split (copied into the ensemble's
+#: config so that it records the split its first member was trained on).
+_SPLIT_KEYS = ("data", "format", "image_size", "class_map", "folds", "fold", "seed")
 
 
 def _check_members(paths: Sequence[Path], members: Sequence[LoadedClassifier]) -> None:
@@ -59,7 +65,7 @@ def assemble_ensemble(checkpoints: Sequence[str | Path], out: str | Path,
     paths = [Path(p) for p in checkpoints]
     if len(paths) < 2:
         raise ConfigError("an ensemble needs at least two checkpoints")
-    if len(set(map(str, paths))) != len(paths):
+    if len({p.resolve() for p in paths}) != len(paths):
         raise ConfigError("the same checkpoint is listed twice; members must be distinct runs")
     out = Path(out)
     if out.exists():
@@ -74,7 +80,8 @@ def assemble_ensemble(checkpoints: Sequence[str | Path], out: str | Path,
             "classes": list(first.classes), "image_size": first.image_size,
             "crop_size": first.crop_size, "tta": first.tta,
             "data_fingerprint": first.meta.get("data_fingerprint"),
-            "config": {"ensemble_of": [str(p) for p in paths]},
+            "config": {**{k: (first.meta.get("config") or {}).get(k) for k in _SPLIT_KEYS},
+                       "ensemble_of": [str(p) for p in paths]},
             "members": [_member_record(p, m) for p, m in zip(paths, members, strict=True)],
             "step": 0}
     if half:

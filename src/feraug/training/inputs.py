@@ -53,14 +53,17 @@ def predict_logits(model: nn.Module, images: torch.Tensor, crop_size: int | None
     if tta not in TTA_MODES:
         raise ValueError(f"tta must be one of {TTA_MODES}")
     device = next(model.parameters()).device
-    views = {"none": 1, "flip": 2, "tencrop": 10}[tta]
-    batch_size = batch_size or inference_batch_size(device, views)
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    tencrop = tta == "tencrop" and crop_size is not None and crop_size < images.shape[-1]
+    n_views = 10 if tencrop else (1 if tta == "none" else 2)
+    batch_size = batch_size or inference_batch_size(device, n_views)
     was_training = model.training
     model.eval()
     outs = []
     for start in range(0, images.shape[0], batch_size):
         batch = images[start : start + batch_size].to(device, non_blocking=True)
-        if tta == "tencrop" and crop_size is not None and crop_size < batch.shape[-1]:
+        if tencrop:
             views = ten_crops(to_model_input(batch), crop_size)
         else:
             x = to_model_input(batch, crop_size)

@@ -108,7 +108,7 @@ def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDatase
         head.bias.copy_(bias0 - best * shift)
     if not isinstance(checkpoint, LoadedClassifier):
         source = str(checkpoint)
-    meta = {k: v for k, v in loaded.meta.items() if k != "format"}
+    meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "weights_dtype")}
     meta["logit_adjustment"] = {"tau": best, "log_prior": shift.tolist(), "metric": metric,
                                 "chosen_on": "val", "source_checkpoint": source,
                                 "val_scores": {str(t): s for t, s in scores.items()}}
