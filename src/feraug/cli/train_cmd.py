@@ -23,6 +23,8 @@ def train(
     batch_size: int = typer.Option(None, help="Batch size per process."),
     lr: float = typer.Option(None, help="Learning rate."),
     seed: int = typer.Option(None, help="Random seed."),
+    data_seed: int = typer.Option(None, help="Seed of carved-out validation and folds (data "
+                                             "sets without their own splits; default: --seed)."),
     device: str = typer.Option(None, help="auto, cpu or cuda."),
     init: str = typer.Option(None, help="feraug checkpoint to fine-tune from."),
     freeze_backbone: bool = typer.Option(None, "--freeze-backbone/--no-freeze-backbone",
@@ -51,6 +53,7 @@ def train(
     file_values = read_yaml(config) if config else {}
     overrides = dict(data=data, model=model, out=out, format=format, epochs=epochs,
                      max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
+                     data_seed=data_seed,
                      device=device, init=init, freeze_backbone=freeze_backbone,
                      pretrained_weights=pretrained_weights,
                      class_weighted_loss=class_weighted_loss,
@@ -88,9 +91,11 @@ def evaluate(
     from feraug.training.checkpoint import load_classifier
     from feraug.training.engine import choose_device
     from feraug.training.evaluate import evaluate_classifier
+    from feraug.training.setup import checkpoint_split
 
     loaded = load_classifier(checkpoint, choose_device(device))
-    ds = load_dataset(data, format=format, size=loaded.image_size)
+    ds = load_dataset(data, format=format, size=loaded.image_size,
+                      **checkpoint_split(loaded.meta, data))
     if out is not None:
         prepare_output_dir(out)
     metrics = evaluate_classifier(loaded, ds, split=split, out_dir=out, tta=tta)
@@ -134,10 +139,12 @@ def adjust(
     from feraug.data.load import load_dataset
     from feraug.training.checkpoint import load_classifier
     from feraug.training.logit_adjust import DEFAULT_TAUS, adjust_logits, parse_taus
+    from feraug.training.setup import checkpoint_split
 
     grid = parse_taus(taus) if taus else DEFAULT_TAUS
     loaded = load_classifier(checkpoint, "cpu")
-    ds = load_dataset(data, format=format, size=loaded.image_size)
+    ds = load_dataset(data, format=format, size=loaded.image_size,
+                      **checkpoint_split(loaded.meta, data))
     result = adjust_logits(loaded, ds, out, taus=grid, metric=metric, source=str(checkpoint),
                            half=half)
     if as_json:
@@ -181,13 +188,19 @@ def compare(
     from feraug.data.load import load_dataset
     from feraug.training.checkpoint import load_classifier
     from feraug.training.evaluate import compare_classifiers
+    from feraug.training.setup import checkpoint_split
 
     a, b = load_classifier(checkpoint_a, "cpu"), load_classifier(checkpoint_b, "cpu")
     if a.image_size != b.image_size:
         raise ConfigError(f"{checkpoint_a} takes {a.image_size} px, {checkpoint_b} takes "
                           f"{b.image_size} px; compare models of one input size")
-    result = compare_classifiers(a, b, load_dataset(data, format=format, size=a.image_size),
-                                 split)
+    split_a, split_b = checkpoint_split(a.meta, data), checkpoint_split(b.meta, data)
+    if split_a and split_b and split_a != split_b:
+        raise ConfigError(f"{checkpoint_a} and {checkpoint_b} were trained on different splits "
+                          f"of {data} ({split_a} vs {split_b}); each model's test split holds "
+                          "the other's training faces, so no fair comparison exists")
+    ds = load_dataset(data, format=format, size=a.image_size, **(split_a or split_b))
+    result = compare_classifiers(a, b, ds, split)
     result.update(a=str(checkpoint_a), b=str(checkpoint_b))
     if as_json:
         typer.echo(json.dumps(result, indent=2))

@@ -183,6 +183,7 @@ class ExperimentConfig(BaseModel):
         fixed = {"data": self.data.path, "format": self.data.format,
                  "image_size": self.data.size, "class_map": self.data.class_map,
                  "folds": self.data.folds, "fold": self.data.fold, "seed": seed,
+                 "data_seed": self.data.seed,
                  "synthetic": list(spec.synthetic), "out": str(out_dir)}
         values.update(fixed)
         return build_train_config(values, None, source=f"arm {arm!r}")

@@ -106,7 +106,9 @@ def check_run_config(folder: Path, expected: dict) -> None:
     except (OSError, json.JSONDecodeError):
         raise FeraugError(f"{folder}: run folder has no readable manifest.json") from None
     old, new = _comparable(stored), _comparable(expected)
-    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    # Keys missing from the stored config are options added by a later feraug (e.g.
+    # data_seed, which experiments always took from data.seed): not a difference.
+    diff = sorted(k for k in set(old) | set(new) if k in old and old.get(k) != new.get(k))
     if diff:
         shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:4])
         raise ConfigError(f"{folder}: this run was made with a different configuration "

@@ -68,6 +68,8 @@ class TrainConfig(BaseModel):
                                 "weighs rare classes equally)")
 
     seed: int = 0
+    data_seed: int | None = Field(None, ge=0, description="seed of carved-out validation and "
+                                  "folds (data sets without their own splits); None = seed")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
     channels_last: bool = Field(True, description="channels-last memory format (about 1.6x "

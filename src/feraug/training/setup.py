@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -14,11 +16,31 @@ from feraug.training.checkpoint import read_checkpoint
 from feraug.training.config import TrainConfig
 
 
+def split_seed(config: TrainConfig | dict) -> int:
+    """The seed that carved the run's validation split and folds: ``data_seed``, or the
+    training seed when none was set (the behaviour before ``data_seed`` existed)."""
+    values = config if isinstance(config, dict) else config.model_dump()
+    data_seed = values.get("data_seed")
+    return int(values.get("seed") or 0) if data_seed is None else int(data_seed)
+
+
+def checkpoint_split(meta: dict, data: str | Path) -> dict:
+    """``load_dataset`` keyword arguments that rebuild the split a checkpoint was trained on
+    (class map, folds, fold, split seed) when ``data`` is the data set it was trained on;
+    the defaults for any other data set (e.g. scoring transfer to another set)."""
+    config = meta.get("config") or {}
+    trained_on = config.get("data")
+    if trained_on is None or Path(str(trained_on)).resolve() != Path(str(data)).resolve():
+        return {}
+    return {"class_map": config.get("class_map"), "folds": config.get("folds", 5),
+            "fold": config.get("fold", 0), "seed": split_seed(config)}
+
+
 def load_training_data(config: TrainConfig, dataset: FaceDataset | None) -> FaceDataset:
     """The real data set (loaded unless given) plus any synthetic folders, train split only."""
     ds = dataset if dataset is not None else load_dataset(
         config.data, format=config.format, size=config.image_size, class_map=config.class_map,
-        folds=config.folds, fold=config.fold, seed=config.seed)
+        folds=config.folds, fold=config.fold, seed=split_seed(config))
     if config.synthetic:
         from feraug.data.synthetic import with_synthetic
 

@@ -1,0 +1,43 @@
+"""Scoring a checkpoint on the split it was trained on: data_seed, checkpoint_split and the
+commands (evaluate, adjust, compare) that rebuild it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from feraug.training.config import build_train_config
+from feraug.training.setup import checkpoint_split, split_seed
+
+
+def test_split_seed_is_data_seed_or_the_training_seed() -> None:
+    assert split_seed(build_train_config({"data": "x", "seed": 3})) == 3  # as before data_seed
+    assert split_seed(build_train_config({"data": "x", "seed": 3, "data_seed": 0})) == 0
+    assert split_seed({"seed": 5}) == 5 and split_seed({}) == 0
+
+
+def test_checkpoint_split_only_for_the_training_data(tmp_path: Path) -> None:
+    data = tmp_path / "ck"
+    meta = {"config": {"data": str(data), "class_map": {"a": "happy"}, "folds": 4, "fold": 2,
+                       "seed": 7, "data_seed": None}}
+    assert checkpoint_split(meta, data) == {"class_map": {"a": "happy"}, "folds": 4, "fold": 2,
+                                            "seed": 7}
+    assert checkpoint_split(meta, tmp_path / "ck" / ".." / "ck")["seed"] == 7  # same folder
+    assert checkpoint_split(meta, tmp_path / "other") == {}  # transfer: defaults
+    assert checkpoint_split({"config": {}}, data) == {}
+
+
+def test_compare_refuses_models_trained_on_different_splits(ckpt: Path, make_ckplus,
+                                                            tmp_path: Path, run_cli) -> None:
+    data = make_ckplus(subjects=10, per_class=1, side=48)
+    state = torch.load(ckpt, weights_only=True)
+    paths = []
+    for seed in (1, 2):
+        path = tmp_path / f"s{seed}.pt"
+        torch.save({**state, "config": {"data": str(data), "folds": 5, "fold": 0,
+                                        "seed": seed}}, path)
+        paths.append(path)
+    res = run_cli("compare", *paths, data)
+    assert res.code == 2 and "different splits" in res.stderr
+    assert res.stderr.count("error:") == 1
