@@ -89,3 +89,23 @@ def test_prediction_batches_do_not_change_results_and_refuse_zero() -> None:
         assert torch.allclose(predict_proba(model, faces, 44, tta), small, atol=1e-5)
     with pytest.raises(ValueError, match="at least 1"):
         predict_proba(model, faces, 44, "none", batch_size=0)
+
+
+def test_subject_bootstrap_is_wider_when_subjects_repeat_one_outcome() -> None:
+    # 40 subjects x 25 images; each subject is either always right or always wrong, so the
+    # images are not independent and resampling images overstates how sure we are.
+    rng = np.random.default_rng(0)
+    subjects = np.repeat(np.arange(40), 25)
+    y = rng.integers(0, 7, len(subjects))
+    right = np.repeat(rng.random(40) < 0.6, 25)
+    p = np.where(right, y, (y + 1) % 7)
+    by_image = bootstrap_ci(y, p, 7)
+    by_subject = bootstrap_ci(y, p, 7, groups=[f"S{s:03d}" for s in subjects])
+    width = {name: ci["accuracy"][1] - ci["accuracy"][0]
+             for name, ci in (("image", by_image), ("subject", by_subject))}
+    assert by_subject["unit"] == "group" and by_image["unit"] == "image"
+    assert width["subject"] > 3 * width["image"]
+    one_per_group = bootstrap_ci(y, p, 7, groups=list(range(len(y))))
+    assert one_per_group["accuracy"] == pytest.approx(by_image["accuracy"], abs=0.01)
+    paired = paired_bootstrap(y, p, p, 7, groups=subjects.tolist())
+    assert paired["accuracy"]["ci"] == [0.0, 0.0] and paired["unit"] == "group"

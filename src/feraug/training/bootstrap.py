@@ -6,9 +6,16 @@ model's accuracy and macro-F1 (:func:`bootstrap_ci`) and, with the *same* resamp
 models, for the difference between them (:func:`paired_bootstrap`), which is what "model A
 beats model B on this test set" needs. Seed-to-seed variation is a separate source of noise
 (see :mod:`feraug.experiment.aggregate`); this module covers the choice of test images only.
+
+When images come in groups that are not independent (several frames or expressions of one
+subject in CK+ or JAFFE), pass ``groups`` (one id per image): whole groups are resampled (a
+cluster bootstrap), so the interval reflects how many *people* were tested. Without
+``groups`` every image is its own group.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -23,6 +30,16 @@ def _confusions(y_true: np.ndarray, y_pred: np.ndarray, k: int, idx: np.ndarray)
     return np.bincount(codes.ravel(), minlength=idx.shape[0] * k * k).reshape(-1, k, k)
 
 
+def _group_index(groups: Sequence | None, n: int) -> tuple[np.ndarray, int]:
+    """Each image's group number and the number of groups (one group per image if none)."""
+    if groups is None:
+        return np.arange(n), n
+    if len(groups) != n:
+        raise ValueError("groups must have one entry per image")
+    _, inverse = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+    return inverse.ravel(), int(inverse.max()) + 1
+
+
 def scores_from_confusions(cm: np.ndarray) -> dict[str, np.ndarray]:
     """Accuracy and macro-F1 (classes with no true and no predicted image score 0, as
     scikit-learn's ``zero_division=0``) of confusion matrices ``[..., k, k]``."""
@@ -35,17 +52,27 @@ def scores_from_confusions(cm: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _resampled_scores(y_true: np.ndarray, preds: list[np.ndarray], num_classes: int,
-                      resamples: int, seed: int, chunk: int = 250) -> list[dict[str, np.ndarray]]:
-    """Scores of every prediction vector on the same ``resamples`` resamples of the images
-    (drawn ``chunk`` at a time to bound memory on large test sets)."""
+                      resamples: int, seed: int, groups: Sequence | None = None,
+                      chunk: int = 250) -> list[dict[str, np.ndarray]]:
+    """Scores of every prediction vector on the same ``resamples`` resamples of the groups
+    (images by default), drawn ``chunk`` at a time to bound memory on large test sets."""
     if len(y_true) == 0:
         raise ValueError("no images to bootstrap")
+    group, n_groups = _group_index(groups, len(y_true))
+    if groups is not None:  # one confusion matrix per group; a resample sums its groups'
+        k2 = num_classes * num_classes
+        tables = np.stack([
+            np.bincount(group * k2 + np.asarray(y_true, dtype=np.int64) * num_classes
+                        + np.asarray(p, dtype=np.int64), minlength=n_groups * k2)
+            .reshape(n_groups, num_classes, num_classes) for p in preds])
     rng = np.random.default_rng(seed)
     parts: list[list[dict[str, np.ndarray]]] = [[] for _ in preds]
     for start in range(0, resamples, chunk):
-        idx = rng.integers(0, len(y_true), size=(min(chunk, resamples - start), len(y_true)))
-        for part, pred in zip(parts, preds, strict=True):
-            part.append(scores_from_confusions(_confusions(y_true, pred, num_classes, idx)))
+        idx = rng.integers(0, n_groups, size=(min(chunk, resamples - start), n_groups))
+        for i, (part, pred) in enumerate(zip(parts, preds, strict=True)):
+            cm = tables[i][idx].sum(1) if groups is not None \
+                else _confusions(y_true, pred, num_classes, idx)
+            part.append(scores_from_confusions(cm))
     return [{name: np.concatenate([p[name] for p in part]) for name in part[0]}
             for part in parts]
 
@@ -58,16 +85,19 @@ def _interval(values: np.ndarray, confidence: float) -> list[float]:
 
 def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int,
                  resamples: int = RESAMPLES, confidence: float = CONFIDENCE,
-                 seed: int = 0) -> dict:
-    """``{"accuracy": [lo, hi], "macro_f1": [lo, hi], "confidence", "resamples"}``."""
-    (scores,) = _resampled_scores(y_true, [y_pred], num_classes, resamples, seed)
+                 seed: int = 0, groups: Sequence | None = None) -> dict:
+    """``{"accuracy": [lo, hi], "macro_f1": [lo, hi], "confidence", "resamples", "unit"}``;
+    ``unit`` is ``"image"`` or ``"group"`` (``groups`` given: a cluster bootstrap)."""
+    (scores,) = _resampled_scores(y_true, [y_pred], num_classes, resamples, seed, groups)
     return {**{name: _interval(v, confidence) for name, v in scores.items()},
-            "confidence": confidence, "resamples": resamples}
+            "confidence": confidence, "resamples": resamples,
+            "unit": "image" if groups is None else "group"}
 
 
 def paired_bootstrap(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray,
                      num_classes: int, resamples: int = RESAMPLES,
-                     confidence: float = CONFIDENCE, seed: int = 0) -> dict:
+                     confidence: float = CONFIDENCE, seed: int = 0,
+                     groups: Sequence | None = None) -> dict:
     """Difference A - B in accuracy and macro-F1 on the same resamples of the test images.
 
     Returns ``{metric: {"a", "b", "difference", "ci": [lo, hi], "p_b_at_least_a"}}`` plus
@@ -76,11 +106,12 @@ def paired_bootstrap(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray,
     """
     if not len(y_true) == len(pred_a) == len(pred_b):
         raise ValueError("labels and both predictions must have the same length")
-    sa, sb = _resampled_scores(y_true, [pred_a, pred_b], num_classes, resamples, seed)
+    sa, sb = _resampled_scores(y_true, [pred_a, pred_b], num_classes, resamples, seed, groups)
     full = np.arange(len(y_true))[None, :]
     pa = scores_from_confusions(_confusions(y_true, pred_a, num_classes, full))
     pb = scores_from_confusions(_confusions(y_true, pred_b, num_classes, full))
-    out: dict = {"confidence": confidence, "resamples": resamples}
+    out: dict = {"confidence": confidence, "resamples": resamples,
+                 "unit": "image" if groups is None else "group"}
     for name in sa:
         diff = sa[name] - sb[name]
         out[name] = {"a": float(pa[name][0]), "b": float(pb[name][0]),

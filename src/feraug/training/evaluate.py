@@ -30,7 +30,8 @@ def align_labels(dataset: FaceDataset, classes: tuple[str, ...]) -> torch.Tensor
 def evaluate_classifier(loaded: LoadedClassifier, dataset: FaceDataset, split: str = "test",
                         out_dir: Path | None = None, tta: str | None = None) -> dict:
     """Metrics of ``loaded`` on ``split`` of ``dataset``, with percentile-bootstrap 95%
-    intervals for accuracy and macro-F1 over the split's images (``ci95``); writes
+    intervals for accuracy and macro-F1 over the split's images, or over its subjects when
+    the data set names them (``ci95``, a cluster bootstrap); writes
     metrics.json and confusion.png into ``out_dir`` when given."""
     part = dataset.subset(split)
     if part.size != loaded.image_size:
@@ -41,7 +42,7 @@ def evaluate_classifier(loaded: LoadedClassifier, dataset: FaceDataset, split: s
     metrics = classification_metrics(y_true.numpy(), probs.argmax(1).numpy(), loaded.classes)
     if len(y_true):
         metrics["ci95"] = bootstrap_ci(y_true.numpy(), probs.argmax(1).numpy(),
-                                       len(loaded.classes))
+                                       len(loaded.classes), groups=part.subjects)
     metrics.update(split=split, tta=tta or loaded.tta, model=loaded.model_name,
                    data=dataset.root, data_fingerprint=dataset.fingerprint())
     if out_dir is not None:
@@ -55,7 +56,8 @@ def evaluate_classifier(loaded: LoadedClassifier, dataset: FaceDataset, split: s
 
 def compare_classifiers(a: LoadedClassifier, b: LoadedClassifier, dataset: FaceDataset,
                         split: str = "test") -> dict:
-    """Paired bootstrap of A - B (accuracy, macro-F1) on the same images of ``split``.
+    """Paired bootstrap of A - B (accuracy, macro-F1) on the same images of ``split``
+    (whole subjects resampled when the data set names them).
 
     Both models must know the same classes (in any order) and take the data set's image size.
     """
@@ -73,7 +75,8 @@ def compare_classifiers(a: LoadedClassifier, b: LoadedClassifier, dataset: FaceD
         to_a = torch.tensor([a.classes.index(c) for c in loaded.classes])
         preds.append(to_a[pred].numpy())
     y_true = align_labels(part, a.classes).numpy()
-    result = paired_bootstrap(y_true, preds[0], preds[1], len(a.classes))
+    result = paired_bootstrap(y_true, preds[0], preds[1], len(a.classes),
+                              groups=part.subjects)
     result.update(split=split, num_images=len(part), data=dataset.root,
                   data_fingerprint=dataset.fingerprint())
     return result
