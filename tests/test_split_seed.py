@@ -41,3 +41,35 @@ def test_compare_refuses_models_trained_on_different_splits(ckpt: Path, make_ckp
     res = run_cli("compare", *paths, data)
     assert res.code == 2 and "different splits" in res.stderr
     assert res.stderr.count("error:") == 1
+
+
+def test_scoring_on_a_differently_split_copy_of_the_training_data_is_refused(
+        make_ckplus, tmp_path: Path) -> None:
+    import pytest
+
+    from feraug.data.load import load_dataset
+    from feraug.errors import CheckpointError, DataError
+    from feraug.training.checkpoint import load_classifier
+    from feraug.training.ensemble import assemble_ensemble
+    from feraug.training.evaluate import evaluate_classifier
+    from feraug.training.trainer import fit
+
+    data = make_ckplus(subjects=10, per_class=1, side=48)
+    runs = {}
+    for seed in (1, 2):
+        ds = load_dataset(data, folds=5, fold=0, seed=seed)
+        cfg = build_train_config({"data": str(data), "out": str(tmp_path / f"s{seed}"),
+                                  "max_steps": 1, "batch_size": 8, "device": "cpu",
+                                  "seed": seed})
+        runs[seed] = (ds, fit(cfg, dataset=ds).best_checkpoint)
+    ds1, ckpt1 = runs[1]
+    ds2, ckpt2 = runs[2]
+    assert ds1.content_fingerprint(with_splits=True) != ds2.content_fingerprint(with_splits=True)
+    model = load_classifier(ckpt1)
+    assert evaluate_classifier(model, ds1)["num_images"] == len(ds1.indices("test"))
+    with pytest.raises(DataError, match="split differently"):
+        evaluate_classifier(model, ds2)
+    other = make_ckplus(name="other", subjects=6, per_class=1, side=48)
+    evaluate_classifier(model, load_dataset(other))  # another data set: transfer is fine
+    with pytest.raises(CheckpointError, match="another split"):
+        assemble_ensemble([ckpt1, ckpt2], tmp_path / "ens.pt")

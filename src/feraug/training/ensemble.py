@@ -35,6 +35,13 @@ _SPLIT_KEYS = ("data", "format", "image_size", "class_map", "folds", "fold", "se
 def _check_members(paths: Sequence[Path], members: Sequence[LoadedClassifier]) -> None:
     first = members[0].meta
     for path, member in zip(paths[1:], members[1:], strict=True):
+        mine, theirs = member.meta.get("split_fingerprint"), first.get("split_fingerprint")
+        if mine and theirs and mine != theirs:
+            raise CheckpointError(
+                f"{path}: was trained on another split of the data than {paths[0]} (split "
+                "fingerprints differ; on data sets without official splits give every member "
+                "the same --data-seed); one member's training faces would be in another's "
+                "test split")
         for key, what in _MUST_AGREE:
             if member.meta.get(key) != first.get(key):
                 raise CheckpointError(
@@ -80,6 +87,8 @@ def assemble_ensemble(checkpoints: Sequence[str | Path], out: str | Path,
             "classes": list(first.classes), "image_size": first.image_size,
             "crop_size": first.crop_size, "tta": first.tta,
             "data_fingerprint": first.meta.get("data_fingerprint"),
+            "split_fingerprint": first.meta.get("split_fingerprint"),
+            "data_content": first.meta.get("data_content"),
             "config": {**{k: (first.meta.get("config") or {}).get(k) for k in _SPLIT_KEYS},
                        "ensemble_of": [str(p) for p in paths]},
             "members": [_member_record(p, m) for p, m in zip(paths, members, strict=True)],

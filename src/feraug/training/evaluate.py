@@ -27,12 +27,30 @@ def align_labels(dataset: FaceDataset, classes: tuple[str, ...]) -> torch.Tensor
     return remap[dataset.labels]
 
 
+def check_same_split(loaded: LoadedClassifier, dataset: FaceDataset) -> None:
+    """Refuse to score ``loaded`` on the data set it was trained on but split differently
+    (another fold or split seed): its test split would hold training faces. Other data sets
+    and checkpoints that predate the stored fingerprints pass."""
+    content, split = loaded.meta.get("data_content"), loaded.meta.get("split_fingerprint")
+    if not content or not split or content != dataset.content_fingerprint():
+        return
+    if split != dataset.content_fingerprint(with_splits=True):
+        cfg = loaded.meta.get("config") or {}
+        raise DataError(
+            f"{dataset.root}: split differently from the data this model was trained on "
+            f"(it was trained with folds={cfg.get('folds')}, fold={cfg.get('fold')}, split seed "
+            f"{cfg.get('data_seed') if cfg.get('data_seed') is not None else cfg.get('seed')}); "
+            "its test split would contain training faces. Load the data with the training "
+            "split (feraug evaluate/adjust/compare do when given the training data path)")
+
+
 def evaluate_classifier(loaded: LoadedClassifier, dataset: FaceDataset, split: str = "test",
                         out_dir: Path | None = None, tta: str | None = None) -> dict:
     """Metrics of ``loaded`` on ``split`` of ``dataset``, with percentile-bootstrap 95%
     intervals for accuracy and macro-F1 over the split's images, or over its subjects when
     the data set names them (``ci95``, a cluster bootstrap); writes
     metrics.json and confusion.png into ``out_dir`` when given."""
+    check_same_split(loaded, dataset)
     part = dataset.subset(split)
     if part.size != loaded.image_size:
         raise DataError(f"{dataset.root}: images are {part.size} px, the model expects "
@@ -68,6 +86,7 @@ def compare_classifiers(a: LoadedClassifier, b: LoadedClassifier, dataset: FaceD
         raise DataError(f"{dataset.root}: no {split} images to compare on")
     preds = []
     for loaded in (a, b):
+        check_same_split(loaded, dataset)
         if part.size != loaded.image_size:
             raise DataError(f"{dataset.root}: images are {part.size} px, a model expects "
                             f"{loaded.image_size} px")

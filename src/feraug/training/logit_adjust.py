@@ -25,7 +25,7 @@ from feraug.training.checkpoint import (
     load_classifier,
     save_checkpoint,
 )
-from feraug.training.evaluate import align_labels
+from feraug.training.evaluate import align_labels, check_same_split
 from feraug.training.inputs import predict_proba
 from feraug.training.metrics import classification_metrics
 from feraug.training.setup import last_linear
@@ -85,6 +85,7 @@ def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDatase
         raise CheckpointError(f"{out}: already exists; choose a new file name")
     loaded = checkpoint if isinstance(checkpoint, LoadedClassifier) \
         else load_classifier(checkpoint, "cpu")
+    check_same_split(loaded, dataset)
     name, head = adjustable_head(loaded.model, len(loaded.classes))
     bias0 = head.bias.detach().clone()
     shift = log_prior(dataset, loaded.classes)

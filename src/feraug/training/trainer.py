@@ -66,6 +66,10 @@ def _meta(config: TrainConfig, ds: FaceDataset) -> dict:
         "tta": config.tta,
         "config": config.model_dump(),
         "data_fingerprint": ds.fingerprint(),
+        # which real faces were in which split: an ensemble or comparison of checkpoints is
+        # only fair when this matches (synthetic images do not count)
+        "split_fingerprint": ds.content_fingerprint(with_splits=True),
+        "data_content": ds.content_fingerprint(),
     }
 
 
