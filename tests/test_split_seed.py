@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from feraug.training.config import build_train_config
@@ -43,10 +44,9 @@ def test_compare_refuses_models_trained_on_different_splits(ckpt: Path, make_ckp
     assert res.stderr.count("error:") == 1
 
 
+@pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")  # tiny CK+ set
 def test_scoring_on_a_differently_split_copy_of_the_training_data_is_refused(
         make_ckplus, tmp_path: Path) -> None:
-    import pytest
-
     from feraug.data.load import load_dataset
     from feraug.errors import CheckpointError, DataError
     from feraug.training.checkpoint import load_classifier
