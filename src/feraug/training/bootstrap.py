@@ -69,9 +69,12 @@ def _resampled_scores(y_true: np.ndarray, preds: list[np.ndarray], num_classes: 
     parts: list[list[dict[str, np.ndarray]]] = [[] for _ in preds]
     for start in range(0, resamples, chunk):
         idx = rng.integers(0, n_groups, size=(min(chunk, resamples - start), n_groups))
+        if groups is not None:  # how often each group was drawn, per resample: [b, G]
+            rows = np.arange(idx.shape[0], dtype=np.int64)[:, None] * n_groups
+            drawn = np.bincount((rows + idx).ravel(), minlength=idx.size).reshape(idx.shape)
         for i, (part, pred) in enumerate(zip(parts, preds, strict=True)):
-            cm = tables[i][idx].sum(1) if groups is not None \
-                else _confusions(y_true, pred, num_classes, idx)
+            cm = (drawn @ tables[i].reshape(n_groups, -1)).reshape(-1, num_classes, num_classes) \
+                if groups is not None else _confusions(y_true, pred, num_classes, idx)
             part.append(scores_from_confusions(cm))
     return [{name: np.concatenate([p[name] for p in part]) for name in part[0]}
             for part in parts]
