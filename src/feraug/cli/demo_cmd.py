@@ -38,8 +38,8 @@ def demo(
     side by side, per-class metrics, timings), OUT/summary.json and OUT/manifest.json.
     The data are saved under OUT/data as FER2013-style folders for `feraug train/evaluate`.
 
-    Takes about 15 CPU-minutes, most of it the generator (13 minutes of wall-clock measured on
-    2 shared CPU cores; about 3 with --no-gan, seconds with --quick). The faces are
+    Takes about 6 CPU-minutes, most of it the generator (3.5 minutes of wall-clock measured
+    on 2 CPU cores; about 1 with --no-gan, seconds with --quick). The faces are
     procedural, not real, and one seed proves nothing: the scores show that the pipeline
     works; `feraug experiment` with several seeds is the way to measure.
     """
