@@ -124,6 +124,18 @@ class FaceDataset:
                       if not i.startswith("synthetic:"))
         return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
 
+    def split_differs_from(self, content: str | None, recorded: str | None,
+                           train_only: bool = False) -> bool:
+        """True when this is the data set a model recorded (``content`` =
+        :meth:`content_fingerprint`) but split differently from its record: ``recorded`` is
+        the ``with_splits`` fingerprint, or with ``train_only`` the train split's content
+        fingerprint. Another data set, or a missing record (older checkpoints), is False."""
+        if not content or not recorded or content != self.content_fingerprint():
+            return False
+        current = self.subset("train").content_fingerprint() if train_only \
+            else self.content_fingerprint(with_splits=True)
+        return current != recorded
+
     def summary(self) -> dict:
         """Per-split, per-class counts and basic facts, JSON-serialisable."""
         return {

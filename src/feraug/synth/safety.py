@@ -56,11 +56,8 @@ def check_generator_split(generator_meta: dict, real: FaceDataset) -> None:
     data set, or one without the record (older checkpoints), passes. Faces are compared by
     file identity and label (``content_fingerprint``), not pixels, so a re-encoded or
     re-aligned copy of the same data set counts as the same data set."""
-    content = generator_meta.get("data_content")
-    trained_on = generator_meta.get("train_content")
-    if content is None or trained_on is None or content != real.content_fingerprint():
-        return
-    if real.subset("train").content_fingerprint() != trained_on:
+    if real.split_differs_from(generator_meta.get("data_content"),
+                               generator_meta.get("train_content"), train_only=True):
         split = generator_meta.get("split")
         raise DataError(
             f"{real.root or real.format}: the generator was trained on a different train split "

@@ -31,10 +31,8 @@ def check_same_split(loaded: LoadedClassifier, dataset: FaceDataset) -> None:
     """Refuse to score ``loaded`` on the data set it was trained on but split differently
     (another fold or split seed): its test split would hold training faces. Other data sets
     and checkpoints that predate the stored fingerprints pass."""
-    content, split = loaded.meta.get("data_content"), loaded.meta.get("split_fingerprint")
-    if not content or not split or content != dataset.content_fingerprint():
-        return
-    if split != dataset.content_fingerprint(with_splits=True):
+    if dataset.split_differs_from(loaded.meta.get("data_content"),
+                                  loaded.meta.get("split_fingerprint")):
         cfg = loaded.meta.get("config") or {}
         raise DataError(
             f"{dataset.root}: split differently from the data this model was trained on "
