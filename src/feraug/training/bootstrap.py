@@ -23,13 +23,6 @@ RESAMPLES = 2000
 CONFIDENCE = 0.95
 
 
-def _confusions(y_true: np.ndarray, y_pred: np.ndarray, k: int, idx: np.ndarray) -> np.ndarray:
-    """Confusion matrices ``[B, k, k]`` of the resamples ``idx`` ``[B, n]``."""
-    codes = (np.asarray(y_true, dtype=np.int64) * k + np.asarray(y_pred, dtype=np.int64))[idx]
-    codes += (np.arange(idx.shape[0], dtype=np.int64) * k * k)[:, None]
-    return np.bincount(codes.ravel(), minlength=idx.shape[0] * k * k).reshape(-1, k, k)
-
-
 def _group_index(groups: Sequence | None, n: int) -> tuple[np.ndarray, int]:
     """Each image's group number and the number of groups (one group per image if none)."""
     if groups is None:
@@ -38,6 +31,20 @@ def _group_index(groups: Sequence | None, n: int) -> tuple[np.ndarray, int]:
         raise ValueError("groups must have one entry per image")
     _, inverse = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
     return inverse.ravel(), int(inverse.max()) + 1
+
+
+def _confusions(y_true: np.ndarray, y_pred: np.ndarray, k: int, idx: np.ndarray,
+                group: np.ndarray | None = None) -> np.ndarray:
+    """Confusion matrices ``[B, k, k]`` of the resamples ``idx`` ``[B, G]`` of the groups
+    (``group``: each image's group number; default one group per image): each group's
+    confusion table, weighted by how often the resample drew it."""
+    n_groups = idx.shape[1]
+    group = np.arange(len(y_true)) if group is None else group
+    cells = group * k * k + np.asarray(y_true, dtype=np.int64) * k + np.asarray(y_pred)
+    tables = np.bincount(cells, minlength=n_groups * k * k).reshape(n_groups, k * k)
+    rows = np.arange(idx.shape[0], dtype=np.int64)[:, None] * n_groups
+    drawn = np.bincount((rows + idx).ravel(), minlength=idx.size).reshape(idx.shape)
+    return (drawn.astype(np.float64) @ tables).reshape(-1, k, k)
 
 
 def scores_from_confusions(cm: np.ndarray) -> dict[str, np.ndarray]:
@@ -59,23 +66,13 @@ def _resampled_scores(y_true: np.ndarray, preds: list[np.ndarray], num_classes: 
     if len(y_true) == 0:
         raise ValueError("no images to bootstrap")
     group, n_groups = _group_index(groups, len(y_true))
-    if groups is not None:  # one confusion matrix per group; a resample sums its groups'
-        k2 = num_classes * num_classes
-        tables = np.stack([
-            np.bincount(group * k2 + np.asarray(y_true, dtype=np.int64) * num_classes
-                        + np.asarray(p, dtype=np.int64), minlength=n_groups * k2)
-            .reshape(n_groups, num_classes, num_classes) for p in preds])
     rng = np.random.default_rng(seed)
     parts: list[list[dict[str, np.ndarray]]] = [[] for _ in preds]
     for start in range(0, resamples, chunk):
         idx = rng.integers(0, n_groups, size=(min(chunk, resamples - start), n_groups))
-        if groups is not None:  # how often each group was drawn, per resample: [b, G]
-            rows = np.arange(idx.shape[0], dtype=np.int64)[:, None] * n_groups
-            drawn = np.bincount((rows + idx).ravel(), minlength=idx.size).reshape(idx.shape)
-        for i, (part, pred) in enumerate(zip(parts, preds, strict=True)):
-            cm = (drawn @ tables[i].reshape(n_groups, -1)).reshape(-1, num_classes, num_classes) \
-                if groups is not None else _confusions(y_true, pred, num_classes, idx)
-            part.append(scores_from_confusions(cm))
+        for part, pred in zip(parts, preds, strict=True):
+            part.append(scores_from_confusions(_confusions(y_true, pred, num_classes, idx,
+                                                           group)))
     return [{name: np.concatenate([p[name] for p in part]) for name in part[0]}
             for part in parts]
 
