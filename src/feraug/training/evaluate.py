@@ -42,23 +42,29 @@ def check_same_split(loaded: LoadedClassifier, dataset: FaceDataset) -> None:
             "split (feraug evaluate/adjust/compare do when given the training data path)")
 
 
+def _predict_split(loaded: LoadedClassifier, dataset: FaceDataset, part: FaceDataset,
+                   tta: str | None = None) -> torch.Tensor:
+    """Predicted class numbers (in ``loaded``'s class order) for the split ``part`` of
+    ``dataset``, after the split and image-size checks."""
+    check_same_split(loaded, dataset)
+    if part.size != loaded.image_size:
+        raise DataError(f"{dataset.root}: images are {part.size} px, the model expects "
+                        f"{loaded.image_size} px (load the data with --size {loaded.image_size})")
+    return predict_proba(loaded.model, part.images, loaded.crop_size, tta or loaded.tta).argmax(1)
+
+
 def evaluate_classifier(loaded: LoadedClassifier, dataset: FaceDataset, split: str = "test",
                         out_dir: Path | None = None, tta: str | None = None) -> dict:
     """Metrics of ``loaded`` on ``split`` of ``dataset``, with percentile-bootstrap 95%
     intervals for accuracy and macro-F1 over the split's images, or over its subjects when
     the data set names them (``ci95``, a cluster bootstrap); writes
     metrics.json and confusion.png into ``out_dir`` when given."""
-    check_same_split(loaded, dataset)
     part = dataset.subset(split)
-    if part.size != loaded.image_size:
-        raise DataError(f"{dataset.root}: images are {part.size} px, the model expects "
-                        f"{loaded.image_size} px (load the data with --size {loaded.image_size})")
-    y_true = align_labels(part, loaded.classes)
-    probs = predict_proba(loaded.model, part.images, loaded.crop_size, tta or loaded.tta)
-    metrics = classification_metrics(y_true.numpy(), probs.argmax(1).numpy(), loaded.classes)
+    pred = _predict_split(loaded, dataset, part, tta).numpy()
+    y_true = align_labels(part, loaded.classes).numpy()
+    metrics = classification_metrics(y_true, pred, loaded.classes)
     if len(y_true):
-        metrics["ci95"] = bootstrap_ci(y_true.numpy(), probs.argmax(1).numpy(),
-                                       len(loaded.classes), groups=part.subjects)
+        metrics["ci95"] = bootstrap_ci(y_true, pred, len(loaded.classes), groups=part.subjects)
     metrics.update(split=split, tta=tta or loaded.tta, model=loaded.model_name,
                    data=dataset.root, data_fingerprint=dataset.fingerprint())
     if out_dir is not None:
@@ -84,11 +90,7 @@ def compare_classifiers(a: LoadedClassifier, b: LoadedClassifier, dataset: FaceD
         raise DataError(f"{dataset.root}: no {split} images to compare on")
     preds = []
     for loaded in (a, b):
-        check_same_split(loaded, dataset)
-        if part.size != loaded.image_size:
-            raise DataError(f"{dataset.root}: images are {part.size} px, a model expects "
-                            f"{loaded.image_size} px")
-        pred = predict_proba(loaded.model, part.images, loaded.crop_size, loaded.tta).argmax(1)
+        pred = _predict_split(loaded, dataset, part)
         to_a = torch.tensor([a.classes.index(c) for c in loaded.classes])
         preds.append(to_a[pred].numpy())
     y_true = align_labels(part, a.classes).numpy()
