@@ -33,6 +33,9 @@ _SPLIT_KEYS = ("data", "format", "image_size", "class_map", "folds", "fold", "se
 
 
 def _check_members(paths: Sequence[Path], members: Sequence[LoadedClassifier]) -> None:
+    for path, member in zip(paths, members, strict=True):
+        if member.model_name == "ensemble":
+            raise CheckpointError(f"{path}: is already an ensemble; list its members instead")
     first = members[0].meta
     for path, member in zip(paths[1:], members[1:], strict=True):
         mine, theirs = member.meta.get("split_fingerprint"), first.get("split_fingerprint")
@@ -48,10 +51,6 @@ def _check_members(paths: Sequence[Path], members: Sequence[LoadedClassifier]) -
                     f"{path}: {what} differs from {paths[0]} "
                     f"({member.meta.get(key)!r} vs {first.get(key)!r}); ensemble members "
                     "must be trained on the same data with the same inputs")
-        if member.model_name == "ensemble":
-            raise CheckpointError(f"{path}: is already an ensemble; list its members instead")
-    if members[0].model_name == "ensemble":
-        raise CheckpointError(f"{paths[0]}: is already an ensemble; list its members instead")
 
 
 def _member_record(path: Path, member: LoadedClassifier) -> dict:
