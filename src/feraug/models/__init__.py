@@ -12,12 +12,13 @@ from types import ModuleType
 from torch import nn
 
 from feraug.errors import ConfigError
-from feraug.models import ensemble, resnet18, vgg_fer, zhu_cnn, zhu_cnn_wide
+from feraug.models import ensemble, resnet18, vgg_fer, vgg_fer_small, zhu_cnn, zhu_cnn_wide
 
 CLASSIFIERS: dict[str, ModuleType] = {
     "zhu-cnn": zhu_cnn,
     "zhu-cnn-wide": zhu_cnn_wide,
     "vgg-fer": vgg_fer,
+    "vgg-fer-small": vgg_fer_small,
     "resnet18": resnet18,
 }
 

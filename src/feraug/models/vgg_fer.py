@@ -41,21 +41,24 @@ def _stage(c_in: int, c_out: int) -> nn.Sequential:
 class VGGFer(nn.Module):
     """Four VGG stages and a two-layer head; works for any input side divisible by 16."""
 
-    def __init__(self, num_classes: int, in_size: int = 40, dropout: float = 0.2) -> None:
+    def __init__(self, num_classes: int, in_size: int = 40, dropout: float = 0.2,
+                 widths: tuple[int, int, int, int] = (64, 128, 256, 512),
+                 hidden: int = 1024) -> None:
         super().__init__()
+        c1, c2, c3, c4 = widths
         self.features = nn.Sequential(
-            _stage(1, 64), _stage(64, 128), _stage(128, 256), _stage(256, 512),
+            _stage(1, c1), _stage(c1, c2), _stage(c2, c3), _stage(c3, c4),
             nn.AdaptiveAvgPool2d(2),
         )
         self.head = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(512 * 4, 1024),
+            nn.Linear(c4 * 4, hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
-            nn.Linear(1024, 1024),
+            nn.Linear(hidden, hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
-            nn.Linear(1024, num_classes),
+            nn.Linear(hidden, num_classes),
         )
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
