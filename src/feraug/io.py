@@ -12,17 +12,26 @@ from typing import Any
 from feraug.errors import FeraugError
 
 
-def atomic_write_bytes(data: bytes, path: Path) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
+def _temporary_sibling(path: Path) -> tuple[int, str]:
+    """A new temporary file beside ``path`` (same file system, so ``os.replace`` is atomic),
+    with the permissions an ordinary new file would get (``mkstemp`` makes it 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return fd, tmp
+
+
+def atomic_write_bytes(data: bytes, path: Path) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    fd, tmp = _temporary_sibling(Path(path))
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, Path(path))
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -33,8 +42,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     import torch
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temporary_sibling(path)
     os.close(fd)
     try:
         torch.save(obj, tmp)
