@@ -203,3 +203,19 @@ def test_every_registered_classifier_builds_and_has_an_adjustable_head(name: str
         logits = model(torch.randn(2, 1, 48, 48))
     assert logits.shape == (2, 7) and torch.isfinite(logits).all()
     assert adjustable_head(model, 7)[1].out_features == 7  # `feraug adjust` works on it
+
+
+def test_resume_reads_checkpoints_that_name_the_best_score_best_val_accuracy(
+        tmp_path: Path) -> None:
+    from feraug.io import atomic_torch_save
+
+    data = tiny_dataset()
+    first = fit(_cfg(tmp_path, "run", epochs=2, max_steps=3), dataset=data)
+    last = read_checkpoint(first.last_checkpoint)
+    best = last["run_state"].pop("best_score")
+    last["run_state"]["best_val_accuracy"] = best  # as written before the rename
+    atomic_torch_save(last, first.last_checkpoint)
+    resumed = fit(_cfg(tmp_path, "run", epochs=2), dataset=data, resume=True)
+    state = read_checkpoint(resumed.last_checkpoint)["run_state"]
+    assert "best_val_accuracy" not in state and state["best_score"] >= best
+    assert state["epoch"] == 2

@@ -52,7 +52,7 @@ class RunState:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
-    best_val_accuracy: float = -1.0
+    best_score: float = -1.0  # best value of the selection metric (config.select_metric)
     best_val: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
 
@@ -96,7 +96,10 @@ def _restore(path: Path, model, opt, sched, aug_gen: torch.Generator) -> RunStat
     aug_gen.set_state(ckpt["rng"]["augment"])
     if ckpt["rng"]["cuda"]:
         torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    return RunState(**ckpt["run_state"])
+    run_state = dict(ckpt["run_state"])
+    if "best_val_accuracy" in run_state:  # checkpoints before session 5 named it so
+        run_state["best_score"] = run_state.pop("best_val_accuracy")
+    return RunState(**run_state)
 
 
 def validate(model, val: FaceDataset, config: TrainConfig, engine: Engine) -> dict:
@@ -196,8 +199,8 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
                            f"val acc {row['val_accuracy']:.4f} "
                            f"macro-F1 {row['val_macro_f1']:.4f}", file=sys.stderr)
             score = row[f"val_{config.select_metric}"]
-            if score > state.best_val_accuracy:  # best value of the selection metric so far
-                state.best_val_accuracy = score
+            if score > state.best_score:
+                state.best_score = score
                 state.best_val = row
                 save_checkpoint(best_path, {**meta, "model": unwrap(model).state_dict(),
                                             "val_metrics": row, "step": state.step})
