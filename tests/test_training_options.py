@@ -151,6 +151,11 @@ def test_logit_adjustment_picks_tau_on_val_and_writes_a_new_checkpoint(tmp_path:
     assert load_classifier(out).classes == load_classifier(base.best_checkpoint).classes
     with pytest.raises(CheckpointError, match="already exists"):
         adjust_logits(base.best_checkpoint, ds, out)
+    assert load_classifier(out).tta == before["tta"] == "flip"
+    adjust_logits(base.best_checkpoint, ds, tmp_path / "tta-none.pt", taus=(0.0,), tta="none")
+    assert load_classifier(tmp_path / "tta-none.pt").tta == "none"
+    with pytest.raises(ConfigError, match="tta must be"):
+        adjust_logits(base.best_checkpoint, ds, tmp_path / "x.pt", tta="fivecrop")
 
 
 def test_half_precision_checkpoint_is_smaller_and_predicts_the_same(tmp_path: Path) -> None:

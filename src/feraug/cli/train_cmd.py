@@ -130,6 +130,9 @@ def adjust(
                              "loss)."),
     half: bool = typer.Option(False, "--half", help="Store the weights as float16 (half the "
                               "file, e.g. to ship a model; score the written file)."),
+    tta: str = typer.Option(None, "--tta", help="none, flip or tencrop: the test-time "
+                            "augmentation to choose tau with and to store in the new "
+                            "checkpoint (default: the model's)."),
     format: str = typer.Option(None, "--format", help="Force a data format."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -146,7 +149,7 @@ def adjust(
     ds = load_dataset(data, format=format, size=loaded.image_size,
                       **checkpoint_split(loaded.meta, data))
     result = adjust_logits(loaded, ds, out, taus=grid, metric=metric, source=str(checkpoint),
-                           half=half)
+                           half=half, tta=tta)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -26,7 +26,7 @@ from feraug.training.checkpoint import (
     save_checkpoint,
 )
 from feraug.training.evaluate import align_labels, check_same_split
-from feraug.training.inputs import predict_proba
+from feraug.training.inputs import TTA_MODES, predict_proba
 from feraug.training.metrics import classification_metrics
 from feraug.training.setup import last_linear
 
@@ -68,7 +68,7 @@ def log_prior(dataset: FaceDataset, classes: tuple[str, ...]) -> torch.Tensor:
 def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDataset,
                   out: str | Path, taus: tuple[float, ...] = DEFAULT_TAUS,
                   metric: str = "macro_f1", source: str | None = None,
-                  half: bool = False) -> dict:
+                  half: bool = False, tta: str | None = None) -> dict:
     """Choose ``tau`` on ``dataset``'s val split and write the adjusted checkpoint to ``out``.
 
     ``checkpoint`` is a checkpoint path or an already loaded classifier (then ``source``
@@ -76,16 +76,21 @@ def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDatase
     ``{"tau", "metric", "val": {tau: {"accuracy", "macro_f1"}}, "out"}``. ``out`` must not
     exist (a user's file is never overwritten). ``half`` stores the floating-point weights as
     float16 (half the file, for shipping; loading casts them back to float32, which moves
-    probabilities by about 1e-3, so score the written file, not the original).
+    probabilities by about 1e-3, so score the written file, not the original). ``tta``
+    (none, flip or tencrop; default: the model's) is the test-time augmentation tau is chosen
+    with, and the one the new checkpoint uses.
     """
     if metric not in ("macro_f1", "accuracy"):
         raise ConfigError(f"metric must be macro_f1 or accuracy, not {metric!r}")
+    if tta is not None and tta not in TTA_MODES:
+        raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, not {tta!r}")
     out = Path(out)
     if out.exists():
         raise CheckpointError(f"{out}: already exists; choose a new file name")
     loaded = checkpoint if isinstance(checkpoint, LoadedClassifier) \
         else load_classifier(checkpoint, "cpu")
     check_same_split(loaded, dataset)
+    tta = tta or loaded.tta
     name, head = adjustable_head(loaded.model, len(loaded.classes))
     bias0 = head.bias.detach().clone()
     shift = log_prior(dataset, loaded.classes)
@@ -101,7 +106,7 @@ def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDatase
     for tau in tqdm(taus, desc="choosing tau on val", disable=not show, leave=False):
         with torch.no_grad():
             head.bias.copy_(bias0 - tau * shift)
-        pred = predict_proba(loaded.model, val.images, loaded.crop_size, loaded.tta).argmax(1)
+        pred = predict_proba(loaded.model, val.images, loaded.crop_size, tta).argmax(1)
         m = classification_metrics(y, pred.numpy(), loaded.classes)
         scores[tau] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
     best = max(taus, key=lambda t: (scores[t][metric], -t))
@@ -110,6 +115,7 @@ def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDatase
     if not isinstance(checkpoint, LoadedClassifier):
         source = str(checkpoint)
     meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "weights_dtype")}
+    meta["tta"] = tta
     meta["logit_adjustment"] = {"tau": best, "log_prior": shift.tolist(), "metric": metric,
                                 "chosen_on": "val", "source_checkpoint": source,
                                 "val_scores": {str(t): s for t, s in scores.items()}}
