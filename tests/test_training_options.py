@@ -154,8 +154,11 @@ def test_logit_adjustment_picks_tau_on_val_and_writes_a_new_checkpoint(tmp_path:
     assert load_classifier(out).tta == before["tta"] == "flip"
     adjust_logits(base.best_checkpoint, ds, tmp_path / "tta-none.pt", taus=(0.0,), tta="none")
     assert load_classifier(tmp_path / "tta-none.pt").tta == "none"
+    assert read_checkpoint(tmp_path / "tta-none.pt")["logit_adjustment"]["source_tta"] == "flip"
     with pytest.raises(ConfigError, match="tta must be"):
         adjust_logits(base.best_checkpoint, ds, tmp_path / "x.pt", tta="fivecrop")
+    with pytest.raises(ConfigError, match="tencrop needs a model trained on crops"):
+        adjust_logits(base.best_checkpoint, ds, tmp_path / "x.pt", tta="tencrop")
 
 
 def test_half_precision_checkpoint_is_smaller_and_predicts_the_same(tmp_path: Path) -> None:

@@ -12,14 +12,24 @@ from typing import Any
 from feraug.errors import FeraugError
 
 
+def _process_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _process_umask()  # read once, at import: umask() can only be read by setting it
+
+
 def _temporary_sibling(path: Path) -> tuple[int, str]:
     """A new temporary file beside ``path`` (same file system, so ``os.replace`` is atomic),
     with the permissions an ordinary new file would get (``mkstemp`` makes it 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
+    except OSError:  # a file system without permissions (some network mounts): keep 0600
+        pass
     return fd, tmp
 
 

@@ -91,6 +91,10 @@ def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDatase
         else load_classifier(checkpoint, "cpu")
     check_same_split(loaded, dataset)
     tta = tta or loaded.tta
+    if tta == "tencrop" and not (loaded.crop_size and loaded.crop_size < loaded.image_size):
+        raise ConfigError(f"tta tencrop needs a model trained on crops smaller than the image; "
+                          f"{source or checkpoint} has crop_size {loaded.crop_size} at "
+                          f"{loaded.image_size} px")
     name, head = adjustable_head(loaded.model, len(loaded.classes))
     bias0 = head.bias.detach().clone()
     shift = log_prior(dataset, loaded.classes)
@@ -118,6 +122,7 @@ def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDatase
     meta["tta"] = tta
     meta["logit_adjustment"] = {"tau": best, "log_prior": shift.tolist(), "metric": metric,
                                 "chosen_on": "val", "source_checkpoint": source,
+                                "tta": tta, "source_tta": loaded.tta,
                                 "val_scores": {str(t): s for t, s in scores.items()}}
     weights = loaded.model.state_dict()
     if half:
