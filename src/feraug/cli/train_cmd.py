@@ -14,7 +14,8 @@ def train(
     data: str = typer.Option(None, help="Data set path (FER2013 CSV or folders, CK+, JAFFE, "
                                         "ImageFolder)."),
     config: Path = typer.Option(None, "--config", "-c", help="YAML config file (flags win)."),
-    model: str = typer.Option(None, help="Classifier: zhu-cnn, vgg-fer, resnet18."),
+    model: str = typer.Option(None, help="Classifier: zhu-cnn, zhu-cnn-wide, vgg-fer, "
+                                         "vgg-fer-small, resnet18."),
     out: str = typer.Option(None, help="Output folder (must be new or empty, or --resume)."),
     format: str = typer.Option(None, "--format", help="Force a data format instead of "
                                                       "auto-detection."),
