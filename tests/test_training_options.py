@@ -227,3 +227,14 @@ def test_resume_reads_checkpoints_that_name_the_best_score_best_val_accuracy(
     state = read_checkpoint(resumed.last_checkpoint)["run_state"]
     assert "best_val_accuracy" not in state and state["best_score"] >= best
     assert state["epoch"] == 2
+
+
+@pytest.mark.parametrize("command", ["evaluate", "adjust"])
+def test_unknown_tta_is_one_error_line_before_any_loading(command: str, run_cli,
+                                                          tmp_path: Path) -> None:
+    extra = ["--out", tmp_path / "x.pt"] if command == "adjust" else []
+    result = run_cli(command, tmp_path / "missing.pt", tmp_path / "no-data", "--tta", "fivecrop",
+                     *extra)
+    assert result.code == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: tta must be one of none, flip, tencrop, not 'fivecrop'"]

@@ -92,8 +92,11 @@ def evaluate(
     from feraug.training.checkpoint import load_classifier
     from feraug.training.engine import choose_device
     from feraug.training.evaluate import evaluate_classifier
+    from feraug.training.inputs import check_tta
     from feraug.training.setup import checkpoint_split
 
+    if tta is not None:
+        check_tta(tta)  # before the slow loading
     loaded = load_classifier(checkpoint, choose_device(device))
     ds = load_dataset(data, format=format, size=loaded.image_size,
                       **checkpoint_split(loaded.meta, data))
@@ -142,13 +145,13 @@ def adjust(
     ordinary checkpoint with the shift folded into the final layer's bias."""
     from feraug.data.load import load_dataset
     from feraug.training.checkpoint import load_classifier
-    from feraug.training.inputs import TTA_MODES
+    from feraug.training.inputs import check_tta
     from feraug.training.logit_adjust import DEFAULT_TAUS, adjust_logits, parse_taus
     from feraug.training.setup import checkpoint_split
 
     grid = parse_taus(taus) if taus else DEFAULT_TAUS
-    if tta is not None and tta not in TTA_MODES:
-        raise ConfigError(f"--tta must be one of {', '.join(TTA_MODES)}, not {tta!r}")
+    if tta is not None:
+        check_tta(tta)  # before the slow loading
     loaded = load_classifier(checkpoint, "cpu")
     ds = load_dataset(data, format=format, size=loaded.image_size,
                       **checkpoint_split(loaded.meta, data))

@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from feraug.data.images import to_gray
-from feraug.errors import ConfigError, DataError
+from feraug.errors import DataError
 from feraug.io import prepare_output_dir
 from feraug.predict.annotate import write_annotated
 from feraug.predict.crop import MARGIN, face_crop, whole_image
@@ -26,7 +26,7 @@ from feraug.predict.sources import (
     read_color,
 )
 from feraug.training.checkpoint import LoadedClassifier
-from feraug.training.inputs import TTA_MODES, predict_proba
+from feraug.training.inputs import TTA_MODES, check_tta, predict_proba
 
 #: Images decoded and detected before one batched forward pass.
 CHUNK = 32
@@ -41,9 +41,7 @@ def resolve_tta(tta: bool | str | None, loaded: LoadedClassifier) -> str:
         return loaded.tta if loaded.tta not in (None, "none") else "flip"
     if tta is False:
         return "none"
-    if tta not in TTA_MODES:
-        raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)} (got {tta!r})")
-    return str(tta)
+    return check_tta(str(tta))
 
 
 def _inputs(images: ImageInput | Sequence[ImageInput]) -> list[tuple[str, Path | np.ndarray]]:

@@ -10,9 +10,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from feraug.errors import ConfigError
+
 MEAN = 0.5
 STD = 0.5
 TTA_MODES = ("none", "flip", "tencrop")
+
+
+def check_tta(tta: str) -> str:
+    """``tta`` if it names a test-time augmentation mode, else one clear :class:`ConfigError`."""
+    if tta not in TTA_MODES:
+        raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, not {tta!r}")
+    return tta
 
 
 def inference_batch_size(device: torch.device, views: int = 1) -> int:
@@ -50,8 +59,7 @@ def predict_logits(model: nn.Module, images: torch.Tensor, crop_size: int | None
     Returns log-probabilities ``[N, K]`` (averaging is done in probability space).
     ``batch_size`` defaults to :func:`inference_batch_size` for the model's device.
     """
-    if tta not in TTA_MODES:
-        raise ValueError(f"tta must be one of {TTA_MODES}")
+    check_tta(tta)
     device = next(model.parameters()).device
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")

@@ -26,7 +26,7 @@ from feraug.training.checkpoint import (
     save_checkpoint,
 )
 from feraug.training.evaluate import align_labels, check_same_split
-from feraug.training.inputs import TTA_MODES, predict_proba
+from feraug.training.inputs import check_tta, predict_proba
 from feraug.training.metrics import classification_metrics
 from feraug.training.setup import last_linear
 
@@ -82,8 +82,8 @@ def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDatase
     """
     if metric not in ("macro_f1", "accuracy"):
         raise ConfigError(f"metric must be macro_f1 or accuracy, not {metric!r}")
-    if tta is not None and tta not in TTA_MODES:
-        raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, not {tta!r}")
+    if tta is not None:
+        check_tta(tta)
     out = Path(out)
     if out.exists():
         raise CheckpointError(f"{out}: already exists; choose a new file name")
