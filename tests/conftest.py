@@ -2,8 +2,12 @@
 
 - every test runs with ``FERAUG_CACHE`` pointing at a session temporary folder (never
   ``~/.cache``) and ``FERAUG_QUIET=1``;
-- ``fer_slice``: a small copy of the real FER2013 image folders; ``fer_csv``: the same images
-  as an original-style FER2013 CSV;
+- ``fer_slice``: a small FER2013-style folder tree (8 drawn 48 px JPEG faces per class per
+  split) that the tests write themselves, so the suite needs no data set; ``fer_csv``: the same
+  images as an original-style FER2013 CSV;
+- ``fer_real_root`` / ``fer_real_slice``: the real FER2013 folders (``FERAUG_FER2013``, default
+  ``../shared/data/fer2013``) or a copy of a slice of them; tests using them are skipped, with
+  the reason in the summary, where that data is absent;
 - ``make_ckplus`` / ``make_jaffe``: writers of tiny synthetic CK+ and JAFFE trees;
 - ``run_cli``: runs the ``feraug`` entry point in-process and captures its exit code and output;
 - ``ckpt``: a tiny untrained zhu-cnn classifier checkpoint (7 FER2013 classes, 48 px, crop 44);
@@ -12,6 +16,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +29,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-FER_ROOT = REPO.parent / "shared" / "data" / "fer2013"
+FER_ROOT = Path(os.environ.get("FERAUG_FER2013", REPO.parent / "shared" / "data" / "fer2013"))
 FER_SPLIT_FOLDERS = ("Training", "PublicTest", "PrivateTest")
 #: FER2013 label order: the CSV ``emotion`` column value is the index.
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -56,15 +61,37 @@ def drawn_face(rng: np.random.Generator, side: int, label: int) -> np.ndarray:
     return img
 
 
+def make_fer_slice(dest: Path, per_class: int = FER_PER_CLASS, seed: int = 0) -> Path:
+    """Write a FER2013-style tree ``dest/{Training,PublicTest,PrivateTest}/<class>/`` of
+    ``per_class`` drawn 48 px grayscale JPEG faces named like the original ids."""
+    rng = np.random.default_rng(seed)
+    number = 0
+    for split in FER_SPLIT_FOLDERS:
+        for label, cls in enumerate(FER_LABELS):
+            out = dest / split / cls
+            out.mkdir(parents=True)
+            for _ in range(per_class):
+                number += 1
+                file = out / f"{split}_{10000 + number}.jpg"
+                assert cv2.imwrite(str(file), drawn_face(rng, 48, label))
+    return dest
+
+
+def real_fer_root() -> Path:
+    """The real FER2013 folders; skips the calling test (reason in the summary) without them."""
+    if not (FER_ROOT / "Training").is_dir():
+        pytest.skip(f"real FER2013 folders not found at {FER_ROOT} (set FERAUG_FER2013; CI has "
+                    "them at ../shared/data/fer2013)")
+    return FER_ROOT
+
+
 def copy_fer_slice(dest: Path, per_class: int = FER_PER_CLASS) -> Path:
     """Copy the first ``per_class`` images of every class of every split of the real FER2013
-    folders to ``dest``; fails the test clearly when the data set is missing."""
-    if not FER_ROOT.is_dir():
-        pytest.fail(f"FER2013 image folders not found at {FER_ROOT} (the tests need the shared "
-                    "data: shared/data/fer2013/{Training,PublicTest,PrivateTest}/<class>/)")
+    folders to ``dest`` (skips the test when they are absent)."""
+    root = real_fer_root()
     for split in FER_SPLIT_FOLDERS:
         for cls in FER_LABELS:
-            src = FER_ROOT / split / cls
+            src = root / split / cls
             out = dest / split / cls
             out.mkdir(parents=True)
             for name in sorted(p.name for p in src.iterdir())[:per_class]:
@@ -74,8 +101,20 @@ def copy_fer_slice(dest: Path, per_class: int = FER_PER_CLASS) -> Path:
 
 @pytest.fixture
 def fer_slice(tmp_path: Path) -> Path:
-    """``Training/PublicTest/PrivateTest/<class>/`` with 8 real images per class per split."""
-    return copy_fer_slice(tmp_path / "fer_slice")
+    """``Training/PublicTest/PrivateTest/<class>/`` with 8 drawn JPEG faces per class per split."""
+    return make_fer_slice(tmp_path / "fer_slice")
+
+
+@pytest.fixture
+def fer_real_root() -> Path:
+    """The real FER2013 folders (skipped when absent)."""
+    return real_fer_root()
+
+
+@pytest.fixture
+def fer_real_slice(tmp_path: Path) -> Path:
+    """A copy of 8 real FER2013 images per class per split (skipped when absent)."""
+    return copy_fer_slice(tmp_path / "fer_real_slice")
 
 
 def write_fer_csv(path: Path, rows: Iterable[tuple[int | str, str, str]],

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FER_LABELS, FER_ROOT
+from conftest import FER_LABELS
 
 from feraug.cli.data_cmd import FORMAT_NAMES, parse_class_map, render_summary
 from feraug.data.load import load_dataset
@@ -71,7 +71,7 @@ def test_info_json_subprocess(make_jaffe) -> None:
     assert json.loads(proc.stdout) == load_dataset(root, fold=2).summary()
 
 
-def test_info_real_fer2013_counts(run_cli, monkeypatch: pytest.MonkeyPatch,
+def test_info_real_fer2013_counts(fer_real_root: Path, run_cli, monkeypatch: pytest.MonkeyPatch,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     """The full shared FER2013 folders: 28,709 / 3,589 / 3,589. Decoding 35,887 images would be
     slow, so only the decoder is replaced (listing, labels and splits are the real ones)."""
@@ -81,7 +81,7 @@ def test_info_real_fer2013_counts(run_cli, monkeypatch: pytest.MonkeyPatch,
         return torch.zeros(len(paths), 1, size, size, dtype=torch.uint8)
 
     monkeypatch.setattr(classfolders, "decode_files", blank)
-    result = run_cli("data", "info", FER_ROOT, "--json", "--no-cache")
+    result = run_cli("data", "info", fer_real_root, "--json", "--no-cache")
     assert result.code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["format"] == "fer2013-folders"

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import FER_LABELS, FER_PER_CLASS, drawn_face
+from conftest import FER_LABELS, FER_PER_CLASS, drawn_face, fer_csv_rows, write_fer_csv
 
 from feraug.data.load import load_dataset
 from feraug.data.readers import READERS, detect_format
@@ -76,6 +76,16 @@ def test_fer_csv_matches_folders(fer_slice: Path, fer_csv: Path) -> None:
     assert torch.equal(from_csv.labels, from_folders.labels)
     assert from_csv.split == from_folders.split
     assert from_csv.source_ids[0] == "row 2"
+
+
+def test_real_fer_csv_matches_folders(fer_real_slice: Path, tmp_path: Path) -> None:
+    """Real FER2013 JPEGs (skipped without the data): a CSV written from them loads to the
+    same tensors, labels and splits as the folders."""
+    csv = write_fer_csv(tmp_path / "real.csv", fer_csv_rows(fer_real_slice))
+    from_csv, from_folders = load_dataset(csv), load_dataset(fer_real_slice)
+    assert totals(from_folders) == {"train": N_SPLIT, "val": N_SPLIT, "test": N_SPLIT}
+    assert torch.equal(from_csv.images, from_folders.images)
+    assert torch.equal(from_csv.labels, from_folders.labels)
 
 
 def test_fer_csv_resizes_and_accepts_bom(fer_csv: Path) -> None:
