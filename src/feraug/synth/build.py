@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 import feraug
 from feraug.data.dataset import FaceDataset
 from feraug.data.synthetic import FORMAT, MANIFEST, split_fingerprint
 from feraug.errors import ConfigError, DataError, FeraugError
 from feraug.io import file_sha256, png_bytes, write_json
+from feraug.progress import progress_bar
 from feraug.synth.filters import MemorisationGuard, QualityFilter
 from feraug.synth.plan import (
     SampleGenerator,
@@ -152,8 +152,8 @@ def build_synthetic_set(
     tallies = {e: EmotionTally(requested=targets[e]) for e in emotions}
     batches: list[dict] = []
     files: list[dict] = []
-    bar = tqdm(total=sum(targets.values()), desc="synthesising", unit="img",
-               disable=not progress, leave=False)
+    bar = progress_bar(total=sum(targets.values()), desc="synthesising", unit="img",
+                       enabled=progress, leave=False)
     try:
         for emotion in emotions:
             tally = tallies[emotion]

@@ -6,11 +6,17 @@ conversion is identical everywhere.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from feraug.errors import ConfigError
+
+if TYPE_CHECKING:
+    from feraug.training.checkpoint import LoadedClassifier
 
 MEAN = 0.5
 STD = 0.5
@@ -87,3 +93,17 @@ def predict_proba(model: nn.Module, images: torch.Tensor, crop_size: int | None,
                   tta: str = "none", batch_size: int | None = None) -> torch.Tensor:
     """Class probabilities ``[N, K]`` for uint8 images ``[N,1,S,S]``."""
     return predict_logits(model, images, crop_size, tta, batch_size).exp()
+
+
+@torch.no_grad()
+def embed_images(loaded: LoadedClassifier, images: torch.Tensor,
+                 batch_size: int = 256) -> np.ndarray:
+    """Penultimate features ``[N, D]`` of uint8 images (eval mode, no augmentation)."""
+    model = loaded.model
+    model.eval()
+    device = next(model.parameters()).device
+    feats = []
+    for start in range(0, len(images), batch_size):
+        x = to_model_input(images[start : start + batch_size].to(device), loaded.crop_size)
+        feats.append(model.embed(x).float().flatten(1).cpu())
+    return torch.cat(feats).numpy() if feats else np.zeros((0, 0), dtype=np.float32)

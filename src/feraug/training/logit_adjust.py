@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from feraug.data.dataset import FaceDataset
 from feraug.errors import CheckpointError, ConfigError, DataError
+from feraug.progress import progress_bar
 from feraug.training.checkpoint import (
     LoadedClassifier,
     half_weights,
@@ -107,7 +107,7 @@ def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDatase
     y = align_labels(val, loaded.classes).numpy()
     scores: dict[float, dict] = {}
     show = not os.environ.get("FERAUG_QUIET")
-    for tau in tqdm(taus, desc="choosing tau on val", disable=not show, leave=False):
+    for tau in progress_bar(taus, desc="choosing tau on val", enabled=show, leave=False):
         with torch.no_grad():
             head.bias.copy_(bias0 - tau * shift)
         pred = predict_proba(loaded.model, val.images, loaded.crop_size, tta).argmax(1)

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from feraug.data.dataset import FaceDataset
 from feraug.io import prepare_output_dir
 from feraug.manifest import write_manifest
+from feraug.progress import progress_bar
 from feraug.training.augment import augment_batch
 from feraug.training.batches import TensorBatches
 from feraug.training.checkpoint import read_checkpoint, save_checkpoint, unwrap
@@ -151,8 +152,9 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     while state.epoch < config.epochs and not done:
         model.train()
         running, seen = 0.0, 0
-        bar = tqdm(total=batches.batches_per_epoch(), initial=state.batch_in_epoch,
-                   desc=f"epoch {state.epoch + 1}/{config.epochs}", disable=not show, leave=False)
+        bar = progress_bar(total=batches.batches_per_epoch(), initial=state.batch_in_epoch,
+                           desc=f"epoch {state.epoch + 1}/{config.epochs}", enabled=show,
+                           leave=False)
         for idx in batches.epoch(state.epoch, skip=state.batch_in_epoch):
             idx = idx.to(engine.device)
             x = augment_batch(to_model_input(images[idx]), config.augment, config.crop_size,

@@ -1,0 +1,75 @@
+"""What the editing translators (CycleGAN, StarGAN) share: the mask and guidance settings,
+the lazily loaded guide, and the mask penalty.
+
+See :mod:`feraug.gan.editnets` for the networks and :mod:`feraug.gan.guide` for guidance.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+
+from feraug.gan.base import GanConfig, GeneratorModel
+from feraug.gan.diffaugment import Policy
+from feraug.gan.editnets import total_variation
+from feraug.gan.guide import Guide
+
+
+class EditConfig(GanConfig):
+    """Settings of a mask-editing translator."""
+
+    ngf: int = Field(32, ge=4, description="generator base channels")
+    n_blocks: int = Field(3, ge=1, description="residual blocks at 1/4 resolution")
+    ndf: int = Field(32, ge=4, description="discriminator base channels")
+    lr: float = Field(2e-4, gt=0, allow_inf_nan=False)
+    beta1: float = Field(0.5, ge=0, lt=1)
+    lambda_mask: float = Field(0.5, ge=0, description="weight of the mean mask (keeps the "
+                               "edit local)")
+    lambda_tv: float = Field(0.5, ge=0, description="weight of the mask's total variation")
+    guide: str | None = Field(None, description="frozen classifier checkpoint (or "
+                              "'bundled': feraug's default model) whose cross-entropy "
+                              "towards the target emotion guides the generator")
+    lambda_guide: float = Field(1.0, ge=0, description="weight of the guide's loss")
+    diffaugment: Policy = Field("translation", description="DiffAugment policy applied to "
+                                "everything the discriminator sees")
+
+
+class EditTranslator(GeneratorModel):
+    """A translator whose generator returns ``(edited, mask)``; optional guidance."""
+
+    needs_sources = True
+    config: EditConfig
+
+    def __init__(self, config: EditConfig, classes: tuple[str, ...], image_size: int) -> None:
+        super().__init__(config, classes, image_size)
+        self._guide: Guide | None = None
+
+    def prepare(self) -> None:
+        """Load the guide (when configured) and record its hash in the generator's meta."""
+        if self.config.guide:
+            self.guide()
+
+    def guide(self) -> Guide | None:
+        """The frozen guide classifier, loaded on first use (a resumed run loads it here)."""
+        if self.config.guide and self._guide is None:
+            self._guide = Guide(self.config.guide, self.classes, self.image_size, self.device)
+            self.meta["guide_sha256"] = self._guide.sha256
+        return self._guide
+
+    def to(self, device: str | torch.device) -> EditTranslator:
+        super().to(device)
+        if self._guide is not None:
+            self._guide.to(self.device)
+        return self
+
+    def guide_loss(self, faces: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Weighted guide cross-entropy towards ``labels`` (0 without a guide)."""
+        guide = self.guide()
+        if guide is None or self.config.lambda_guide == 0:
+            return faces.new_zeros(())
+        return self.config.lambda_guide * guide.loss(faces, labels)
+
+    def mask_loss(self, mask: torch.Tensor) -> torch.Tensor:
+        """Weighted mean mask plus total variation: edits stay small and smooth."""
+        c = self.config
+        return c.lambda_mask * mask.mean() + c.lambda_tv * total_variation(mask)

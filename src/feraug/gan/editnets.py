@@ -1,0 +1,130 @@
+"""Networks for translators that *edit* a face rather than redraw it.
+
+An expression change is local (mouth, brows, eyes, nose), so the generator predicts an
+attention mask ``m`` and a colour image ``c`` and returns ``m * c + (1 - m) * x``
+(GANimation, Pumarola et al. 2018): it starts near the identity and only has to learn the
+change, and the mask can be kept small by a penalty.
+
+- :class:`MaskUNet`: a small U-Net for 48-64 px faces. Upsampling is nearest-neighbour resize
+  followed by a 3 x 3 convolution (Odena et al. 2016), which cannot make the checkerboard
+  patterns of transposed convolutions. With ``num_classes`` the target emotion enters through
+  conditional instance norms in the bottleneck (a per-emotion scale and shift after each norm;
+  a constant label map concatenated to the input would be erased by instance norm).
+- :class:`SNPatchDiscriminator`: spectral-norm PatchGAN (Miyato et al. 2018) for the hinge
+  loss, with an optional emotion-classification head on pooled features (StarGAN's auxiliary
+  classifier).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import spectral_norm
+
+#: Initial mask logit: sigmoid(-3) ~ 0.05, so an untrained generator returns ~95% of its input.
+MASK_BIAS = -3.0
+
+
+def _norm(channels: int) -> nn.Module:
+    return nn.InstanceNorm2d(channels, affine=True)
+
+
+def _conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    kernel = 4 if stride == 2 else 3
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, 1), _norm(cout),
+                         nn.LeakyReLU(0.2, True))
+
+
+class ConditionalResBlock(nn.Module):
+    """Residual block whose two instance norms are followed by a per-class scale and shift
+    (zero at initialisation, so an untrained block is class-independent)."""
+
+    def __init__(self, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.norm1, self.norm2 = _norm(channels), _norm(channels)
+        self.film = nn.Embedding(num_classes, 4 * channels) if num_classes > 0 else None
+        if self.film is not None:
+            nn.init.zeros_(self.film.weight)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if self.film is not None:
+            if labels is None:
+                raise ValueError("this generator is conditional: pass labels")
+            s1, b1, s2, b2 = (t[:, :, None, None] for t in self.film(labels).chunk(4, dim=1))
+        else:
+            s1 = b1 = s2 = b2 = 0.0
+        h = F.leaky_relu(self.norm1(self.conv1(x)) * (1 + s1) + b1, 0.2)
+        h = self.norm2(self.conv2(h)) * (1 + s2) + b2
+        return x + h
+
+
+class MaskUNet(nn.Module):
+    """Encoder (S -> S/4), residual bottleneck, resize-convolution decoder with skips; returns
+    ``(edited, mask)`` for float faces ``[N, 1, S, S]`` in [-1, 1]."""
+
+    def __init__(self, ngf: int = 32, n_blocks: int = 3, num_classes: int = 0) -> None:
+        super().__init__()
+        self.enc1 = _conv_block(1, ngf)
+        self.enc2 = _conv_block(ngf, 2 * ngf, stride=2)
+        self.enc3 = _conv_block(2 * ngf, 4 * ngf, stride=2)
+        self.blocks = nn.ModuleList(ConditionalResBlock(4 * ngf, num_classes)
+                                    for _ in range(n_blocks))
+        self.dec2 = _conv_block(4 * ngf + 2 * ngf, 2 * ngf)
+        self.dec1 = _conv_block(2 * ngf + ngf, ngf)
+        self.colour = nn.Conv2d(ngf, 1, 3, 1, 1)
+        self.mask = nn.Conv2d(ngf, 1, 3, 1, 1)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, a=0.2)
+                nn.init.zeros_(m.bias)
+        nn.init.normal_(self.mask.weight, 0.0, 1e-3)
+        nn.init.constant_(self.mask.bias, MASK_BIAS)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        h = self.enc3(e2)
+        for block in self.blocks:
+            h = block(h, labels)
+        h = F.interpolate(h, size=e2.shape[-2:], mode="nearest")
+        h = self.dec2(torch.cat([h, e2], 1))
+        h = F.interpolate(h, size=e1.shape[-2:], mode="nearest")
+        h = self.dec1(torch.cat([h, e1], 1))
+        mask = torch.sigmoid(self.mask(h))
+        edited = mask * torch.tanh(self.colour(h)) + (1 - mask) * x
+        return edited, mask
+
+
+class SNPatchDiscriminator(nn.Module):
+    """Spectral-norm PatchGAN: a real/fake score map ``[N, 1, S/4, S/4]`` and, with
+    ``num_classes``, emotion logits ``[N, K]`` from the same features."""
+
+    def __init__(self, ndf: int = 32, num_classes: int = 0) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            spectral_norm(nn.Conv2d(1, ndf, 4, 2, 1)), nn.LeakyReLU(0.2, True),
+            spectral_norm(nn.Conv2d(ndf, 2 * ndf, 4, 2, 1)), nn.LeakyReLU(0.2, True),
+            spectral_norm(nn.Conv2d(2 * ndf, 4 * ndf, 3, 1, 1)), nn.LeakyReLU(0.2, True),
+        )
+        self.patch = spectral_norm(nn.Conv2d(4 * ndf, 1, 3, 1, 1))
+        self.cls = spectral_norm(nn.Linear(4 * ndf, num_classes)) if num_classes > 0 else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = self.features(x)
+        logits = None if self.cls is None else self.cls(h.mean((2, 3)))
+        return self.patch(h), logits
+
+
+def hinge_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Discriminator hinge loss: mean relu(1 - D(real)) + mean relu(1 + D(fake))."""
+    return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of neighbouring pixels (keeps masks smooth)."""
+    return ((x[..., 1:, :] - x[..., :-1, :]).abs().mean()
+            + (x[..., :, 1:] - x[..., :, :-1]).abs().mean())

@@ -1,0 +1,39 @@
+"""The scorer's result as a Markdown table (CLI output, demo report, docs/results.md)."""
+
+from __future__ import annotations
+
+from feraug.report import fmt, markdown_table
+
+
+def _kid(entry: dict | None, key: str) -> str:
+    """``KID x 1000 ± SE x 1000`` of one pair, or a dash."""
+    value = (entry or {}).get(key)
+    return "—" if not value else f"{1000 * value['kid']:.1f} ± {1000 * value['se']:.1f}"
+
+
+def score_table(result: dict) -> str:
+    """One row per emotion: agreement (with the judge's real recall and their ratio), KID in
+    judge features (generated / source / real floor, all x 1000 against real test faces),
+    Inception FID when measured, nearest-real distance and diversity."""
+    inception = result.get("inception") is not None
+    headers = ["emotion", "n", "agreement", "judge recall (real)", "ratio",
+               "KIDx1000 judge: generated", "source", "real floor"]
+    if inception:
+        headers += ["FID: generated", "source", "real floor"]
+    headers += ["nearest real (pixel RMS)", "diversity gen / real"]
+    rows = []
+    for emotion, r in result["emotions"].items():
+        row = [emotion, r["n"], r["agreement"], r["judge_recall_real"], r["agreement_ratio"],
+               _kid(r["kid_judge"], "generated"), _kid(r["kid_judge"], "source"),
+               _kid(r["kid_judge"], "floor")]
+        if inception:
+            f = r.get("fid_inception", {})
+            row += [fmt(f.get("generated"), 1), fmt(f.get("source"), 1), fmt(f.get("floor"), 1)]
+        m, d = r["memorisation"], r["diversity"]
+        row += [f"{fmt(m['pixel_rms_mean'])} (real test {fmt(m['real_test_pixel_rms_mean'])})",
+                f"{fmt(d['generated'], 2)} / {fmt(d['real_test'], 2)}"]
+        rows.append(row)
+    judge = result["judge"]
+    return (f"Judge: {judge['model']} `{judge['path']}` ({judge['decisions']}); generator "
+            f"`{result['generator']}` step {result['step']}; mean agreement ratio "
+            f"{fmt(result['mean_agreement_ratio'])}.\n\n" + markdown_table(headers, rows))

@@ -1,0 +1,169 @@
+"""``feraug gan score``: how recognisable, realistic, novel and diverse a generator's faces are,
+measured by an independent judge (see :mod:`feraug.scoring.judge`).
+
+Per emotion ``e`` the generator can make, with ``n`` samples (translators translate real
+train faces of their source emotion, cycling through them):
+
+- **agreement**: share of samples the judge assigns to ``e``, beside the judge's recall on
+  real test faces of ``e``; their ratio (1.0: as recognisable as real faces);
+- **KID in judge features**: samples vs real test faces of ``e``, beside the floor (real train
+  vs real test faces of ``e``) and, for translators, the untouched sources vs real ``e``;
+- **FID / KID in Inception features** (when a local Inception network is given), same pairs;
+- **memorisation**: each sample's distance to its nearest real train face (pixel RMS in [0, 1]
+  and judge features); **diversity**: mean pairwise judge-feature distance, beside real test
+  faces of ``e``;
+- translators: feature and pixel distance to the sample's own source, and the share of
+  near-copies of it (pixel RMS below ``copy_rms``).
+
+Generated faces never enter any split; only train faces (sources, memorisation) and test faces
+(references) are read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from feraug.data.dataset import FaceDataset
+from feraug.gan.base import GeneratorModel, load_generator, read_generator_checkpoint
+from feraug.scoring.distances import fid, kid, mean_pairwise_distance, nearest_distance
+from feraug.scoring.inception import InceptionFeatures
+from feraug.scoring.judge import Judge, check_independent, load_judge
+from feraug.synth.filters import MemorisationGuard
+
+COPY_RMS = 0.02
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+def _pixel_rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a.float() - b.float()).div(255.0).pow(2).flatten(1).mean(1).sqrt()
+
+
+def generate(model: GeneratorModel, emotion: str, n: int, seed: int,
+             sources: torch.Tensor | None) -> torch.Tensor:
+    """``n`` samples of ``emotion`` (translators: from ``sources[i % len]``)."""
+    return model.sample(emotion, n, seed, sources if model.needs_sources else None)
+
+
+def source_faces(model: GeneratorModel, train: FaceDataset) -> torch.Tensor | None:
+    """Train faces a translator translates (its source emotion; all faces when it has none)."""
+    if not model.needs_sources:
+        return None
+    if model.source_emotion is None:
+        return train.images
+    return train.images[train.labels == train.classes.index(model.source_emotion)]
+
+
+def _distances(ref: torch.Tensor, gen: torch.Tensor, floor: torch.Tensor,
+               src: torch.Tensor | None, seed: int) -> dict:
+    """KID (and FID) of generated, floor and source sets against one reference set."""
+    out = {"generated": kid(ref, gen, seed=seed), "floor": kid(ref, floor, seed=seed),
+           "source": None if src is None else kid(ref, src, seed=seed)}
+    return out
+
+
+def score_emotion(model: GeneratorModel, judge: Judge, emotion: str, faces: torch.Tensor,
+                  sources: torch.Tensor | None, train: FaceDataset, test: FaceDataset,
+                  guard: MemorisationGuard, f_all_train: torch.Tensor,
+                  inception: InceptionFeatures | None, seed: int, copy_rms: float
+                  ) -> tuple[dict, dict]:
+    """Every measure for one emotion; returns (JSON row, tensors for the figures)."""
+    k = train.classes.index(emotion)
+    j = judge.classes.index(emotion)
+    probs = judge.predict(faces)
+    agreement = float((probs.argmax(1) == j).float().mean()) if len(faces) else None
+    real_test = test.images[test.labels == k]
+    real_train = train.images[train.labels == k]
+    recall = float((judge.predict(real_test).argmax(1) == j).float().mean()) \
+        if len(real_test) else None
+    f_gen, f_test, f_train = (judge.features(x) for x in (faces, real_test, real_train))
+    f_src = None if sources is None else judge.features(sources)
+    row: dict = {
+        "n": len(faces), "real_test": len(real_test), "real_train": len(real_train),
+        "agreement": agreement, "judge_recall_real": recall,
+        "agreement_ratio": _ratio(agreement, recall),
+        "kid_judge": _distances(f_test, f_gen, f_train, f_src, seed),
+        "diversity": {"generated": mean_pairwise_distance(f_gen),
+                      "real_test": mean_pairwise_distance(f_test)},
+    }
+    if inception is not None:
+        i_gen, i_test, i_train = (inception(x) for x in (faces, real_test, real_train))
+        i_src = None if sources is None else inception(sources)
+        row["kid_inception"] = _distances(i_test, i_gen, i_train, i_src, seed)
+        row["fid_inception"] = {"generated": fid(i_test, i_gen), "floor": fid(i_test, i_train),
+                                "source": None if i_src is None else fid(i_test, i_src),
+                                "note": "biased by set size: compare at equal sizes only"}
+    rms, nearest = guard.nearest(faces)
+    fdist, _ = nearest_distance(f_gen, f_all_train)
+    test_rms, _ = guard.nearest(real_test)
+    test_fdist, _ = nearest_distance(f_test, f_all_train)
+    row["memorisation"] = {
+        "pixel_rms_min": float(rms.min()), "pixel_rms_mean": float(rms.mean()),
+        "feature_min": float(fdist.min()), "feature_mean": float(fdist.mean()),
+        "real_test_pixel_rms_mean": float(test_rms.mean()) if len(real_test) else None,
+        "real_test_feature_mean": float(test_fdist.mean()) if len(real_test) else None}
+    if sources is not None:
+        src_rms = _pixel_rms(faces, sources)
+        row["source_survival"] = {
+            "feature_distance_mean": float((f_gen - f_src).norm(dim=1).mean()),
+            "pixel_rms_mean": float(src_rms.mean()),
+            "near_copy_share": float((src_rms < copy_rms).float().mean()),
+            "near_copy_rms": copy_rms,
+            "judge_agreement_of_sources": float(
+                (judge.predict(sources).argmax(1) == j).float().mean())}
+    figures = {"faces": faces, "confidence": probs[:, j], "rms": rms,
+               "nearest": train.images[nearest]}
+    return row, figures
+
+
+def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Path,
+                    n: int = 500, seed: int = 0, inception: InceptionFeatures | None = None,
+                    out: str | Path | None = None, copy_rms: float = COPY_RMS,
+                    device: str = "cpu") -> dict:
+    """Score ``generator`` (a checkpoint) on ``dataset`` with the classifier ``judge``.
+
+    Returns the JSON-ready result; with ``out`` (new or empty folder) also writes
+    ``score.json``, ``best_worst.png`` and ``nearest_real.png`` there.
+    """
+    from feraug.io import prepare_output_dir, write_json
+    from feraug.scoring.figures import save_best_worst, save_nearest_pairs
+
+    meta = read_generator_checkpoint(generator).get("meta", {})
+    model = load_generator(generator, device)
+    the_judge = load_judge(judge, dataset, device)
+    check_independent(the_judge, meta, generator)
+    train, test = dataset.subset("train"), dataset.subset("test")
+    sources = source_faces(model, train)
+    guard = MemorisationGuard(train.images, 0.0, device)
+    f_all_train = the_judge.features(train.images)
+    emotions, figures = {}, {}
+    for emotion in model.emotions():
+        faces = generate(model, emotion, n, seed, sources)
+        used = None if sources is None else sources[torch.arange(n) % len(sources)]
+        emotions[emotion], figures[emotion] = score_emotion(
+            model, the_judge, emotion, faces, used, train, test, guard, f_all_train, inception,
+            seed, copy_rms)
+    ratios = [r["agreement_ratio"] for e, r in emotions.items()
+              if r["agreement_ratio"] is not None and e != model.source_emotion]
+    result = {
+        "generator": str(generator), "generator_name": model.name, "step": model.step,
+        "judge": {"path": str(the_judge.path), "sha256": the_judge.sha256,
+                  "model": the_judge.loaded.model_name, "decisions": the_judge.balance},
+        "guide_sha256": meta.get("guide_sha256"),
+        "data": str(dataset.root), "train_fingerprint": train.fingerprint(),
+        "n": n, "seed": seed,
+        "inception": None if inception is None else str(inception.path),
+        "mean_agreement_ratio": sum(ratios) / len(ratios) if ratios else None,
+        "emotions": emotions,
+    }
+    if out is not None:
+        out = prepare_output_dir(Path(out))
+        result["files"] = {"best_worst": str(save_best_worst(figures, out / "best_worst.png")),
+                           "nearest_real": str(save_nearest_pairs(figures,
+                                                                  out / "nearest_real.png"))}
+        write_json(result, out / "score.json")
+    return result

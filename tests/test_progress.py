@@ -1,0 +1,36 @@
+"""Progress bars draw only on a terminal: logs written to files or pipes get no
+carriage-return frames."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from feraug.progress import progress_bar
+
+
+class FakeStream:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("tty", "quiet", "drawn"), [(False, "", False), (True, "", True),
+                                                      (True, "1", False)])
+def test_bars_only_on_a_terminal(tty: bool, quiet: str, drawn: bool,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stderr", FakeStream(tty))
+    monkeypatch.setenv("FERAUG_QUIET", quiet)
+    bar = progress_bar(range(3), file=sys.stderr)
+    assert bar.disable is (not drawn)
+    assert list(bar) == [0, 1, 2]
+    assert progress_bar(range(3), enabled=False, file=sys.stderr).disable
