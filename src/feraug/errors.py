@@ -23,6 +23,11 @@ class CheckpointError(FeraugError):
     """Missing, corrupt or incompatible checkpoint."""
 
 
+class DivergedError(FeraugError):
+    """A training run whose loss or weights stopped being finite; nothing of it was kept as
+    a result."""
+
+
 def validate_config(model_class: type[M], values: dict[str, Any], source: str,
                     whole: str = "config") -> M:
     """``model_class`` (a pydantic model) validated from ``values``, or one ConfigError line

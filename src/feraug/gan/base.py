@@ -43,7 +43,7 @@ SAMPLE_CHUNK = 256
 class GanConfig(BaseModel):
     """Settings every generator has; each generator extends it with its own defaults."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
     steps: int = Field(20000, ge=0, description="total training steps (LR schedules use it)")
     batch_size: int = Field(32, ge=1, description="real images per stream per step")

@@ -21,7 +21,7 @@ class EditConfig(GanConfig):
     ngf: int = Field(32, ge=4, description="generator base channels")
     n_blocks: int = Field(3, ge=1, description="residual blocks at 1/4 resolution")
     ndf: int = Field(32, ge=4, description="discriminator base channels")
-    lr: float = Field(2e-4, gt=0, allow_inf_nan=False)
+    lr: float = Field(2e-4, gt=0)
     beta1: float = Field(0.5, ge=0, lt=1)
     lambda_mask: float = Field(0.5, ge=0, description="weight of the mean mask (keeps the "
                                "edit local)")

@@ -26,6 +26,7 @@ from torchvision.utils import make_grid
 
 from feraug.data.dataset import FaceDataset
 from feraug.errors import CheckpointError, DataError
+from feraug.finite import ensure_finite_losses, ensure_finite_weights
 from feraug.gan.base import (
     GeneratorModel,
     generator_checkpoint,
@@ -209,6 +210,7 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
     n_logged, t0, steps = 0, time.perf_counter(), model.config.steps
 
     def save() -> None:
+        ensure_finite_weights(model.nets.values(), f"{out}: step {model.step}")
         trainer = {"streams": [s.state_dict() for s in samplers], "rng": _rng_state()}
         atomic_torch_save({**generator_checkpoint(model), "trainer": trainer}, ckpt)
 
@@ -227,6 +229,7 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
         if (log_every and step % log_every == 0) or step == steps:
             elapsed = time.perf_counter() - t0
             means = {k: round(float(v) / n_logged, 5) for k, v in sums.items()}
+            ensure_finite_losses(means, f"{out}: steps {step - n_logged + 1}-{step}")
             line = {"step": step, "images_per_s": round(n_logged * len(x) / elapsed, 2), **means}
             with log.open("a") as fh:
                 fh.write(json.dumps(line) + "\n")

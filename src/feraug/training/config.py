@@ -15,7 +15,7 @@ from feraug.models import CLASSIFIERS, recipe
 class AugmentConfig(BaseModel):
     """Batched, on-device training augmentation (see :mod:`feraug.training.augment`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     flip: bool = True
     rotation: float = Field(10.0, ge=0, le=45, description="max rotation, degrees")
     translate: float = Field(0.1, ge=0, le=0.5, description="max shift, fraction of side")
@@ -27,7 +27,7 @@ class AugmentConfig(BaseModel):
 class TrainConfig(BaseModel):
     """Everything that defines a classifier training run."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
     data: str
     format: str | None = None
@@ -53,7 +53,7 @@ class TrainConfig(BaseModel):
     nesterov: bool = False
     weight_decay: float = Field(0.0, ge=0)
     scheduler: Literal["none", "plateau", "cosine"] = "plateau"
-    plateau_factor: float = 0.5
+    plateau_factor: float = Field(0.5, gt=0, lt=1)
     plateau_patience: int = 3
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)

@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from feraug.data.dataset import FaceDataset
+from feraug.finite import ensure_finite_losses, ensure_finite_weights
 from feraug.io import prepare_output_dir
 from feraug.manifest import write_manifest
 from feraug.progress import progress_bar
@@ -163,12 +164,15 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
                 x = x.contiguous(memory_format=torch.channels_last)
             with engine.autocast():
                 loss = loss_fn(step_model(x), labels[idx])
+            loss_value = float(loss.detach())
+            ensure_finite_losses({"loss": loss_value},
+                                 f"{out}: step {state.step + 1} (epoch {state.epoch + 1})")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             state.step += 1
             state.batch_in_epoch += 1
-            running += float(loss.detach()) * len(idx)
+            running += loss_value * len(idx)
             seen += len(idx)
             bar.update(1)
             if engine.is_main and config.checkpoint_every and \
@@ -180,6 +184,7 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
                 done = True
                 break
         bar.close()
+        ensure_finite_weights([model], f"{out}: step {state.step} (epoch {state.epoch + 1})")
         engine.sync_buffers(model)
         epoch_done = not done or state.batch_in_epoch >= batches.batches_per_epoch()
         row = {"epoch": state.epoch + 1, "step": state.step,

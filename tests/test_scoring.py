@@ -1,0 +1,130 @@
+"""feraug gan score: distances against hand computations, the scorer's numbers against a
+recomputation from the judge, and the refusal of a judge that guided the generator."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from feraug.data.procedural import make_procedural_faces, save_image_folder
+from feraug.gan import build_generator
+from feraug.gan.trainer import train_generator
+from feraug.scoring import score_generator
+from feraug.scoring.distances import fid, kid, mean_pairwise_distance
+from feraug.training.checkpoint import load_classifier
+from feraug.training.config import build_train_config
+from feraug.training.inputs import predict_logits
+from feraug.training.logit_adjust import log_prior
+from feraug.training.trainer import fit
+
+COUNTS = {"angry": 10, "disgust": 8, "fear": 10, "happy": 12, "sad": 10, "surprise": 10,
+          "neutral": 12}
+
+
+def poly(x: torch.Tensor, y: torch.Tensor) -> float:
+    return float((x @ y / len(x) + 1) ** 3)
+
+
+def test_kid_matches_hand_computation() -> None:
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(6, 3, generator=gen, dtype=torch.float64)
+    b = torch.randn(6, 3, generator=gen, dtype=torch.float64) + 1
+    m = len(a)
+    xx = sum(poly(a[i], a[j]) for i in range(m) for j in range(m) if i != j)
+    yy = sum(poly(b[i], b[j]) for i in range(m) for j in range(m) if i != j)
+    xy = sum(poly(a[i], b[j]) for i in range(m) for j in range(m))
+    hand = (xx + yy) / (m * (m - 1)) - 2 * xy / m**2
+    # subsets of the full size are permutations: every subset gives the same unbiased value
+    result = kid(a, b, subsets=4, subset_size=m)
+    assert result["kid"] == pytest.approx(hand, rel=1e-9)
+    assert result["se"] == pytest.approx(0.0, abs=1e-12)
+    assert result["subset_size"] == m
+    assert kid(a[:1], b) is None
+
+
+def test_fid_and_diversity_hand_values() -> None:
+    gen = torch.Generator().manual_seed(1)
+    a = torch.randn(40, 3, generator=gen)
+    shift = torch.tensor([1.0, -2.0, 0.5])
+    # equal covariances: the trace term vanishes and FID is the squared mean difference
+    assert fid(a, a + shift) == pytest.approx(float(shift.pow(2).sum()), abs=1e-6)
+    pts = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 4.0]])
+    assert mean_pairwise_distance(pts) == pytest.approx((5 + 4 + 3) / 3)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Procedural faces on disk, a tiny judge and a tiny guide (2 steps each)."""
+    root = tmp_path_factory.mktemp("scoring")
+    ds = make_procedural_faces(COUNTS, size=48, n_identities=8, seed=0)
+    data = save_image_folder(ds, root / "data")
+    paths = {}
+    for name, seed in (("judge", 1), ("guide", 2)):
+        cfg = build_train_config({"data": str(data), "model": "zhu-cnn"},
+                                 {"out": str(root / name), "epochs": 1, "max_steps": 2,
+                                  "batch_size": 16, "seed": seed, "device": "cpu"},
+                                 source="test")
+        paths[name] = fit(cfg, dataset=ds).best_checkpoint
+    return {"root": root, "ds": ds, "data": data, **paths}
+
+
+def train_tiny_cyclegan(ds, out: Path, guide: Path | None = None) -> Path:
+    config = {"steps": 2, "batch_size": 2, "ngf": 4, "n_blocks": 1, "ndf": 4, "pool_size": 2,
+              "guide": None if guide is None else str(guide)}
+    model = build_generator("cyclegan", config, ds.classes, ds.size)
+    return train_generator(model, ds, out, device="cpu", sample_every=0, checkpoint_every=0,
+                           progress=False).checkpoint
+
+
+def test_scorer_numbers_match_the_judge(tiny: dict, tmp_path: Path, one_thread) -> None:
+    ds = tiny["ds"]
+    ckpt = train_tiny_cyclegan(ds, tmp_path / "gan")
+    result = score_generator(ckpt, ds, tiny["judge"], n=20, out=tmp_path / "score")
+    row = result["emotions"]["disgust"]
+    # recompute agreement and the judge's real recall by hand: the zhu-cnn judge was not
+    # trained balanced, so its decisions get logit adjustment with tau 1
+    judge = load_classifier(tiny["judge"])
+    shift = log_prior(ds, judge.classes)
+    train, test = ds.subset("train"), ds.subset("test")
+    sources = train.images[train.labels == ds.classes.index("neutral")]
+    from feraug.gan import load_generator
+
+    faces = load_generator(ckpt).sample("disgust", 20, 0, sources[torch.arange(20) % len(sources)])
+    k = ds.classes.index("disgust")
+
+    def decide(x: torch.Tensor) -> torch.Tensor:
+        return (predict_logits(judge.model, x, judge.crop_size, judge.tta) - shift).argmax(1)
+
+    agreement = float((decide(faces) == k).float().mean())
+    real = test.images[test.labels == k]
+    recall = float((decide(real) == k).float().mean())
+    assert row["agreement"] == pytest.approx(agreement)
+    assert row["judge_recall_real"] == pytest.approx(recall)
+    if recall:
+        assert row["agreement_ratio"] == pytest.approx(agreement / recall)
+    assert result["judge"]["decisions"].startswith("logit-adjusted here")
+    assert row["n"] == 20 and row["real_test"] == len(real)
+    assert 0 <= row["source_survival"]["near_copy_share"] <= 1
+    # strict JSON (no NaN/Infinity) and both figures on disk
+    text = (tmp_path / "score" / "score.json").read_text()
+    json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    for name in ("best_worst.png", "nearest_real.png"):
+        assert (tmp_path / "score" / name).stat().st_size > 0
+    assert not math.isnan(row["memorisation"]["pixel_rms_mean"])
+
+
+def test_scorer_refuses_the_guide_as_judge(tiny: dict, tmp_path: Path, run_cli,
+                                           one_thread) -> None:
+    ckpt = train_tiny_cyclegan(tiny["ds"], tmp_path / "gan", guide=tiny["guide"])
+    res = run_cli("gan", "score", ckpt, "--data", tiny["data"], "--judge", tiny["guide"],
+                  "-n", 4, "--inception", "off", "--device", "cpu")
+    assert res.code != 0
+    assert "guide" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    ok = run_cli("gan", "score", ckpt, "--data", tiny["data"], "--judge", tiny["judge"],
+                 "-n", 4, "--inception", "off", "--device", "cpu", "--json")
+    assert ok.code == 0, ok.stderr
+    assert json.loads(ok.stdout)["guide_sha256"] is not None
