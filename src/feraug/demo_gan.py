@@ -122,7 +122,10 @@ def run_gan_step(ds: FaceDataset, out_dir: Path, seed: int, quick: bool = False,
                               meta={"data": "procedural (feraug demo)"},
                               progress=not os.environ.get("FERAUG_QUIET"))
     with stage("synthesis"):
-        plan = make_plan(**SYNTH_PLAN, emotions=[target], seed=seed)
+        # Quick mode's untrained editor returns near-copies of its sources, which the guard
+        # would drop; keep them there so every later stage still runs.
+        plan = make_plan(**{**SYNTH_PLAN, "delta": 0.0 if quick else SYNTH_PLAN["delta"]},
+                         emotions=[target], seed=seed)
         manifest = build_synthetic_set(model, ds, plan, out_dir / "synthetic",
                                        generator_checkpoint=run.checkpoint, device=model.device)
     return GanStep(spec["model"], source, target, config, run.out_dir, run.checkpoint,

@@ -10,7 +10,7 @@ import torch
 from pydantic import Field
 
 from feraug.gan.base import GanConfig, GeneratorModel
-from feraug.gan.diffaugment import Policy
+from feraug.gan.diffaugment import Policy, diff_augment
 from feraug.gan.editnets import total_variation
 from feraug.gan.guide import Guide
 
@@ -30,6 +30,10 @@ class EditConfig(GanConfig):
                               "'bundled': feraug's default model) whose cross-entropy "
                               "towards the target emotion guides the generator")
     lambda_guide: float = Field(1.0, ge=0, description="weight of the guide's loss")
+    guide_augment: Policy = Field("translation,color", description="DiffAugment policy "
+                                  "applied (with a random flip) to the faces the guide sees: "
+                                  "an edit must show the emotion under small shifts, so "
+                                  "pixel patterns that only fool the guide pay less")
     diffaugment: Policy = Field("translation", description="DiffAugment policy applied to "
                                 "everything the discriminator sees")
 
@@ -67,7 +71,10 @@ class EditTranslator(GeneratorModel):
         guide = self.guide()
         if guide is None or self.config.lambda_guide == 0:
             return faces.new_zeros(())
-        return self.config.lambda_guide * guide.loss(faces, labels)
+        views = diff_augment(faces, self.config.guide_augment)
+        flip = torch.rand(len(views), 1, 1, 1, device=views.device) < 0.5
+        views = torch.where(flip, views.flip(-1), views)
+        return self.config.lambda_guide * guide.loss(views, labels)
 
     def mask_loss(self, mask: torch.Tensor) -> torch.Tensor:
         """Weighted mean mask plus total variation: edits stay small and smooth."""
