@@ -142,3 +142,22 @@ def test_split_options_are_stored_and_another_fold_is_refused(make_ckplus, tmp_p
     assert reused.code == 0, reused.stderr
     assert run_cli("gan", "train", "-m", "cyclegan", "-d", data, "--out", tmp_path / "bad",
                    "--folds", 3, "--fold", 3).code == 2
+
+
+def test_sample_refuses_val_test_and_data_folders(fer_slice: Path, tmp_path: Path,
+                                                  run_cli) -> None:
+    """Generated faces never land in a validation/test split or inside the data set."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("batch_size: 2\nngf: 4\nn_blocks: 1\nndf: 4\npool_size: 2\n")
+    run = tmp_path / "run"
+    res = run_cli("gan", "train", "-m", "cyclegan", "-d", fer_slice, "-c", cfg, "--steps", 1,
+                  "--out", run, "--device", "cpu")
+    assert res.code == 0, res.stderr
+    before = sorted(p.name for p in (fer_slice / "PublicTest" / "disgust").iterdir())
+    for out in (fer_slice / "PublicTest" / "disgust", fer_slice / "Training" / "extra",
+                tmp_path / "elsewhere" / "test"):
+        res = run_cli("gan", "sample", run / "checkpoint.pt", "-e", "disgust", "-n", 2,
+                      "--data", fer_slice, "--out", out, "--device", "cpu")
+        assert res.code != 0 and len(res.stderr.strip().splitlines()) == 1, out
+    assert sorted(p.name for p in (fer_slice / "PublicTest" / "disgust").iterdir()) == before
+    assert not (fer_slice / "Training" / "extra").exists()

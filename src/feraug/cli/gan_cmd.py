@@ -164,7 +164,8 @@ def sample_cmd(
 
     from feraug.gan import load_generator
     from feraug.gan.base import resolve_device
-    from feraug.io import file_sha256, png_bytes, prepare_output_dir, write_json
+    from feraug.io import file_sha256, png_bytes, write_json
+    from feraug.synth.safety import prepare_synth_dir
 
     generator = load_generator(checkpoint, resolve_device(device))
     emotion = canonical(emotion, "--emotion")
@@ -177,7 +178,8 @@ def sample_cmd(
         split = split_options(class_map, folds, fold, data_seed,
                               base=generator.meta.get("split"))
         sources, source_ids = pick_sources(generator, data, format, split, emotion, n, seed)
-    out = prepare_output_dir(out)
+    # generated faces never go into a data set or a folder named like a val/test split
+    out = prepare_synth_dir(out, data)
     images = generator.sample(emotion, n, seed, sources)
     for i, img in enumerate(images):
         (out / f"{emotion}_{i:05d}.png").write_bytes(png_bytes(img))
