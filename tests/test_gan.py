@@ -105,11 +105,27 @@ def test_train_sample_save_reload(name: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_resume_is_exact(name: str, tmp_path: Path) -> None:
+    check_resume_is_exact(name, {}, tmp_path)
+
+
+def test_guided_cyclegan_resumes_exactly_and_records_its_guide(ckpt: Path,
+                                                                tmp_path: Path) -> None:
+    """The guide (a frozen classifier) is reloaded on resume; its hash is in the meta."""
+    from feraug.io import file_sha256
+
+    model = check_resume_is_exact("cyclegan", {"guide": str(ckpt)}, tmp_path)
+    assert model.meta["guide_sha256"] == file_sha256(ckpt)
+    reloaded = load_generator(tmp_path / "b" / "checkpoint.pt")
+    assert reloaded.meta["guide_sha256"] == file_sha256(ckpt)
+
+
+def check_resume_is_exact(name: str, extra: dict, tmp_path: Path) -> GeneratorModel:
+    """Train 4 steps straight and 2 + (kill) + resume; both end bit-identical."""
     data = tiny_faces()
-    straight = tiny_model(name, steps=4)
+    straight = tiny_model(name, steps=4, **extra)
     train_generator(straight, data, tmp_path / "a", device="cpu", sample_every=2,
                     checkpoint_every=2, log_every=1, progress=False)
-    killed = tiny_model(name, steps=4)
+    killed = tiny_model(name, steps=4, **extra)
     step = killed.train_step
 
     def dies_at_step_3(real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -123,7 +139,7 @@ def test_resume_is_exact(name: str, tmp_path: Path) -> None:
                         checkpoint_every=2, log_every=1, progress=False)
     with (tmp_path / "b" / "log.jsonl").open("a") as fh:  # a line from after the checkpoint
         fh.write('{"step": 3, "stale": 1.0}\n')
-    resumed = tiny_model(name, steps=4)
+    resumed = tiny_model(name, steps=4, **extra)
     train_generator(resumed, data, tmp_path / "b", device="cpu", sample_every=2,
                     checkpoint_every=2, log_every=1, resume=True, progress=False)
     a, b = straight.state_dict(), resumed.state_dict()
@@ -136,6 +152,7 @@ def test_resume_is_exact(name: str, tmp_path: Path) -> None:
             assert value == flat_b[key], key
     steps = [json.loads(x)["step"] for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
+    return resumed
 
 
 def _flatten(obj: object, prefix: str = "") -> dict[str, object]:

@@ -56,7 +56,11 @@ class EditTranslator(GeneratorModel):
     def guide(self) -> Guide | None:
         """The frozen guide classifier, loaded on first use (a resumed run loads it here)."""
         if self.config.guide and self._guide is None:
-            self._guide = Guide(self.config.guide, self.classes, self.image_size, self.device)
+            # building the classifier draws initial weights: keep the training RNG untouched
+            # so that a resumed run continues exactly
+            with torch.random.fork_rng(devices=[]):
+                self._guide = Guide(self.config.guide, self.classes, self.image_size,
+                                    self.device)
             self.meta["guide_sha256"] = self._guide.sha256
         return self._guide
 
