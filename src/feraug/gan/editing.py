@@ -7,6 +7,7 @@ See :mod:`feraug.gan.editnets` for the networks and :mod:`feraug.gan.guide` for 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 
 from feraug.gan.base import GanConfig, GeneratorModel
@@ -30,6 +31,9 @@ class EditConfig(GanConfig):
                               "'bundled': feraug's default model) whose cross-entropy "
                               "towards the target emotion guides the generator")
     lambda_guide: float = Field(1.0, ge=0, description="weight of the guide's loss")
+    guide_blur: bool = Field(True, description="show the guide the edited faces through a "
+                             "half-resolution bottleneck: expressions survive it, the "
+                             "high-frequency textures that fool a classifier do not")
     guide_augment: Policy = Field("translation,color", description="DiffAugment policy "
                                   "applied (with a random flip) to the faces the guide sees: "
                                   "an edit must show the emotion under small shifts, so "
@@ -75,7 +79,13 @@ class EditTranslator(GeneratorModel):
         guide = self.guide()
         if guide is None or self.config.lambda_guide == 0:
             return faces.new_zeros(())
-        views = diff_augment(faces, self.config.guide_augment)
+        views = faces
+        if self.config.guide_blur:
+            size = faces.shape[-2:]
+            views = F.interpolate(F.interpolate(views, scale_factor=0.5, mode="bilinear",
+                                                antialias=True, align_corners=False),
+                                  size=size, mode="bilinear", align_corners=False)
+        views = diff_augment(views, self.config.guide_augment)
         flip = torch.rand(len(views), 1, 1, 1, device=views.device) < 0.5
         views = torch.where(flip, views.flip(-1), views)
         return self.config.lambda_guide * guide.loss(views, labels)
