@@ -283,8 +283,8 @@ def score_section(score: dict, out_dir: Path) -> str:
             "never trained, guided or filtered the generator (the generator's guide is a "
             "different network). Agreement is the share of generated faces the judge calls "
             "the target emotion, beside the judge's recall on real test faces of it; KID "
-            "(x1000, in the judge's features, against real test faces) compares the "
-            "generated faces, their untouched sources and real train faces (the floor).\n\n"
+            "(in the judge's features, against real test faces) compares the generated "
+            "faces, their untouched sources and real train faces (the floor).\n\n"
             + score_table(score) + "\n\n"
             + (image_md(Path(files["best_worst"]), "best and worst samples", out_dir) + " "
                + image_md(Path(files["nearest_real"]), "nearest real faces", out_dir)

@@ -6,20 +6,21 @@ from feraug.report import fmt, markdown_table
 
 
 def _kid(entry: dict | None, key: str) -> str:
-    """``KID x 1000 ± SE x 1000`` of one pair, or a dash."""
+    """``KID ± SE`` of one pair (3 significant digits), or a dash."""
     value = (entry or {}).get(key)
-    return "—" if not value else f"{1000 * value['kid']:.1f} ± {1000 * value['se']:.1f}"
+    return "—" if not value else f"{value['kid']:.3g} ± {value['se']:.2g}"
 
 
 def score_table(result: dict) -> str:
     """One row per emotion: agreement (with the judge's real recall and their ratio), KID in
-    judge features (generated / source / real floor, all x 1000 against real test faces),
+    judge features (generated / source / real floor, each against real test faces; the scale
+    depends on the judge, so compare within a row),
     Inception FID when measured, nearest-real distance and diversity."""
     inception = result.get("inception") is not None
     headers = ["emotion", "n", "agreement", "judge recall (real)", "ratio",
-               "KIDx1000 judge: generated", "source", "real floor"]
+               "KID (judge features): generated", "source", "real floor"]
     if inception:
-        headers += ["FID: generated", "source", "real floor"]
+        headers += ["Inception FID: generated", "source", "real floor"]
     headers += ["nearest real (pixel RMS)", "diversity gen / real"]
     rows = []
     for emotion, r in result["emotions"].items():
