@@ -14,6 +14,7 @@ identical channels, then scaled to [-1, 0.9921875] (TensorFlow's input range).
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 
 import torch
@@ -41,7 +42,9 @@ class InceptionFeatures:
                  batch_size: int = 64) -> None:
         path = Path(path)
         try:
-            self.model = torch.jit.load(str(path), map_location=device).eval()
+            with warnings.catch_warnings():  # TorchScript is how the network is distributed
+                warnings.simplefilter("ignore", FutureWarning)
+                self.model = torch.jit.load(str(path), map_location=device).eval()
         except (RuntimeError, ValueError, OSError) as exc:
             raise ConfigError(f"{path}: not a TorchScript Inception network "
                               f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"

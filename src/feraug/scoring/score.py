@@ -6,12 +6,12 @@ train faces of their source emotion, cycling through them):
 
 - **agreement**: share of samples the judge assigns to ``e``, beside the judge's recall on
   real test faces of ``e``; their ratio (1.0: as recognisable as real faces);
-- **KID in judge features**: samples vs real test faces of ``e``, beside the floor (real train
-  vs real test faces of ``e``) and, for translators, the untouched sources vs real ``e``;
+- **KID in judge features**: samples vs real test faces of ``e``, beside the floor (up to ``n``
+  real train faces vs real test faces of ``e``) and, for translators, the untouched sources vs real ``e``;
 - **FID / KID in Inception features** (when a local Inception network is given), same pairs;
 - **memorisation**: each sample's distance to its nearest real train face (pixel RMS in [0, 1]
-  and judge features); **diversity**: mean pairwise judge-feature distance, beside real test
-  faces of ``e``;
+  and judge features), beside the same for real test faces; **diversity**: mean pairwise
+  judge-feature distance, beside real test faces of ``e``;
 - translators: feature and pixel distance to the sample's own source, and the share of
   near-copies of it (pixel RMS below ``copy_rms``).
 
@@ -21,6 +21,7 @@ Generated faces never enter any split; only train faces (sources, memorisation) 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -66,22 +67,38 @@ def _distances(ref: torch.Tensor, gen: torch.Tensor, floor: torch.Tensor,
     return out
 
 
-def score_emotion(model: GeneratorModel, judge: Judge, emotion: str, faces: torch.Tensor,
-                  sources: torch.Tensor | None, train: FaceDataset, test: FaceDataset,
-                  guard: MemorisationGuard, f_all_train: torch.Tensor,
-                  inception: InceptionFeatures | None, seed: int, copy_rms: float
-                  ) -> tuple[dict, dict]:
+@dataclass
+class SourceFeatures:
+    """The translated sources and their features, computed once for all emotions."""
+
+    faces: torch.Tensor | None
+    judge: torch.Tensor | None
+    inception: torch.Tensor | None
+
+
+def real_train_sample(train: FaceDataset, k: int, n: int, seed: int) -> torch.Tensor:
+    """Up to ``n`` real train faces of class ``k`` (a seeded random subset): the floor's
+    reference, sized like the generated set so that FID/KID compare like with like."""
+    pool = (train.labels == k).nonzero().flatten()
+    gen = torch.Generator().manual_seed(seed + 7 * k)
+    return train.images[pool[torch.randperm(len(pool), generator=gen)[:n]]]
+
+
+def score_emotion(judge: Judge, emotion: str, faces: torch.Tensor, sources: SourceFeatures,
+                  train: FaceDataset, test: FaceDataset, guard: MemorisationGuard,
+                  f_all_train: torch.Tensor, inception: InceptionFeatures | None, seed: int,
+                  copy_rms: float) -> tuple[dict, dict]:
     """Every measure for one emotion; returns (JSON row, tensors for the figures)."""
     k = train.classes.index(emotion)
     j = judge.classes.index(emotion)
     probs = judge.predict(faces)
     agreement = float((probs.argmax(1) == j).float().mean()) if len(faces) else None
     real_test = test.images[test.labels == k]
-    real_train = train.images[train.labels == k]
+    real_train = real_train_sample(train, k, len(faces), seed)
     recall = float((judge.predict(real_test).argmax(1) == j).float().mean()) \
         if len(real_test) else None
     f_gen, f_test, f_train = (judge.features(x) for x in (faces, real_test, real_train))
-    f_src = None if sources is None else judge.features(sources)
+    f_src = sources.judge
     row: dict = {
         "n": len(faces), "real_test": len(real_test), "real_train": len(real_train),
         "agreement": agreement, "judge_recall_real": recall,
@@ -92,7 +109,7 @@ def score_emotion(model: GeneratorModel, judge: Judge, emotion: str, faces: torc
     }
     if inception is not None:
         i_gen, i_test, i_train = (inception(x) for x in (faces, real_test, real_train))
-        i_src = None if sources is None else inception(sources)
+        i_src = sources.inception
         row["kid_inception"] = _distances(i_test, i_gen, i_train, i_src, seed)
         row["fid_inception"] = {"generated": fid(i_test, i_gen), "floor": fid(i_test, i_train),
                                 "source": None if i_src is None else fid(i_test, i_src),
@@ -106,15 +123,15 @@ def score_emotion(model: GeneratorModel, judge: Judge, emotion: str, faces: torc
         "feature_min": float(fdist.min()), "feature_mean": float(fdist.mean()),
         "real_test_pixel_rms_mean": float(test_rms.mean()) if len(real_test) else None,
         "real_test_feature_mean": float(test_fdist.mean()) if len(real_test) else None}
-    if sources is not None:
-        src_rms = _pixel_rms(faces, sources)
+    if sources.faces is not None:
+        src_rms = _pixel_rms(faces, sources.faces)
         row["source_survival"] = {
             "feature_distance_mean": float((f_gen - f_src).norm(dim=1).mean()),
             "pixel_rms_mean": float(src_rms.mean()),
             "near_copy_share": float((src_rms < copy_rms).float().mean()),
             "near_copy_rms": copy_rms,
             "judge_agreement_of_sources": float(
-                (judge.predict(sources).argmax(1) == j).float().mean())}
+                (judge.predict(sources.faces).argmax(1) == j).float().mean())}
     figures = {"faces": faces, "confidence": probs[:, j], "rms": rms,
                "nearest": train.images[nearest]}
     return row, figures
@@ -140,13 +157,15 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
     sources = source_faces(model, train)
     guard = MemorisationGuard(train.images, 0.0, device)
     f_all_train = the_judge.features(train.images)
+    used = None if sources is None else sources[torch.arange(n) % len(sources)]
+    src = SourceFeatures(used, None if used is None else the_judge.features(used),
+                         None if used is None or inception is None else inception(used))
     emotions, figures = {}, {}
     for emotion in model.emotions():
         faces = generate(model, emotion, n, seed, sources)
-        used = None if sources is None else sources[torch.arange(n) % len(sources)]
         emotions[emotion], figures[emotion] = score_emotion(
-            model, the_judge, emotion, faces, used, train, test, guard, f_all_train, inception,
-            seed, copy_rms)
+            the_judge, emotion, faces, src, train, test, guard, f_all_train, inception, seed,
+            copy_rms)
     ratios = [r["agreement_ratio"] for e, r in emotions.items()
               if r["agreement_ratio"] is not None and e != model.source_emotion]
     result = {
