@@ -52,3 +52,19 @@ def test_non_finite_generator_setting_is_refused(fer_slice: Path, tmp_path: Path
     res = run_cli("gan", "train", "-m", "cgan", "-d", fer_slice, "-c", cfg,
                   "--out", tmp_path / "gan", "--device", "cpu")
     assert res.code != 0 and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_non_utf8_config_and_overflowing_csv_pixel_are_one_line(fer_csv: Path, tmp_path: Path,
+                                                                run_cli) -> None:
+    cfg = tmp_path / "latin1.yaml"
+    cfg.write_bytes("model: zhu-cnn  # caf\xe9\n".encode("latin-1"))
+    res = run_cli("train", "-c", cfg, "--data", fer_csv, "--out", tmp_path / "run")
+    assert res.code != 0 and "UTF-8" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    lines = fer_csv.read_text().splitlines()
+    label, pixels, usage = lines[1].split(",")
+    lines[1] = ",".join([label, "99999999999999999999999 " + pixels.split(" ", 1)[1], usage])
+    fer_csv.write_text("\n".join(lines) + "\n")
+    res = run_cli("data", "info", fer_csv, "--no-cache")
+    assert res.code != 0 and "row 2" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1

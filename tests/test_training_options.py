@@ -238,3 +238,31 @@ def test_unknown_tta_is_one_error_line_before_any_loading(command: str, run_cli,
     assert result.code == 2
     assert result.stderr.strip().splitlines() == [
         "error: tta must be one of none, flip, tencrop, not 'fivecrop'"]
+
+
+def test_resume_refuses_other_runs_other_settings_and_empty_folders(tmp_path: Path) -> None:
+    """--resume continues one interrupted classifier run of the same config and data, or
+    stops with one error; it never rewrites another run's manifest."""
+    import json
+
+    data = tiny_dataset()
+    fit(_cfg(tmp_path, "run", epochs=2, max_steps=2), dataset=data)
+    manifest = (tmp_path / "run" / "manifest.json").read_text()
+    with pytest.raises(ConfigError, match="lr"):
+        fit(_cfg(tmp_path, "run", epochs=2, lr=0.5), dataset=data, resume=True)
+    with pytest.raises(ConfigError, match="batch_size"):
+        fit(_cfg(tmp_path, "run", epochs=2, batch_size=3), dataset=data, resume=True)
+    assert (tmp_path / "run" / "manifest.json").read_text() == manifest
+    fit(_cfg(tmp_path, "run", epochs=3), dataset=data, resume=True)  # longer: allowed
+    assert (tmp_path / "run" / "manifest.json").read_text() == manifest
+
+    other = tmp_path / "gan"
+    other.mkdir()
+    (other / "manifest.json").write_text(json.dumps({"kind": "feraug-gan-run"}))
+    (other / "last.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="not a classifier"):
+        fit(_cfg(tmp_path, "gan"), dataset=data, resume=True)
+    assert json.loads((other / "manifest.json").read_text()) == {"kind": "feraug-gan-run"}
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        fit(_cfg(tmp_path, "empty"), dataset=data, resume=True)

@@ -6,8 +6,9 @@ train faces of their source emotion, cycling through them):
 
 - **agreement**: share of samples the judge assigns to ``e``, beside the judge's recall on
   real test faces of ``e``; their ratio (1.0: as recognisable as real faces);
-- **KID in judge features**: samples vs real test faces of ``e``, beside the floor (up to ``n``
-  real train faces vs real test faces of ``e``) and, for translators, the untouched sources vs real ``e``;
+- **KID in judge features**: samples vs real test faces of ``e``, beside the floor (up to
+  ``n`` real train faces vs real test faces of ``e``) and, for translators, the untouched
+  sources vs real ``e``;
 - **FID / KID in Inception features** (when a local Inception network is given), same pairs;
 - **memorisation**: each sample's distance to its nearest real train face (pixel RMS in [0, 1]
   and judge features), beside the same for real test faces; **diversity**: mean pairwise

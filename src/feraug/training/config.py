@@ -98,7 +98,9 @@ def read_yaml(path: str | Path) -> dict:
     """Load a YAML mapping with ``yaml.safe_load``; ConfigError naming the file on problems."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text (save the config as UTF-8)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:

@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from feraug.data.dataset import FaceDataset
+from feraug.errors import CheckpointError, ConfigError, DataError
 from feraug.finite import ensure_finite_losses, ensure_finite_weights
 from feraug.io import prepare_output_dir
 from feraug.manifest import write_manifest
@@ -113,6 +114,39 @@ def validate(model, val: FaceDataset, config: TrainConfig, engine: Engine) -> di
             "val_recall": {c: v["recall"] for c, v in m["per_class"].items()}}
 
 
+#: Settings a resumed run may change: how long it runs, where and how often it saves.
+RESUMABLE_CHANGES = frozenset({"epochs", "max_steps", "device", "checkpoint_every", "out"})
+
+
+def check_resumable(out: Path, config: TrainConfig, data_fingerprint: str) -> None:
+    """Refuse ``--resume`` unless ``out`` holds an interrupted classifier run (``last.pt`` and
+    a ``train`` manifest) of this very config and data (only :data:`RESUMABLE_CHANGES` may
+    differ)."""
+    manifest_path, last = out / "manifest.json", out / "last.pt"
+    if not last.is_file():
+        raise CheckpointError(f"{out}: nothing to resume (no last.pt); drop --resume to start "
+                              "a new run in an empty folder")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise CheckpointError(f"{manifest_path}: missing or unreadable; not a feraug training "
+                              "run") from None
+    if not isinstance(manifest, dict) or manifest.get("kind") != "train":
+        kind = manifest.get("kind") if isinstance(manifest, dict) else None
+        raise CheckpointError(f"{out}: holds a {kind or 'non-training'} run, not a classifier "
+                              "training run; refusing to resume into it")
+    stored = manifest.get("config") or {}
+    current = config.model_dump()
+    changed = sorted(k for k in current.keys() | stored.keys()
+                     if k not in RESUMABLE_CHANGES and current.get(k) != stored.get(k))
+    if changed:
+        raise ConfigError(f"{out}: --resume must continue the same run, but "
+                          f"{', '.join(changed)} differ from its manifest (only "
+                          f"{', '.join(sorted(RESUMABLE_CHANGES - {'out'}))} may change)")
+    if manifest.get("data_fingerprint") not in (None, data_fingerprint):
+        raise DataError(f"{config.data}: the data differ from those of the run in {out}")
+
+
 def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = False,
         fused_optimizer: bool = False) -> FitResult:
     """Train a classifier as ``config`` says; the best checkpoint is chosen on ``val``."""
@@ -122,8 +156,10 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     train, val = ds.subset("train"), ds.subset("val")
     out = Path(config.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
-    if engine.is_main:
-        prepare_output_dir(out, allow_existing_run=resume)
+    if resume:
+        check_resumable(out, config, ds.fingerprint())
+    if engine.is_main and not resume:  # a resumed run keeps the manifest it started with
+        prepare_output_dir(out)
         write_manifest(out, "train", config.model_dump(), config.seed, ds.fingerprint(),
                        data_summary=ds.summary(), world_size=engine.world_size)
     engine.barrier()

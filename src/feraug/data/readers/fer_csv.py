@@ -40,7 +40,7 @@ def _parse_row(path: Path, line_no: int, row: list[str]) -> tuple[int, np.ndarra
         raise DataError(f"{where}: unknown Usage {usage!r} (expected {', '.join(USAGE_SPLITS)})")
     try:
         values = np.array(pixels_text.split(), dtype=np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise DataError(f"{where}: pixels must be space-separated integers") from None
     if values.size != SIDE * SIDE:
         raise DataError(f"{where}: pixel row has {values.size} values, expected {SIDE * SIDE}")
