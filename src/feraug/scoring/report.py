@@ -36,5 +36,6 @@ def score_table(result: dict) -> str:
         rows.append(row)
     judge = result["judge"]
     return (f"Judge: {judge['model']} `{judge['path']}` ({judge['decisions']}); generator "
-            f"`{result['generator']}` step {result['step']}; mean agreement ratio "
+            f"`{result['generator']}` step {result['step']}; real references: "
+            f"{result.get('reference_split', 'test')} split; mean agreement ratio "
             f"{fmt(result['mean_agreement_ratio'])}.\n\n" + markdown_table(headers, rows))

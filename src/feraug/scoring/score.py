@@ -4,6 +4,9 @@ measured by an independent judge (see :mod:`feraug.scoring.judge`).
 Per emotion ``e`` the generator can make, with ``n`` samples (translators translate real
 train faces of their source emotion, cycling through them):
 
+Real references ("real test faces" below) come from the test split, or from the validation
+split when the score is used to choose between generators.
+
 - **agreement**: share of samples the judge assigns to ``e``, beside the judge's recall on
   real test faces of ``e``; their ratio (1.0: as recognisable as real faces);
 - **KID in judge features**: samples vs real test faces of ``e``, beside the floor (up to
@@ -28,6 +31,7 @@ from pathlib import Path
 import torch
 
 from feraug.data.dataset import FaceDataset
+from feraug.errors import ConfigError
 from feraug.gan.base import GeneratorModel, load_generator, read_generator_checkpoint
 from feraug.scoring.distances import fid, kid, mean_pairwise_distance, nearest_distance
 from feraug.scoring.inception import InceptionFeatures
@@ -141,9 +145,11 @@ def score_emotion(judge: Judge, emotion: str, faces: torch.Tensor, sources: Sour
 def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Path,
                     n: int = 500, seed: int = 0, inception: InceptionFeatures | None = None,
                     out: str | Path | None = None, copy_rms: float = COPY_RMS,
-                    device: str = "cpu") -> dict:
+                    device: str = "cpu", split: str = "test") -> dict:
     """Score ``generator`` (a checkpoint) on ``dataset`` with the classifier ``judge``.
 
+    Real references (agreement's recall, KID/FID, diversity) come from ``split``: ``val`` when
+    the score chooses between generators or settings, ``test`` for the final report only.
     Returns the JSON-ready result; with ``out`` (new or empty folder) also writes
     ``score.json``, ``best_worst.png`` and ``nearest_real.png`` there.
     """
@@ -154,7 +160,11 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
     model = load_generator(generator, device)
     the_judge = load_judge(judge, dataset, device)
     check_independent(the_judge, meta, generator)
-    train, test = dataset.subset("train"), dataset.subset("test")
+    if split not in ("val", "test"):
+        raise ConfigError(f"split must be val or test, not {split!r}")
+    train, test = dataset.subset("train"), dataset.subset(split)
+    if len(test) == 0:
+        raise ConfigError(f"{dataset.root}: no {split} faces to compare with")
     sources = source_faces(model, train)
     guard = MemorisationGuard(train.images, 0.0, device)
     f_all_train = the_judge.features(train.images)
@@ -175,7 +185,7 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
                   "model": the_judge.loaded.model_name, "decisions": the_judge.balance},
         "guide_sha256": meta.get("guide_sha256"),
         "data": str(dataset.root), "train_fingerprint": train.fingerprint(),
-        "n": n, "seed": seed,
+        "n": n, "seed": seed, "reference_split": split,
         "inception": None if inception is None else str(inception.path),
         "mean_agreement_ratio": sum(ratios) / len(ratios) if ratios else None,
         "emotions": emotions,
