@@ -125,6 +125,7 @@ def test_scorer_refuses_the_guide_as_judge(tiny: dict, tmp_path: Path, run_cli,
     assert res.code != 0
     assert "guide" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     ok = run_cli("gan", "score", ckpt, "--data", tiny["data"], "--judge", tiny["judge"],
-                 "-n", 4, "--inception", "off", "--device", "cpu", "--json")
+                 "-n", 4, "--inception", "off", "--device", "cpu", "--split", "val", "--json")
     assert ok.code == 0, ok.stderr
-    assert json.loads(ok.stdout)["guide_sha256"] is not None
+    scored = json.loads(ok.stdout)
+    assert scored["guide_sha256"] is not None and scored["reference_split"] == "val"
