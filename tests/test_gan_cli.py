@@ -35,6 +35,8 @@ def test_train_resume_sample_cgan(fer_slice: Path, tmp_path: Path, run_cli) -> N
     assert grid.shape[0] == 2 + 7 * 50  # one row per emotion, 48 px tiles + 2 px padding
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["model"] == "cgan" and manifest["data"] == str(fer_slice)
+    assert manifest["kind"] == "feraug-gan-run" and "git_commit" in manifest
+    assert manifest["data_fingerprint"] and manifest["environment"]["torch"]
 
     again = run_cli("gan", "train", "--model", "cgan", "--data", fer_slice, "--config", cfg,
                     "--steps", 2, "--out", run, "--device", "cpu")

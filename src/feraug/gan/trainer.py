@@ -41,6 +41,7 @@ from feraug.io import (
     prepare_output_dir,
     write_json,
 )
+from feraug.manifest import build_manifest
 from feraug.progress import progress_bar
 
 GRID_COLUMNS = 8
@@ -199,10 +200,12 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
         model.meta = {**model.meta, **(meta or {}), "train_fingerprint": train.fingerprint(),
                       "data_content": dataset.content_fingerprint(),
                       "train_content": train.content_fingerprint()}
-        write_json({"kind": "feraug-gan-run", "model": model.name,
-                    "config": model.config.model_dump(mode="json"),
-                    "classes": list(model.classes), "image_size": model.image_size,
-                    "params": model.num_parameters(), "device": str(dev), **model.meta},
+        extra = {k: v for k, v in model.meta.items() if k != "data_fingerprint"}
+        write_json(build_manifest("feraug-gan-run", model.config.model_dump(mode="json"),
+                                  model.config.seed, model.meta.get("data_fingerprint"),
+                                  model=model.name, classes=list(model.classes),
+                                  image_size=model.image_size,
+                                  params=model.num_parameters(), device=str(dev), **extra),
                    out / "manifest.json")
     images, labels = train.images.to(dev), train.labels.to(dev)
     real, sources = grid_material(model, train)
