@@ -11,8 +11,8 @@ change, and the mask can be kept small by a penalty.
   conditional instance norms in the bottleneck (a per-emotion scale and shift after each norm;
   a constant label map concatenated to the input would be erased by instance norm).
 - :class:`SNPatchDiscriminator`: spectral-norm PatchGAN (Miyato et al. 2018) for the hinge
-  loss, with an optional emotion-classification head on pooled features (StarGAN's auxiliary
-  classifier).
+  loss, with an optional emotion-classification head over the whole feature map (StarGAN's
+  auxiliary classifier).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class SNPatchDiscriminator(nn.Module):
     """Spectral-norm PatchGAN: a real/fake score map ``[N, 1, S/4, S/4]`` and, with
     ``num_classes``, emotion logits ``[N, K]`` from the same features."""
 
-    def __init__(self, ndf: int = 32, num_classes: int = 0) -> None:
+    def __init__(self, ndf: int = 32, num_classes: int = 0, image_size: int = 48) -> None:
         super().__init__()
         self.features = nn.Sequential(
             spectral_norm(nn.Conv2d(1, ndf, 4, 2, 1)), nn.LeakyReLU(0.2, True),
@@ -111,11 +111,16 @@ class SNPatchDiscriminator(nn.Module):
             spectral_norm(nn.Conv2d(2 * ndf, 4 * ndf, 3, 1, 1)), nn.LeakyReLU(0.2, True),
         )
         self.patch = spectral_norm(nn.Conv2d(4 * ndf, 1, 3, 1, 1))
-        self.cls = spectral_norm(nn.Linear(4 * ndf, num_classes)) if num_classes > 0 else None
+        # The class head sees the whole S/4 x S/4 map at once (StarGAN's full-size head):
+        # expressions are local, and an average-pooled, spectrally normalised head learned
+        # them several times slower on the procedural faces (loss 1.74 vs 0.81 after 150
+        # steps), leaving the generator almost no emotion signal.
+        self.cls = nn.Conv2d(4 * ndf, num_classes, image_size // 4) if num_classes > 0 \
+            else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         h = self.features(x)
-        logits = None if self.cls is None else self.cls(h.mean((2, 3)))
+        logits = None if self.cls is None else self.cls(h).flatten(1)
         return self.patch(h), logits
 
 

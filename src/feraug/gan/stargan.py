@@ -3,7 +3,7 @@
 The generator is a mask-editing U-Net (:class:`~feraug.gan.editnets.MaskUNet`: ``mask *
 colour + (1 - mask) * input``, resize-convolution upsampling) that receives the target emotion
 through conditional instance norms in its bottleneck. The discriminator is a spectral-norm
-PatchGAN with an emotion-classification head on pooled features. Losses: hinge adversarial
+PatchGAN with an emotion-classification head over its whole feature map. Losses: hinge adversarial
 (DiffAugment translation on everything the discriminator sees), domain classification (real
 faces' labels for the discriminator, target labels for the generator, ``lambda_cls``),
 reconstruction (translate back to the original emotion, L1, ``lambda_rec``), the mask penalty
@@ -66,7 +66,7 @@ class StarGan(EditTranslator):
                                   f"the data (classes: {', '.join(self.classes)})")
         with self.seeded():
             self.nets = {"g": MaskUNet(c.ngf, c.n_blocks, num_classes=k),
-                         "d": SNPatchDiscriminator(c.ndf, num_classes=k)}
+                         "d": SNPatchDiscriminator(c.ndf, num_classes=k, image_size=image_size)}
         self.use_adam_with_linear_decay(
             {n: list(net.parameters()) for n, net in self.nets.items()}, c.lr, c.beta1)
 
