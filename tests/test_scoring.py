@@ -112,7 +112,7 @@ def test_scorer_numbers_match_the_judge(tiny: dict, tmp_path: Path, one_thread) 
     # strict JSON (no NaN/Infinity) and both figures on disk
     text = (tmp_path / "score" / "score.json").read_text()
     json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
-    for name in ("best_worst.png", "nearest_real.png"):
+    for name in ("best_worst.png", "nearest_real.png", "first_samples.png"):
         assert (tmp_path / "score" / name).stat().st_size > 0
     assert not math.isnan(row["memorisation"]["pixel_rms_mean"])
 

@@ -26,10 +26,13 @@ from feraug.data.dataset import FaceDataset
 from feraug.data.images import decode_file
 from feraug.report import fmt, image_md, markdown_table
 
-#: Default generator step: the guided mask-editing CycleGAN, about two minutes on 2 CPU cores.
+#: Default generator step: the guided mask-editing CycleGAN, about 2.5 minutes on 2 CPU cores.
+#: The guide sees full-resolution edits: the cartoon's expression cues are one-pixel lines
+#: that a half-resolution view erases (with it the generator only darkened the eyes and the
+#: real + synthetic classifier found no real disgust face; see docs/results.md).
 GAN_FULL: dict = {"model": "cyclegan", "sample_every": 100, "log_every": 25,
                   "config": {"steps": 300, "batch_size": 16, "ngf": 32, "n_blocks": 3,
-                             "ndf": 32}}
+                             "ndf": 32, "guide_blur": False}}
 #: Quick mode (tests): a few steps of a tiny network; the output is noise by design.
 GAN_QUICK: dict = {"model": "cyclegan", "sample_every": 0, "log_every": 1,
                    "config": {"steps": 3, "batch_size": 2, "ngf": 4, "n_blocks": 1, "ndf": 4,

@@ -1,5 +1,6 @@
-"""The scorer's figures: best and worst samples per emotion by judge confidence, and the
-samples closest to a real training face beside that face."""
+"""The scorer's figures: best and worst samples per emotion by judge confidence, the samples
+closest to a real training face beside that face, and (translators) the first samples, not
+chosen by any score, under their sources."""
 
 from __future__ import annotations
 
@@ -54,3 +55,14 @@ def save_nearest_pairs(figures: dict[str, dict], path: Path) -> Path:
         rows += [(f"{emotion} sample", f["faces"][order]),
                  ("nearest real", f["nearest"][order])]
     return _labelled_grid(rows, path, "samples closest to a real training face")
+
+
+def save_first_pairs(figures: dict[str, dict], path: Path) -> Path | None:
+    """Translators: the first samples per emotion (no selection) under the source faces they
+    were made from; None for generators without sources."""
+    rows = []
+    for emotion, f in figures.items():
+        if f.get("sources") is None:
+            return None
+        rows += [("source", f["sources"][:COLUMNS]), (f"{emotion}", f["faces"][:COLUMNS])]
+    return _labelled_grid(rows, path, "first samples (unselected) under their sources")

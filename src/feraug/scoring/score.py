@@ -138,7 +138,7 @@ def score_emotion(judge: Judge, emotion: str, faces: torch.Tensor, sources: Sour
             "judge_agreement_of_sources": float(
                 (judge.predict(sources.faces).argmax(1) == j).float().mean())}
     figures = {"faces": faces, "confidence": probs[:, j], "rms": rms,
-               "nearest": train.images[nearest]}
+               "nearest": train.images[nearest], "sources": sources.faces}
     return row, figures
 
 
@@ -151,10 +151,11 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
     Real references (agreement's recall, KID/FID, diversity) come from ``split``: ``val`` when
     the score chooses between generators or settings, ``test`` for the final report only.
     Returns the JSON-ready result; with ``out`` (new or empty folder) also writes
-    ``score.json``, ``best_worst.png`` and ``nearest_real.png`` there.
+    ``score.json``, ``best_worst.png``, ``nearest_real.png`` and, for translators,
+    ``first_samples.png`` there.
     """
     from feraug.io import prepare_output_dir, write_json
-    from feraug.scoring.figures import save_best_worst, save_nearest_pairs
+    from feraug.scoring.figures import save_best_worst, save_first_pairs, save_nearest_pairs
 
     meta = read_generator_checkpoint(generator).get("meta", {})
     model = load_generator(generator, device)
@@ -195,5 +196,8 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
         result["files"] = {"best_worst": str(save_best_worst(figures, out / "best_worst.png")),
                            "nearest_real": str(save_nearest_pairs(figures,
                                                                   out / "nearest_real.png"))}
+        first = save_first_pairs(figures, out / "first_samples.png")
+        if first is not None:
+            result["files"]["first_samples"] = str(first)
         write_json(result, out / "score.json")
     return result
