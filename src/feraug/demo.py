@@ -2,11 +2,13 @@
 
 Draws the procedural data set (imbalanced, subject-disjoint splits), trains ``zhu-cnn`` with the
 normal trainer (model selection on validation) and scores the best checkpoint on the test split.
-Then the generator step (:mod:`feraug.demo_gan`, skipped with ``gan=False``): a small CycleGAN
-learns to turn neutral training faces into the rarest class, a synthetic set balances that
-class up (memorisation guard on), and the same classifier is trained again, with the same seed
-and epochs, on the real training split plus the synthetic folder; both are scored on the same
-test split. A Markdown report with figures, ``summary.json`` (both result rows, wall-clock and
+Then the generator step (:mod:`feraug.demo_gan`, skipped with ``gan=False``): a guide and an
+independent judge (two class-balanced classifiers of different architectures) are trained on
+the real train faces; the guided editing CycleGAN learns to turn neutral training faces into
+the rarest class; a synthetic set balances that class up (memorisation guard on); the same
+classifier is trained again, with the same seed and epochs, on the real training split plus
+the synthetic folder; both are scored on the same test split, and the judge scores the
+generated faces (``feraug gan score``). A Markdown report with figures, ``summary.json`` (both result rows, wall-clock and
 CPU seconds per stage) and a manifest are written. The data are also saved as FER2013-style
 image folders so the normal commands (``feraug train``, ``feraug evaluate``) can be tried next.
 """
@@ -40,8 +42,8 @@ if TYPE_CHECKING:
     from feraug.training.config import TrainConfig
     from feraug.training.trainer import FitResult
 
-#: Full demo: about 15 CPU-minutes (two classifier trainings and a generator, most of it the
-#: generator); 13 minutes of wall-clock measured on 2 shared CPU cores.
+#: Full demo: about 7.5 CPU-minutes (four classifier trainings and a generator, most of it the
+#: generator); 4 minutes of wall-clock measured on 2 CPU cores (docs/results.md).
 FULL = {"counts": DEFAULT_COUNTS, "n_identities": 40, "epochs": 8, "batch_size": 64,
         "max_steps": None}
 #: Quick demo (tests, smoke checks): a few seconds.

@@ -1,16 +1,17 @@
 """The generator step of ``feraug demo``: GAN-based augmentation on the procedural faces.
 
-:func:`run_gan_step` trains a small CycleGAN (source emotion ``neutral`` -> the rarest training
-class, ``disgust`` with the default counts) on the *train split* of the demo data with the
-normal generator trainer, then writes a synthetic set with the normal synthesis step (plan:
+:func:`run_gan_step` trains the guided editing CycleGAN (source emotion ``neutral`` -> the
+rarest training class, ``disgust`` with the default counts) on the *train split* of the demo
+data with the normal generator trainer, then writes a synthetic set with the normal synthesis step (plan:
 balance the rare class up to the largest class, memorisation guard on) into ``OUT/synthetic``.
 :mod:`feraug.demo` then trains the same classifier again with that folder added to the train
 split only and compares both on the same test split.
 
 The helpers below describe the result honestly: a figure with real faces of the target class,
 the real source faces and what the generator made of them (:func:`save_generated_grid`), how
-the real-only classifier labels the generated faces (:func:`classifier_view`), and the
-report sections comparing the two classifiers (:func:`comparison_sections`).
+the real-only classifier labels the generated faces (:func:`classifier_view`), the
+independent judge's score (:func:`score_step`), and the report sections comparing the two
+classifiers (:func:`comparison_sections`).
 """
 
 from __future__ import annotations

@@ -66,10 +66,9 @@ def source_faces(model: GeneratorModel, train: FaceDataset) -> torch.Tensor | No
 
 def _distances(ref: torch.Tensor, gen: torch.Tensor, floor: torch.Tensor,
                src: torch.Tensor | None, seed: int) -> dict:
-    """KID (and FID) of generated, floor and source sets against one reference set."""
-    out = {"generated": kid(ref, gen, seed=seed), "floor": kid(ref, floor, seed=seed),
-           "source": None if src is None else kid(ref, src, seed=seed)}
-    return out
+    """KID of the generated, floor and source sets, each against one reference set."""
+    return {"generated": kid(ref, gen, seed=seed), "floor": kid(ref, floor, seed=seed),
+            "source": None if src is None else kid(ref, src, seed=seed)}
 
 
 @dataclass
