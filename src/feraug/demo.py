@@ -8,9 +8,10 @@ the real train faces; the guided editing CycleGAN learns to turn neutral trainin
 the rarest class; a synthetic set balances that class up (memorisation guard on); the same
 classifier is trained again, with the same seed and epochs, on the real training split plus
 the synthetic folder; both are scored on the same test split, and the judge scores the
-generated faces (``feraug gan score``). A Markdown report with figures, ``summary.json`` (both result rows, wall-clock and
-CPU seconds per stage) and a manifest are written. The data are also saved as FER2013-style
-image folders so the normal commands (``feraug train``, ``feraug evaluate``) can be tried next.
+generated faces (``feraug gan score``). A Markdown report with figures, ``summary.json``
+(both result rows, wall-clock and CPU seconds per stage) and a manifest are written. The data
+are also saved as FER2013-style image folders so the normal commands (``feraug train``,
+``feraug evaluate``) can be tried next.
 """
 
 from __future__ import annotations

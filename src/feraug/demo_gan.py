@@ -2,8 +2,9 @@
 
 :func:`run_gan_step` trains the guided editing CycleGAN (source emotion ``neutral`` -> the
 rarest training class, ``disgust`` with the default counts) on the *train split* of the demo
-data with the normal generator trainer, then writes a synthetic set with the normal synthesis step (plan:
-balance the rare class up to the largest class, memorisation guard on) into ``OUT/synthetic``.
+data with the normal generator trainer, then writes a synthetic set with the normal synthesis
+step (plan: balance the rare class up to the largest class, memorisation guard on) into
+``OUT/synthetic``.
 :mod:`feraug.demo` then trains the same classifier again with that folder added to the train
 split only and compares both on the same test split.
 
