@@ -210,7 +210,9 @@ def pick_sources(generator: GeneratorModel, data: Path, format: str | None, spli
 @gan_app.command("score")
 def score_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="generator checkpoint to score")],
-    data: DataOpt,
+    data: Annotated[Path, typer.Option("--data", "-d", help="the data set the generator was "
+                    "trained on: train faces are its sources and the memorisation reference, "
+                    "--split faces the real reference")],
     judge: Annotated[Path, typer.Option("--judge", "-j", help="classifier checkpoint trained "
                      "on the same train split that never trained, guided or filtered this "
                      "generator")],
