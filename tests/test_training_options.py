@@ -99,6 +99,28 @@ def test_resnet18_loads_local_imagenet_weights(tmp_path: Path) -> None:
     torch.save({"something": torch.zeros(1)}, bad)
     with pytest.raises(CheckpointError, match="not a ResNet-18 state dict"):
         build_classifier("resnet18", 7, 48, pretrained_weights=str(bad))
+    for name, content in (("garbage.pth", b"not a checkpoint at all"), ("empty.pth", b"")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(CheckpointError, match="cannot load ResNet-18 weights"):
+            build_classifier("resnet18", 7, 48, pretrained_weights=str(tmp_path / name))
+    torch.save(torch.zeros(3), tmp_path / "tensor.pth")
+    with pytest.raises(CheckpointError, match="not a ResNet-18 state dict"):
+        build_classifier("resnet18", 7, 48, pretrained_weights=str(tmp_path / "tensor.pth"))
+
+
+def test_checkpoint_missing_a_key_is_one_clear_error(ckpt: Path, tmp_path: Path,
+                                                     run_cli) -> None:
+    """A correctly tagged classifier checkpoint without one of its keys: one error line."""
+    from feraug.io import atomic_torch_save
+
+    state = read_checkpoint(ckpt)
+    del state["classes"]
+    broken = tmp_path / "broken.pt"
+    atomic_torch_save(state, broken)
+    with pytest.raises(CheckpointError, match="lacks classes"):
+        load_classifier(broken)
+    res = run_cli("predict", tmp_path / "none.png", "--model", broken)
+    assert res.code != 0 and len(res.stderr.strip().splitlines()) == 1
 
 
 def test_augmentation_is_seeded_batched_and_shape_preserving() -> None:

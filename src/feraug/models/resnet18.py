@@ -53,8 +53,11 @@ def load_imagenet_weights(model: SmallResNet18, path: Path) -> None:
     """Copy a local torchvision ResNet-18 state dict into ``model`` (stem adapted, fc skipped)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: cannot load ResNet-18 weights ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable or unpicklable file is a bad file
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise CheckpointError(f"{path}: cannot load ResNet-18 weights ({reason})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a ResNet-18 state dict")
     stem = state.get("conv1.weight")
     if stem is None:
         raise CheckpointError(f"{path}: not a ResNet-18 state dict (no conv1.weight)")

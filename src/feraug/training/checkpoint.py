@@ -51,9 +51,16 @@ class LoadedClassifier:
     meta: dict
 
 
+#: What every classifier checkpoint must hold to be rebuilt.
+REQUIRED_KEYS = ("model_name", "classes", "image_size", "crop_size", "tta", "model")
+
+
 def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> LoadedClassifier:
     """Rebuild the model stored in a checkpoint, in eval mode on ``device``."""
     state = read_checkpoint(path)
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: classifier checkpoint lacks {', '.join(missing)}")
     model = build_classifier(state["model_name"], len(state["classes"]),
                              state["crop_size"] or state["image_size"],
                              **state.get("model_kwargs", {}))
