@@ -3,6 +3,7 @@ as a DataError, from ``feraug data info`` as ``error: ...`` on stderr with exit 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -192,3 +193,22 @@ def test_console_script_subprocess_error(fer_csv: Path) -> None:
     assert proc.stdout == ""
     assert proc.stderr.splitlines() == [f"error: {fer_csv}, row 5: unknown label 9 "
                                         "(FER2013 labels are 0-6)"]
+
+
+@pytest.mark.parametrize("link", ["..", "self"])
+def test_symlink_loops_are_one_error_line(link: str, fer_slice: Path, run_cli) -> None:
+    """A link back to a folder above it, or a link to itself, inside a data set."""
+    name = "self" if link == "self" else "loop"
+    os.symlink(link, fer_slice / "Training" / "happy" / name)
+    res = run_cli("data", "info", fer_slice)
+    assert res.code != 0 and len(res.stderr.strip().splitlines()) == 1
+    assert "happy" in res.stderr
+
+
+def test_non_utf8_file_names_load(fer_slice: Path, run_cli) -> None:
+    """A file name that is not valid UTF-8 (e.g. Latin-1 from an old archive) still loads."""
+    folder = fer_slice / "Training" / "happy"
+    first = sorted(folder.iterdir())[0]
+    os.rename(first, os.fsencode(folder) + b"/caf\xe9.jpg")
+    res = run_cli("data", "info", fer_slice, "--json")
+    assert res.code == 0, res.stderr

@@ -44,9 +44,15 @@ def listing_fingerprint(root: Path) -> str:
         return h.hexdigest()[:16]
     stack = [(root, "")]
     entries: list[str] = []
+    seen: set[tuple[int, int]] = set()  # (device, inode) of every folder walked
     while stack:
         d, prefix = stack.pop()
         try:
+            st_dir = d.stat()
+            if (st_dir.st_dev, st_dir.st_ino) in seen:
+                raise DataError(f"{d}: a symbolic link loops back to a folder above it; "
+                                "remove the link or point it elsewhere")
+            seen.add((st_dir.st_dev, st_dir.st_ino))
             with os.scandir(d) as it:
                 for e in it:
                     rel = prefix + e.name
@@ -55,10 +61,11 @@ def listing_fingerprint(root: Path) -> str:
                     else:
                         st = _stat(e)
                         entries.append(f"{rel}|{st.st_size}|{st.st_mtime_ns}")
-        except PermissionError as exc:
-            raise DataError(f"{d}: cannot list folder ({exc.strerror})") from None
+        except OSError as exc:  # unreadable folder, a link that loops on itself, ...
+            raise DataError(f"{d}: cannot list folder ({exc.strerror or exc})") from None
     for line in sorted(entries):
-        h.update(line.encode())
+        # names that are not valid UTF-8 arrive as surrogate escapes: hash their raw bytes
+        h.update(line.encode("utf-8", "surrogateescape"))
         h.update(b"\n")
     return h.hexdigest()[:16]
 
