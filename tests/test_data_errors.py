@@ -212,3 +212,17 @@ def test_non_utf8_file_names_load(fer_slice: Path, run_cli) -> None:
     os.rename(first, os.fsencode(folder) + b"/caf\xe9.jpg")
     res = run_cli("data", "info", fer_slice, "--json")
     assert res.code == 0, res.stderr
+
+
+def test_a_cache_that_cannot_be_written_does_not_break_loading(
+        fer_slice: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full cache disk (torch reports RuntimeError) or a read-only one (OSError)."""
+    import torch
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    assert len(load_dataset(fer_slice)) == 168
+    monkeypatch.setenv("FERAUG_CACHE", "/proc/feraug-cache-cannot-exist")
+    assert len(load_dataset(fer_slice)) == 168

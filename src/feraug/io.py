@@ -53,9 +53,11 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 
     path = Path(path)
     fd, tmp = _temporary_sibling(path)
-    os.close(fd)
     try:
-        torch.save(obj, tmp)
+        with os.fdopen(fd, "wb") as fh:  # one handle: written, flushed and synced to disk
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

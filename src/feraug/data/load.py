@@ -54,8 +54,10 @@ def read_dataset(path: Path, fmt: str | None, size: int, options: ReaderOptions,
     ds = reader.read(path, size, options)
     try:
         atomic_torch_save(ds.to_state(), cache_file)
-    except OSError:
-        pass  # caching is an optimisation; a read-only home must not break loading
+    except (OSError, RuntimeError):
+        # caching is an optimisation: a read-only or full cache folder must not break loading
+        # (torch reports a failed write as RuntimeError, the file system as OSError)
+        pass
     return ds
 
 
