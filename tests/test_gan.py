@@ -297,3 +297,14 @@ def test_a_stream_without_faces_is_a_clear_error_not_a_hang(tmp_path: Path) -> N
         train_generator(model, ds.select(no_neutral), tmp_path / "run", device="cpu",
                         sample_every=0, progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_twostage_records_its_translators_guide(ckpt: Path, tmp_path: Path) -> None:
+    """The scorer refuses a generator's guide as judge; for twostage that is stage 2's guide."""
+    from feraug.io import file_sha256
+
+    model = tiny_model("twostage", steps=1, translator={**STARGAN_TINY, "guide": str(ckpt)})
+    train_generator(model, tiny_faces(), tmp_path / "run", device="cpu", sample_every=0,
+                    progress=False)
+    assert load_generator(tmp_path / "run" / "checkpoint.pt").meta["guide_sha256"] == \
+        file_sha256(ckpt)

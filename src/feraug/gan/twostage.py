@@ -70,7 +70,16 @@ class TwoStage(GeneratorModel):
         self.nets = {f"{s}.{k}": v for s, m in self.stages.items() for k, v in m.nets.items()}
 
     def prepare(self) -> None:
-        """Copy the ``translator_from`` stargan (config and weights) into stage 2."""
+        """Copy the ``translator_from`` stargan (config and weights) into stage 2, and record
+        the guide of stage 2 (its own or the copied one's) so that the scorer can refuse it as
+        a judge."""
+        self._copy_translator()
+        self.translator.prepare()
+        guide = self.translator.meta.get("guide_sha256")
+        if guide:
+            self.meta["guide_sha256"] = guide
+
+    def _copy_translator(self) -> None:
         path = self.config.translator_from
         if path is None:
             return
@@ -89,6 +98,8 @@ class TwoStage(GeneratorModel):
             net.load_state_dict(loaded.nets[k].state_dict())
         self._set_translator(translator)
         self.meta["translator_from_step"] = loaded.step
+        if loaded.meta.get("guide_sha256"):
+            translator.meta["guide_sha256"] = loaded.meta["guide_sha256"]
 
     def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
         """Identity faces first (all, or neutral), then the translator's balanced streams."""
