@@ -226,3 +226,23 @@ def test_a_cache_that_cannot_be_written_does_not_break_loading(
     assert len(load_dataset(fer_slice)) == 168
     monkeypatch.setenv("FERAUG_CACHE", "/proc/feraug-cache-cannot-exist")
     assert len(load_dataset(fer_slice)) == 168
+
+
+def test_training_readers_apply_exif_orientation_like_predict(tmp_path: Path) -> None:
+    """A phone photo stored sideways with an EXIF rotation tag is upright for training too."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from feraug.data.images import decode_file, read_gray, resize_gray, to_gray
+
+    pixels = np.zeros((40, 60), dtype=np.uint8)
+    pixels[:, :20] = 255  # a bright left band: rotation moves it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(pixels).save(path, exif=exif, quality=95)
+    upright = resize_gray(to_gray(decode_file(path, cv2.IMREAD_COLOR)), 48)
+    stored = resize_gray(to_gray(decode_file(path, cv2.IMREAD_UNCHANGED)), 48)
+    assert np.abs(upright.astype(int) - stored.astype(int)).mean() > 50  # the tag matters
+    assert np.abs(read_gray(path, 48).astype(int) - upright.astype(int)).max() <= 2

@@ -41,7 +41,10 @@ def read_gray(path: Path, size: int) -> np.ndarray:
 
     Raises :class:`DataError` naming the file when it cannot be read or decoded.
     """
-    return resize_gray(to_gray(decode_file(path, cv2.IMREAD_UNCHANGED)), size)
+    # ANYDEPTH | ANYCOLOR keeps 16-bit and colour files readable and, unlike UNCHANGED,
+    # applies the EXIF orientation, as prediction does: a photo is upright in both
+    return resize_gray(to_gray(decode_file(path, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)),
+                       size)
 
 
 def decode_file(path: Path, flags: int) -> np.ndarray:

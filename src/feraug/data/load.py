@@ -16,7 +16,7 @@ from feraug.data.splits import assign_splits, stratified_holdout
 from feraug.errors import DataError
 from feraug.io import atomic_torch_save
 
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"  # 3: EXIF orientation applied when decoding
 
 
 def cache_dir() -> Path:
