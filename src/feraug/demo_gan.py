@@ -164,9 +164,7 @@ def save_generated_grid(step: GanStep, ds: FaceDataset, path: Path, k: int = GRI
                         seed: int = 0) -> Path:
     """A labelled PNG: real training faces of the target class, the real source faces, and
     the generated faces made from those sources (column by column)."""
-    from torchvision.utils import make_grid
-
-    from feraug.report import pyplot, save_figure
+    from feraug.report import save_labelled_grid
 
     generated, sources = generated_examples(step, ds, k)
     gen = torch.Generator().manual_seed(seed)
@@ -175,22 +173,8 @@ def save_generated_grid(step: GanStep, ds: FaceDataset, path: Path, k: int = GRI
     real = ds.images[real[torch.randperm(len(real), generator=gen)[:k]]]
     rows = [(f"real {step.target}", real), (f"{step.source} (source)", sources),
             (f"generated {step.target}", generated)]
-    blank = torch.full((k, 1, ds.size, ds.size), 255, dtype=torch.uint8)
-    cells = torch.cat([torch.cat([r[:k], blank[: k - len(r[:k])]]) for _, r in rows])
-    pad = 2
-    grid = make_grid(cells, nrow=k, padding=pad, pad_value=255)[0].numpy()
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(1.6 + 0.8 * k, 0.5 + 0.8 * len(rows)))
-    ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    step_px = ds.size + pad
-    ax.set_yticks([pad + step_px * i + ds.size / 2 for i in range(len(rows))],
-                  [name for name, _ in rows])
-    ax.set_xticks([])
-    ax.tick_params(length=0)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    ax.set_title(f"{step.model_name} {step.source} -> {step.target}, {step.steps} steps")
-    return save_figure(fig, path)
+    return save_labelled_grid(rows, path, f"{step.model_name} {step.source} -> {step.target}, "
+                              f"{step.steps} steps", columns=k)
 
 
 def classifier_view(loaded: object, synthetic_dir: Path, ds: FaceDataset, target: str) -> dict:

@@ -242,3 +242,29 @@ def save_figure(fig, path: str | Path) -> Path:
     path = Path(path)
     atomic_write_bytes(buf.getvalue(), path)
     return path
+
+
+def save_labelled_grid(rows: Sequence[tuple[str, torch.Tensor]], path: str | Path, title: str,
+                       columns: int = 8) -> Path:
+    """A PNG of uint8 faces ``[n, 1, S, S]``, one row per ``(label, faces)`` (at most
+    ``columns`` each, white padding), row labels on the left and ``title`` on top."""
+    from torchvision.utils import make_grid
+
+    size = max((r.shape[-1] for _, r in rows if len(r)), default=48)
+    blank = torch.full((columns, 1, size, size), 255, dtype=torch.uint8)
+    cells = torch.cat([torch.cat([r[:columns], blank[: columns - len(r[:columns])]])
+                       for _, r in rows]) if rows else blank
+    pad = 2
+    grid = make_grid(cells, nrow=columns, padding=pad, pad_value=255)[0].numpy()
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(1.8 + 0.8 * columns, 0.5 + 0.8 * max(len(rows), 1)))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    step = size + pad
+    ax.set_yticks([pad + step * i + size / 2 for i in range(len(rows))],
+                  [name for name, _ in rows])
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title)
+    return save_figure(fig, path)
