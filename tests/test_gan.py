@@ -139,6 +139,8 @@ def check_resume_is_exact(name: str, extra: dict, tmp_path: Path) -> GeneratorMo
                         checkpoint_every=2, log_every=1, progress=False)
     with (tmp_path / "b" / "log.jsonl").open("a") as fh:  # a line from after the checkpoint
         fh.write('{"step": 3, "stale": 1.0}\n')
+    stale = tmp_path / "b" / ".checkpoint.pt.k1ll3d.tmp"  # left by a save killed mid-write
+    stale.write_bytes(b"half a checkpoint")
     resumed = tiny_model(name, steps=4, **extra)
     train_generator(resumed, data, tmp_path / "b", device="cpu", sample_every=2,
                     checkpoint_every=2, log_every=1, resume=True, progress=False)
@@ -152,6 +154,7 @@ def check_resume_is_exact(name: str, extra: dict, tmp_path: Path) -> GeneratorMo
             assert value == flat_b[key], key
     steps = [json.loads(x)["step"] for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
+    assert not stale.exists()
     return resumed
 
 

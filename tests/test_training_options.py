@@ -275,8 +275,11 @@ def test_resume_refuses_other_runs_other_settings_and_empty_folders(tmp_path: Pa
     with pytest.raises(ConfigError, match="batch_size"):
         fit(_cfg(tmp_path, "run", epochs=2, batch_size=3), dataset=data, resume=True)
     assert (tmp_path / "run" / "manifest.json").read_text() == manifest
+    stale = tmp_path / "run" / ".last.pt.k1ll3d.tmp"  # what a save killed mid-write leaves
+    stale.write_bytes(b"half a checkpoint")
     fit(_cfg(tmp_path, "run", epochs=3), dataset=data, resume=True)  # longer: allowed
     assert (tmp_path / "run" / "manifest.json").read_text() == manifest
+    assert not stale.exists()
 
     other = tmp_path / "gan"
     other.mkdir()

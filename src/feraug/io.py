@@ -126,4 +126,17 @@ def prepare_output_dir(path: Path, allow_existing_run: bool = False) -> Path:
             raise FeraugError(f"{path}: folder exists and is not empty; refusing to overwrite "
                               "(choose a new --out, or --resume a feraug run)")
     path.mkdir(parents=True, exist_ok=True)
+    if allow_existing_run:
+        remove_stale_temporaries(path)
     return path
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the half-written ``.NAME.*.tmp`` files that killed atomic saves left in a run
+    folder (a finished save renames its temporary file; only a killed one leaves it)."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
