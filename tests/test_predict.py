@@ -174,7 +174,9 @@ def test_detector_registry_errors(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_default_model_missing_says_how_to_pass_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(model_mod, "DEFAULT_MODEL", "no_such_model.pt")
+    import feraug.bundled
+
+    monkeypatch.setattr(feraug.bundled, "DEFAULT_MODEL", "no_such_model.pt")
     model_mod._default.cache_clear()
     try:
         with pytest.raises(CheckpointError, match="--model"):

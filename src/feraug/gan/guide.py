@@ -10,22 +10,17 @@ refuses the guide as judge; its SHA-256 is stored in the generator's meta for th
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from feraug.bundled import default_model_path
 from feraug.errors import ConfigError
 from feraug.io import file_sha256
 
 #: ``guide: bundled`` names the default model that ships inside the package.
 BUNDLED = "bundled"
-
-
-def bundled_model() -> Path:
-    """Path of the classifier bundled with feraug (``feraug/assets/default_model.pt``)."""
-    return Path(str(resources.files("feraug") / "assets" / "default_model.pt"))
 
 
 class Guide:
@@ -35,7 +30,7 @@ class Guide:
                  device: torch.device) -> None:
         from feraug.training.checkpoint import load_classifier
 
-        path = bundled_model() if str(path) == BUNDLED else Path(path)
+        path = default_model_path() if str(path) == BUNDLED else Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: guide classifier checkpoint not found")
         loaded = load_classifier(path, device)
