@@ -15,7 +15,7 @@ from tqdm import tqdm
 from feraug.data.dataset import FaceDataset
 from feraug.errors import CheckpointError, ConfigError, DataError
 from feraug.finite import ensure_finite_losses, ensure_finite_weights
-from feraug.io import prepare_output_dir, remove_stale_temporaries
+from feraug.io import prepare_output_dir
 from feraug.manifest import write_manifest
 from feraug.progress import progress_bar
 from feraug.training.augment import augment_batch
@@ -158,12 +158,11 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     last_path, best_path = out / "last.pt", out / "best.pt"
     if resume:
         check_resumable(out, config, ds.fingerprint())
-        if engine.is_main:
-            remove_stale_temporaries(out)
-    if engine.is_main and not resume:  # a resumed run keeps the manifest it started with
-        prepare_output_dir(out)
-        write_manifest(out, "train", config.model_dump(), config.seed, ds.fingerprint(),
-                       data_summary=ds.summary(), world_size=engine.world_size)
+    if engine.is_main:
+        prepare_output_dir(out, allow_existing_run=resume)  # resuming also drops stale .tmp
+        if not resume:  # a resumed run keeps the manifest it started with
+            write_manifest(out, "train", config.model_dump(), config.seed, ds.fingerprint(),
+                           data_summary=ds.summary(), world_size=engine.world_size)
     engine.barrier()
 
     model = build_model(config, ds.num_classes)
