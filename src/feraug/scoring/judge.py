@@ -83,11 +83,12 @@ def load_judge(path: str | Path, dataset: FaceDataset, device: str = "cpu") -> J
 
 
 def check_independent(judge: Judge, generator_meta: dict, generator_path: str | Path) -> None:
-    """Refuse a judge that guided or filtered the generator (same file hash)."""
-    used = {"guide": generator_meta.get("guide_sha256"),
-            "filter": generator_meta.get("filter_sha256")}
-    for role, sha in used.items():
-        if sha and sha == judge.sha256:
-            raise ConfigError(f"{judge.path}: this classifier is the {role} of {generator_path};"
-                              " a judge must never have trained, guided or filtered the "
-                              "generator it scores (train another classifier as judge)")
+    """Refuse a judge that guided the generator (the guide's file hash is in its meta).
+
+    A synth quality filter is chosen after training, so it is not in the generator's meta;
+    keeping the judge apart from a filter is the user's part (say so where both appear)."""
+    guide = generator_meta.get("guide_sha256")
+    if guide and guide == judge.sha256:
+        raise ConfigError(f"{judge.path}: this classifier is the guide of {generator_path}; a "
+                          "judge must never have trained, guided or filtered the generator it "
+                          "scores (train another classifier as judge)")
