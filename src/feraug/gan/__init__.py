@@ -13,12 +13,14 @@ from feraug.gan.base import (
 )
 from feraug.gan.cgan import CGan
 from feraug.gan.cyclegan import CycleGan
+from feraug.gan.fastgan import FastGan
 from feraug.gan.stargan import StarGan
 from feraug.gan.twostage import TwoStage
 
 GENERATORS: dict[str, type[GeneratorModel]] = {
     "cyclegan": CycleGan,
     "cgan": CGan,
+    "fastgan": FastGan,
     "stargan": StarGan,
     "twostage": TwoStage,
 }

@@ -61,6 +61,24 @@ def balanced_streams(labels: torch.Tensor, num_classes: int, batch: int
     return [(p, n) for p, n in zip(pools, shares, strict=True) if n > 0]
 
 
+def ema_beta(step: int, batch: int, half_life_kimg: float, rampup: float) -> float:
+    """StyleGAN2-ADA's EMA decay for one step: a half-life of ``half_life_kimg`` thousand
+    images, shortened to ``rampup`` x the images seen so far early in training."""
+    half_life = half_life_kimg * 1000
+    if rampup > 0:
+        half_life = min(half_life, (step + 1) * batch * rampup)
+    return 0.5 ** (batch / max(half_life, 1e-8)) if half_life > 0 else 0.0
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, net: nn.Module, beta: float) -> None:
+    """Move ``ema``'s parameters towards ``net``'s by ``1 - beta``; copy its buffers (batch
+    norm statistics) as they are."""
+    for p_ema, p in zip(ema.parameters(), net.parameters(), strict=True):
+        p_ema.lerp_(p, 1.0 - beta)
+    for b_ema, b in zip(ema.buffers(), net.buffers(), strict=True):
+        b_ema.copy_(b)
+
 
 def build_config(config_class: type[GanConfig], values: dict | None = None,
                  source: str = "config") -> GanConfig:
@@ -69,14 +87,11 @@ def build_config(config_class: type[GanConfig], values: dict | None = None,
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ConfigError for unavailable CUDA."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda requested but no CUDA device is available")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise ConfigError(f"unknown device {name!r} (use auto, cpu or cuda)")
-    return torch.device(name)
+    """``auto`` -> CUDA when available, else CPU; ConfigError for unavailable CUDA or an
+    unknown name (the engine's rule)."""
+    from feraug.training.engine import choose_device
+
+    return choose_device(name)
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:

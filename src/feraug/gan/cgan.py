@@ -22,8 +22,10 @@ from feraug.gan.base import (
     GanConfig,
     GeneratorModel,
     balanced_streams,
+    ema_beta,
     set_requires_grad,
     to_uint8,
+    update_ema,
 )
 from feraug.gan.diffaugment import Policy, diff_augment
 from feraug.gan.stylenets import ProjectionDiscriminator, StyleGenerator
@@ -113,16 +115,10 @@ class CGan(GeneratorModel):
         self._update_ema(real.shape[0])
         return losses
 
-    @torch.no_grad()
     def _update_ema(self, batch: int) -> None:
         c = self.config
-        half_life = c.ema_kimg * 1000
-        if c.ema_rampup > 0:
-            half_life = min(half_life, (self.step + 1) * batch * c.ema_rampup)
-        beta = 0.5 ** (batch / max(half_life, 1e-8)) if half_life > 0 else 0.0
-        for p_ema, p in zip(self.nets["g_ema"].parameters(), self.nets["g"].parameters(),
-                            strict=True):
-            p_ema.lerp_(p, 1.0 - beta)
+        update_ema(self.nets["g_ema"], self.nets["g"],
+                   ema_beta(self.step, batch, c.ema_kimg, c.ema_rampup))
 
     @torch.no_grad()
     def generate(self, label: int, n: int, seed: int) -> torch.Tensor:

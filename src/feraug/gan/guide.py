@@ -14,9 +14,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, Field
 
 from feraug.bundled import default_model_path
 from feraug.errors import ConfigError
+from feraug.gan.base import GeneratorModel
+from feraug.gan.diffaugment import Policy, diff_augment
 from feraug.io import file_sha256
 
 #: ``guide: bundled`` names the default model that ships inside the package.
@@ -66,3 +69,64 @@ class Guide:
     def loss(self, faces: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the guide's prediction towards ``labels`` (generator indices)."""
         return F.cross_entropy(self.logits(faces).float(), self.index[labels])
+
+
+class GuideConfig(BaseModel):
+    """Guidance settings, mixed into the config of every generator that can be guided."""
+
+    guide: str | None = Field(None, description="frozen classifier checkpoint (or "
+                              "'bundled': feraug's default model) whose cross-entropy "
+                              "towards the wanted emotion guides the generator")
+    lambda_guide: float = Field(1.0, ge=0, description="weight of the guide's loss")
+    guide_blur: bool = Field(True, description="show the guide the generated faces through a "
+                             "half-resolution bottleneck: expressions survive it, the "
+                             "high-frequency textures that fool a classifier do not")
+    guide_augment: Policy = Field("translation,color", description="DiffAugment policy "
+                                  "applied (with a random flip) to the faces the guide sees: "
+                                  "a face must show the emotion under small shifts, so "
+                                  "pixel patterns that only fool the guide pay less")
+
+
+class GuidedGenerator(GeneratorModel):
+    """A generator with an optional frozen guide (``config`` has :class:`GuideConfig`'s
+    fields). The guide's SHA-256 goes into ``meta`` so the scorer can refuse it as judge."""
+
+    _guide: Guide | None = None
+
+    def prepare(self) -> None:
+        """Load the guide (when configured) and record its hash in the generator's meta."""
+        if self.config.guide:
+            self.guide()
+
+    def guide(self) -> Guide | None:
+        """The frozen guide classifier, loaded on first use (a resumed run loads it here)."""
+        if self.config.guide and self._guide is None:
+            # building the classifier draws initial weights: keep the training RNG untouched
+            # so that a resumed run continues exactly
+            with torch.random.fork_rng(devices=[]):
+                self._guide = Guide(self.config.guide, self.classes, self.image_size,
+                                    self.device)
+            self.meta["guide_sha256"] = self._guide.sha256
+        return self._guide
+
+    def to(self, device: str | torch.device) -> GuidedGenerator:
+        super().to(device)
+        if self._guide is not None:
+            self._guide.to(self.device)
+        return self
+
+    def guide_loss(self, faces: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Weighted guide cross-entropy towards ``labels`` (0 without a guide)."""
+        guide = self.guide()
+        if guide is None or self.config.lambda_guide == 0:
+            return faces.new_zeros(())
+        views = faces
+        if self.config.guide_blur:
+            size = faces.shape[-2:]
+            views = F.interpolate(F.interpolate(views, scale_factor=0.5, mode="bilinear",
+                                                antialias=True, align_corners=False),
+                                  size=size, mode="bilinear", align_corners=False)
+        views = diff_augment(views, self.config.guide_augment)
+        flip = torch.rand(len(views), 1, 1, 1, device=views.device) < 0.5
+        views = torch.where(flip, views.flip(-1), views)
+        return self.config.lambda_guide * guide.loss(views, labels)

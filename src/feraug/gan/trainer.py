@@ -12,6 +12,12 @@ bf16 autocast on CUDA (plain fp32 on CPU), and every so often:
 - saves ``checkpoint.pt`` atomically: the generator (nets, optimisers, schedulers, EMA, step)
   plus the trainer's batch streams and torch RNG states, so ``resume=True`` continues
   exactly as if never stopped. The same file loads with :func:`load_generator`.
+
+Device, mixed precision and multi-process data parallelism come from the classifier engine
+(:mod:`feraug.training.engine`): under ``torchrun`` every rank draws its own batches and noise,
+gradients are averaged before every optimiser step, and rank 0 alone writes the run folder
+(the checkpoint holds every rank's batch streams and RNG states, so a resume with the same
+number of processes is exact).
 """
 
 from __future__ import annotations
@@ -31,7 +37,6 @@ from feraug.gan.base import (
     GeneratorModel,
     generator_checkpoint,
     read_generator_checkpoint,
-    resolve_device,
     to_float,
 )
 from feraug.io import (
@@ -43,6 +48,7 @@ from feraug.io import (
 )
 from feraug.manifest import build_manifest
 from feraug.progress import progress_bar
+from feraug.training.engine import Engine, make_engine
 
 GRID_COLUMNS = 8
 
@@ -147,7 +153,7 @@ def _truncate_log(log: Path, step: int) -> None:
 
 
 def _resume(model: GeneratorModel, ckpt: Path, samplers: list[IndexStream],
-            train: FaceDataset) -> None:
+            train: FaceDataset, engine: Engine) -> None:
     """Restore generator, batch streams and RNG states from the run's checkpoint."""
     if not ckpt.is_file():
         raise CheckpointError(f"{ckpt}: nothing to resume (no checkpoint yet)")
@@ -159,9 +165,14 @@ def _resume(model: GeneratorModel, ckpt: Path, samplers: list[IndexStream],
     if model.meta.get("train_fingerprint") not in (None, train.fingerprint()):
         raise DataError(f"{train.root}: training data differ from those of the run being "
                         f"resumed ({ckpt})")
-    for sampler, s in zip(samplers, state["trainer"]["streams"], strict=True):
+    ranks = state["trainer"].get("ranks", [state["trainer"]])
+    if len(ranks) != engine.world_size:
+        raise CheckpointError(f"{ckpt}: was trained by {len(ranks)} process(es); resume it "
+                              f"with as many (this run has {engine.world_size})")
+    mine = ranks[engine.rank]
+    for sampler, s in zip(samplers, mine["streams"], strict=True):
         sampler.load_state_dict(s)
-    _set_rng_state(state["trainer"]["rng"])
+    _set_rng_state(mine["rng"])
 
 
 def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path,
@@ -183,41 +194,74 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
         raise DataError(f"{dataset.root}: the train split has no faces for one of "
                         f"{model.name}'s image streams (train counts: "
                         f"{train.class_counts('train')})")
-    out = prepare_output_dir(Path(out), allow_existing_run=resume)
+    engine = make_engine(device, model.config.amp)
+    try:
+        return _train(model, train, dataset, streams, Path(out), engine, sample_every,
+                      checkpoint_every, log_every, resume, meta, progress)
+    finally:
+        engine.close()
+
+
+def _train(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
+           streams: list[tuple[torch.Tensor, int]], out: Path, engine: Engine,
+           sample_every: int, checkpoint_every: int, log_every: int, resume: bool,
+           meta: dict | None, progress: bool) -> GanRunResult:
+    main, dev = engine.is_main, engine.device
+    if main:
+        out = prepare_output_dir(out, allow_existing_run=resume)
+    engine.barrier()
     ckpt, log = out / "checkpoint.pt", out / "log.jsonl"
-    dev = resolve_device(device)
     if not resume:
         model.prepare()
-    model.amp = model.config.amp and dev.type == "cuda"
+    model.amp = engine.amp
     model.to(dev)
-    samplers = [IndexStream(pool, model.config.seed * 1009 + i)
+    # rank 0 draws exactly what a single-process run draws; other ranks draw their own
+    offset = 7919 * engine.rank
+    samplers = [IndexStream(pool, model.config.seed * 1009 + i + offset)
                 for i, (pool, _) in enumerate(streams)]
     if resume:
-        _resume(model, ckpt, samplers, train)
-        _truncate_log(log, model.step)
+        _resume(model, ckpt, samplers, train, engine)
+        if main:
+            _truncate_log(log, model.step)
     else:
-        torch.manual_seed(model.config.seed)
+        torch.manual_seed(model.config.seed + offset)
+        engine.broadcast_from_main(model.nets.values())
         model.meta = {**model.meta, **(meta or {}), "train_fingerprint": train.fingerprint(),
                       "data_content": dataset.content_fingerprint(),
                       "train_content": train.content_fingerprint()}
         extra = {k: v for k, v in model.meta.items() if k != "data_fingerprint"}
-        write_json(build_manifest("feraug-gan-run", model.config.model_dump(mode="json"),
-                                  model.config.seed, model.meta.get("data_fingerprint"),
-                                  model=model.name, classes=list(model.classes),
-                                  image_size=model.image_size,
-                                  params=model.num_parameters(), device=str(dev), **extra),
-                   out / "manifest.json")
+        if main:
+            write_json(build_manifest("feraug-gan-run", model.config.model_dump(mode="json"),
+                                      model.config.seed, model.meta.get("data_fingerprint"),
+                                      model=model.name, classes=list(model.classes),
+                                      image_size=model.image_size,
+                                      params=model.num_parameters(), device=str(dev),
+                                      world_size=engine.world_size, **extra),
+                       out / "manifest.json")
+    for optimizer in model.optims.values():
+        engine.average_gradients(optimizer)
     images, labels = train.images.to(dev), train.labels.to(dev)
     real, sources = grid_material(model, train)
     sums: dict[str, torch.Tensor] = {}
     n_logged, t0, steps = 0, time.perf_counter(), model.config.steps
 
-    def save() -> None:
-        ensure_finite_weights(model.nets.values(), f"{out}: step {model.step}")
-        trainer = {"streams": [s.state_dict() for s in samplers], "rng": _rng_state()}
-        atomic_torch_save({**generator_checkpoint(model), "trainer": trainer}, ckpt)
+    saved = False
 
-    bar = progress_bar(total=steps, initial=model.step, enabled=progress, desc=model.name)
+    def save() -> None:
+        nonlocal saved
+        saved = True
+        ensure_finite_weights(model.nets.values(), f"{out}: step {model.step}")
+        for net in model.nets.values():  # batch-norm statistics drift apart per rank
+            engine.sync_buffers(net)
+        ranks = engine.gather({"streams": [s.state_dict() for s in samplers],
+                               "rng": _rng_state()})
+        if main:
+            atomic_torch_save({**generator_checkpoint(model), "trainer": {"ranks": ranks}},
+                              ckpt)
+        engine.barrier()
+
+    bar = progress_bar(total=steps, initial=model.step, enabled=progress and main,
+                       desc=model.name)
     while model.step < steps:
         idx = torch.cat([s.take(k) for s, (_, k) in zip(samplers, streams, strict=True)])
         idx = idx.to(dev)
@@ -233,18 +277,21 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
             elapsed = time.perf_counter() - t0
             means = {k: round(float(v) / n_logged, 5) for k, v in sums.items()}
             ensure_finite_losses(means, f"{out}: steps {step - n_logged + 1}-{step}")
-            line = {"step": step, "images_per_s": round(n_logged * len(x) / elapsed, 2), **means}
-            with log.open("a") as fh:
-                fh.write(json.dumps(line) + "\n")
+            images_per_s = n_logged * len(x) * engine.world_size / elapsed
+            line = {"step": step, "images_per_s": round(images_per_s, 2), **means}
+            if main:
+                with log.open("a") as fh:
+                    fh.write(json.dumps(line) + "\n")
             bar.set_postfix({k: f"{v:.3f}" for k, v in list(means.items())[:4]})
             sums, n_logged, t0 = {}, 0, time.perf_counter()
-        if (sample_every and step % sample_every == 0) or step == steps:
+        if main and ((sample_every and step % sample_every == 0) or step == steps):
             write_grid(model, real, sources, out / "samples" / f"step_{step:07d}.png")
         if (checkpoint_every and step % checkpoint_every == 0) or step == steps:
             save()
     bar.close()
-    if not ckpt.is_file():  # zero steps to run: still leave a loadable checkpoint
+    if not saved and not resume:  # zero steps to run: still leave a loadable checkpoint
         save()
+    engine.barrier()
     last = {}
     if log.is_file() and (lines := log.read_text().splitlines()):
         last = {k: v for k, v in json.loads(lines[-1]).items() if k != "step"}

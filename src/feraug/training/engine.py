@@ -9,7 +9,9 @@ re-implements communication.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -62,6 +64,46 @@ class Engine:
             for buf in model.buffers():
                 dist.broadcast(buf.data, src=0)
 
+    def average_gradients(self, optimizer: torch.optim.Optimizer) -> None:
+        """Average gradients over the ranks right before every ``optimizer.step()``.
+
+        For multi-network steps that DDP's reducer does not support: a GAN step runs its
+        discriminator several times, with its parameters frozen during the generator phase
+        and, for R1, through a double backward. Every rank starts from the same weights and
+        applies the same averaged gradients, so the weights stay identical.
+        """
+        if not self.distributed:
+            return
+        world = self.world_size
+
+        def hook(opt: torch.optim.Optimizer, args: object, kwargs: object) -> None:
+            grads = [p.grad for group in opt.param_groups for p in group["params"]
+                     if p.grad is not None]
+            if not grads:
+                return
+            flat = torch.cat([g.flatten() for g in grads])
+            dist.all_reduce(flat)
+            flat /= world
+            for g, part in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+                g.copy_(part.view_as(g))
+
+        optimizer.register_step_pre_hook(hook)
+
+    def broadcast_from_main(self, modules: Iterable[nn.Module]) -> None:
+        """Copy rank 0's parameters and buffers to every rank."""
+        if self.distributed:
+            for module in modules:
+                for t in itertools.chain(module.parameters(), module.buffers()):
+                    dist.broadcast(t.data, src=0)
+
+    def gather(self, obj: object) -> list:
+        """Every rank's ``obj`` (picklable), in rank order, on every rank."""
+        if not self.distributed:
+            return [obj]
+        out: list = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
@@ -73,14 +115,16 @@ class Engine:
 
 
 def choose_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
-    """CUDA when available (or asked for), else CPU."""
-    if preference == "cpu":
+    """``auto``: CUDA when available, else CPU; ``cpu``; ``cuda`` (this rank's GPU) or
+    ``cuda:N``. ConfigError for an unknown name or CUDA that is not there."""
+    if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
-    if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda was asked for but no CUDA device is available")
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
+    if preference not in ("auto", "cuda") and not preference.startswith("cuda:"):
+        raise ConfigError(f"unknown device {preference!r} (use auto, cpu or cuda)")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device {preference} was asked for but no CUDA device is "
+                          "available")
+    return torch.device(preference if ":" in preference else f"cuda:{local_rank}")
 
 
 def make_engine(device: str = "auto", amp: bool = True) -> Engine:

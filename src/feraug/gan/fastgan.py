@@ -1,0 +1,123 @@
+"""Light class-conditional noise-to-face GAN for small data and small compute.
+
+Networks: :mod:`feraug.gan.fastnets` (conditional-batch-norm residual generator with
+skip-layer excitation; spectral-norm projection discriminator). Training: hinge loss
+(Lim & Ye 2017), DiffAugment on everything the discriminator sees (Zhao et al. 2020),
+class-balanced batches, an exponential moving average of the generator (what ``sample``
+uses) and, optionally, a frozen guide classifier whose cross-entropy towards the requested
+emotion is added to the generator loss (:mod:`feraug.gan.guide`). A guided generator is
+scored by a different classifier; the scorer refuses its guide.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from pydantic import Field
+
+from feraug.gan.base import (
+    SAMPLE_CHUNK,
+    GanConfig,
+    balanced_streams,
+    ema_beta,
+    set_requires_grad,
+    to_uint8,
+    update_ema,
+)
+from feraug.gan.diffaugment import Policy, diff_augment
+from feraug.gan.editnets import hinge_d_loss
+from feraug.gan.fastnets import FastGenerator, SNProjectionDiscriminator
+from feraug.gan.guide import GuideConfig, GuidedGenerator
+
+
+class FastGanConfig(GanConfig, GuideConfig):
+    """fastgan settings; generator channels run from S/8 to S, discriminator's from S/2."""
+
+    batch_size: int = Field(64, ge=2, description="images per step (batch norm needs >= 2)")
+    z_dim: int = Field(128, ge=8)
+    g_channels: tuple[int, int, int, int] = (128, 64, 32, 16)
+    d_channels: tuple[int, int, int] = (32, 64, 128)
+    lr_g: float = Field(2e-4, gt=0)
+    lr_d: float = Field(2e-4, gt=0)
+    beta1: float = Field(0.0, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    ema_kimg: float = Field(5.0, ge=0, description="EMA half-life in thousands of images")
+    ema_rampup: float = Field(0.05, ge=0, description="EMA half-life <= rampup x images seen")
+    diffaugment: Policy = Field("color,translation,cutout", description="DiffAugment policy")
+    balanced: bool = Field(True, description="equal images per class in every batch")
+
+
+class FastGan(GuidedGenerator):
+    """Class-conditional noise -> face generator (sources are ignored)."""
+
+    name = "fastgan"
+    config_class = FastGanConfig
+    config: FastGanConfig
+
+    def __init__(self, config: FastGanConfig, classes: tuple[str, ...],
+                 image_size: int) -> None:
+        super().__init__(config, classes, image_size)
+        c, k = config, len(self.classes)
+        with self.seeded():
+            g = FastGenerator(k, image_size, c.z_dim, c.g_channels)
+            d = SNProjectionDiscriminator(k, c.d_channels)
+        g_ema = copy.deepcopy(g).eval()
+        set_requires_grad(g_ema, False)
+        self.nets = {"g": g, "d": d, "g_ema": g_ema}
+        self.optims = {
+            "g": torch.optim.Adam(g.parameters(), c.lr_g, (c.beta1, c.beta2)),
+            "d": torch.optim.Adam(d.parameters(), c.lr_d, (c.beta1, c.beta2)),
+        }
+
+    def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
+        if self.config.balanced:
+            return balanced_streams(labels, len(self.classes), self.config.batch_size)
+        return super().streams(labels)
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.config.diffaugment)
+
+    def _train_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        c, g, d, o = self.config, self.nets["g"], self.nets["d"], self.optims
+        z = torch.randn(real.shape[0], c.z_dim, device=real.device)
+        # discriminator: hinge loss on augmented real and generated faces
+        with self.autocast():
+            fake = g(z, labels)
+            d_real = d(self._augment(real), labels)
+            d_fake = d(self._augment(fake.detach()), labels)
+            loss_d = hinge_d_loss(d_real, d_fake)
+        o["d"].zero_grad(set_to_none=True)
+        loss_d.backward()
+        o["d"].step()
+        # generator: raise the discriminator's score, be recognised by the guide
+        set_requires_grad(d, False)
+        with self.autocast():
+            adv = -d(self._augment(fake), labels).mean()
+            guide = self.guide_loss(fake, labels)
+            loss_g = adv + guide
+        o["g"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        o["g"].step()
+        set_requires_grad(d, True)
+        update_ema(self.nets["g_ema"], g,
+                   ema_beta(self.step, real.shape[0], c.ema_kimg, c.ema_rampup))
+        return {"g": adv.detach(), "guide": guide.detach(), "d": loss_d.detach(),
+                "d_real": d_real.detach().float().mean(),
+                "d_fake": d_fake.detach().float().mean()}
+
+    @torch.no_grad()
+    def generate(self, label: int, n: int, seed: int) -> torch.Tensor:
+        """Float faces in [-1, 1] ``[n, 1, S, S]`` on ``self.device`` from the EMA generator
+        for class index ``label``."""
+        z = self._noise(n, self.config.z_dim, seed)
+        labels = torch.full((n,), label, dtype=torch.long, device=self.device)
+        g = self.nets["g_ema"].eval()
+        out = [g(z[i : i + SAMPLE_CHUNK], labels[i : i + SAMPLE_CHUNK])
+               for i in range(0, n, SAMPLE_CHUNK)]
+        return torch.cat(out) if out else z.new_zeros(0, 1, self.image_size, self.image_size)
+
+    def sample(self, emotion: str, n: int, seed: int,
+               sources: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` new faces of ``emotion`` from noise seeded by ``seed`` (``sources`` ignored)."""
+        return to_uint8(self.generate(self.class_index(emotion), n, seed))
