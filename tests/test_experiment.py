@@ -250,3 +250,32 @@ def test_refuses_foreign_output_folder(tmp_path: Path) -> None:
     with pytest.raises(FeraugError, match="not an experiment"):
         runner.run_experiment(parse_experiment_config(tiny_config(out)))
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "notes.txt"]
+
+
+def test_runs_as_submitit_local_jobs_match_sequential_runs(tmp_path: Path) -> None:
+    """The same experiment through submitit's local executor (separate processes) gives the
+    same per-run metrics as the sequential runner, and skips finished runs when continued."""
+    from feraug.experiment.runner import run_experiment
+
+    seq_values = tiny_config(tmp_path / "seq")
+    seq_values["arms"] = seq_values["arms"][:1]
+    job_values = {**seq_values, "out": str(tmp_path / "jobs"),
+                  "executor": {"kind": "submitit-local", "max_parallel": 2}}
+    seq = json.loads(Path(run_experiment(parse_experiment_config(seq_values))["results_json"])
+                     .read_text())
+    lines: list[str] = []
+    summary = run_experiment(parse_experiment_config(job_values), log=lines.append)
+    jobs = json.loads(Path(summary["results_json"]).read_text())
+    assert summary["runs_done"] == 2
+    assert [r["accuracy"] for r in jobs["runs"]] == [r["accuracy"] for r in seq["runs"]]
+    assert sum("submitted" in m for m in lines) == 2
+    assert any((tmp_path / "jobs" / "jobs").rglob("*_log.out"))
+    lines.clear()
+    run_experiment(parse_experiment_config(job_values), log=lines.append)
+    assert not any("submitted" in m for m in lines)
+
+
+def test_unknown_executor_is_a_config_error(tmp_path: Path) -> None:
+    values = {**tiny_config(tmp_path / "x"), "executor": {"kind": "kubernetes"}}
+    with pytest.raises(ConfigError, match="executor"):
+        parse_experiment_config(values, source="exp.yaml")

@@ -72,6 +72,19 @@ def test_fit_writes_checkpoints_metrics_and_manifest(tmp_path: Path) -> None:
         r["val_accuracy"] for r in rows)
 
 
+def test_tensorboard_events_mirror_the_epoch_log(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = build_train_config({"data": "toy", "out": str(tmp_path / "run"), "epochs": 2,
+                              "batch_size": 8, "device": "cpu", "tensorboard": True})
+    fit(cfg, dataset=tiny_dataset())
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard")).Reload()
+    logged = [e.value for e in events.Scalars("train/val_accuracy")]
+    assert logged == pytest.approx([r["val_accuracy"] for r in rows])
+    assert [e.step for e in events.Scalars("train/train_loss")] == [r["step"] for r in rows]
+
+
 def test_fit_refuses_non_empty_output(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "mine.txt").write_text("user data")

@@ -67,12 +67,15 @@ def run(
         "--dry-run", help="Validate the config, list the arm x seed runs and exit.")] = False,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the plan (--dry-run) or the result summary as JSON.")] = False,
+    executor: Annotated[str | None, typer.Option(
+        "--executor", help="sequential, submitit-local or slurm (overrides `executor.kind` "
+        "in the config; the last two need `pip install 'feraug[cluster]'`).")] = None,
 ) -> None:
     """Run (or continue) every arm x seed of an experiment and write its report."""
     from feraug.errors import DataError
     from feraug.experiment.config import load_experiment_config
 
-    cfg = load_experiment_config(config, out=out)
+    cfg = load_experiment_config(config, out=out, executor=executor)
     if dry_run:
         from feraug.experiment.data import check_inputs
         from feraug.experiment.runner import plan

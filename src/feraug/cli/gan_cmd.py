@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from feraug.gan.base import GeneratorModel
 
 gan_app = typer.Typer(
-    help="Train GAN generators (cyclegan, cgan, stargan, twostage) and sample faces.",
+    help="Train GAN generators (cyclegan, cgan, fastgan, stargan, twostage) and sample faces.",
     no_args_is_help=True,
 )
 
@@ -60,7 +60,7 @@ def _default_out(name: str, config: dict) -> Path:
 @gan_app.command("train")
 def train_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="generator: cyclegan, cgan, "
-                                       "stargan or twostage")],
+                                       "fastgan, stargan or twostage")],
     data: DataOpt,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML file of config "
                       "values (see `feraug gan config MODEL`)")] = None,
@@ -78,6 +78,8 @@ def train_cmd(
     checkpoint_every: Annotated[int, typer.Option(help="checkpoint every N steps "
                                 "(and at the end)")] = 1000,
     log_every: Annotated[int, typer.Option(help="log mean losses every N steps")] = 50,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="also write losses and "
+                           "sample grids as TensorBoard events to OUT/tensorboard")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out exactly "
                       "where its checkpoint stopped (--steps may extend it; LR decay then "
                       "stretches to the new total)")] = False,
@@ -138,7 +140,8 @@ def train_cmd(
     result = train_generator(generator, ds, out, device=device, sample_every=sample_every,
                              checkpoint_every=checkpoint_every, log_every=log_every,
                              resume=resume, meta=meta,
-                             progress=not os.environ.get("FERAUG_QUIET"))
+                             progress=not os.environ.get("FERAUG_QUIET"),
+                             tensorboard=tensorboard)
     typer.echo(f"trained {model} to step {result.steps}: {result.checkpoint}")
 
 

@@ -43,6 +43,8 @@ def train(
     synthetic: list[str] = typer.Option(None, help="Synthetic folder from `feraug synth` "
                                                    "(train split only; repeatable)."),
     checkpoint_every: int = typer.Option(None, help="Also checkpoint every N steps."),
+    tensorboard: bool = typer.Option(None, "--tensorboard/--no-tensorboard",
+                                     help="Also write TensorBoard events to OUT/tensorboard."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate the config and exit."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -61,7 +63,7 @@ def train(
                      balanced_sampling=balanced_sampling, select_metric=select_metric,
                      logit_adjust_tau=logit_adjust_tau,
                      synthetic=synthetic or None,
-                     checkpoint_every=checkpoint_every)
+                     checkpoint_every=checkpoint_every, tensorboard=tensorboard)
     if "data" not in file_values and data is None:
         raise ConfigError("no data: pass --data PATH or set `data:` in the config file")
     cfg = build_train_config(file_values, overrides, source=str(config or "flags"))

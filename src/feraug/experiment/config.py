@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -115,6 +115,23 @@ class ArmSpec(BaseModel):
         return _reject_reserved(v, "per arm")
 
 
+class ExecutorSpec(BaseModel):
+    """Where the runs of an experiment execute. ``sequential`` (default): one after another
+    in this process. ``submitit-local``: as submitit jobs on this machine (separate processes,
+    ``max_parallel`` at a time). ``slurm``: as SLURM jobs through submitit (the cluster's
+    partition, GPUs and CPUs below). Each run is an independent job; finished runs are
+    skipped and started ones resumed, whichever executor ran them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["sequential", "submitit-local", "slurm"] = "sequential"
+    max_parallel: int = Field(2, ge=1, description="jobs running at the same time")
+    timeout_min: int = Field(240, ge=1, description="wall-clock limit of one job")
+    cpus_per_task: int = Field(2, ge=1)
+    gpus_per_node: int = Field(0, ge=0)
+    slurm_partition: str | None = None
+
+
 class ExperimentConfig(BaseModel):
     """A whole experiment: data, shared training settings, seeds, arms, output folder."""
 
@@ -130,6 +147,7 @@ class ExperimentConfig(BaseModel):
                                                    "(default: the first)")
     out: str = "runs/experiment"
     tsne_points: int = Field(1500, ge=0, description="t-SNE sample size (0: no t-SNE)")
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
 
     @field_validator("data", mode="before")
     @classmethod
@@ -206,9 +224,14 @@ def parse_experiment_config(values: dict, source: str = "config") -> ExperimentC
     return cfg
 
 
-def load_experiment_config(path: str | Path, out: str | Path | None = None) -> ExperimentConfig:
-    """Read an experiment YAML file (``yaml.safe_load``), optionally overriding ``out``."""
+def load_experiment_config(path: str | Path, out: str | Path | None = None,
+                           executor: str | None = None) -> ExperimentConfig:
+    """Read an experiment YAML file (``yaml.safe_load``), optionally overriding ``out`` and
+    the executor's kind."""
     values = read_yaml(path)
     if out is not None:
         values["out"] = str(out)
+    if executor is not None:
+        spec = values.get("executor") if isinstance(values.get("executor"), dict) else {}
+        values["executor"] = {**spec, "kind": executor}
     return parse_experiment_config(values, source=str(path))

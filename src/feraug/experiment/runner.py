@@ -9,6 +9,9 @@ Layout of ``out``::
     <arm>/seed<k>/test/           metrics.json (written last: the run is finished) + confusion
     results.json results.csv report.md figures/
 
+Runs execute one after another here, or as independent jobs of submitit (locally or on a
+SLURM cluster; ``executor`` in the config, see :mod:`feraug.experiment.executors`).
+
 Resumable: a run whose ``test/metrics.json`` exists is skipped; a run folder with a manifest
 but no test metrics is continued with ``fit(..., resume=True)``. A finished or started run
 trained with a different configuration is refused, never silently mixed in.
@@ -220,8 +223,16 @@ def run_experiment(cfg: ExperimentConfig, log: Log = _quiet) -> dict:
     _write_manifest(cfg, real, "running")
     total = len(cfg.runs())
     t0 = time.perf_counter()
-    for i, (arm, seed) in enumerate(cfg.runs(), 1):
-        run_one(cfg, arm, seed, real, log=lambda m, i=i: log(f"[{i}/{total}] {m}"))
+    if cfg.executor.kind == "sequential":
+        for i, (arm, seed) in enumerate(cfg.runs(), 1):
+            run_one(cfg, arm, seed, real, log=lambda m, i=i: log(f"[{i}/{total}] {m}"))
+    else:
+        from feraug.experiment.executors import run_as_jobs
+
+        pending = [(a, s) for a, s in cfg.runs() if run_status(run_dir(out, a, s)) != "done"]
+        log(f"{total - len(pending)} run(s) finished earlier; {len(pending)} to run as "
+            f"{cfg.executor.kind} jobs")
+        run_as_jobs(cfg, pending, log)
     summary = finish(cfg, real, log=log)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     _write_manifest(cfg, real, "complete", result=summary)

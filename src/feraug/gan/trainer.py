@@ -48,6 +48,7 @@ from feraug.io import (
 )
 from feraug.manifest import build_manifest
 from feraug.progress import progress_bar
+from feraug.tensorboard import Board
 from feraug.training.engine import Engine, make_engine
 
 GRID_COLUMNS = 8
@@ -138,12 +139,6 @@ def sample_grid(model: GeneratorModel, real: dict[str, torch.Tensor],
 
 
 
-def write_grid(model: GeneratorModel, real: dict[str, torch.Tensor],
-               sources: torch.Tensor | None, path: Path) -> None:
-    """Write :func:`sample_grid` as a PNG, atomically."""
-    atomic_write_bytes(png_bytes(sample_grid(model, real, sources)), path)
-
-
 def _truncate_log(log: Path, step: int) -> None:
     """Drop log lines written after the checkpoint being resumed."""
     if log.is_file():
@@ -178,12 +173,13 @@ def _resume(model: GeneratorModel, ckpt: Path, samplers: list[IndexStream],
 def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path,
                     device: str = "auto", sample_every: int = 500, checkpoint_every: int = 1000,
                     log_every: int = 50, resume: bool = False, meta: dict | None = None,
-                    progress: bool = True) -> GanRunResult:
+                    progress: bool = True, tensorboard: bool = False) -> GanRunResult:
     """Train ``model`` on ``dataset``'s train split until ``model.config.steps``.
 
     ``out`` must be new or empty (or, with ``resume``, a run folder holding checkpoint.pt);
     ``sample_every`` / ``checkpoint_every`` / ``log_every`` are step intervals (0: only at the
-    end); ``meta`` is stored in the manifest and the checkpoint (e.g. the data path).
+    end); ``meta`` is stored in the manifest and the checkpoint (e.g. the data path);
+    ``tensorboard`` also writes losses and sample grids as TensorBoard events.
     """
     train = dataset.subset("train")
     if train.classes != model.classes or train.size != model.image_size:
@@ -197,7 +193,7 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
     engine = make_engine(device, model.config.amp)
     try:
         return _train(model, train, dataset, streams, Path(out), engine, sample_every,
-                      checkpoint_every, log_every, resume, meta, progress)
+                      checkpoint_every, log_every, resume, meta, progress, tensorboard)
     finally:
         engine.close()
 
@@ -205,7 +201,7 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
 def _train(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
            streams: list[tuple[torch.Tensor, int]], out: Path, engine: Engine,
            sample_every: int, checkpoint_every: int, log_every: int, resume: bool,
-           meta: dict | None, progress: bool) -> GanRunResult:
+           meta: dict | None, progress: bool, tensorboard: bool) -> GanRunResult:
     main, dev = engine.is_main, engine.device
     if main:
         out = prepare_output_dir(out, allow_existing_run=resume)
@@ -240,6 +236,8 @@ def _train(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
                        out / "manifest.json")
     for optimizer in model.optims.values():
         engine.average_gradients(optimizer)
+    board = Board(out if tensorboard and main else None,
+                  resume_step=model.step + 1 if resume else None)
     images, labels = train.images.to(dev), train.labels.to(dev)
     real, sources = grid_material(model, train)
     sums: dict[str, torch.Tensor] = {}
@@ -282,13 +280,17 @@ def _train(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
             if main:
                 with log.open("a") as fh:
                     fh.write(json.dumps(line) + "\n")
+                board.scalars(line, step, prefix="gan")
             bar.set_postfix({k: f"{v:.3f}" for k, v in list(means.items())[:4]})
             sums, n_logged, t0 = {}, 0, time.perf_counter()
         if main and ((sample_every and step % sample_every == 0) or step == steps):
-            write_grid(model, real, sources, out / "samples" / f"step_{step:07d}.png")
+            grid = sample_grid(model, real, sources)
+            atomic_write_bytes(png_bytes(grid), out / "samples" / f"step_{step:07d}.png")
+            board.image("samples", grid, step)
         if (checkpoint_every and step % checkpoint_every == 0) or step == steps:
             save()
     bar.close()
+    board.close()
     if not saved and not resume:  # zero steps to run: still leave a loadable checkpoint
         save()
     engine.barrier()

@@ -76,6 +76,8 @@ class TrainConfig(BaseModel):
                                 "faster training on CPU, see docs/results.md)")
     compile: bool = False
     checkpoint_every: int = Field(0, ge=0, description="also checkpoint every N steps (0: epochs)")
+    tensorboard: bool = Field(False, description="also write TensorBoard events to "
+                              "OUT/tensorboard (needs the tensorboard extra)")
     out: str = "runs/train"
 
     @field_validator("model")

@@ -18,6 +18,7 @@ from feraug.finite import ensure_finite_losses, ensure_finite_weights
 from feraug.io import prepare_output_dir
 from feraug.manifest import write_manifest
 from feraug.progress import progress_bar
+from feraug.tensorboard import Board
 from feraug.training.augment import augment_batch
 from feraug.training.batches import TensorBatches
 from feraug.training.checkpoint import read_checkpoint, save_checkpoint, unwrap
@@ -115,7 +116,8 @@ def validate(model, val: FaceDataset, config: TrainConfig, engine: Engine) -> di
 
 
 #: Settings a resumed run may change: how long it runs, where and how often it saves.
-RESUMABLE_CHANGES = frozenset({"epochs", "max_steps", "device", "checkpoint_every", "out"})
+RESUMABLE_CHANGES = frozenset({"epochs", "max_steps", "device", "checkpoint_every", "out",
+                               "tensorboard"})
 
 
 def check_resumable(out: Path, config: TrainConfig, data_fingerprint: str) -> None:
@@ -186,6 +188,8 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
                             world_size=engine.world_size)
     crash_at = int(os.environ.get(CRASH_ENV, "0"))
     show = engine.is_main and not os.environ.get("FERAUG_QUIET")
+    board = Board(out if config.tensorboard and engine.is_main else None,
+                  resume_step=state.step + 1 if resume else None)
     done = config.max_steps is not None and state.step >= config.max_steps
     while state.epoch < config.epochs and not done:
         model.train()
@@ -238,6 +242,8 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
         if engine.is_main:
             with open(out / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(row) + "\n")
+            board.scalars({k: v for k, v in row.items() if k not in ("epoch", "step")},
+                          state.step, prefix="train")
             if show:
                 tqdm.write(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} "
                            f"val acc {row['val_accuracy']:.4f} "
@@ -249,6 +255,7 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
                 save_checkpoint(best_path, {**meta, "model": unwrap(model).state_dict(),
                                             "val_metrics": row, "step": state.step})
             _save_last(last_path, model, opt, sched, state, aug_gen, meta)
+    board.close()
     engine.barrier()
     engine.close()
     return FitResult(out_dir=out, best_checkpoint=best_path, last_checkpoint=last_path,
