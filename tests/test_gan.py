@@ -24,7 +24,7 @@ TINY: dict[str, dict] = {
     "cyclegan": {"ngf": 4, "n_blocks": 1, "ndf": 4, "batch_size": 2, "pool_size": 3},
     "cgan": {**CGAN_TINY, "batch_size": 3},
     "fastgan": {"batch_size": 3, "z_dim": 8, "g_channels": [8, 8, 8, 8],
-                "d_channels": [8, 8, 8], "ema_kimg": 0.01},
+                "d_channels": [8, 8, 8, 8], "ema_kimg": 0.01, "r1_every": 2},
     "stargan": {**STARGAN_TINY, "batch_size": 3},
     "twostage": {"batch_size": 3, "identity": CGAN_TINY, "translator": STARGAN_TINY},
 }
@@ -377,3 +377,24 @@ def test_tensorboard_events_after_the_checkpoint_are_purged_on_resume(tmp_path: 
                     resume=True, progress=False, tensorboard=True)
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard")).Reload()
     assert [e.step for e in events.Scalars("gan/d")] == [1, 2, 3, 4]
+
+
+def test_sampling_only_copy_is_small_samples_alike_and_cannot_resume(tmp_path: Path) -> None:
+    from feraug.gan.base import save_for_sampling
+
+    model = tiny_model("fastgan", steps=2)
+    train_generator(model, tiny_faces(), tmp_path / "run", device="cpu", sample_every=0,
+                    checkpoint_every=0, progress=False)
+    full = tmp_path / "run" / "checkpoint.pt"
+    save_for_sampling(full, tmp_path / "slim.pt")
+    assert (tmp_path / "slim.pt").stat().st_size < full.stat().st_size / 2
+    a = load_generator(full).generate(0, 4, seed=5)
+    b = load_generator(tmp_path / "slim.pt").generate(0, 4, seed=5)
+    assert (a - b).abs().max() < 0.02  # float16 weights: the same faces within rounding
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "checkpoint.pt").write_bytes((tmp_path / "slim.pt").read_bytes())
+    (copy / "manifest.json").write_bytes((tmp_path / "run" / "manifest.json").read_bytes())
+    with pytest.raises(CheckpointError, match="sampling-only"):
+        train_generator(tiny_model("fastgan", steps=3), tiny_faces(), copy, device="cpu",
+                        resume=True, progress=False)

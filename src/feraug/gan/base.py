@@ -80,6 +80,19 @@ def update_ema(ema: nn.Module, net: nn.Module, beta: float) -> None:
         b_ema.copy_(b)
 
 
+def r1_step(d: nn.Module, real: torch.Tensor, labels: torch.Tensor,
+            optimizer: torch.optim.Optimizer, weight: float) -> torch.Tensor:
+    """One lazy R1 step (Mescheder et al. 2018) in fp32: ``weight / 2`` x the squared
+    gradient norm of ``d``'s score at the real faces; returns the detached penalty."""
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(x, labels).sum(), x, create_graph=True)
+    r1 = grad.square().sum(dim=(1, 2, 3)).mean()
+    optimizer.zero_grad(set_to_none=True)
+    (r1 * (weight / 2)).backward()
+    optimizer.step()
+    return r1.detach()
+
+
 def build_config(config_class: type[GanConfig], values: dict | None = None,
                  source: str = "config") -> GanConfig:
     """Validate ``values`` into ``config_class``; ConfigError naming ``source`` on problems."""
@@ -263,14 +276,18 @@ class GeneratorModel(ABC):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict` output (networks must already be on their device)."""
+        """Restore :meth:`state_dict` output (networks must already be on their device).
+        A sampling-only state (:func:`save_for_sampling`) has no optimiser or scheduler
+        state; those stay fresh."""
         self.step = int(state["step"])
         for k, net in self.nets.items():
             net.load_state_dict(state["nets"][k])
         for k, opt in self.optims.items():
-            opt.load_state_dict(state["optims"][k])
+            if k in state["optims"]:
+                opt.load_state_dict(state["optims"][k])
         for k, sched in self.scheds.items():
-            sched.load_state_dict(state["scheds"][k])
+            if k in state["scheds"]:
+                sched.load_state_dict(state["scheds"][k])
         self.load_extra_state(state.get("extra", {}))
 
 
@@ -290,6 +307,20 @@ def generator_checkpoint(model: GeneratorModel) -> dict:
 def save_generator(model: GeneratorModel, path: str | Path) -> None:
     """Write a generator checkpoint atomically."""
     atomic_torch_save(generator_checkpoint(model), Path(path))
+
+
+def save_for_sampling(path: str | Path, out: str | Path) -> None:
+    """Write a small copy of a generator checkpoint that samples but cannot resume: networks
+    in float16, no optimiser, scheduler or trainer state (to bring a GPU run's generator
+    back through a size limit). :func:`load_generator` reads it like any checkpoint."""
+    state = read_generator_checkpoint(path)
+    model = state["model"]
+    nets = {name: {k: v.half() if v.is_floating_point() else v for k, v in net.items()}
+            for name, net in model["nets"].items()}
+    slim = {**state, "sampling_only": True,
+            "model": {**model, "nets": nets, "optims": {}, "scheds": {}}}
+    slim.pop("trainer", None)
+    atomic_torch_save(slim, Path(out))
 
 
 def read_generator_checkpoint(path: str | Path) -> dict:

@@ -23,6 +23,7 @@ from feraug.gan.base import (
     GeneratorModel,
     balanced_streams,
     ema_beta,
+    r1_step,
     set_requires_grad,
     to_uint8,
     update_ema,
@@ -105,13 +106,8 @@ class CGan(GeneratorModel):
                   "d_real": d_real.detach().float().mean(),
                   "d_fake": d_fake.detach().float().mean()}
         if c.r1_gamma > 0 and self.step % c.r1_every == 0:
-            x = self._augment(real).detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(d(x, labels).sum(), x, create_graph=True)
-            r1 = grad.square().sum(dim=(1, 2, 3)).mean()
-            o["d"].zero_grad(set_to_none=True)
-            (r1 * (c.r1_gamma / 2 * c.r1_every)).backward()
-            o["d"].step()
-            losses["r1"] = r1.detach()
+            losses["r1"] = r1_step(d, self._augment(real).detach(), labels, o["d"],
+                                   c.r1_gamma * c.r1_every)
         self._update_ema(real.shape[0])
         return losses
 

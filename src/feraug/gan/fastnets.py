@@ -1,5 +1,5 @@
-"""A light class-conditional generator and a spectral-norm projection discriminator for
-48-64 px grayscale faces, built for quality per CPU-hour.
+"""A light class-conditional generator for 48-64 px grayscale faces, built for quality per
+CPU-hour (its discriminator is :class:`feraug.gan.stylenets.ProjectionDiscriminator`).
 
 - Generator: noise concatenated with a class embedding -> a linear layer -> an S/8 map, then
   three BigGAN-style residual up blocks (S/8 -> S/4 -> S/2 -> S) whose batch norms take a
@@ -8,11 +8,9 @@
   and FastGAN's skip-layer excitation (Liu et al. 2021): the S/8 map gates the S/2 channels
   and the S/4 map gates the S channels, a cheap long-range path that lets coarse face layout
   steer fine detail.
-- Discriminator: spectral-norm residual down blocks (S -> S/8), ReLU, global sum pooling and
-  a projection head (Miyato & Koyama 2018): score = psi(h) + <embed(y), h>.
 
-Both are small enough that a 48 px step with batch 64 costs a few hundred milliseconds on two
-CPU cores; ``benchmarks/gan_throughput.py`` measures them beside the other designs.
+It is small enough that a 48 px training step with batch 64 costs well under a second on two
+CPU cores; ``benchmarks/gan_throughput.py`` measures it beside the other designs.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import spectral_norm
 
 
 class ConditionalBatchNorm(nn.Module):
@@ -93,37 +90,3 @@ class FastGenerator(nn.Module):
         h2 = self.excite_half(h0, self.ups[1](h1, labels))
         h3 = self.excite_full(h1, self.ups[2](h2, labels))
         return self.out(h3)
-
-
-class DownBlock(nn.Module):
-    """Spectral-norm residual block that halves the resolution (BigGAN's discriminator
-    block; the first one skips the leading activation)."""
-
-    def __init__(self, cin: int, cout: int, first: bool = False) -> None:
-        super().__init__()
-        self.first = first
-        self.conv1 = spectral_norm(nn.Conv2d(cin, cout, 3, 1, 1))
-        self.conv2 = spectral_norm(nn.Conv2d(cout, cout, 3, 1, 1))
-        self.shortcut = spectral_norm(nn.Conv2d(cin, cout, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x if self.first else F.relu(x)
-        h = F.avg_pool2d(self.conv2(F.relu(self.conv1(h))), 2)
-        return h + F.avg_pool2d(self.shortcut(x), 2)
-
-
-class SNProjectionDiscriminator(nn.Module):
-    """``(faces [B, 1, S, S], labels [B]) -> scores [B]``."""
-
-    def __init__(self, num_classes: int,
-                 channels: tuple[int, int, int] = (32, 64, 128)) -> None:
-        super().__init__()
-        widths = (1, *channels)
-        self.blocks = nn.Sequential(*(DownBlock(widths[i], widths[i + 1], first=i == 0)
-                                      for i in range(len(channels))))
-        self.head = spectral_norm(nn.Linear(channels[-1], 1))
-        self.embed = spectral_norm(nn.Embedding(num_classes, channels[-1]))
-
-    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.blocks(x)).sum(dim=(2, 3))
-        return self.head(h).flatten() + (self.embed(labels) * h).sum(dim=1)

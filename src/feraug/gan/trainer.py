@@ -153,6 +153,9 @@ def _resume(model: GeneratorModel, ckpt: Path, samplers: list[IndexStream],
     if not ckpt.is_file():
         raise CheckpointError(f"{ckpt}: nothing to resume (no checkpoint yet)")
     state = read_generator_checkpoint(ckpt)
+    if state.get("sampling_only") or "trainer" not in state:
+        raise CheckpointError(f"{ckpt}: a sampling-only copy of a generator; resume from the "
+                              "full checkpoint.pt of its run")
     if state["name"] != model.name:
         raise CheckpointError(f"{ckpt}: holds a {state['name']} run, not {model.name}")
     model.load_state_dict(state["model"])
