@@ -43,7 +43,7 @@ class FastGanConfig(GanConfig, GuideConfig):
     same order)."""
 
     batch_size: int = Field(64, ge=2, description="images per step (batch norm needs >= 2)")
-    z_dim: int = Field(128, ge=8)
+    z_dim: int = Field(128, ge=8, multiple_of=4, description="noise size (four chunks)")
     g_channels: tuple[int, int, int, int] = (128, 64, 32, 16)
     d_channels: tuple[int, int, int, int] = (128, 128, 64, 32)
     lr_g: float = Field(2e-4, gt=0)
