@@ -279,3 +279,50 @@ def test_unknown_executor_is_a_config_error(tmp_path: Path) -> None:
     values = {**tiny_config(tmp_path / "x"), "executor": {"kind": "kubernetes"}}
     with pytest.raises(ConfigError, match="executor"):
         parse_experiment_config(values, source="exp.yaml")
+
+
+def test_smoke_config_runs_the_whole_pipeline_and_skips_finished_stages(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """configs/smoke.yaml: a generator is trained, a synthetic set built from the train split,
+    two arms x two seeds trained on it; a second run does nothing again, and an interrupted
+    synthetic set is rebuilt."""
+    import feraug.experiment.runner as runner
+
+    out = tmp_path / "smoke"
+    cfg = load_experiment_config(Path(__file__).parents[1] / "configs" / "smoke.yaml", out=out)
+    lines: list[str] = []
+    summary = runner.run_experiment(cfg, log=lines.append)
+    assert summary["runs_done"] == summary["runs_total"] == 4
+    gen = out / "generators" / "cyclegan-disgust"
+    syn = out / "synthetic" / "disgust-balance"
+    assert (gen / "checkpoint.pt").is_file() and (syn / "manifest.json").is_file()
+    manifest = json.loads((syn / "manifest.json").read_text())
+    assert manifest["generator"]["sha256"] and manifest["totals"]["kept"] > 0
+    results = json.loads((out / "results.json").read_text())
+    counts = {(r["arm"], r["seed"]): r["synthetic_train_images"] for r in results["runs"]}
+    assert counts[("real", 0)] == 0 and counts[("gan-balance", 1)] == manifest["totals"]["kept"]
+
+    trained: list[str] = []
+    monkeypatch.setattr(runner, "fit", lambda *a, **k: trained.append("fit"))
+    lines.clear()
+    runner.run_experiment(cfg, log=lines.append)
+    assert trained == []
+    assert any("generator cyclegan-disgust: finished earlier" in m for m in lines)
+    assert any("synthetic set disgust-balance: finished earlier" in m for m in lines)
+
+    (syn / "manifest.json").unlink()  # an interrupted build
+    lines.clear()
+    runner.run_experiment(cfg, log=lines.append)
+    assert (syn / "manifest.json").is_file()
+    assert json.loads((syn / "manifest.json").read_text())["files"] == manifest["files"]
+
+
+def test_synthetic_stage_must_name_a_generator_stage(tmp_path: Path) -> None:
+    values = {**tiny_config(tmp_path / "x"),
+              "synthetic": [{"name": "s", "generator": "missing"}]}
+    with pytest.raises(ConfigError, match="no generator stage 'missing'"):
+        parse_experiment_config(values, source="exp.yaml")
+    values = {**tiny_config(tmp_path / "x"),
+              "generators": [{"name": "g", "model": "fastgan", "checkpoint": "a.pt"}]}
+    with pytest.raises(ConfigError, match="either `model`"):
+        parse_experiment_config(values, source="exp.yaml")

@@ -31,6 +31,12 @@ experiment_app = typer.Typer(
 
 
 def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict) -> None:
+    stages = [r for r in rows if r["stage"] != "arm"]
+    rows = [r for r in rows if r["stage"] == "arm"]
+    for r in stages:
+        what = r.get("model") or f"from {r.get('generator')}"
+        typer.echo(f"  {r['stage']:<9} {r['name']:<18} {what:<14} {r['status']:<8} "
+                   f"{r['run_dir']}")
     typer.echo(f"{len(rows)} run(s) into {out} (baseline: {baseline})")
     typer.echo("shared: " + (", ".join(f"{k}={v}" for k, v in base.items()) or "defaults"))
     for r in rows:

@@ -115,6 +115,59 @@ class ArmSpec(BaseModel):
         return _reject_reserved(v, "per arm")
 
 
+class GeneratorSpec(BaseModel):
+    """A generator stage: trained once on the experiment's train split (resumably) into
+    ``out/generators/<name>``, or an existing ``checkpoint`` reused as it is."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    name: str
+    model: str | None = Field(None, description="registered generator (cyclegan, fastgan, "
+                              "...); not with `checkpoint`")
+    config: dict[str, Any] = Field(default_factory=dict, description="its config values")
+    checkpoint: str | None = Field(None, description="reuse this trained generator")
+    device: str = "auto"
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        return _safe_stage_name(v)
+
+    @model_validator(mode="after")
+    def _model_or_checkpoint(self) -> GeneratorSpec:
+        if (self.model is None) == (self.checkpoint is None):
+            raise ValueError(f"generator {self.name!r}: give either `model` (to train) or "
+                             "`checkpoint` (to reuse)")
+        if self.checkpoint is not None and self.config:
+            raise ValueError(f"generator {self.name!r}: `config` is for training; a reused "
+                             "checkpoint keeps its own")
+        return self
+
+
+class SyntheticSpec(BaseModel):
+    """A synthetic-set stage: ``feraug synth`` with a generator stage and a plan, written to
+    ``out/synthetic/<name>``; arms name it in their ``synthetic:`` list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    generator: str = Field(description="name of a generator stage")
+    plan: dict[str, Any] = Field(default_factory=dict, description="synthesis plan "
+                                 "(mode, k, emotions, filter_model, tau, delta, seed)")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        return _safe_stage_name(v)
+
+
+def _safe_stage_name(v: str) -> str:
+    if not _ARM_NAME.match(v):
+        raise ValueError(f"name {v!r} must be letters, digits, '.', '_', '+', '-' (it becomes "
+                         "a folder name)")
+    return v
+
+
 class ExecutorSpec(BaseModel):
     """Where the runs of an experiment execute. ``sequential`` (default): one after another
     in this process. ``submitit-local``: as submitit jobs on this machine (separate processes,
@@ -148,6 +201,8 @@ class ExperimentConfig(BaseModel):
     out: str = "runs/experiment"
     tsne_points: int = Field(1500, ge=0, description="t-SNE sample size (0: no t-SNE)")
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+    generators: list[GeneratorSpec] = Field(default_factory=list)
+    synthetic: list[SyntheticSpec] = Field(default_factory=list)
 
     @field_validator("data", mode="before")
     @classmethod
@@ -172,6 +227,15 @@ class ExperimentConfig(BaseModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"arm names must be unique (repeated: {', '.join(dup)})")
+        for kind, items in (("generator", self.generators), ("synthetic set", self.synthetic)):
+            stage_names = [x.name for x in items]
+            if len(set(stage_names)) != len(stage_names):
+                raise ValueError(f"{kind} names must be unique")
+        gens = {g.name for g in self.generators}
+        for syn in self.synthetic:
+            if syn.generator not in gens:
+                raise ValueError(f"synthetic set {syn.name!r}: no generator stage "
+                                 f"{syn.generator!r} (generators: {', '.join(gens) or 'none'})")
         if self.baseline is None:
             self.baseline = names[0]
         elif self.baseline not in names:
@@ -190,8 +254,19 @@ class ExperimentConfig(BaseModel):
         return [(a.name, s) for a in self.arms for s in self.seeds]
 
     def synthetic_dirs(self) -> list[str]:
-        """Distinct synthetic folders used by any arm, in order of first use."""
-        return list(dict.fromkeys(d for a in self.arms for d in a.synthetic))
+        """Distinct synthetic folders used by any arm, in order of first use (a synthetic
+        stage's name resolves to its folder under ``out``)."""
+        return list(dict.fromkeys(self.synthetic_dir(d) for a in self.arms for d in a.synthetic))
+
+    def synthetic_dir(self, name_or_path: str) -> str:
+        """A synthetic stage's folder (``out/synthetic/<name>``), or the path as given."""
+        if any(s.name == name_or_path for s in self.synthetic):
+            return str(Path(self.out) / "synthetic" / name_or_path)
+        return name_or_path
+
+    def generator_dir(self, name: str) -> Path:
+        """A generator stage's run folder (``out/generators/<name>``)."""
+        return Path(self.out) / "generators" / name
 
     def train_config(self, arm: str, seed: int, out_dir: str | Path) -> TrainConfig:
         """The TrainConfig of one run: model recipe <- ``base`` <- the arm's overrides, with
@@ -202,7 +277,8 @@ class ExperimentConfig(BaseModel):
                  "image_size": self.data.size, "class_map": self.data.class_map,
                  "folds": self.data.folds, "fold": self.data.fold, "seed": seed,
                  "data_seed": self.data.seed,
-                 "synthetic": list(spec.synthetic), "out": str(out_dir)}
+                 "synthetic": [self.synthetic_dir(d) for d in spec.synthetic],
+                 "out": str(out_dir)}
         values.update(fixed)
         return build_train_config(values, None, source=f"arm {arm!r}")
 

@@ -37,7 +37,10 @@ def check_inputs(cfg: ExperimentConfig) -> list[str]:
     problems = []
     if not cfg.data.is_procedural and not Path(cfg.data.path).exists():
         problems.append(f"{cfg.data.path}: data set does not exist")
+    built_here = {cfg.synthetic_dir(s.name) for s in cfg.synthetic}
     for folder in cfg.synthetic_dirs():
+        if folder in built_here:  # made by this experiment's own synthetic stage
+            continue
         try:
             read_manifest(folder)
         except DataError as exc:

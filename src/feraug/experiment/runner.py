@@ -29,6 +29,7 @@ from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.aggregate import summarise, write_results
 from feraug.experiment.config import ExperimentConfig, parse_experiment_config, run_dir
 from feraug.experiment.data import load_real_data
+from feraug.experiment.stages import generator_status, run_stages, synthetic_status
 from feraug.io import prepare_output_dir, write_json
 from feraug.manifest import write_manifest
 from feraug.training.checkpoint import load_classifier
@@ -58,15 +59,25 @@ def run_status(folder: Path) -> str:
 
 
 def plan(cfg: ExperimentConfig) -> list[dict]:
-    """The runs of ``cfg`` with their folder, status, synthetic folders and the arm's own
-    overrides (on top of ``cfg.base``)."""
-    rows = []
+    """The work of ``cfg`` in order: generator and synthetic-set stages (``stage`` rows), then
+    the runs with their folder, status, synthetic folders and the arm's own overrides (on top
+    of ``cfg.base``)."""
+    rows: list[dict] = []
+    for g in cfg.generators:
+        rows.append({"stage": "generator", "name": g.name, "model": g.model,
+                     "run_dir": str(g.checkpoint or cfg.generator_dir(g.name)),
+                     "status": generator_status(cfg, g)})
+    for syn in cfg.synthetic:
+        rows.append({"stage": "synthetic", "name": syn.name, "generator": syn.generator,
+                     "run_dir": cfg.synthetic_dir(syn.name), "status": synthetic_status(cfg, syn),
+                     "plan": syn.plan})
     for arm, seed in cfg.runs():
         spec = cfg.arm(arm)
         folder = run_dir(cfg.out, arm, seed)
-        rows.append({"arm": arm, "seed": seed, "run_dir": str(folder),
+        rows.append({"stage": "arm", "arm": arm, "seed": seed, "run_dir": str(folder),
                      "status": run_status(folder), "baseline": arm == cfg.baseline,
-                     "overrides": dict(spec.train), "synthetic": spec.synthetic})
+                     "overrides": dict(spec.train),
+                     "synthetic": [cfg.synthetic_dir(d) for d in spec.synthetic]})
     return rows
 
 
@@ -219,8 +230,10 @@ def run_experiment(cfg: ExperimentConfig, log: Log = _quiet) -> dict:
         if run_status(folder) != "todo":
             check_run_config(folder, cfg.train_config(arm, seed, folder).model_dump())
     log(f"{'continuing' if existed else 'starting'} experiment in {out}: "
+        f"{len(cfg.generators)} generator(s), {len(cfg.synthetic)} synthetic set(s), "
         f"{len(cfg.arms)} arm(s) x {len(cfg.seeds)} seed(s), data {real.fingerprint()}")
     _write_manifest(cfg, real, "running")
+    run_stages(cfg, real, log)
     total = len(cfg.runs())
     t0 = time.perf_counter()
     if cfg.executor.kind == "sequential":

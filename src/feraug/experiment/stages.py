@@ -1,0 +1,104 @@
+"""The stages an experiment runs before its classifier arms: train (or reuse) each generator
+once, then build each synthetic set from one of them. Every stage writes into the experiment
+folder and is skipped when finished, resumed when started:
+
+- ``out/generators/<name>/``: a normal ``feraug gan train`` run folder (finished when its
+  checkpoint reached the configured steps; otherwise continued exactly);
+- ``out/synthetic/<name>/``: a normal ``feraug synth`` folder (finished when its manifest
+  exists; a folder without one is an interrupted build of this experiment and is rebuilt).
+
+Generators train on the experiment's train split only, and synthetic sets are built from
+that split, so validation and test faces never reach a generator or a synthetic set.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from feraug.data.dataset import FaceDataset
+from feraug.experiment.config import ExperimentConfig, GeneratorSpec, SyntheticSpec
+
+Log = Callable[[str], None]
+
+
+def generator_checkpoint(cfg: ExperimentConfig, name: str) -> Path:
+    """The checkpoint a generator stage provides (its own run's, or the reused one)."""
+    spec = next(g for g in cfg.generators if g.name == name)
+    return Path(spec.checkpoint) if spec.checkpoint else cfg.generator_dir(name) / \
+        "checkpoint.pt"
+
+
+def generator_status(cfg: ExperimentConfig, spec: GeneratorSpec) -> str:
+    """``reused``, ``done``, ``partial`` (a checkpoint short of its steps) or ``todo``."""
+    if spec.checkpoint:
+        return "reused"
+    ckpt = cfg.generator_dir(spec.name) / "checkpoint.pt"
+    if not ckpt.is_file():
+        return "todo"
+    from feraug.gan.base import read_generator_checkpoint
+
+    state = read_generator_checkpoint(ckpt)
+    return "done" if int(state["model"]["step"]) >= int(state["config"]["steps"]) else "partial"
+
+
+def synthetic_status(cfg: ExperimentConfig, spec: SyntheticSpec) -> str:
+    """``done`` (manifest written), ``partial`` (interrupted) or ``todo``."""
+    folder = Path(cfg.synthetic_dir(spec.name))
+    if (folder / "manifest.json").is_file():
+        return "done"
+    return "partial" if folder.exists() else "todo"
+
+
+def run_generator_stage(cfg: ExperimentConfig, spec: GeneratorSpec, real: FaceDataset,
+                        log: Log) -> None:
+    """Train one generator on ``real``'s train split (or resume it); reused ones are left."""
+    status = generator_status(cfg, spec)
+    if status in ("reused", "done"):
+        log(f"generator {spec.name}: {'reused' if status == 'reused' else 'finished earlier'}")
+        return
+    from feraug.gan import build_generator
+    from feraug.gan.trainer import train_generator
+
+    folder = cfg.generator_dir(spec.name)
+    model = build_generator(spec.model or "", spec.config, real.classes, real.size,
+                            source=f"generator {spec.name!r}")
+    log(f"generator {spec.name}: {'resuming' if status == 'partial' else 'training'} "
+        f"{spec.model} -> {folder}")
+    meta = {"data": cfg.data.path, "data_format": real.format,
+            "data_fingerprint": real.fingerprint()}
+    train_generator(model, real, folder, device=spec.device, resume=status == "partial",
+                    meta=meta, progress=False, sample_every=max(model.config.steps // 4, 1),
+                    checkpoint_every=max(model.config.steps // 10, 1))
+
+
+def run_synthetic_stage(cfg: ExperimentConfig, spec: SyntheticSpec, real: FaceDataset,
+                        log: Log) -> None:
+    """Build one synthetic set from its generator (rebuilding an interrupted one)."""
+    folder = Path(cfg.synthetic_dir(spec.name))
+    status = synthetic_status(cfg, spec)
+    if status == "done":
+        log(f"synthetic set {spec.name}: finished earlier")
+        return
+    if status == "partial":  # a build of this experiment that stopped before its manifest
+        shutil.rmtree(folder)
+    from feraug.gan import load_generator
+    from feraug.synth.build import build_synthetic_set
+    from feraug.synth.plan import make_plan
+
+    ckpt = generator_checkpoint(cfg, spec.generator)
+    device = next(g.device for g in cfg.generators if g.name == spec.generator)
+    generator = load_generator(ckpt, device)
+    manifest = build_synthetic_set(generator, real, make_plan(**spec.plan), folder,
+                                   generator_checkpoint=ckpt, device=generator.device)
+    kept = manifest["totals"]["kept"]
+    log(f"synthetic set {spec.name}: {kept} faces from generator {spec.generator} -> {folder}")
+
+
+def run_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
+    """Every generator stage, then every synthetic-set stage, in config order."""
+    for spec in cfg.generators:
+        run_generator_stage(cfg, spec, real, log)
+    for syn in cfg.synthetic:
+        run_synthetic_stage(cfg, syn, real, log)
