@@ -326,3 +326,6 @@ def test_synthetic_stage_must_name_a_generator_stage(tmp_path: Path) -> None:
               "generators": [{"name": "g", "model": "fastgan", "checkpoint": "a.pt"}]}
     with pytest.raises(ConfigError, match="either `model`"):
         parse_experiment_config(values, source="exp.yaml")
+    values["generators"] = [{"name": "g", "model": "fastgan", "config": {"stpes": 3}}]
+    with pytest.raises(ConfigError, match="exp.yaml: .*stpes"):
+        parse_experiment_config(values, source="exp.yaml")

@@ -289,9 +289,23 @@ def run_dir(out: str | Path, arm: str, seed: int) -> Path:
 
 
 def parse_experiment_config(values: dict, source: str = "config") -> ExperimentConfig:
-    """Validate a mapping as an ExperimentConfig and every arm's TrainConfig; ConfigError
-    naming ``source`` and the offending key on problems."""
+    """Validate a mapping as an ExperimentConfig, every generator stage's config, every
+    synthesis plan and every arm's TrainConfig; ConfigError naming ``source`` and the
+    offending key on problems."""
+    from feraug.gan import get_generator_class
+    from feraug.gan.base import build_config
+    from feraug.synth.plan import make_plan
+
     cfg = validate_config(ExperimentConfig, values, source)
+    try:
+        for g in cfg.generators:
+            if g.model is not None:
+                build_config(get_generator_class(g.model).config_class, g.config,
+                             f"generator {g.name!r}")
+        for syn in cfg.synthetic:
+            make_plan(**syn.plan)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     for arm in cfg.arms:  # build each arm once so a bad override is reported up front
         try:
             cfg.train_config(arm.name, cfg.seeds[0], run_dir(cfg.out, arm.name, cfg.seeds[0]))
