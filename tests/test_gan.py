@@ -398,3 +398,28 @@ def test_sampling_only_copy_is_small_samples_alike_and_cannot_resume(tmp_path: P
     with pytest.raises(CheckpointError, match="sampling-only"):
         train_generator(tiny_model("fastgan", steps=3), tiny_faces(), copy, device="cpu",
                         resume=True, progress=False)
+
+
+def test_a_run_killed_before_its_first_checkpoint_restarts_in_place(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No checkpoint yet (killed during or before the first save): --resume starts again from
+    step 0 in the same folder and ends as an unbroken run; another generator is refused."""
+    whole = tiny_model("fastgan", steps=3)
+    train_generator(whole, tiny_faces(), tmp_path / "whole", device="cpu", sample_every=1,
+                    checkpoint_every=0, log_every=1, progress=False)
+    killed = tmp_path / "killed"
+    train_generator(tiny_model("fastgan", steps=3), tiny_faces(), killed, device="cpu",
+                    sample_every=1, checkpoint_every=0, log_every=1, progress=False)
+    (killed / "checkpoint.pt").unlink()
+    with pytest.raises(CheckpointError, match="not a cgan run"):
+        train_generator(tiny_model("cgan", steps=3), tiny_faces(), killed, device="cpu",
+                        resume=True, progress=False)
+    capsys.readouterr()
+    again = tiny_model("fastgan", steps=3)
+    train_generator(again, tiny_faces(), killed, device="cpu", sample_every=1,
+                    checkpoint_every=0, log_every=1, resume=True, progress=False)
+    assert "starting this run again from step 0" in capsys.readouterr().err
+    for key, value in _flatten(whole.state_dict()).items():
+        other = _flatten(again.state_dict())[key]
+        assert torch.equal(value, other) if isinstance(value, torch.Tensor) else value == other
+    assert len((killed / "log.jsonl").read_text().splitlines()) == 3

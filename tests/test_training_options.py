@@ -9,7 +9,7 @@ import torch
 from test_training import tiny_dataset
 from torchvision.models import resnet18
 
-from feraug.errors import CheckpointError, ConfigError
+from feraug.errors import CheckpointError, ConfigError, FeraugError
 from feraug.models import CLASSIFIERS, build_classifier
 from feraug.training.augment import augment_batch, random_crop
 from feraug.training.batches import TensorBatches
@@ -291,3 +291,28 @@ def test_resume_refuses_other_runs_other_settings_and_empty_folders(tmp_path: Pa
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="nothing to resume"):
         fit(_cfg(tmp_path, "empty"), dataset=data, resume=True)
+
+
+def test_a_run_killed_before_its_first_checkpoint_restarts_in_place(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Killed during its very first save, a run leaves a manifest and no checkpoint: --resume
+    starts it again from step 0 in its own folder (saying so) and ends where an unbroken run
+    ends; a fresh run there is still refused."""
+    data = tiny_dataset()
+    fit(_cfg(tmp_path, "whole"), dataset=data)
+    fit(_cfg(tmp_path, "killed"), dataset=data)
+    killed = tmp_path / "killed"
+    for name in ("last.pt", "best.pt"):
+        (killed / name).unlink()
+    (killed / ".last.pt.x1y2.tmp").write_bytes(b"half")
+    with pytest.raises(FeraugError, match="not empty"):
+        fit(_cfg(tmp_path, "killed"), dataset=data)
+    capsys.readouterr()
+    fit(_cfg(tmp_path, "killed"), dataset=data, resume=True)
+    assert "no checkpoint yet; starting this run again from step 0" in capsys.readouterr().err
+    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)["model"]
+    b = torch.load(killed / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = (killed / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == len((tmp_path / "whole" / "metrics.jsonl").read_text().splitlines())
+    assert not (killed / ".last.pt.x1y2.tmp").exists()

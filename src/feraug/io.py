@@ -33,32 +33,54 @@ def _temporary_sibling(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
+def _write_failed(path: Path, exc: OSError) -> FeraugError:
+    """One line for a failed save (full disk, quota, read-only or vanished folder); the
+    previous file at ``path``, if any, is untouched."""
+    return FeraugError(f"{path}: could not be written ({exc.strerror or exc}); the previous "
+                       "version, if any, is unchanged")
+
+
 def atomic_write_bytes(data: bytes, path: Path) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    fd, tmp = _temporary_sibling(Path(path))
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename);
+    FeraugError naming ``path`` when the disk refuses."""
+    path = Path(path)
+    try:
+        fd, tmp = _temporary_sibling(path)
+    except OSError as exc:
+        raise _write_failed(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, Path(path))
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_failed(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to ``path`` atomically."""
+    """``torch.save`` to ``path`` atomically; FeraugError naming ``path`` when the disk
+    refuses."""
     import torch
 
     path = Path(path)
-    fd, tmp = _temporary_sibling(path)
+    try:
+        fd, tmp = _temporary_sibling(path)
+    except OSError as exc:
+        raise _write_failed(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:  # one handle: written, flushed and synced to disk
             torch.save(obj, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_failed(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

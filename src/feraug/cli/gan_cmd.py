@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -57,6 +58,26 @@ def _default_out(name: str, config: dict) -> Path:
     return Path("runs") / "gan" / f"{name}{suffix}"
 
 
+def _resumable_state(out: Path, model: str) -> dict:
+    """Config and meta of the run in ``out``: from its checkpoint, or from its manifest when
+    it stopped before its first checkpoint (it then restarts from step 0)."""
+    from feraug.gan.base import read_generator_checkpoint
+
+    if (out / "checkpoint.pt").is_file():
+        state = read_generator_checkpoint(out / "checkpoint.pt")
+        if state["name"] != model:
+            raise ConfigError(f"{out}: holds a {state['name']} run, not --model {model}")
+        return state
+    try:
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise CheckpointError(f"{out}: nothing to resume (no checkpoint.pt in it)") from None
+    if manifest.get("kind") != "feraug-gan-run" or manifest.get("model") != model:
+        raise ConfigError(f"{out}: holds a {manifest.get('model') or manifest.get('kind')} "
+                          f"run, not --model {model}")
+    return {"config": manifest.get("config") or {}, "meta": {"split": manifest.get("split")}}
+
+
 @gan_app.command("train")
 def train_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="generator: cyclegan, cgan, "
@@ -102,7 +123,6 @@ def train_cmd(
     Example: feraug gan train -m cyclegan -d data/fer2013 --target disgust -o runs/cyc-dis
     """
     from feraug.gan import build_generator, get_generator_class
-    from feraug.gan.base import read_generator_checkpoint
     from feraug.gan.trainer import train_generator
     from feraug.training.config import read_yaml
 
@@ -115,11 +135,7 @@ def train_cmd(
         if config is not None or set(overrides) - {"steps"}:
             raise ConfigError("--resume continues a run with its own config; only --steps "
                               "may change")
-        if not (out / "checkpoint.pt").is_file():
-            raise CheckpointError(f"{out}: nothing to resume (no checkpoint.pt in it)")
-        state = read_generator_checkpoint(out / "checkpoint.pt")
-        if state["name"] != model:
-            raise ConfigError(f"{out}: holds a {state['name']} run, not --model {model}")
+        state = _resumable_state(out, model)
         values = {**state["config"], **overrides}
         stored_split = state.get("meta", {}).get("split")
     else:

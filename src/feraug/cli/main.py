@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from importlib import import_module
 
@@ -38,6 +39,10 @@ for _name in COMMAND_MODULES:
     _module.register(app)
 
 
+#: Errors of the environment, not of feraug: full disk, quota, read-only file system, access.
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
 def main() -> None:
     """Entry point: run the app (click handles usage errors and exit codes), turning feraug's
     own user errors into one clear line on stderr and exit status 2."""
@@ -49,3 +54,9 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.secho("interrupted", err=True)
         sys.exit(130)
+    except OSError as exc:  # the disk or the file system refused, outside an atomic save
+        if exc.errno not in DISK_ERRORS:
+            raise
+        typer.secho(f"error: {exc.filename or 'a file'}: {exc.strerror}", fg=typer.colors.RED,
+                    err=True)
+        sys.exit(2)

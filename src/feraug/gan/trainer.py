@@ -23,6 +23,8 @@ number of processes is exact).
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,7 @@ import torch
 from torchvision.utils import make_grid
 
 from feraug.data.dataset import FaceDataset
-from feraug.errors import CheckpointError, DataError
+from feraug.errors import CheckpointError, ConfigError, DataError
 from feraug.finite import ensure_finite_losses, ensure_finite_weights
 from feraug.gan.base import (
     GeneratorModel,
@@ -147,6 +149,25 @@ def _truncate_log(log: Path, step: int) -> None:
         atomic_write_bytes(("".join(f"{ln}\n" for ln in keep)).encode(), log)
 
 
+def _check_restart(out: Path, model: GeneratorModel) -> None:
+    """A run folder without a checkpoint may restart only as the same generator and config."""
+    try:
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise CheckpointError(f"{out}/manifest.json: unreadable; not a feraug generator "
+                              "run") from None
+    if manifest.get("kind") != "feraug-gan-run" or manifest.get("model") != model.name:
+        raise CheckpointError(f"{out}: holds a {manifest.get('model') or manifest.get('kind')}"
+                              f" run, not a {model.name} run; refusing to restart into it")
+    stored = {k: v for k, v in (manifest.get("config") or {}).items() if k != "steps"}
+    current = {k: v for k, v in model.config.model_dump(mode="json").items() if k != "steps"}
+    if stored != current:
+        changed = sorted(k for k in stored.keys() | current.keys()
+                         if stored.get(k) != current.get(k))
+        raise ConfigError(f"{out}: --resume must continue the same run, but "
+                          f"{', '.join(changed)} differ from its manifest")
+
+
 def _resume(model: GeneratorModel, ckpt: Path, samplers: list[IndexStream],
             train: FaceDataset, engine: Engine) -> None:
     """Restore generator, batch streams and RNG states from the run's checkpoint."""
@@ -206,10 +227,19 @@ def _train(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
            sample_every: int, checkpoint_every: int, log_every: int, resume: bool,
            meta: dict | None, progress: bool, tensorboard: bool) -> GanRunResult:
     main, dev = engine.is_main, engine.device
-    if main:
-        out = prepare_output_dir(out, allow_existing_run=resume)
-    engine.barrier()
     ckpt, log = out / "checkpoint.pt", out / "log.jsonl"
+    restart = resume and (out / "manifest.json").is_file() and not ckpt.is_file()
+    if restart:  # stopped before or during its first save: start again in its own folder
+        _check_restart(out, model)
+        resume = False
+        if main:
+            for stale in (log, out / "samples"):
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
+            print(f"{out}: no checkpoint yet; starting this run again from step 0",
+                  file=sys.stderr)
+    if main:
+        out = prepare_output_dir(out, allow_existing_run=resume or restart)
+    engine.barrier()
     if not resume:
         model.prepare()
     model.amp = engine.amp

@@ -120,14 +120,15 @@ RESUMABLE_CHANGES = frozenset({"epochs", "max_steps", "device", "checkpoint_ever
                                "tensorboard"})
 
 
-def check_resumable(out: Path, config: TrainConfig, data_fingerprint: str) -> None:
-    """Refuse ``--resume`` unless ``out`` holds an interrupted classifier run (``last.pt`` and
-    a ``train`` manifest) of this very config and data (only :data:`RESUMABLE_CHANGES` may
-    differ)."""
+def check_resumable(out: Path, config: TrainConfig, data_fingerprint: str) -> bool:
+    """Refuse ``--resume`` unless ``out`` holds an interrupted classifier run (a ``train``
+    manifest) of this very config and data (only :data:`RESUMABLE_CHANGES` may differ).
+    Returns whether there is a checkpoint to continue from: a run stopped before or during
+    its first save has none and starts again from step 0 in its own folder."""
     manifest_path, last = out / "manifest.json", out / "last.pt"
-    if not last.is_file():
-        raise CheckpointError(f"{out}: nothing to resume (no last.pt); drop --resume to start "
-                              "a new run in an empty folder")
+    if not manifest_path.is_file():
+        raise CheckpointError(f"{out}: nothing to resume (no feraug run here); drop --resume "
+                              "to start a new run in an empty folder")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -147,6 +148,7 @@ def check_resumable(out: Path, config: TrainConfig, data_fingerprint: str) -> No
                           f"{', '.join(sorted(RESUMABLE_CHANGES - {'out'}))} may change)")
     if manifest.get("data_fingerprint") not in (None, data_fingerprint):
         raise DataError(f"{config.data}: the data differ from those of the run in {out}")
+    return last.is_file()
 
 
 def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = False,
@@ -158,11 +160,20 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     train, val = ds.subset("train"), ds.subset("val")
     out = Path(config.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
-    if resume:
-        check_resumable(out, config, ds.fingerprint())
+    if resume and not check_resumable(out, config, ds.fingerprint()):
+        if engine.is_main:  # nothing was saved: this run's own partial files go
+            for name in ("metrics.jsonl", "best.pt"):
+                (out / name).unlink(missing_ok=True)
+            print(f"{out}: no checkpoint yet; starting this run again from step 0",
+                  file=sys.stderr)
+        resume = False
+        restart = True
+    else:
+        restart = False
     if engine.is_main:
-        prepare_output_dir(out, allow_existing_run=resume)  # resuming also drops stale .tmp
-        if not resume:  # a resumed run keeps the manifest it started with
+        # resuming also drops stale .tmp
+        prepare_output_dir(out, allow_existing_run=resume or restart)
+        if not resume and not restart:  # a resumed run keeps the manifest it started with
             write_manifest(out, "train", config.model_dump(), config.seed, ds.fingerprint(),
                            data_summary=ds.summary(), world_size=engine.world_size)
     engine.barrier()
