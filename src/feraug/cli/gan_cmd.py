@@ -124,6 +124,7 @@ def train_cmd(
     """
     from feraug.gan import build_generator, get_generator_class
     from feraug.gan.trainer import train_generator
+    from feraug.io import refuse_output_inside
     from feraug.training.config import read_yaml
 
     get_generator_class(model)
@@ -144,6 +145,7 @@ def train_cmd(
             raise ConfigError(f"{config}: its model does not match --model {model}")
         values.update(overrides)
     out = out or _default_out(model, values)
+    refuse_output_inside(out, data, "the data set")
     split = split_options(class_map, folds, fold, data_seed, base=stored_split)
     ds = load_split_dataset(data, format, size, split)
     generator = build_generator(model, values, ds.classes, ds.size, source=str(config or model))

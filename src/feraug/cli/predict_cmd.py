@@ -73,10 +73,13 @@ def predict_command(
     others failed or held no face), 1 when none could be, 2 for a usage error (bad model,
     --out folder not empty, unknown detector).
     """
+    from feraug.io import refuse_output_inside
     from feraug.predict.api import predict, resolve_tta
     from feraug.predict.model import resolve_model
     from feraug.predict.sources import expand_paths
 
+    if out is not None:
+        refuse_output_inside(out, [p for p in paths if p.is_dir()], "the input folder")
     loaded = resolve_model(model, device)
     mode = resolve_tta(tta, loaded)
     items = expand_paths(list(paths))

@@ -90,7 +90,7 @@ def evaluate(
 ) -> None:
     """Score a checkpoint on one split: accuracy, macro-F1, per-class metrics, confusion."""
     from feraug.data.load import load_dataset
-    from feraug.io import prepare_output_dir
+    from feraug.io import prepare_output_dir, refuse_output_inside
     from feraug.training.checkpoint import load_classifier
     from feraug.training.engine import choose_device
     from feraug.training.evaluate import evaluate_classifier
@@ -103,6 +103,7 @@ def evaluate(
     ds = load_dataset(data, format=format, size=loaded.image_size,
                       **checkpoint_split(loaded.meta, data))
     if out is not None:
+        refuse_output_inside(out, data, "the data set")
         prepare_output_dir(out)
     metrics = evaluate_classifier(loaded, ds, split=split, out_dir=out, tta=tta)
     if out is not None:

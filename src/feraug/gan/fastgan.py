@@ -54,6 +54,8 @@ class FastGanConfig(GanConfig, GuideConfig):
     r1_every: int = Field(16, ge=1, description="lazy regularisation interval")
     ema_kimg: float = Field(5.0, ge=0, description="EMA half-life in thousands of images")
     ema_rampup: float = Field(0.05, ge=0, description="EMA half-life <= rampup x images seen")
+    lambda_ms: float = Field(1.0, ge=0, description="mode-seeking weight (Mao et al. 2019): "
+                             "two noises of one emotion must give different faces")
     diffaugment: Policy = Field("color,translation,cutout", description="DiffAugment policy")
     balanced: bool = Field(True, description="equal images per class in every batch")
 
@@ -111,16 +113,31 @@ class FastGan(GuidedGenerator):
         with self.autocast():
             adv = F.softplus(-d(self._augment(fake), labels)).mean()
             guide = self.guide_loss(fake, labels)
-            loss_g = adv + guide
+            seeking = self.mode_seeking_loss(fake, z, labels)
+            loss_g = adv + guide + seeking
         o["g"].zero_grad(set_to_none=True)
         loss_g.backward()
         o["g"].step()
         set_requires_grad(d, True)
         update_ema(self.nets["g_ema"], g,
                    ema_beta(self.step, real.shape[0], c.ema_kimg, c.ema_rampup))
-        return {"g": adv.detach(), "guide": guide.detach(), "d": loss_d.detach(),
+        return {"g": adv.detach(), "guide": guide.detach(), "ms": seeking.detach(),
+                "d": loss_d.detach(),
                 "d_real": d_real.detach().float().mean(),
                 "d_fake": d_fake.detach().float().mean(), **losses}
+
+    def mode_seeking_loss(self, fake: torch.Tensor, z: torch.Tensor, labels: torch.Tensor
+                          ) -> torch.Tensor:
+        """``lambda_ms / (image distance / noise distance)`` over neighbouring samples of the
+        same emotion (a batch holds each emotion's samples side by side): small when
+        different noises give different faces, large when the generator collapses."""
+        same = labels[:-1] == labels[1:]
+        if self.config.lambda_ms == 0 or not bool(same.any()):
+            return fake.new_zeros(())
+        faces = (fake[:-1] - fake[1:]).abs().flatten(1).mean(dim=1)
+        noise = (z[:-1] - z[1:]).abs().mean(dim=1)
+        ratio = (faces / noise)[same].mean()
+        return self.config.lambda_ms / (ratio + 1e-5)
 
     @torch.no_grad()
     def generate(self, label: int, n: int, seed: int) -> torch.Tensor:

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from feraug.data.dataset import FaceDataset
 from feraug.errors import CheckpointError, ConfigError, DataError
 from feraug.finite import ensure_finite_losses, ensure_finite_weights
-from feraug.io import prepare_output_dir
+from feraug.io import prepare_output_dir, refuse_output_inside
 from feraug.manifest import write_manifest
 from feraug.progress import progress_bar
 from feraug.tensorboard import Board
@@ -170,6 +170,7 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
         restart = True
     else:
         restart = False
+    refuse_output_inside(out, [config.data, *config.synthetic], "the training data")
     if engine.is_main:
         # resuming also drops stale .tmp
         prepare_output_dir(out, allow_existing_run=resume or restart)
