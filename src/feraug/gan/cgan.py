@@ -17,18 +17,9 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from feraug.gan.base import (
-    SAMPLE_CHUNK,
-    GanConfig,
-    GeneratorModel,
-    balanced_streams,
-    ema_beta,
-    r1_step,
-    set_requires_grad,
-    to_uint8,
-    update_ema,
-)
-from feraug.gan.diffaugment import Policy, diff_augment
+from feraug.gan.base import GanConfig, set_requires_grad
+from feraug.gan.diffaugment import Policy
+from feraug.gan.noise import NoiseToFace
 from feraug.gan.stylenets import ProjectionDiscriminator, StyleGenerator
 
 
@@ -51,7 +42,7 @@ class CGanConfig(GanConfig):
     balanced: bool = Field(True, description="equal images per class in every batch")
 
 
-class CGan(GeneratorModel):
+class CGan(NoiseToFace):
     """Class-conditional noise -> face generator (sources are ignored)."""
 
     name = "cgan"
@@ -73,14 +64,6 @@ class CGan(GeneratorModel):
             "d": torch.optim.Adam(d.parameters(), c.lr * ratio, (0.0, c.beta2 ** ratio)),
         }
 
-    def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
-        if self.config.balanced:
-            return balanced_streams(labels, len(self.classes), self.config.batch_size)
-        return super().streams(labels)
-
-    def _augment(self, x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, self.config.diffaugment)
-
     def _train_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         c, g, d, o = self.config, self.nets["g"], self.nets["d"], self.optims
         z = torch.randn(real.shape[0], c.z_dim, device=real.device)
@@ -92,42 +75,8 @@ class CGan(GeneratorModel):
         o["g"].zero_grad(set_to_none=True)
         loss_g.backward()
         o["g"].step()
-        # phase 2: discriminator, non-saturating loss on augmented real and fake
+        # phase 2: discriminator (and lazy R1), then the EMA
         set_requires_grad(d, True)
-        with self.autocast():
-            d_fake = d(self._augment(fake.detach()), labels)
-            d_real = d(self._augment(real), labels)
-            loss_d = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
-        o["d"].zero_grad(set_to_none=True)
-        loss_d.backward()
-        o["d"].step()
-        # phase 3: lazy R1 penalty (fp32) on augmented reals
-        losses = {"g": loss_g.detach(), "d": loss_d.detach(),
-                  "d_real": d_real.detach().float().mean(),
-                  "d_fake": d_fake.detach().float().mean()}
-        if c.r1_gamma > 0 and self.step % c.r1_every == 0:
-            losses["r1"] = r1_step(d, self._augment(real).detach(), labels, o["d"],
-                                   c.r1_gamma * c.r1_every)
+        losses = {"g": loss_g.detach(), **self.discriminator_step(real, fake, labels)}
         self._update_ema(real.shape[0])
         return losses
-
-    def _update_ema(self, batch: int) -> None:
-        c = self.config
-        update_ema(self.nets["g_ema"], self.nets["g"],
-                   ema_beta(self.step, batch, c.ema_kimg, c.ema_rampup))
-
-    @torch.no_grad()
-    def generate(self, label: int, n: int, seed: int) -> torch.Tensor:
-        """Float images in about [-1, 1] ``[n, 1, S, S]`` on ``self.device`` from the EMA
-        generator, for class index ``label``."""
-        z = self._noise(n, self.config.z_dim, seed)
-        labels = torch.full((n,), label, dtype=torch.long, device=self.device)
-        g = self.nets["g_ema"]
-        out = [g(z[i : i + SAMPLE_CHUNK], labels[i : i + SAMPLE_CHUNK])
-               for i in range(0, n, SAMPLE_CHUNK)]
-        return torch.cat(out) if out else z.new_zeros(0, 1, self.image_size, self.image_size)
-
-    def sample(self, emotion: str, n: int, seed: int,
-               sources: torch.Tensor | None = None) -> torch.Tensor:
-        """``n`` new faces of ``emotion`` from noise seeded by ``seed`` (``sources`` ignored)."""
-        return to_uint8(self.generate(self.class_index(emotion), n, seed))

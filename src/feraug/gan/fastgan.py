@@ -23,18 +23,13 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from feraug.gan.base import (
-    SAMPLE_CHUNK,
     GanConfig,
-    balanced_streams,
-    ema_beta,
-    r1_step,
     set_requires_grad,
-    to_uint8,
-    update_ema,
 )
-from feraug.gan.diffaugment import Policy, diff_augment
+from feraug.gan.diffaugment import Policy
 from feraug.gan.fastnets import FastGenerator
 from feraug.gan.guide import GuideConfig, GuidedGenerator
+from feraug.gan.noise import NoiseToFace
 from feraug.gan.stylenets import ProjectionDiscriminator
 
 
@@ -60,7 +55,7 @@ class FastGanConfig(GanConfig, GuideConfig):
     balanced: bool = Field(True, description="equal images per class in every batch")
 
 
-class FastGan(GuidedGenerator):
+class FastGan(GuidedGenerator, NoiseToFace):
     """Class-conditional noise -> face generator (sources are ignored)."""
 
     name = "fastgan"
@@ -84,31 +79,13 @@ class FastGan(GuidedGenerator):
                                   (c.beta1 ** ratio, c.beta2 ** ratio)),
         }
 
-    def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
-        if self.config.balanced:
-            return balanced_streams(labels, len(self.classes), self.config.batch_size)
-        return super().streams(labels)
-
-    def _augment(self, x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, self.config.diffaugment)
-
     def _train_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         c, g, d, o = self.config, self.nets["g"], self.nets["d"], self.optims
         z = torch.randn(real.shape[0], c.z_dim, device=real.device)
-        # discriminator: non-saturating loss on augmented real and generated faces
         with self.autocast():
             fake = g(z, labels)
-            d_real = d(self._augment(real), labels)
-            d_fake = d(self._augment(fake.detach()), labels)
-            loss_d = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
-        o["d"].zero_grad(set_to_none=True)
-        loss_d.backward()
-        o["d"].step()
-        losses = {}
-        if c.r1_gamma > 0 and self.step % c.r1_every == 0:
-            losses["r1"] = r1_step(d, self._augment(real).detach(), labels, o["d"],
-                                   c.r1_gamma * c.r1_every)
-        # generator: raise the discriminator's score, be recognised by the guide
+        losses = self.discriminator_step(real, fake, labels)
+        # generator: raise the discriminator's score, be recognised by the guide, vary
         set_requires_grad(d, False)
         with self.autocast():
             adv = F.softplus(-d(self._augment(fake), labels)).mean()
@@ -119,12 +96,8 @@ class FastGan(GuidedGenerator):
         loss_g.backward()
         o["g"].step()
         set_requires_grad(d, True)
-        update_ema(self.nets["g_ema"], g,
-                   ema_beta(self.step, real.shape[0], c.ema_kimg, c.ema_rampup))
-        return {"g": adv.detach(), "guide": guide.detach(), "ms": seeking.detach(),
-                "d": loss_d.detach(),
-                "d_real": d_real.detach().float().mean(),
-                "d_fake": d_fake.detach().float().mean(), **losses}
+        self._update_ema(real.shape[0])
+        return {"g": adv.detach(), "guide": guide.detach(), "ms": seeking.detach(), **losses}
 
     def mode_seeking_loss(self, fake: torch.Tensor, z: torch.Tensor, labels: torch.Tensor
                           ) -> torch.Tensor:
@@ -138,19 +111,3 @@ class FastGan(GuidedGenerator):
         noise = (z[:-1] - z[1:]).abs().mean(dim=1)
         ratio = (faces / noise)[same].mean()
         return self.config.lambda_ms / (ratio + 1e-5)
-
-    @torch.no_grad()
-    def generate(self, label: int, n: int, seed: int) -> torch.Tensor:
-        """Float faces in [-1, 1] ``[n, 1, S, S]`` on ``self.device`` from the EMA generator
-        for class index ``label``."""
-        z = self._noise(n, self.config.z_dim, seed)
-        labels = torch.full((n,), label, dtype=torch.long, device=self.device)
-        g = self.nets["g_ema"].eval()
-        out = [g(z[i : i + SAMPLE_CHUNK], labels[i : i + SAMPLE_CHUNK])
-               for i in range(0, n, SAMPLE_CHUNK)]
-        return torch.cat(out) if out else z.new_zeros(0, 1, self.image_size, self.image_size)
-
-    def sample(self, emotion: str, n: int, seed: int,
-               sources: torch.Tensor | None = None) -> torch.Tensor:
-        """``n`` new faces of ``emotion`` from noise seeded by ``seed`` (``sources`` ignored)."""
-        return to_uint8(self.generate(self.class_index(emotion), n, seed))

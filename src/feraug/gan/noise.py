@@ -1,0 +1,76 @@
+"""What the class-conditional noise-to-face generators (``cgan``, ``fastgan``) share:
+class-balanced batches, DiffAugment, the StyleGAN2-ADA discriminator phase (non-saturating
+loss, lazy R1), an exponential moving average of the generator, and sampling from it.
+
+A subclass builds ``nets = {"g", "d", "g_ema"}`` (``g(z, labels)``, ``d(x, labels)``) and
+optimisers ``{"g", "d"}``, and its config has ``z_dim``, ``balanced``, ``diffaugment``,
+``r1_gamma``, ``r1_every``, ``ema_kimg`` and ``ema_rampup``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from feraug.gan.base import (
+    SAMPLE_CHUNK,
+    GeneratorModel,
+    balanced_streams,
+    ema_beta,
+    r1_step,
+    to_uint8,
+    update_ema,
+)
+from feraug.gan.diffaugment import diff_augment
+
+
+class NoiseToFace(GeneratorModel):
+    """Base of class-conditional noise -> face generators (sources are ignored)."""
+
+    def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
+        if self.config.balanced:
+            return balanced_streams(labels, len(self.classes), self.config.batch_size)
+        return super().streams(labels)
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.config.diffaugment)
+
+    def discriminator_step(self, real: torch.Tensor, fake: torch.Tensor,
+                           labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Non-saturating loss on augmented real and (detached) generated faces, then the
+        lazy R1 penalty every ``r1_every`` steps; returns the detached losses."""
+        c, d, opt = self.config, self.nets["d"], self.optims["d"]
+        with self.autocast():
+            d_fake = d(self._augment(fake.detach()), labels)
+            d_real = d(self._augment(real), labels)
+            loss_d = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
+        opt.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt.step()
+        losses = {"d": loss_d.detach(), "d_real": d_real.detach().float().mean(),
+                  "d_fake": d_fake.detach().float().mean()}
+        if c.r1_gamma > 0 and self.step % c.r1_every == 0:
+            losses["r1"] = r1_step(d, self._augment(real).detach(), labels, opt,
+                                   c.r1_gamma * c.r1_every)
+        return losses
+
+    def _update_ema(self, batch: int) -> None:
+        c = self.config
+        update_ema(self.nets["g_ema"], self.nets["g"],
+                   ema_beta(self.step, batch, c.ema_kimg, c.ema_rampup))
+
+    @torch.no_grad()
+    def generate(self, label: int, n: int, seed: int) -> torch.Tensor:
+        """Float faces in about [-1, 1] ``[n, 1, S, S]`` on ``self.device`` from the EMA
+        generator, for class index ``label``."""
+        z = self._noise(n, self.config.z_dim, seed)
+        labels = torch.full((n,), label, dtype=torch.long, device=self.device)
+        g = self.nets["g_ema"].eval()
+        out = [g(z[i : i + SAMPLE_CHUNK], labels[i : i + SAMPLE_CHUNK])
+               for i in range(0, n, SAMPLE_CHUNK)]
+        return torch.cat(out) if out else z.new_zeros(0, 1, self.image_size, self.image_size)
+
+    def sample(self, emotion: str, n: int, seed: int,
+               sources: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` new faces of ``emotion`` from noise seeded by ``seed`` (``sources`` ignored)."""
+        return to_uint8(self.generate(self.class_index(emotion), n, seed))
