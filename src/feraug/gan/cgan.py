@@ -11,8 +11,6 @@ without the discriminator memorising it.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -55,14 +53,7 @@ class CGan(NoiseToFace):
             g = StyleGenerator(k, image_size, c.z_dim, c.w_dim, c.map_layers, c.g_channels,
                                c.mapping_lr_mul)
             d = ProjectionDiscriminator(k, image_size, c.d_channels)
-        g_ema = copy.deepcopy(g).eval()
-        set_requires_grad(g_ema, False)
-        self.nets = {"g": g, "d": d, "g_ema": g_ema}
-        ratio = c.r1_every / (c.r1_every + 1) if c.r1_gamma > 0 else 1.0  # lazy-reg correction
-        self.optims = {
-            "g": torch.optim.Adam(g.parameters(), c.lr, (0.0, c.beta2)),
-            "d": torch.optim.Adam(d.parameters(), c.lr * ratio, (0.0, c.beta2 ** ratio)),
-        }
+        self.set_networks(g, d, c.lr, c.lr, (0.0, c.beta2))
 
     def _train_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         c, g, d, o = self.config, self.nets["g"], self.nets["d"], self.optims

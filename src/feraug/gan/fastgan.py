@@ -16,8 +16,6 @@ classifier; the scorer refuses its guide.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -69,15 +67,7 @@ class FastGan(GuidedGenerator, NoiseToFace):
         with self.seeded():
             g = FastGenerator(k, image_size, c.z_dim, c.g_channels)
             d = ProjectionDiscriminator(k, image_size, c.d_channels)
-        g_ema = copy.deepcopy(g).eval()
-        set_requires_grad(g_ema, False)
-        self.nets = {"g": g, "d": d, "g_ema": g_ema}
-        ratio = c.r1_every / (c.r1_every + 1) if c.r1_gamma > 0 else 1.0  # lazy-reg correction
-        self.optims = {
-            "g": torch.optim.Adam(g.parameters(), c.lr_g, (c.beta1, c.beta2)),
-            "d": torch.optim.Adam(d.parameters(), c.lr_d * ratio,
-                                  (c.beta1 ** ratio, c.beta2 ** ratio)),
-        }
+        self.set_networks(g, d, c.lr_g, c.lr_d, (c.beta1, c.beta2))
 
     def _train_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         c, g, d, o = self.config, self.nets["g"], self.nets["d"], self.optims

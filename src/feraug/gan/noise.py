@@ -9,8 +9,11 @@ optimisers ``{"g", "d"}``, and its config has ``z_dim``, ``balanced``, ``diffaug
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from feraug.gan.base import (
     SAMPLE_CHUNK,
@@ -18,6 +21,7 @@ from feraug.gan.base import (
     balanced_streams,
     ema_beta,
     r1_step,
+    set_requires_grad,
     to_uint8,
     update_ema,
 )
@@ -26,6 +30,22 @@ from feraug.gan.diffaugment import diff_augment
 
 class NoiseToFace(GeneratorModel):
     """Base of class-conditional noise -> face generators (sources are ignored)."""
+
+    def set_networks(self, g: nn.Module, d: nn.Module, lr_g: float, lr_d: float,
+                     betas: tuple[float, float]) -> None:
+        """``nets`` = the generator, the discriminator and a frozen EMA copy of the generator;
+        one Adam each, the discriminator's corrected for lazy R1 (StyleGAN2: its steps run
+        ``r1_every / (r1_every + 1)`` as often as the loss terms say)."""
+        c = self.config
+        g_ema = copy.deepcopy(g).eval()
+        set_requires_grad(g_ema, False)
+        self.nets = {"g": g, "d": d, "g_ema": g_ema}
+        ratio = c.r1_every / (c.r1_every + 1) if c.r1_gamma > 0 else 1.0
+        self.optims = {
+            "g": torch.optim.Adam(g.parameters(), lr_g, betas),
+            "d": torch.optim.Adam(d.parameters(), lr_d * ratio,
+                                  (betas[0] ** ratio, betas[1] ** ratio)),
+        }
 
     def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
         if self.config.balanced:
