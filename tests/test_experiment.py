@@ -316,6 +316,11 @@ def test_smoke_config_runs_the_whole_pipeline_and_skips_finished_stages(
     assert (syn / "manifest.json").is_file()
     assert json.loads((syn / "manifest.json").read_text())["files"] == manifest["files"]
 
+    values = cfg.model_dump()  # the same folder, a generator stage with another config
+    values["generators"][0]["config"]["ngf"] = 4
+    with pytest.raises(ConfigError, match="different configuration .ngf"):
+        runner.run_experiment(parse_experiment_config(values))
+
 
 def test_synthetic_stage_must_name_a_generator_stage(tmp_path: Path) -> None:
     values = {**tiny_config(tmp_path / "x"),

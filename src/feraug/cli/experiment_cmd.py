@@ -35,7 +35,7 @@ def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict) -> 
     rows = [r for r in rows if r["stage"] == "arm"]
     for r in stages:
         what = r.get("model") or f"from {r.get('generator')}"
-        typer.echo(f"  {r['stage']:<9} {r['name']:<18} {what:<14} {r['status']:<8} "
+        typer.echo(f"  {r['stage']:<9} {r['name']:<26} {what:<24} {r['status']:<8} "
                    f"{r['run_dir']}")
     typer.echo(f"{len(rows)} run(s) into {out} (baseline: {baseline})")
     typer.echo("shared: " + (", ".join(f"{k}={v}" for k, v in base.items()) or "defaults"))

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from feraug.data.dataset import FaceDataset
+from feraug.errors import ConfigError
 from feraug.experiment.config import ExperimentConfig, GeneratorSpec, SyntheticSpec
 
 Log = Callable[[str], None]
@@ -37,9 +38,18 @@ def generator_status(cfg: ExperimentConfig, spec: GeneratorSpec) -> str:
     ckpt = cfg.generator_dir(spec.name) / "checkpoint.pt"
     if not ckpt.is_file():
         return "todo"
-    from feraug.gan.base import read_generator_checkpoint
+    from feraug.gan import get_generator_class
+    from feraug.gan.base import build_config, read_generator_checkpoint
 
     state = read_generator_checkpoint(ckpt)
+    wanted = build_config(get_generator_class(spec.model or "").config_class, spec.config,
+                          f"generator {spec.name!r}").model_dump(mode="json")
+    if state["name"] != spec.model or state["config"] != wanted:
+        changed = sorted(k for k in wanted.keys() | state["config"].keys()
+                         if wanted.get(k) != state["config"].get(k))
+        raise ConfigError(f"{ckpt}: this generator was trained as {state['name']} with a "
+                          f"different configuration ({', '.join(changed) or 'model'}); "
+                          "choose a new `out` or delete that folder")
     return "done" if int(state["model"]["step"]) >= int(state["config"]["steps"]) else "partial"
 
 

@@ -26,11 +26,15 @@ def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
 
 class QualityFilter:
     """Keep a sample only when a trained classifier gives its requested emotion a probability
-    of at least ``tau`` (with the classifier's own crop and test-time augmentation)."""
+    of at least ``tau`` (with the classifier's own crop and test-time augmentation).
+    ``checkpoint`` ``"bundled"`` is the default model that ships inside feraug."""
 
     def __init__(self, checkpoint: str | Path, tau: float, device: str | torch.device = "cpu",
                  batch_size: int = 512) -> None:
-        self.checkpoint = Path(checkpoint)
+        from feraug.bundled import default_model_path
+
+        self.checkpoint = default_model_path() if str(checkpoint) == "bundled" \
+            else Path(checkpoint)
         self.tau = float(tau)
         self.batch_size = batch_size
         self.loaded: LoadedClassifier = load_classifier(self.checkpoint, device)

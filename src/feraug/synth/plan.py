@@ -54,7 +54,8 @@ class SynthPlan(BaseModel):
     mode: Literal["balance", "multiply"] = "balance"
     k: float | None = Field(None, ge=0.5, le=5.0, description="multiplier for mode=multiply")
     seed: int = Field(0, ge=0)
-    filter_model: str | None = Field(None, description="classifier checkpoint for the filter")
+    filter_model: str | None = Field(None, description="classifier checkpoint for the filter "
+                                     "('bundled': feraug's default model)")
     tau: float = Field(0.5, ge=0.0, le=1.0, description="minimum probability of the emotion")
     delta: float = Field(0.05, ge=0.0, le=1.0, description="minimum RMS distance to real train")
     oversample: float = Field(1.5, ge=1.0, le=20.0)
