@@ -334,3 +334,23 @@ def test_synthetic_stage_must_name_a_generator_stage(tmp_path: Path) -> None:
     values["generators"] = [{"name": "g", "model": "fastgan", "config": {"stpes": 3}}]
     with pytest.raises(ConfigError, match="exp.yaml: .*stpes"):
         parse_experiment_config(values, source="exp.yaml")
+
+
+def test_gan_arms_are_compared_with_the_best_non_gan_arm_chosen_on_validation() -> None:
+    """The best non-GAN arm is picked by validation accuracy, even when another arm has the
+    better test accuracy; the GAN arm's paired difference against it is hand-checkable."""
+    def rec(arm: str, seed: int, acc: float, val: float) -> dict:
+        return {"arm": arm, "seed": seed, "accuracy": acc, "macro_f1": acc,
+                "best_val_accuracy": val, "classes": ["a", "b"],
+                "per_class": {"a": {"recall": acc}, "b": {"recall": acc}}}
+
+    records = [rec("real", 0, 0.50, 0.50), rec("real", 1, 0.52, 0.50),
+               rec("balanced", 0, 0.55, 0.60), rec("balanced", 1, 0.57, 0.62),
+               rec("weighted", 0, 0.70, 0.55), rec("weighted", 1, 0.70, 0.55),  # best test
+               rec("gan", 0, 0.58, 0.61), rec("gan", 1, 0.56, 0.61)]
+    out = summarise(records, ["real", "balanced", "weighted", "gan"], "real", gan_arms=["gan"])
+    assert out["best_non_gan"] == {"arm": "balanced", "mean_val_accuracy": 0.61,
+                                   "chosen_on": "validation"}
+    delta = out["arms"]["gan"]["delta_vs_best_non_gan"]["accuracy"]
+    assert delta["mean"] == pytest.approx(0.01)  # (0.58 - 0.55 + 0.56 - 0.57) / 2
+    assert "delta_vs_best_non_gan" not in out["arms"]["balanced"]

@@ -68,14 +68,41 @@ def _recall_by_seed(records: list[dict], cls: str) -> dict[int, float]:
     return {int(r["seed"]): float(r["per_class"][cls]["recall"]) for r in records}
 
 
+def _deltas(runs: list[dict], other: list[dict], classes: list[str]) -> dict[str, Any]:
+    """Paired differences ``runs - other`` (same seeds) in accuracy, macro-F1 and recall."""
+    return {
+        "accuracy": paired_delta(_by_seed(runs, "accuracy"), _by_seed(other, "accuracy")),
+        "macro_f1": paired_delta(_by_seed(runs, "macro_f1"), _by_seed(other, "macro_f1")),
+        "recall": {c: paired_delta(_recall_by_seed(runs, c), _recall_by_seed(other, c))
+                   for c in classes},
+    }
+
+
+def best_on_validation(by_arm: dict[str, list[dict]], candidates: Sequence[str]
+                       ) -> tuple[str | None, float | None]:
+    """The candidate arm with the highest mean *validation* accuracy of its chosen
+    checkpoints (test numbers never choose), and that mean."""
+    scored = [(sum(v) / len(v), a) for a in candidates
+              if (v := [r["best_val_accuracy"] for r in by_arm.get(a, [])
+                        if r.get("best_val_accuracy") is not None])]
+    if not scored:
+        return None, None
+    value, arm = max(scored)
+    return arm, value
+
+
 def summarise(records: list[dict], arms: Sequence[str], baseline: str,
-              expected_seeds: Sequence[int] | None = None) -> dict[str, Any]:
+              expected_seeds: Sequence[int] | None = None,
+              gan_arms: Sequence[str] = ()) -> dict[str, Any]:
     """Per-arm summaries of finished runs.
 
     Returns ``{"baseline", "confidence", "classes", "arms": {name: {...}}, "runs": [...],
-    "missing_runs": [...]}``; each arm holds ``seeds``, ``accuracy`` and ``macro_f1``
-    (:func:`ci_summary`), ``recall`` per class, and (not for the baseline)
+    "missing_runs": [...], "best_non_gan": ...}``; each arm holds ``seeds``, ``accuracy``
+    and ``macro_f1`` (:func:`ci_summary`), ``recall`` per class, and (not for the baseline)
     ``delta_vs_baseline`` with paired ``accuracy``, ``macro_f1`` and per-class ``recall``.
+    With ``gan_arms`` (arms trained with synthetic faces), the non-GAN arm with the best mean
+    validation accuracy is ``best_non_gan`` and every GAN arm also gets
+    ``delta_vs_best_non_gan``: a GAN arm must beat the strongest remedy without a GAN.
     """
     classes: list[str] = []
     for r in records:
@@ -96,15 +123,16 @@ def summarise(records: list[dict], arms: Sequence[str], baseline: str,
             "recall": {c: ci_summary(list(_recall_by_seed(runs, c).values())) for c in classes},
         }
         if arm != baseline:
-            entry["delta_vs_baseline"] = {
-                "accuracy": paired_delta(_by_seed(runs, "accuracy"),
-                                         _by_seed(base, "accuracy")),
-                "macro_f1": paired_delta(_by_seed(runs, "macro_f1"),
-                                         _by_seed(base, "macro_f1")),
-                "recall": {c: paired_delta(_recall_by_seed(runs, c), _recall_by_seed(base, c))
-                           for c in classes},
-            }
+            entry["delta_vs_baseline"] = _deltas(runs, base, classes)
         result["arms"][arm] = entry
+    if gan_arms:
+        best, val = best_on_validation(by_arm, [a for a in arms if a not in gan_arms])
+        result["best_non_gan"] = {"arm": best, "mean_val_accuracy": val,
+                                  "chosen_on": "validation"}
+        for arm in gan_arms:
+            if best is not None and arm in result["arms"]:
+                result["arms"][arm]["delta_vs_best_non_gan"] = _deltas(
+                    by_arm[arm], by_arm[best], classes)
     result["runs"] = [{k: r.get(k) for k in RUN_KEYS}
                       | {"recall": {c: m["recall"] for c, m in r["per_class"].items()}}
                       for r in records]

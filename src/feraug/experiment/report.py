@@ -90,10 +90,28 @@ def _verdicts(results: dict) -> str:
             continue
         lines.append("- " + verdict(arm, base, d["accuracy"], "accuracy"))
         lines.append("- " + verdict(arm, base, d["macro_f1"], "macro-F1"))
+    best = (results.get("best_non_gan") or {}).get("arm")
+    gan_lines = []
+    for arm, e in results["arms"].items():
+        d = e.get("delta_vs_best_non_gan")
+        if d is None or best is None or best == base:
+            continue  # against the baseline it is already above
+        gan_lines.append("- " + verdict(arm, best, d["accuracy"], "accuracy"))
+        gan_lines.append("- " + verdict(arm, best, d["macro_f1"], "macro-F1"))
     if not lines:
         return "Only the baseline arm was run; there is nothing to compare."
-    return ("Paired over seeds (arm minus baseline with the same seed), 95% Student-t "
+    text = ("Paired over seeds (arm minus baseline with the same seed), 95% Student-t "
             "interval:\n\n" + "\n".join(lines))
+    if best is not None and results.get("best_non_gan", {}).get("mean_val_accuracy"):
+        text += (f"\n\nThe strongest arm without synthetic faces, chosen on validation "
+                 f"accuracy (mean {results['best_non_gan']['mean_val_accuracy']:.4f}), is "
+                 f"**{best}**; every GAN arm must beat it, not only {base}.")
+        if gan_lines:
+            text += "\n\n" + "\n".join(gan_lines)
+    n = len(lines) + len(gan_lines)
+    text += (f"\n\n{n} comparisons are made here, each at the 95% level; about "
+             f"{0.05 * n:.1f} of them would exclude zero by chance alone if no arm differed.")
+    return text
 
 
 def _recall_tables(results: dict) -> str:

@@ -201,6 +201,7 @@ def finish(cfg: ExperimentConfig, real: FaceDataset | None, log: Log = _quiet,
 
     records = collect(cfg)
     results = summarise(records, [a.name for a in cfg.arms], cfg.baseline,
+                        gan_arms=[a.name for a in cfg.arms if a.synthetic],
                         expected_seeds=cfg.seeds)
     out = Path(cfg.out)
     json_path, csv_path = write_results(results, out)
