@@ -13,7 +13,7 @@ from feraug.data.listing import listing_fingerprint
 from feraug.data.readers import detect_format, get_reader
 from feraug.data.readers.options import ReaderOptions
 from feraug.data.splits import assign_splits, stratified_holdout
-from feraug.errors import DataError
+from feraug.errors import DataError, FeraugError
 from feraug.io import atomic_torch_save
 
 CACHE_VERSION = "3"  # 3: EXIF orientation applied when decoding
@@ -54,9 +54,9 @@ def read_dataset(path: Path, fmt: str | None, size: int, options: ReaderOptions,
     ds = reader.read(path, size, options)
     try:
         atomic_torch_save(ds.to_state(), cache_file)
-    except (OSError, RuntimeError):
+    except (FeraugError, OSError, RuntimeError):
         # caching is an optimisation: a read-only or full cache folder must not break loading
-        # (torch reports a failed write as RuntimeError, the file system as OSError)
+        # (a refused write is a FeraugError; torch can also report one as RuntimeError)
         pass
     return ds
 
