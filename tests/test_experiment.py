@@ -354,3 +354,15 @@ def test_gan_arms_are_compared_with_the_best_non_gan_arm_chosen_on_validation() 
     delta = out["arms"]["gan"]["delta_vs_best_non_gan"]["accuracy"]
     assert delta["mean"] == pytest.approx(0.01)  # (0.58 - 0.55 + 0.56 - 0.57) / 2
     assert "delta_vs_best_non_gan" not in out["arms"]["balanced"]
+
+
+def test_a_new_experiment_folder_may_hold_generators_trained_beforehand(tmp_path: Path) -> None:
+    from feraug.errors import FeraugError
+    from feraug.experiment.runner import prepare_experiment_dir
+
+    out = tmp_path / "exp"
+    (out / "generators" / "g").mkdir(parents=True)
+    assert prepare_experiment_dir(out, "abc") is False
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FeraugError, match="not empty"):
+        prepare_experiment_dir(out, "abc")

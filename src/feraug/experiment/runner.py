@@ -39,6 +39,8 @@ from feraug.training.metrics import plot_confusion
 from feraug.training.trainer import fit
 
 KIND = "experiment"
+#: What a new experiment folder may already hold: stage run folders put there beforehand.
+SEEDABLE = frozenset({"generators", "synthetic"})
 METRICS = Path("test") / "metrics.json"
 Log = Callable[[str], None]
 #: TrainConfig keys that may differ between a stored run and this config (labels only).
@@ -96,10 +98,15 @@ def read_experiment_manifest(out: Path) -> dict:
 
 
 def prepare_experiment_dir(out: Path, data_fingerprint: str) -> bool:
-    """Create ``out`` or accept it when it is an experiment on the same data; returns whether
-    it existed. Any other non-empty folder is refused."""
+    """Create ``out`` or accept it when it is an experiment on the same data, or a new folder
+    holding only stage folders (``generators/``, ``synthetic/``) put there beforehand;
+    returns whether an experiment existed. Any other non-empty folder is refused."""
     out = Path(out)
     existed = out.is_dir() and any(out.iterdir())
+    seeded = existed and not (out / "manifest.json").exists() and \
+        {p.name for p in out.iterdir()} <= SEEDABLE
+    if seeded:  # stage folders copied in by the user (e.g. generators trained earlier)
+        return False
     prepare_output_dir(out, allow_existing_run=True)
     if existed:
         old = read_experiment_manifest(out).get("data_fingerprint")
