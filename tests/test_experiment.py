@@ -199,6 +199,10 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path,
     assert (out / "results.csv").read_text().startswith("arm,n_seeds,")
     for png in ("figures/metrics.png", "figures/tsne.png", "real/seed0/test/confusion.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    page = (out / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<table>" in page
+    assert page.count("data:image/png;base64,") >= 3 and 'src="figures/' not in page
+    assert "tiny experiment" in page
     report = (out / "report.md").read_text()
     for words in ("| `class-weighted` | 2 |", "Δ accuracy vs real", "not real data",
                   "![t-SNE](figures/tsne.png)", "(class-weighted/seed0/test/confusion.png)",

@@ -120,14 +120,20 @@ def confusion_table(metrics: dict) -> str:
 def write_report(out_dir: str | Path, title: str, sections: Sequence[Section],
                  name: str = "report.md", intro: str = "") -> Path:
     """Write ``out_dir/name``: a ``# title``, an optional intro paragraph, then one
-    ``## heading`` per ``(heading, markdown body)`` section. Returns the file's path."""
+    ``## heading`` per ``(heading, markdown body)`` section; and beside it the same report as
+    one self-contained HTML page (figures embedded). Returns the markdown file's path."""
+    from feraug.reporting.html import markdown_to_html
+
     parts = [f"# {title}\n"]
     if intro:
         parts.append(intro.strip() + "\n")
     for heading, body in sections:
         parts.append(f"## {heading}\n\n{body.strip()}\n")
     path = Path(out_dir) / name
-    atomic_write_bytes("\n".join(parts).encode(), path)
+    text = "\n".join(parts)
+    atomic_write_bytes(text.encode(), path)
+    page = markdown_to_html(text, path.parent, title)
+    atomic_write_bytes(page.encode(), path.with_suffix(".html"))
     return path
 
 
