@@ -246,3 +246,34 @@ def test_training_readers_apply_exif_orientation_like_predict(tmp_path: Path) ->
     stored = resize_gray(to_gray(decode_file(path, cv2.IMREAD_UNCHANGED)), 48)
     assert np.abs(upright.astype(int) - stored.astype(int)).mean() > 50  # the tag matters
     assert np.abs(read_gray(path, 48).astype(int) - upright.astype(int)).max() <= 2
+
+
+def test_an_image_declaring_too_many_pixels_is_refused_before_decoding(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small file may declare a huge canvas; it is refused from its header, never decoded."""
+    import struct
+    import zlib
+
+    import cv2
+
+    from feraug.data.images import MAX_PIXELS, read_gray
+
+    side = 8000  # 64 megapixels > MAX_PIXELS, about 64 KB compressed
+    assert side * side > MAX_PIXELS
+    packer, row = zlib.compressobj(9), b"\x00" + bytes(side)
+    idat = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    png = tmp_path / "canvas.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side,
+                                                                        8, 0, 0, 0, 0))
+                    + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    def no_decoding(*args: object) -> None:
+        raise AssertionError("the canvas was decoded")
+
+    monkeypatch.setattr(cv2, "imdecode", no_decoding)
+    with pytest.raises(DataError, match="canvas.png: declares more pixels than feraug decodes"):
+        read_gray(png, 48)

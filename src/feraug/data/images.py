@@ -47,11 +47,35 @@ def read_gray(path: Path, size: int) -> np.ndarray:
                        size)
 
 
+#: Largest image decoded (width x height). Faces need far fewer; a small file can declare a
+#: huge canvas (a 389 KB PNG of 20,000 x 20,000 decodes to 400 megapixels, 3 GB in colour).
+MAX_PIXELS = 50_000_000
+
+
+def _declared_pixels(data: np.ndarray) -> int | None:
+    """Width x height from the file's header, without decoding it (None when Pillow does not
+    know the format; OpenCV's own limit then applies)."""
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data.tobytes())) as im:
+                return im.size[0] * im.size[1]
+    except Image.DecompressionBombError:  # Pillow's own, higher limit: certainly too many
+        return MAX_PIXELS + 1
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
 def decode_file(path: Path, flags: int) -> np.ndarray:
     """Decode one image file with OpenCV ``flags``.
 
-    Raises :class:`DataError` naming the file when it cannot be read, is empty or cannot be
-    decoded.
+    Raises :class:`DataError` naming the file when it cannot be read, is empty, declares more
+    than :data:`MAX_PIXELS` pixels, or cannot be decoded.
     """
     try:
         data = np.fromfile(path, dtype=np.uint8)
@@ -59,6 +83,10 @@ def decode_file(path: Path, flags: int) -> np.ndarray:
         raise DataError(f"{path}: cannot read file ({exc.strerror or exc})") from None
     if data.size == 0:
         raise DataError(f"{path}: empty file, not an image")
+    pixels = _declared_pixels(data)
+    if pixels is not None and pixels > MAX_PIXELS:
+        raise DataError(f"{path}: declares more pixels than feraug decodes "
+                        f"({MAX_PIXELS // 1_000_000} megapixels); downscale it first")
     img = cv2.imdecode(data, flags)
     if img is None:
         raise DataError(f"{path}: corrupt or unsupported image (could not be decoded)")
