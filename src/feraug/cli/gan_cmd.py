@@ -19,7 +19,7 @@ from feraug.cli.split_options import (
     split_options,
 )
 from feraug.emotions import canonical
-from feraug.errors import CheckpointError, ConfigError
+from feraug.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -62,19 +62,16 @@ def _resumable_state(out: Path, model: str) -> dict:
     """Config and meta of the run in ``out``: from its checkpoint, or from its manifest when
     it stopped before its first checkpoint (it then restarts from step 0)."""
     from feraug.gan.base import read_generator_checkpoint
+    from feraug.resume import read_run_manifest
 
     if (out / "checkpoint.pt").is_file():
         state = read_generator_checkpoint(out / "checkpoint.pt")
         if state["name"] != model:
             raise ConfigError(f"{out}: holds a {state['name']} run, not --model {model}")
         return state
-    try:
-        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise CheckpointError(f"{out}: nothing to resume (no checkpoint.pt in it)") from None
-    if manifest.get("kind") != "feraug-gan-run" or manifest.get("model") != model:
-        raise ConfigError(f"{out}: holds a {manifest.get('model') or manifest.get('kind')} "
-                          f"run, not --model {model}")
+    manifest = read_run_manifest(out, "feraug-gan-run", "generator training")
+    if manifest.get("model") != model:
+        raise ConfigError(f"{out}: holds a {manifest.get('model')} run, not --model {model}")
     return {"config": manifest.get("config") or {}, "meta": {"split": manifest.get("split")}}
 
 
@@ -258,7 +255,6 @@ def score_cmd(
 ) -> None:
     """Score a generator with an independent judge: agreement, KID/FID, memorisation,
     diversity and (translators) how much of the source face survives."""
-    import json
 
     from feraug.gan.base import read_generator_checkpoint, resolve_device
     from feraug.scoring import score_generator

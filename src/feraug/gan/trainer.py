@@ -33,7 +33,7 @@ import torch
 from torchvision.utils import make_grid
 
 from feraug.data.dataset import FaceDataset
-from feraug.errors import CheckpointError, ConfigError, DataError
+from feraug.errors import CheckpointError, DataError
 from feraug.finite import ensure_finite_losses, ensure_finite_weights
 from feraug.gan.base import (
     GeneratorModel,
@@ -50,6 +50,7 @@ from feraug.io import (
 )
 from feraug.manifest import build_manifest
 from feraug.progress import progress_bar
+from feraug.resume import check_same_settings, read_run_manifest
 from feraug.tensorboard import Board
 from feraug.training.engine import Engine, make_engine
 
@@ -149,23 +150,18 @@ def _truncate_log(log: Path, step: int) -> None:
         atomic_write_bytes(("".join(f"{ln}\n" for ln in keep)).encode(), log)
 
 
+#: What a resumed generator run may change (``feraug gan train --resume --steps N``).
+RESUMABLE_CHANGES = frozenset({"steps"})
+
+
 def _check_restart(out: Path, model: GeneratorModel) -> None:
     """A run folder without a checkpoint may restart only as the same generator and config."""
-    try:
-        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise CheckpointError(f"{out}/manifest.json: unreadable; not a feraug generator "
-                              "run") from None
-    if manifest.get("kind") != "feraug-gan-run" or manifest.get("model") != model.name:
-        raise CheckpointError(f"{out}: holds a {manifest.get('model') or manifest.get('kind')}"
-                              f" run, not a {model.name} run; refusing to restart into it")
-    stored = {k: v for k, v in (manifest.get("config") or {}).items() if k != "steps"}
-    current = {k: v for k, v in model.config.model_dump(mode="json").items() if k != "steps"}
-    if stored != current:
-        changed = sorted(k for k in stored.keys() | current.keys()
-                         if stored.get(k) != current.get(k))
-        raise ConfigError(f"{out}: --resume must continue the same run, but "
-                          f"{', '.join(changed)} differ from its manifest")
+    manifest = read_run_manifest(out, "feraug-gan-run", "generator training")
+    if manifest.get("model") != model.name:
+        raise CheckpointError(f"{out}: holds a {manifest.get('model')} run, not a "
+                              f"{model.name} run; refusing to restart into it")
+    check_same_settings(out, manifest.get("config") or {},
+                        model.config.model_dump(mode="json"), RESUMABLE_CHANGES)
 
 
 def _resume(model: GeneratorModel, ckpt: Path, samplers: list[IndexStream],

@@ -13,11 +13,12 @@ import torch
 from tqdm import tqdm
 
 from feraug.data.dataset import FaceDataset
-from feraug.errors import CheckpointError, ConfigError, DataError
+from feraug.errors import DataError
 from feraug.finite import ensure_finite_losses, ensure_finite_weights
 from feraug.io import prepare_output_dir, refuse_output_inside
 from feraug.manifest import write_manifest
 from feraug.progress import progress_bar
+from feraug.resume import check_same_settings, read_run_manifest
 from feraug.tensorboard import Board
 from feraug.training.augment import augment_batch
 from feraug.training.batches import TensorBatches
@@ -125,30 +126,12 @@ def check_resumable(out: Path, config: TrainConfig, data_fingerprint: str) -> bo
     manifest) of this very config and data (only :data:`RESUMABLE_CHANGES` may differ).
     Returns whether there is a checkpoint to continue from: a run stopped before or during
     its first save has none and starts again from step 0 in its own folder."""
-    manifest_path, last = out / "manifest.json", out / "last.pt"
-    if not manifest_path.is_file():
-        raise CheckpointError(f"{out}: nothing to resume (no feraug run here); drop --resume "
-                              "to start a new run in an empty folder")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise CheckpointError(f"{manifest_path}: missing or unreadable; not a feraug training "
-                              "run") from None
-    if not isinstance(manifest, dict) or manifest.get("kind") != "train":
-        kind = manifest.get("kind") if isinstance(manifest, dict) else None
-        raise CheckpointError(f"{out}: holds a {kind or 'non-training'} run, not a classifier "
-                              "training run; refusing to resume into it")
-    stored = manifest.get("config") or {}
-    current = config.model_dump()
-    changed = sorted(k for k in current.keys() | stored.keys()
-                     if k not in RESUMABLE_CHANGES and current.get(k) != stored.get(k))
-    if changed:
-        raise ConfigError(f"{out}: --resume must continue the same run, but "
-                          f"{', '.join(changed)} differ from its manifest (only "
-                          f"{', '.join(sorted(RESUMABLE_CHANGES - {'out'}))} may change)")
+    manifest = read_run_manifest(out, "train", "classifier training")
+    check_same_settings(out, manifest.get("config") or {}, config.model_dump(),
+                        RESUMABLE_CHANGES)
     if manifest.get("data_fingerprint") not in (None, data_fingerprint):
         raise DataError(f"{config.data}: the data differ from those of the run in {out}")
-    return last.is_file()
+    return (out / "last.pt").is_file()
 
 
 def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = False,

@@ -1,0 +1,43 @@
+"""The one rule for continuing a run in its folder, shared by classifier and generator
+training: the folder must hold a feraug run of the same kind (its ``manifest.json``), and
+only settings that say how long, where and how often it runs may differ from those it
+started with. Anything else would continue a different experiment under the old record.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from feraug.errors import CheckpointError, ConfigError
+
+
+def read_run_manifest(out: Path, kind: str, what: str) -> dict:
+    """``out/manifest.json`` of a run of ``kind``; CheckpointError (one line) when the
+    folder holds no feraug run or another kind of run. ``what`` names the kind for people."""
+    path = Path(out) / "manifest.json"
+    if not path.is_file():
+        raise CheckpointError(f"{out}: nothing to resume (no feraug run here); drop --resume "
+                              "to start a new run in an empty folder")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise CheckpointError(f"{path}: unreadable; not a feraug {what} run") from None
+    found = manifest.get("kind") if isinstance(manifest, dict) else None
+    if found != kind:
+        raise CheckpointError(f"{out}: holds a {found or 'non-feraug'} run, not a {what} run; "
+                              "refusing to resume into it")
+    return manifest
+
+
+def check_same_settings(out: Path, stored: dict, current: dict,
+                        may_change: frozenset[str]) -> None:
+    """ConfigError naming the settings that differ from the run's manifest, apart from
+    ``may_change``."""
+    changed = sorted(k for k in stored.keys() | current.keys()
+                     if k not in may_change and stored.get(k) != current.get(k))
+    if changed:
+        allowed = ", ".join(sorted(may_change - {"out"})) or "nothing"
+        raise ConfigError(f"{out}: --resume must continue the same run, but "
+                          f"{', '.join(changed)} differ from its manifest (only {allowed} "
+                          "may change)")
