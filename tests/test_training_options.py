@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -316,3 +317,14 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_in_place(
     rows = (killed / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == len((tmp_path / "whole" / "metrics.jsonl").read_text().splitlines())
     assert not (killed / ".last.pt.x1y2.tmp").exists()
+
+
+def test_train_takes_the_same_split_flags_as_the_other_commands(tmp_path: Path,
+                                                                run_cli) -> None:
+    res = run_cli("train", "--data", tmp_path, "--folds", "3", "--fold", "2",
+                  "--class-map", "Happy=happy,Sad=sad", "--dry-run")
+    config = json.loads(res.stdout)
+    assert (config["folds"], config["fold"]) == (3, 2)
+    assert config["class_map"] == {"Happy": "happy", "Sad": "sad"}
+    res = run_cli("train", "--data", tmp_path, "--folds", "3", "--fold", "3", "--dry-run")
+    assert res.code == 2 and "fold 3 is out of range for 3 folds" in res.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from feraug.cli.split_options import ClassMapOpt
 from feraug.errors import ConfigError
 
 
@@ -26,6 +27,11 @@ def train(
     seed: int = typer.Option(None, help="Random seed."),
     data_seed: int = typer.Option(None, help="Seed of carved-out validation and folds (data "
                                              "sets without their own splits; default: --seed)."),
+    class_map: ClassMapOpt = None,
+    folds: int = typer.Option(None, min=2, help="Folds for data sets without their own "
+                                                "splits (default 5)."),
+    fold: int = typer.Option(None, min=0, help="Test fold for data sets without their own "
+                                               "splits (default 0)."),
     device: str = typer.Option(None, help="auto, cpu or cuda."),
     init: str = typer.Option(None, help="feraug checkpoint to fine-tune from."),
     freeze_backbone: bool = typer.Option(None, "--freeze-backbone/--no-freeze-backbone",
@@ -50,13 +56,15 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train a FER classifier; the best epoch is chosen on the validation split."""
+    from feraug.cli.data_cmd import parse_class_map
     from feraug.training.config import build_train_config, read_yaml
     from feraug.training.trainer import fit
 
     file_values = read_yaml(config) if config else {}
     overrides = dict(data=data, model=model, out=out, format=format, epochs=epochs,
                      max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
-                     data_seed=data_seed,
+                     data_seed=data_seed, class_map=parse_class_map(class_map),
+                     folds=folds, fold=fold,
                      device=device, init=init, freeze_backbone=freeze_backbone,
                      pretrained_weights=pretrained_weights,
                      class_weighted_loss=class_weighted_loss,

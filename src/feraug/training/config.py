@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from feraug.errors import ConfigError, validate_config
 from feraug.models import CLASSIFIERS, recipe
@@ -86,6 +86,12 @@ class TrainConfig(BaseModel):
         if v not in CLASSIFIERS:
             raise ValueError(f"unknown model {v!r} (known: {', '.join(CLASSIFIERS)})")
         return v
+
+    @model_validator(mode="after")
+    def _fold_in_range(self) -> TrainConfig:
+        if self.fold >= self.folds:
+            raise ValueError(f"fold {self.fold} is out of range for {self.folds} folds")
+        return self
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
