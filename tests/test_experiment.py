@@ -370,3 +370,20 @@ def test_a_new_experiment_folder_may_hold_generators_trained_beforehand(tmp_path
     (out / "notes.txt").write_text("mine")
     with pytest.raises(FeraugError, match="not empty"):
         prepare_experiment_dir(out, "abc")
+
+
+def test_low_data_keeps_a_share_of_each_training_class_and_every_held_out_face() -> None:
+    from feraug.experiment.data import load_real_data
+
+    values = {"path": "procedural", "n_per_class": COUNTS, "n_identities": 10}
+    full = load_real_data(parse_experiment_config(
+        {**tiny_config(Path("x")), "data": values}).data)
+    spec = parse_experiment_config({**tiny_config(Path("x")),
+                                    "data": {**values, "train_fraction": 0.25}}).data
+    low, again = load_real_data(spec), load_real_data(spec)
+    for name in ("val", "test"):
+        assert low.class_counts(name) == full.class_counts(name)
+    for c, n in full.class_counts("train").items():
+        assert low.class_counts("train")[c] == max(1, round(n * 0.25))
+    assert low.source_ids == again.source_ids  # the same draw every time (subsample_seed)
+    assert set(low.source_ids) <= set(full.source_ids)

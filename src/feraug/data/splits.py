@@ -77,3 +77,20 @@ def assign_splits(
         folds = stratified_folds(labels, k, seed)
     val_fold = (fold + 1) % k
     return ["test" if f == fold else "val" if f == val_fold else "train" for f in folds.tolist()]
+
+
+def subsample_train(split: list[str], labels: torch.Tensor, fraction: float,
+                    seed: int) -> torch.Tensor:
+    """Indices to keep: ``fraction`` of each class's ``train`` images (at least one, drawn
+    with ``seed``) and every image of the other splits, in the original order. For low-data
+    protocols: validation and test stay whole, so scores stay comparable."""
+    if not 0.0 < fraction <= 1.0:
+        raise DataError(f"train fraction must be in (0, 1], got {fraction}")
+    keep = torch.tensor([s != "train" for s in split], dtype=torch.bool)
+    train = torch.tensor([s == "train" for s in split], dtype=torch.bool)
+    gen = torch.Generator().manual_seed(int(seed))
+    for c in labels[train].unique().tolist():
+        members = (train & (labels == c)).nonzero().flatten()
+        k = max(1, round(len(members) * fraction))
+        keep[members[torch.randperm(len(members), generator=gen)[:k]]] = True
+    return keep.nonzero().flatten()

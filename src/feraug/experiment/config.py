@@ -53,6 +53,11 @@ class DataSpec(BaseModel):
                                            "fixed across training seeds so runs are paired")
     n_per_class: dict[str, int] | None = Field(None, description="procedural only")
     n_identities: int = Field(40, ge=2, description="procedural only")
+    train_fraction: float = Field(1.0, gt=0, le=1, description="keep this share of each "
+                                  "class's training faces (low-data protocols); validation "
+                                  "and test stay whole")
+    subsample_seed: int = Field(0, ge=0, description="seed of that draw, fixed across "
+                                "training seeds")
 
     @model_validator(mode="after")
     def _check(self) -> DataSpec:

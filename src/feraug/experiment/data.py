@@ -14,19 +14,28 @@ def load_real_data(spec: DataSpec) -> FaceDataset:
 
     ``path: procedural`` draws the built-in procedural faces in memory (nothing is saved);
     anything else is read with :func:`feraug.data.load.load_dataset` (decode cache applies).
-    The split seed is ``spec.seed``, so every training seed sees the same splits.
+    The split seed is ``spec.seed``, so every training seed sees the same splits; with
+    ``train_fraction`` < 1 only that share of each class's training faces is kept (drawn with
+    ``subsample_seed``), validation and test untouched.
     """
     if spec.is_procedural:
         from feraug.data.procedural import make_procedural_faces
 
-        return make_procedural_faces(spec.n_per_class, size=spec.size,
-                                     n_identities=spec.n_identities, seed=spec.seed,
-                                     folds=spec.folds, fold=spec.fold)
-    from feraug.data.load import load_dataset
+        ds = make_procedural_faces(spec.n_per_class, size=spec.size,
+                                   n_identities=spec.n_identities, seed=spec.seed,
+                                   folds=spec.folds, fold=spec.fold)
+    else:
+        from feraug.data.load import load_dataset
 
-    return load_dataset(spec.path, format=spec.format, size=spec.size,
-                        class_map=spec.class_map, folds=spec.folds, fold=spec.fold,
-                        seed=spec.seed)
+        ds = load_dataset(spec.path, format=spec.format, size=spec.size,
+                          class_map=spec.class_map, folds=spec.folds, fold=spec.fold,
+                          seed=spec.seed)
+    if spec.train_fraction < 1.0:
+        from feraug.data.splits import subsample_train
+
+        ds = ds.select(subsample_train(ds.split, ds.labels, spec.train_fraction,
+                                       spec.subsample_seed))
+    return ds
 
 
 def check_inputs(cfg: ExperimentConfig) -> list[str]:
