@@ -102,7 +102,7 @@ def _restore(path: Path, model, opt, sched, aug_gen: torch.Generator) -> RunStat
     if ckpt["rng"]["cuda"]:
         torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
     run_state = dict(ckpt["run_state"])
-    if "best_val_accuracy" in run_state:  # checkpoints before session 5 named it so
+    if "best_val_accuracy" in run_state:  # the name in checkpoints written before 2026-11-23
         run_state["best_score"] = run_state.pop("best_val_accuracy")
     return RunState(**run_state)
 
