@@ -387,3 +387,33 @@ def test_low_data_keeps_a_share_of_each_training_class_and_every_held_out_face()
         assert low.class_counts("train")[c] == max(1, round(n * 0.25))
     assert low.source_ids == again.source_ids  # the same draw every time (subsample_seed)
     assert set(low.source_ids) <= set(full.source_ids)
+
+
+def test_a_synthetic_only_arm_trains_on_generated_faces_alone(tmp_path: Path) -> None:
+    """Real training faces are dropped (validation and test stay real); a set that lacks a
+    class cannot train alone, and synthetic_only without a set is refused."""
+    import feraug.experiment.runner as runner
+    from feraug.data.synthetic import FORMAT, split_fingerprint
+    from feraug.experiment.data import load_real_data
+
+    values = tiny_config(tmp_path / "exp")
+    real = load_real_data(parse_experiment_config(values).data)
+    train = real.indices("train")
+    syn = tmp_path / "syn"
+    for c, name in enumerate(real.classes):  # mirrored real train faces stand in for a GAN's
+        (syn / name).mkdir(parents=True)
+        for i, idx in enumerate(train[real.labels[train] == c][:3].tolist()):
+            cv2.imwrite(str(syn / name / f"{name}_0_{i}.png"), real.images[idx, 0].flip(-1).numpy())
+    (syn / "manifest.json").write_text(json.dumps(
+        {"format": FORMAT, "real": {"split_fingerprint": split_fingerprint(real)}}))
+    values["seeds"], values["tsne_points"] = [0], 0
+    values["arms"] = [{"name": "real"},
+                      {"name": "syn-only", "synthetic": [str(syn)], "synthetic_only": True}]
+    results = json.loads(Path(runner.run_experiment(parse_experiment_config(values))
+                              ["results_json"]).read_text())
+    only = next(r for r in results["runs"] if r["arm"] == "syn-only")
+    written = len(list(syn.rglob("*.png")))
+    assert only["train_images"] == only["synthetic_train_images"] == written
+    values["arms"][1] = {"name": "syn-only", "synthetic_only": True}
+    with pytest.raises(ConfigError, match="synthetic_only needs synthetic folders"):
+        runner.run_experiment(parse_experiment_config({**values, "out": str(tmp_path / "b")}))

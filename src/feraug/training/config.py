@@ -37,6 +37,9 @@ class TrainConfig(BaseModel):
     fold: int = Field(0, ge=0)
     synthetic: list[str] = Field(default_factory=list,
                                  description="folders written by `feraug synth`, train only")
+    synthetic_only: bool = Field(False, description="train on the synthetic faces alone (the "
+                                 "real training faces are dropped; validation and test stay "
+                                 "real): how much a generator's faces teach on their own")
 
     model: str = "zhu-cnn"
     crop_size: int | None = None

@@ -41,10 +41,16 @@ def load_training_data(config: TrainConfig, dataset: FaceDataset | None) -> Face
     ds = dataset if dataset is not None else load_dataset(
         config.data, format=config.format, size=config.image_size, class_map=config.class_map,
         folds=config.folds, fold=config.fold, seed=split_seed(config))
+    if config.synthetic_only and not config.synthetic:
+        raise ConfigError("synthetic_only needs synthetic folders to train on")
     if config.synthetic:
         from feraug.data.synthetic import with_synthetic
 
         ds = with_synthetic(ds, config.synthetic)
+    if config.synthetic_only:  # real training faces out; real validation and test stay
+        ds = ds.select([i for i, (s, syn) in enumerate(zip(ds.split, ds.synthetic.tolist(),
+                                                           strict=True))
+                        if s != "train" or syn])
     for split in ("val", "test"):
         if bool(ds.synthetic[ds.indices(split)].any()):
             raise DataError(f"{ds.root}: synthetic images found in the {split} split")
