@@ -6,6 +6,8 @@ See :mod:`feraug.gan.editnets` for the networks and :mod:`feraug.gan.guide` for 
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from pydantic import Field
 
@@ -26,6 +28,9 @@ class EditConfig(GanConfig, GuideConfig):
     lambda_mask: float = Field(0.5, ge=0, description="weight of the mean mask (keeps the "
                                "edit local)")
     lambda_tv: float = Field(0.5, ge=0, description="weight of the mask's total variation")
+    edit: Literal["replace", "residual"] = Field(
+        "replace", description="replace: paint the generated colour over the masked region; "
+        "residual: shift the face's own intensities there (keeps its texture)")
     diffaugment: Policy = Field("translation", description="DiffAugment policy applied to "
                                 "everything the discriminator sees")
 

@@ -69,10 +69,19 @@ class ConditionalResBlock(nn.Module):
 
 class MaskUNet(nn.Module):
     """Encoder (S -> S/4), residual bottleneck, resize-convolution decoder with skips; returns
-    ``(edited, mask)`` for float faces ``[N, 1, S, S]`` in [-1, 1]."""
+    ``(edited, mask)`` for float faces ``[N, 1, S, S]`` in [-1, 1].
 
-    def __init__(self, ngf: int = 32, n_blocks: int = 3, num_classes: int = 0) -> None:
+    ``edit="replace"``: ``mask * colour + (1 - mask) * face`` (GANimation). ``"residual"``:
+    ``face + 2 * mask * change``, which darkens or lightens the face's own pixels instead of
+    painting flat colour over them (the replaced regions look blotchy to Inception features).
+    """
+
+    def __init__(self, ngf: int = 32, n_blocks: int = 3, num_classes: int = 0,
+                 edit: str = "replace") -> None:
         super().__init__()
+        if edit not in ("replace", "residual"):
+            raise ValueError(f"edit must be 'replace' or 'residual', got {edit!r}")
+        self.edit = edit
         self.enc1 = _conv_block(1, ngf)
         self.enc2 = _conv_block(ngf, 2 * ngf, stride=2)
         self.enc3 = _conv_block(2 * ngf, 4 * ngf, stride=2)
@@ -106,7 +115,10 @@ class MaskUNet(nn.Module):
             pick = labels.view(-1, 1, 1, 1).expand(-1, 1, *mask.shape[2:])
             mask, colour = mask.gather(1, pick), colour.gather(1, pick)
         mask = torch.sigmoid(mask)
-        edited = mask * torch.tanh(colour) + (1 - mask) * x
+        if self.edit == "residual":  # shift the source's own intensities: its texture stays
+            edited = (x + 2 * mask * torch.tanh(colour)).clamp(-1, 1)
+        else:
+            edited = mask * torch.tanh(colour) + (1 - mask) * x
         return edited, mask
 
 
