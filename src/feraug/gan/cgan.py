@@ -15,16 +15,14 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from feraug.gan.base import GanConfig, set_requires_grad
-from feraug.gan.diffaugment import Policy
-from feraug.gan.noise import NoiseToFace
+from feraug.gan.base import set_requires_grad
+from feraug.gan.noise import NoiseConfig, NoiseToFace
 from feraug.gan.stylenets import ProjectionDiscriminator, StyleGenerator
 
 
-class CGanConfig(GanConfig):
+class CGanConfig(NoiseConfig):
     """cgan settings; channels are listed from the lowest resolution (S/8) to S."""
 
-    z_dim: int = Field(128, ge=8)
     w_dim: int = Field(128, ge=8)
     map_layers: int = Field(2, ge=1)
     mapping_lr_mul: float = Field(0.01, gt=0)
@@ -32,12 +30,6 @@ class CGanConfig(GanConfig):
     d_channels: tuple[int, int, int, int] = (128, 128, 64, 32)
     lr: float = Field(0.002, gt=0)
     beta2: float = Field(0.99, ge=0, lt=1)
-    r1_gamma: float = Field(0.05, ge=0, description="R1 weight (gamma); 0 disables it")
-    r1_every: int = Field(16, ge=1, description="lazy regularisation interval")
-    ema_kimg: float = Field(10.0, ge=0, description="EMA half-life in thousands of images")
-    ema_rampup: float = Field(0.05, ge=0, description="EMA half-life <= rampup x images seen")
-    diffaugment: Policy = Field("color,translation,cutout", description="DiffAugment policy")
-    balanced: bool = Field(True, description="equal images per class in every batch")
 
 
 class CGan(NoiseToFace):

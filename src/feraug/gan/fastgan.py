@@ -21,17 +21,15 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from feraug.gan.base import (
-    GanConfig,
     set_requires_grad,
 )
-from feraug.gan.diffaugment import Policy
 from feraug.gan.fastnets import FastGenerator
 from feraug.gan.guide import GuideConfig, GuidedGenerator
-from feraug.gan.noise import NoiseToFace
+from feraug.gan.noise import NoiseConfig, NoiseToFace
 from feraug.gan.stylenets import ProjectionDiscriminator
 
 
-class FastGanConfig(GanConfig, GuideConfig):
+class FastGanConfig(NoiseConfig, GuideConfig):
     """fastgan settings; channels run from S/8 to S (the discriminator's are listed in the
     same order)."""
 
@@ -43,14 +41,9 @@ class FastGanConfig(GanConfig, GuideConfig):
     lr_d: float = Field(2e-3, gt=0, description="equalised learning rate: the StyleGAN2 value")
     beta1: float = Field(0.0, ge=0, lt=1)
     beta2: float = Field(0.99, ge=0, lt=1)
-    r1_gamma: float = Field(0.05, ge=0, description="R1 weight (gamma); 0 disables it")
-    r1_every: int = Field(16, ge=1, description="lazy regularisation interval")
     ema_kimg: float = Field(5.0, ge=0, description="EMA half-life in thousands of images")
-    ema_rampup: float = Field(0.05, ge=0, description="EMA half-life <= rampup x images seen")
     lambda_ms: float = Field(1.0, ge=0, description="mode-seeking weight (Mao et al. 2019): "
                              "two noises of one emotion must give different faces")
-    diffaugment: Policy = Field("color,translation,cutout", description="DiffAugment policy")
-    balanced: bool = Field(True, description="equal images per class in every batch")
 
 
 class FastGan(GuidedGenerator, NoiseToFace):

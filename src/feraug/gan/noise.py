@@ -3,8 +3,8 @@ class-balanced batches, DiffAugment, the StyleGAN2-ADA discriminator phase (non-
 loss, lazy R1), an exponential moving average of the generator, and sampling from it.
 
 A subclass builds ``nets = {"g", "d", "g_ema"}`` (``g(z, labels)``, ``d(x, labels)``) and
-optimisers ``{"g", "d"}``, and its config has ``z_dim``, ``balanced``, ``diffaugment``,
-``r1_gamma``, ``r1_every``, ``ema_kimg`` and ``ema_rampup``.
+optimisers ``{"g", "d"}`` (:meth:`NoiseToFace.set_networks`), and its config extends
+:class:`NoiseConfig`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import copy
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from feraug.gan.base import (
     SAMPLE_CHUNK,
+    GanConfig,
     GeneratorModel,
     balanced_streams,
     ema_beta,
@@ -25,11 +27,25 @@ from feraug.gan.base import (
     to_uint8,
     update_ema,
 )
-from feraug.gan.diffaugment import diff_augment
+from feraug.gan.diffaugment import Policy, diff_augment
+
+
+class NoiseConfig(GanConfig):
+    """Settings every noise-to-face generator has."""
+
+    z_dim: int = Field(128, ge=8)
+    r1_gamma: float = Field(0.05, ge=0, description="R1 weight (gamma); 0 disables it")
+    r1_every: int = Field(16, ge=1, description="lazy regularisation interval")
+    ema_kimg: float = Field(10.0, ge=0, description="EMA half-life in thousands of images")
+    ema_rampup: float = Field(0.05, ge=0, description="EMA half-life <= rampup x images seen")
+    diffaugment: Policy = Field("color,translation,cutout", description="DiffAugment policy")
+    balanced: bool = Field(True, description="equal images per class in every batch")
 
 
 class NoiseToFace(GeneratorModel):
     """Base of class-conditional noise -> face generators (sources are ignored)."""
+
+    config: NoiseConfig
 
     def set_networks(self, g: nn.Module, d: nn.Module, lr_g: float, lr_d: float,
                      betas: tuple[float, float]) -> None:
