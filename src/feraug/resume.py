@@ -7,6 +7,9 @@ started with. Anything else would continue a different experiment under the old 
 from __future__ import annotations
 
 import json
+import shutil
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from feraug.errors import CheckpointError, ConfigError
@@ -41,3 +44,13 @@ def check_same_settings(out: Path, stored: dict, current: dict,
         raise ConfigError(f"{out}: --resume must continue the same run, but "
                           f"{', '.join(changed)} differ from its manifest (only {allowed} "
                           "may change)")
+
+
+def start_again(out: Path, partial: Iterable[str]) -> None:
+    """A run stopped before or during its first checkpoint has nothing to continue from: drop
+    the files it wrote after its manifest (``partial``, names inside ``out``) and say that it
+    starts again from step 0 in the same folder."""
+    for name in partial:
+        path = Path(out) / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    print(f"{out}: no checkpoint yet; starting this run again from step 0", file=sys.stderr)

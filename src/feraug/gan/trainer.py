@@ -23,8 +23,6 @@ number of processes is exact).
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +48,7 @@ from feraug.io import (
 )
 from feraug.manifest import build_manifest
 from feraug.progress import progress_bar
-from feraug.resume import check_same_settings, read_run_manifest
+from feraug.resume import check_same_settings, read_run_manifest, start_again
 from feraug.tensorboard import Board
 from feraug.training.engine import Engine, make_engine
 
@@ -229,10 +227,7 @@ def _train(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
         _check_restart(out, model)
         resume = False
         if main:
-            for stale in (log, out / "samples"):
-                shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
-            print(f"{out}: no checkpoint yet; starting this run again from step 0",
-                  file=sys.stderr)
+            start_again(out, (log.name, "samples"))
     if main:
         out = prepare_output_dir(out, allow_existing_run=resume or restart)
     engine.barrier()

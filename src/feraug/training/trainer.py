@@ -18,7 +18,7 @@ from feraug.finite import ensure_finite_losses, ensure_finite_weights
 from feraug.io import prepare_output_dir, refuse_output_inside
 from feraug.manifest import write_manifest
 from feraug.progress import progress_bar
-from feraug.resume import check_same_settings, read_run_manifest
+from feraug.resume import check_same_settings, read_run_manifest, start_again
 from feraug.tensorboard import Board
 from feraug.training.augment import augment_batch
 from feraug.training.batches import TensorBatches
@@ -144,11 +144,8 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     out = Path(config.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
     if resume and not check_resumable(out, config, ds.fingerprint()):
-        if engine.is_main:  # nothing was saved: this run's own partial files go
-            for name in ("metrics.jsonl", "best.pt"):
-                (out / name).unlink(missing_ok=True)
-            print(f"{out}: no checkpoint yet; starting this run again from step 0",
-                  file=sys.stderr)
+        if engine.is_main:
+            start_again(out, ("metrics.jsonl", "best.pt"))
         resume = False
         restart = True
     else:
