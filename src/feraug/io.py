@@ -134,19 +134,25 @@ def write_json(obj: Any, path: Path) -> None:
     atomic_write_bytes((json.dumps(obj, indent=2) + "\n").encode(), Path(path))
 
 
+def lies_inside(path: str | Path, root: str | Path) -> bool:
+    """Whether ``path`` is the existing folder ``root`` or below it, as written or with links
+    resolved."""
+    given, folder = Path(path).expanduser().absolute(), Path(root).expanduser().absolute()
+    if not folder.is_dir():
+        return False
+    return any(a == b or a.is_relative_to(b)
+               for a, b in ((given, folder), (given.resolve(), folder.resolve())))
+
+
 def refuse_output_inside(out: str | Path, inputs: str | Path | list, what: str) -> None:
     """FeraugError when the output folder ``out`` lies inside (or is) an input folder: files
     written there would be read back as data (a training image, a test image, a photo to
     predict) the next time. ``what`` names the inputs in the message."""
-    given = Path(out).expanduser().absolute()
     for root in inputs if isinstance(inputs, list) else [inputs]:
-        root = Path(root).expanduser().absolute()
-        if not root.is_dir():
-            continue
-        for a, b in ((given, root), (given.resolve(), root.resolve())):
-            if a == b or a.is_relative_to(b):
-                raise FeraugError(f"{out}: refusing to write inside {what} {root}; its files "
-                                  "would be read back as input; choose an --out outside it")
+        if lies_inside(out, root):
+            raise FeraugError(f"{out}: refusing to write inside {what} "
+                              f"{Path(root).expanduser().absolute()}; its files would be read "
+                              "back as input; choose an --out outside it")
 
 
 def prepare_output_dir(path: Path, allow_existing_run: bool = False) -> Path:

@@ -7,12 +7,8 @@ from pathlib import Path
 
 from feraug.data.dataset import FaceDataset
 from feraug.errors import DataError, FeraugError
-from feraug.io import prepare_output_dir
+from feraug.io import lies_inside, prepare_output_dir
 from feraug.synth.plan import HELD_OUT_NAMES
-
-
-def _inside(path: Path, root: Path) -> bool:
-    return path == root or path.is_relative_to(root)
 
 
 def check_out_dir(out_dir: str | Path, real_root: str | Path | None = None) -> Path:
@@ -32,11 +28,10 @@ def check_out_dir(out_dir: str | Path, real_root: str | Path | None = None) -> P
                     f"{out_dir}: refusing to write synthetic images under a folder named "
                     f"{part!r}, which looks like a validation/test split; choose an --out "
                     "outside every data set's val/test folders")
-    if real_root:
+    if real_root and lies_inside(given, real_root):
         root = Path(real_root).expanduser().absolute()
-        if root.is_dir() and (_inside(given, root) or _inside(resolved, root.resolve())):
-            raise FeraugError(f"{out_dir}: refusing to write synthetic images inside the real "
-                              f"data set {root}; choose an --out outside it")
+        raise FeraugError(f"{out_dir}: refusing to write synthetic images inside the real "
+                          f"data set {root}; choose an --out outside it")
     return given
 
 
