@@ -15,8 +15,10 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from feraug.predict.results import ImagePrediction
+    from feraug.predict.video import VideoPrediction
 
-DETECTORS = ("haar", "dlib", "mtcnn")  # see feraug.predict.detect (imported lazily: torch)
+# see feraug.predict.detect (imported lazily: torch)
+DETECTORS = ("auto", "haar", "dlib", "mtcnn")
 
 
 class ExportFormat(StrEnum):
@@ -46,12 +48,13 @@ def _table(results: list[ImagePrediction]) -> Table:
 
 def predict_command(
     paths: Annotated[list[Path], typer.Argument(
-        help="Image files and/or folders (walked recursively for images).")],
+        help="Image files, folders (walked recursively for images) and/or video files.")],
     model: Annotated[Path | None, typer.Option(
         "--model", "-m", help="Classifier checkpoint (default: the model bundled with feraug).")
     ] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Write annotated PNG copies here (a new or empty folder).")] = None,
+        "--out", "-o", help="Write annotated PNG copies, and per video a CSV timeline and an "
+        "annotated MP4, here (a new or empty folder).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")
                        ] = False,
     detect: Annotated[bool, typer.Option(
@@ -61,48 +64,83 @@ def predict_command(
         "--tta/--no-tta", help="Test-time augmentation (default: the checkpoint's setting).")
     ] = None,
     detector: Annotated[str, typer.Option(
-        "--detector", help=f"Face detector: {', '.join(DETECTORS)} (dlib/mtcnn need that "
-        "package).")] = "haar",
+        "--detector", help=f"Face detector: {', '.join(DETECTORS)}. auto = dlib or mtcnn "
+        "when installed (pip install 'feraug[detect]'), with Haar as the fallback.")] = "auto",
+    every: Annotated[int, typer.Option(
+        "--every", min=1, help="Videos: look at every Nth frame.")] = 10,
     device: Annotated[str, typer.Option("--device", help="torch device, e.g. cpu or cuda.")
                       ] = "cpu",
 ) -> None:
-    """Predict the emotion of every face in photos.
+    """Predict the emotion of every face in photos and videos.
 
     An image without a face is listed with a note. An unreadable file is reported by name
-    and the others still run. Exit code: 0 when at least one image was processed (even if
-    others failed or held no face), 1 when none could be, 2 for a usage error (bad model,
-    --out folder not empty, unknown detector).
+    and the others still run. A video (any format OpenCV reads) gives a timeline of every
+    Nth frame (--every): frame, time, face, box, emotion, probabilities; printed as CSV when it
+    is the only input, else written to --out with an annotated copy. Unreadable frames, frames
+    without a face and a truncated file are reported, not fatal. Exit code: 0 when at least
+    one input was processed (even if others failed or held no face), 1 when none could be, 2
+    for a usage error (bad model, --out folder not empty, unknown detector).
     """
-    from feraug.io import refuse_output_inside
+    from feraug.errors import ConfigError
+    from feraug.io import prepare_output_dir, refuse_output_inside
     from feraug.predict.api import predict, resolve_tta
+    from feraug.predict.detect import detector_name, get_detector
     from feraug.predict.model import resolve_model
     from feraug.predict.sources import expand_paths
+    from feraug.predict.video import is_video, predict_video
 
+    videos = [p for p in paths if is_video(p) and not p.is_dir()]
+    images = [p for p in paths if p not in videos]
+    csv_to_stdout = bool(videos) and out is None and not as_json
+    if csv_to_stdout and len(paths) > 1:
+        raise ConfigError("a video among several inputs: give --out (each video's timeline is "
+                          "written there) or --json")
     if out is not None:
         refuse_output_inside(out, [p for p in paths if p.is_dir()], "the input folder")
+        prepare_output_dir(out)
     loaded = resolve_model(model, device)
     mode = resolve_tta(tta, loaded)
-    items = expand_paths(list(paths))
-    results = predict(items, loaded, detect, mode, detector, out=out, device=device,
-                      progress=len(items) >= 50 and sys.stderr.isatty())
-    n_ok = sum(r.ok for r in results)
+    det = get_detector(detector)
+    items = expand_paths(list(images))
+    results = predict(items, loaded, detect, mode, det, out=out, device=device,
+                      progress=len(items) >= 50 and sys.stderr.isatty()) if items else []
+    clips = [predict_video(v, loaded, every=every, tta=mode, detector=det, out=out,
+                           device=device) for v in videos]
+    n_ok = sum(r.ok for r in results) + sum(c.ok for c in clips)
+    det_name = detector_name(det) if detect else None
     if as_json:
-        doc = {"model": str(model) if model else "default", "tta": mode,
-               "detector": detector if detect else None,
-               "images": [r.to_dict() for r in results]}
+        doc = {"model": str(model) if model else "default", "tta": mode, "detector": det_name,
+               "images": [r.to_dict() for r in results],
+               "videos": [c.to_dict() for c in clips]}
         typer.echo(json.dumps(doc, indent=2))
     else:
+        _print_summary(results, clips, mode, det_name, out, csv_to_stdout)
+    if n_ok == 0:
+        sys.exit(1)  # SystemExit, not typer.Exit: main() runs click with standalone_mode=False
+
+
+def _print_summary(results: list[ImagePrediction], clips: list[VideoPrediction], mode: str,
+                   det_name: str | None, out: Path | None, csv_to_stdout: bool) -> None:
+    """The image table and one line per video; a lone video's CSV goes to stdout and its
+    summary to stderr, so that the output can be piped."""
+    if results:
         console = Console()
         console.print(_table(results))
         faces = sum(len(r.faces) for r in results)
+        n_ok = sum(r.ok for r in results)
         summary = (f"{len(results)} image(s): {faces} face(s), "
                    f"{sum(r.ok and not r.faces for r in results)} without a face, "
-                   f"{len(results) - n_ok} unreadable (tta: {mode})")
+                   f"{len(results) - n_ok} unreadable (tta: {mode}, detector: {det_name})")
         if out is not None:
             summary += f"; annotated copies in {out}"
         console.print(summary)
-    if n_ok == 0:
-        sys.exit(1)  # SystemExit, not typer.Exit: main() runs click with standalone_mode=False
+    for clip in clips:
+        if csv_to_stdout and clip.ok:
+            typer.echo(clip.csv_text(), nl=False)
+        line = clip.summary()
+        if clip.csv_path:
+            line += f"; timeline {clip.csv_path}, annotated video {clip.annotated}"
+        typer.echo(line, err=csv_to_stdout or not clip.ok)
 
 
 def export_command(

@@ -14,7 +14,7 @@ from feraug.errors import DataError
 from feraug.io import prepare_output_dir
 from feraug.predict.annotate import write_annotated
 from feraug.predict.crop import MARGIN, face_crop, whole_image
-from feraug.predict.detect import Detector, get_detector
+from feraug.predict.detect import Detector, detector_name, get_detector
 from feraug.predict.model import ModelSpec, resolve_model
 from feraug.predict.results import FacePrediction, ImagePrediction
 from feraug.predict.sources import (
@@ -66,12 +66,13 @@ def _decode(name: str, item: Path | np.ndarray) -> np.ndarray:
     return read_color(item)
 
 
-def _prepare(name: str, image: np.ndarray, detector: Detector | None, detector_name: str,
+def prepare_faces(name: str, image: np.ndarray, detector: Detector | None, detector_name: str,
              size: int, margin: float) -> tuple[ImagePrediction, list[np.ndarray]]:
     """The result shell for one image (boxes, note) and the face crops to classify."""
     gray = to_gray(image)
     h, w = gray.shape
-    pred = ImagePrediction(source=name, width=w, height=h)
+    pred = ImagePrediction(source=name, width=w, height=h,
+                           detector=None if detector is None else detector_name)
     if detector is None:
         pred.faces = [FacePrediction((0, 0, w, h), "", {})]
         return pred, [whole_image(gray, size)]
@@ -84,7 +85,7 @@ def _prepare(name: str, image: np.ndarray, detector: Detector | None, detector_n
     return pred, [face_crop(gray, b, size, margin) for b in boxes]
 
 
-def _classify(loaded: LoadedClassifier, tta: str,
+def classify_faces(loaded: LoadedClassifier, tta: str,
               pending: list[tuple[ImagePrediction, list[np.ndarray]]]) -> None:
     crops = [c for _, cs in pending for c in cs]
     if not crops:
@@ -102,7 +103,7 @@ def _classify(loaded: LoadedClassifier, tta: str,
 
 def iter_predictions(images: ImageInput | Sequence[ImageInput], model: ModelSpec = None,
                      detect: bool = True, tta: bool | str | None = None,
-                     detector: str | Detector = "haar", margin: float = MARGIN,
+                     detector: str | Detector = "auto", margin: float = MARGIN,
                      device: str = "cpu",
                      ) -> Iterator[tuple[ImagePrediction, np.ndarray | None]]:
     """Like :func:`predict`, one result at a time, each with its decoded BGR image (None for
@@ -110,7 +111,7 @@ def iter_predictions(images: ImageInput | Sequence[ImageInput], model: ModelSpec
     loaded = resolve_model(model, device)
     mode = resolve_tta(tta, loaded)
     det = get_detector(detector) if detect else None
-    det_name = detector if isinstance(detector, str) else getattr(detector, "__name__", "custom")
+    det_name = detector_name(det) if det is not None else ""
     items = _inputs(images)
     for start in range(0, len(items), CHUNK):
         pending: list[tuple[ImagePrediction, list[np.ndarray]]] = []
@@ -118,7 +119,7 @@ def iter_predictions(images: ImageInput | Sequence[ImageInput], model: ModelSpec
         for name, item in items[start : start + CHUNK]:
             try:
                 image = _decode(name, item)
-                pred, crops = _prepare(name, image, det, det_name, loaded.image_size, margin)
+                pred, crops = prepare_faces(name, image, det, det_name, loaded.image_size, margin)
             except (DataError, cv2.error) as exc:
                 msg = str(exc) if isinstance(exc, DataError) else f"{name}: {exc}"
                 pending.append((ImagePrediction(source=name, error=msg), []))
@@ -126,14 +127,14 @@ def iter_predictions(images: ImageInput | Sequence[ImageInput], model: ModelSpec
                 continue
             pending.append((pred, crops))
             decoded.append(image)
-        _classify(loaded, mode, pending)
+        classify_faces(loaded, mode, pending)
         for (pred, _), image in zip(pending, decoded, strict=True):
             yield pred, image
 
 
 def predict(images: ImageInput | Sequence[ImageInput], model: ModelSpec = None,
             detect: bool = True, tta: bool | str | None = None,
-            detector: str | Detector = "haar", *, out: str | Path | None = None,
+            detector: str | Detector = "auto", *, out: str | Path | None = None,
             margin: float = MARGIN, device: str = "cpu",
             progress: bool = False) -> list[ImagePrediction]:
     """Predict the emotion of every face in ``images``.
@@ -143,7 +144,8 @@ def predict(images: ImageInput | Sequence[ImageInput], model: ModelSpec = None,
     a loaded classifier, or None for the default model bundled with feraug. ``detect=False``
     classifies each whole image as one face (for pre-cropped data). ``tta``: None = the
     checkpoint's test-time augmentation, True/False, or ``"none"``/``"flip"``/``"tencrop"``.
-    ``detector``: a name registered in :data:`feraug.predict.detect.DETECTORS` or a callable.
+    ``detector``: a name registered in :data:`feraug.predict.detect.DETECTORS` (default
+    ``auto``: the best installed detector, Haar when no other is) or a callable.
     ``out``: a new (or empty) folder to write annotated PNG copies into. ``progress``: show a
     progress bar on stderr.
 

@@ -3,8 +3,13 @@
 A detector is any callable taking a decoded image (2-D grayscale or 3-channel BGR uint8, as
 OpenCV reads it) and returning boxes ``(x, y, w, h)`` in pixels. The default, ``haar``, is
 OpenCV's frontal-face Haar cascade that opencv-python-headless ships under
-``cv2.data.haarcascades`` (nothing is downloaded). ``dlib`` and ``mtcnn`` are used only when
-that package is installed. Adding a detector is one :func:`register_detector` call.
+``cv2.data.haarcascades`` (nothing is downloaded). ``dlib`` (HOG, model inside the dlib
+wheel) and ``mtcnn`` (weights inside facenet-pytorch or mtcnn) are used only when that package
+is installed. ``auto``, the default, is the best installed one of those, with Haar as a
+second look on images where it finds no face, and Haar alone when neither is installed
+(``benchmarks/detectors.py`` measured the order; docs/results.md has the numbers). Every
+detector carries the name :func:`detector_name` reports. Adding a detector is one
+:func:`register_detector` call.
 """
 
 from __future__ import annotations
@@ -68,8 +73,8 @@ def dlib_detector() -> Detector:
     try:
         import dlib  # type: ignore[import-not-found]
     except ImportError:
-        raise FeraugError("detector 'dlib' needs the dlib package: pip install dlib-bin "
-                          "(or use --detector haar)") from None
+        raise FeraugError("detector 'dlib' needs the dlib package: pip install 'feraug[detect]' "
+                          "(dlib-bin), or use --detector haar") from None
     hog = dlib.get_frontal_face_detector()
 
     def detect(image: np.ndarray) -> list[Box]:
@@ -113,7 +118,40 @@ def mtcnn_detector(min_confidence: float = 0.9) -> Detector:
     return detect_torch
 
 
+#: Learned detectors ``auto`` tries, best first: on JAFFE tilted by 30 degrees dlib and MTCNN
+#: find every face and Haar almost none; dlib is faster and misses fewer covered faces.
+AUTO_ORDER = ("dlib", "mtcnn")
+
+
+def _named(name: str, detect: Detector) -> Detector:
+    detect.detector_name = name  # type: ignore[attr-defined]
+    return detect
+
+
+def detector_name(detect: Detector) -> str:
+    """The name a detector reports (``dlib+haar``, ``haar``, a registry key, a function name)."""
+    return getattr(detect, "detector_name", None) or getattr(detect, "__name__", "custom")
+
+
+def auto_detector() -> Detector:
+    """The best installed learned detector, falling back to Haar on images where it finds no
+    face; Haar alone when no learned detector is installed."""
+    haar = haar_detector()
+    for name in AUTO_ORDER:
+        try:
+            primary = DETECTORS[name]()
+        except FeraugError:
+            continue
+
+        def detect(image: np.ndarray, primary: Detector = primary) -> list[Box]:
+            return primary(image) or haar(image)
+
+        return _named(f"{name}+haar", detect)
+    return _named("haar", haar)
+
+
 DETECTORS: dict[str, DetectorFactory] = {
+    "auto": auto_detector,
     "haar": haar_detector,
     "dlib": dlib_detector,
     "mtcnn": mtcnn_detector,
@@ -133,4 +171,10 @@ def get_detector(name: str | Detector) -> Detector:
         factory = DETECTORS[name]
     except KeyError:
         raise ConfigError(f"unknown detector {name!r} (known: {', '.join(DETECTORS)})") from None
-    return factory()
+    detect = factory()
+    if getattr(detect, "detector_name", None) is None:
+        try:
+            detect = _named(name, detect)
+        except AttributeError:  # a callable object that takes no attributes
+            pass
+    return detect

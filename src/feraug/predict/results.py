@@ -34,7 +34,8 @@ class ImagePrediction:
 
     ``faces`` is empty when no face was found (``note`` says so) or when the image could not
     be processed (``error`` names the file and the problem). ``annotated`` is the path of the
-    annotated copy when one was written.
+    annotated copy when one was written; ``detector`` names the detector that looked (None
+    when the whole image was taken as the face).
     """
 
     source: str
@@ -44,6 +45,7 @@ class ImagePrediction:
     note: str | None = None
     error: str | None = None
     annotated: str | None = None
+    detector: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -55,7 +57,7 @@ class ImagePrediction:
         out: dict[str, Any] = {"source": self.source, "width": self.width,
                                "height": self.height,
                                "faces": [f.to_dict() for f in self.faces]}
-        for key in ("note", "error", "annotated"):
+        for key in ("detector", "note", "error", "annotated"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
