@@ -1,0 +1,84 @@
+"""What ``feraug predict`` gets right on a labelled face set, per detector, side by side, as JSON.
+
+    python benchmarks/predict_accuracy.py --data ../shared/data/jaffe
+    python benchmarks/predict_accuracy.py --data ../shared/data/sfew2/Val --detectors none
+
+Labels come from JAFFE file names (``KA.AN1.39.tiff``) or from class folder names
+(``Val/Angry/...``). Each image is one face: the detector's largest box is the prediction,
+and an image where the detector finds no face counts as wrong (``no_face`` says how many).
+``none`` classifies each whole image (``--no-detect``, for tight crops such as SFEW's).
+The model is the bundled default unless ``--model`` names a checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from sklearn.metrics import f1_score, recall_score
+
+from feraug.data.listing import image_files
+from feraug.data.readers.jaffe import FILE_PATTERN, parse_name
+from feraug.emotions import canonical
+from feraug.predict import predict
+from feraug.predict.model import resolve_model
+
+
+def labelled_files(folder: Path) -> tuple[list[Path], list[str]]:
+    """Image files under ``folder`` and their emotions (JAFFE names or class folders)."""
+    files = image_files(folder, recursive=True)
+    if files and all(FILE_PATTERN.match(p.name) for p in files):
+        return files, [parse_name(p)[1] for p in files]
+    return files, [canonical(p.parent.name) for p in files]
+
+
+def score(files: list[Path], labels: list[str], model, detector: str, tta: str) -> dict:
+    start = time.perf_counter()
+    results = predict(files, model=model, detect=detector != "none", tta=tta,
+                      detector="auto" if detector == "none" else detector)
+    seconds = time.perf_counter() - start
+    predicted, no_face = [], 0
+    for r in results:
+        if not r.faces:
+            no_face += 1
+            predicted.append("no face")
+            continue
+        face = max(r.faces, key=lambda f: f.box[2] * f.box[3])
+        predicted.append(face.emotion)
+    classes = sorted(set(labels))
+    recall = recall_score(labels, predicted, labels=classes, average=None, zero_division=0)
+    return {
+        "detector": results[0].detector if detector != "none" else None,
+        "accuracy": round(sum(p == t for p, t in zip(predicted, labels, strict=True))
+                          / len(labels), 4),
+        "macro_f1": round(float(f1_score(labels, predicted, labels=classes, average="macro",
+                                         zero_division=0)), 4),
+        "recall": {c: round(float(v), 3) for c, v in zip(classes, recall, strict=True)},
+        "no_face": no_face,
+        "seconds": round(seconds, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--detectors", nargs="*", default=["haar", "auto"],
+                        help="detector names, or none (whole image)")
+    parser.add_argument("--model", default=None, help="checkpoint (default: bundled)")
+    parser.add_argument("--tta", default=None, help="none, flip or tencrop (default: model's)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    files, labels = labelled_files(args.data)
+    model = resolve_model(args.model, "cpu")
+    tta = args.tta or (model.tta if model.tta else "none")
+    report = {"data": str(args.data), "images": len(files), "model": args.model or "bundled",
+              "tta": tta, "by_detector": {d: score(files, labels, model, d, tta)
+                                          for d in args.detectors}}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
