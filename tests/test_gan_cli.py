@@ -123,9 +123,11 @@ def test_split_options_are_stored_and_another_fold_is_refused(make_ckplus, tmp_p
                   "--folds", 3, "--fold", 1, "--data-seed", 4)
     assert res.code == 0, res.stderr
     generator = load_generator(run / "checkpoint.pt")
-    assert generator.meta["split"] == {"class_map": None, "folds": 3, "fold": 1, "seed": 4}
+    assert generator.meta["data_spec"] == {
+        "path": str(data), "format": None, "size": 48, "class_map": None, "folds": 3, "fold": 1,
+        "seed": 4, "train_fraction": 1.0, "subsample_seed": 0}
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["split"]["fold"] == 1
+    assert manifest["data_spec"]["fold"] == 1
 
     same = run_cli("gan", "sample", run / "checkpoint.pt", "-e", "happy", "-n", 2, "--out",
                    tmp_path / "same", "--data", data, "--device", "cpu")  # stored split reused

@@ -1,5 +1,5 @@
-"""Scoring a checkpoint on the split it was trained on: data_seed, checkpoint_split and the
-commands (evaluate, adjust, compare) that rebuild it."""
+"""Scoring a checkpoint on the split it was trained on: data_seed, checkpoint_data_spec and
+the commands (evaluate, adjust, compare) that rebuild it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from feraug.training.config import build_train_config
-from feraug.training.setup import checkpoint_split, split_seed
+from feraug.training.setup import checkpoint_data_spec, split_seed
 
 
 def test_split_seed_is_data_seed_or_the_training_seed() -> None:
@@ -18,15 +18,17 @@ def test_split_seed_is_data_seed_or_the_training_seed() -> None:
     assert split_seed({"seed": 5}) == 5 and split_seed({}) == 0
 
 
-def test_checkpoint_split_only_for_the_training_data(tmp_path: Path) -> None:
+def test_checkpoint_data_spec_only_for_the_training_data(tmp_path: Path) -> None:
     data = tmp_path / "ck"
     meta = {"config": {"data": str(data), "class_map": {"a": "happy"}, "folds": 4, "fold": 2,
                        "seed": 7, "data_seed": None}}
-    assert checkpoint_split(meta, data) == {"class_map": {"a": "happy"}, "folds": 4, "fold": 2,
-                                            "seed": 7}
-    assert checkpoint_split(meta, tmp_path / "ck" / ".." / "ck")["seed"] == 7  # same folder
-    assert checkpoint_split(meta, tmp_path / "other") == {}  # transfer: defaults
-    assert checkpoint_split({"config": {}}, data) == {}
+    spec = checkpoint_data_spec(meta, data)
+    assert spec is not None and spec.split_key() == {
+        "class_map": {"a": "happy"}, "folds": 4, "fold": 2, "seed": 7, "train_fraction": 1.0,
+        "subsample_seed": 0}
+    assert checkpoint_data_spec(meta, tmp_path / "ck" / ".." / "ck").seed == 7  # same folder
+    assert checkpoint_data_spec(meta, tmp_path / "other") is None  # transfer: defaults
+    assert checkpoint_data_spec({"config": {}}, data) is None
 
 
 def test_compare_refuses_models_trained_on_different_splits(ckpt: Path, make_ckplus,
@@ -40,7 +42,7 @@ def test_compare_refuses_models_trained_on_different_splits(ckpt: Path, make_ckp
                                         "seed": seed}}, path)
         paths.append(path)
     res = run_cli("compare", *paths, data)
-    assert res.code == 2 and "different splits" in res.stderr
+    assert res.code == 2 and "different splits" in res.stderr and "seed: 1 vs 2" in res.stderr
     assert res.stderr.count("error:") == 1
 
 

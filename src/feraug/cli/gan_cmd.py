@@ -15,8 +15,8 @@ from feraug.cli.split_options import (
     DataSeedOpt,
     FoldOpt,
     FoldsOpt,
-    load_split_dataset,
-    split_options,
+    data_spec_from_options,
+    generator_data_spec,
 )
 from feraug.emotions import canonical
 from feraug.errors import ConfigError
@@ -24,6 +24,7 @@ from feraug.errors import ConfigError
 if TYPE_CHECKING:
     import torch
 
+    from feraug.data.spec import DataSpec
     from feraug.gan.base import GeneratorModel
 
 gan_app = typer.Typer(
@@ -72,7 +73,8 @@ def _resumable_state(out: Path, model: str) -> dict:
     manifest = read_run_manifest(out, "feraug-gan-run", "generator training")
     if manifest.get("model") != model:
         raise ConfigError(f"{out}: holds a {manifest.get('model')} run, not --model {model}")
-    return {"config": manifest.get("config") or {}, "meta": {"split": manifest.get("split")}}
+    recorded = {k: manifest[k] for k in ("data", "data_spec", "split") if manifest.get(k)}
+    return {"config": manifest.get("config") or {}, "meta": recorded}
 
 
 @gan_app.command("train")
@@ -119,6 +121,7 @@ def train_cmd(
 
     Example: feraug gan train -m cyclegan -d data/fer2013 --target disgust -o runs/cyc-dis
     """
+    from feraug.data.spec import require_same_split, stored_spec
     from feraug.gan import build_generator, get_generator_class
     from feraug.gan.trainer import train_generator
     from feraug.io import refuse_output_inside
@@ -126,7 +129,7 @@ def train_cmd(
 
     get_generator_class(model)
     overrides = _overrides(model, steps, batch_size, seed, source, target)
-    stored_split = None
+    recorded = None
     if resume:
         if out is None:
             raise ConfigError("--resume needs --out, the run folder to continue")
@@ -135,7 +138,7 @@ def train_cmd(
                               "may change")
         state = _resumable_state(out, model)
         values = {**state["config"], **overrides}
-        stored_split = state.get("meta", {}).get("split")
+        recorded = stored_spec(state.get("meta", {}))
     else:
         values = read_yaml(config) if config is not None else {}
         if values.pop("model", model) != model:
@@ -143,15 +146,20 @@ def train_cmd(
         values.update(overrides)
     out = out or _default_out(model, values)
     refuse_output_inside(out, data, "the data set")
-    split = split_options(class_map, folds, fold, data_seed, base=stored_split)
-    ds = load_split_dataset(data, format, size, split)
+    spec = data_spec_from_options(data, format, size, class_map, folds, fold, data_seed,
+                                  base=recorded)
+    if recorded is not None:
+        require_same_split(recorded, spec, f"{out}: the run being resumed was trained on "
+                           "another split of its data", "resume with its own "
+                           "--class-map/--folds/--fold/--data-seed (or none)")
+    ds = spec.load()
     generator = build_generator(model, values, ds.classes, ds.size, source=str(config or model))
     if dry_run:
         typer.echo(yaml.safe_dump({"model": model, **generator.config.model_dump(mode="json")},
                                   sort_keys=False), nl=False)
         return
     meta = {"data": str(data), "data_format": ds.format, "data_fingerprint": ds.fingerprint(),
-            "split": split}
+            "data_spec": spec.model_dump()}
     result = train_generator(generator, ds, out, device=device, sample_every=sample_every,
                              checkpoint_every=checkpoint_every, log_every=log_every,
                              resume=resume, meta=meta,
@@ -188,14 +196,14 @@ def sample_cmd(
     generator = load_generator(checkpoint, resolve_device(device))
     emotion = canonical(emotion, "--emotion")
     generator.class_index(emotion)
-    sources, source_ids = None, None
+    sources, source_ids, spec = None, None, None
     if generator.needs_sources:
         if data is None:
             raise ConfigError(f"{generator.name} translates real faces of "
                               f"{generator.source_emotion or 'any emotion'}: give --data")
-        split = split_options(class_map, folds, fold, data_seed,
-                              base=generator.meta.get("split"))
-        sources, source_ids = pick_sources(generator, data, format, split, emotion, n, seed)
+        spec = generator_data_spec(generator.meta, generator.image_size, data, format,
+                                   class_map, folds, fold, data_seed)
+        sources, source_ids = pick_sources(generator, spec, emotion, n, seed)
     # generated faces never go into a data set or a folder named like a val/test split
     out = prepare_synth_dir(out, data)
     images = generator.sample(emotion, n, seed, sources)
@@ -208,19 +216,21 @@ def sample_cmd(
     write_json({"kind": "feraug-gan-samples", "checkpoint": str(checkpoint),
                 "checkpoint_sha256": file_sha256(checkpoint), "generator": generator.name,
                 "step": generator.step, "emotion": emotion, "n": n, "seed": seed,
-                "sources": source_ids}, out / "manifest.json")
+                "sources": source_ids,
+                "data_spec": None if spec is None else spec.model_dump()},
+               out / "manifest.json")
     typer.echo(f"wrote {n} {emotion} faces to {out}")
 
 
-def pick_sources(generator: GeneratorModel, data: Path, format: str | None, split: dict,
-                 emotion: str, n: int, seed: int) -> tuple[torch.Tensor, list[str]]:
+def pick_sources(generator: GeneratorModel, spec: DataSpec, emotion: str, n: int,
+                 seed: int) -> tuple[torch.Tensor, list[str]]:
     """``n`` train-split faces for a translator (see
-    :class:`feraug.synth.sources.TranslatorSources`), from ``data`` split as ``split`` says;
+    :class:`feraug.synth.sources.TranslatorSources`), from the data set ``spec`` describes;
     refuses a split other than the one the generator was trained on."""
     from feraug.synth.safety import check_generator_split
     from feraug.synth.sources import TranslatorSources
 
-    real = load_split_dataset(data, format, generator.image_size, split)
+    real = spec.load()
     check_generator_split(generator.meta, real)
     return TranslatorSources(real, generator.source_emotion, seed).take(emotion, 0, n)
 
@@ -263,14 +273,14 @@ def score_cmd(
     from feraug.synth.safety import check_generator_split
 
     state = read_generator_checkpoint(checkpoint)
-    split = split_options(class_map, folds, fold, data_seed,
-                          base=state.get("meta", {}).get("split"))
-    ds = load_split_dataset(data, format, int(state["image_size"]), split)
+    spec = generator_data_spec(state.get("meta", {}), int(state["image_size"]), data, format,
+                               class_map, folds, fold, data_seed)
+    ds = spec.load()
     check_generator_split(state.get("meta", {}), ds)
     dev = resolve_device(device)
     result = score_generator(checkpoint, ds, judge, n=n, seed=seed, out=out,
                              inception=resolve_inception(inception, dev), device=str(dev),
-                             split=reference_split)
+                             split=reference_split, data_spec=spec.model_dump())
     if json_out:
         typer.echo(json.dumps(result, indent=2))
     else:

@@ -19,8 +19,7 @@ from feraug.cli.split_options import (
     DataSeedOpt,
     FoldOpt,
     FoldsOpt,
-    load_split_dataset,
-    split_options,
+    generator_data_spec,
 )
 from feraug.errors import ConfigError
 
@@ -164,15 +163,14 @@ def synth(
     check_out_dir(out, data if data.is_dir() else None)  # refuse before any slow loading
     gen = load_generator_checkpoint(generator, device)
     # On the data the generator was trained on, unset split options default to its stored
-    # split (as in `feraug gan sample`); another split of that data set is refused by the
-    # build. Other data sets start from the defaults.
-    meta = getattr(gen, "meta", {})
-    same_data = meta.get("data") is not None and Path(meta["data"]).resolve() == data.resolve()
-    split = split_options(class_map, folds, fold, data_seed,
-                          base=meta.get("split") if same_data else None)
-    real = load_split_dataset(data, format, int(gen.image_size), split)
+    # split (as in `feraug gan sample`) and another split of that data set is refused; other
+    # data sets start from the defaults (a re-split copy is still refused by the build).
+    spec = generator_data_spec(getattr(gen, "meta", {}), int(gen.image_size), data, format,
+                               class_map, folds, fold, data_seed, inherit_elsewhere=False)
+    real = spec.load()
     manifest = build_synthetic_set(gen, real, plan, out, generator_checkpoint=generator,
-                                   device=device, progress=not os.environ.get("FERAUG_QUIET"))
+                                   device=device, progress=not os.environ.get("FERAUG_QUIET"),
+                                   data_spec=spec.model_dump())
     if as_json:
         shown = {k: v for k, v in manifest.items() if k != "files"}
         shown["out"] = str(out)

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import typer
 
-from feraug.cli.split_options import ClassMapOpt
+from feraug.cli.split_options import (
+    ClassMapOpt,
+    DataSeedOpt,
+    FoldOpt,
+    FoldsOpt,
+    data_spec_from_options,
+)
 from feraug.errors import ConfigError
 
 
@@ -25,13 +31,10 @@ def train(
     batch_size: int = typer.Option(None, help="Batch size per process."),
     lr: float = typer.Option(None, help="Learning rate."),
     seed: int = typer.Option(None, help="Random seed."),
-    data_seed: int = typer.Option(None, help="Seed of carved-out validation and folds (data "
-                                             "sets without their own splits; default: --seed)."),
+    data_seed: DataSeedOpt = None,
     class_map: ClassMapOpt = None,
-    folds: int = typer.Option(None, min=2, help="Folds for data sets without their own "
-                                                "splits (default 5)."),
-    fold: int = typer.Option(None, min=0, help="Test fold for data sets without their own "
-                                               "splits (default 0)."),
+    folds: FoldsOpt = None,
+    fold: FoldOpt = None,
     device: str = typer.Option(None, help="auto, cpu or cuda."),
     init: str = typer.Option(None, help="feraug checkpoint to fine-tune from."),
     freeze_backbone: bool = typer.Option(None, "--freeze-backbone/--no-freeze-backbone",
@@ -93,23 +96,37 @@ def evaluate(
     out: Path = typer.Option(None, help="Folder for metrics.json and confusion.png."),
     format: str = typer.Option(None, "--format", help="Force a data format."),
     tta: str = typer.Option(None, help="none, flip or tencrop (default: the model's)."),
+    class_map: ClassMapOpt = None,
+    folds: FoldsOpt = None,
+    fold: FoldOpt = None,
+    data_seed: DataSeedOpt = None,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
 ) -> None:
-    """Score a checkpoint on one split: accuracy, macro-F1, per-class metrics, confusion."""
-    from feraug.data.load import load_dataset
+    """Score a checkpoint on one split: accuracy, macro-F1, per-class metrics, confusion.
+
+    On the data set it was trained on, the split options default to the checkpoint's and
+    another split is refused (its test faces would include training faces); on another
+    data set they default to 5 folds, fold 0, seed 0."""
+    from feraug.data.spec import require_same_split
     from feraug.io import prepare_output_dir, refuse_output_inside
     from feraug.training.checkpoint import load_classifier
     from feraug.training.engine import choose_device
     from feraug.training.evaluate import evaluate_classifier
     from feraug.training.inputs import check_tta
-    from feraug.training.setup import checkpoint_split
+    from feraug.training.setup import checkpoint_data_spec
 
     if tta is not None:
         check_tta(tta)  # before the slow loading
     loaded = load_classifier(checkpoint, choose_device(device))
-    ds = load_dataset(data, format=format, size=loaded.image_size,
-                      **checkpoint_split(loaded.meta, data))
+    recorded = checkpoint_data_spec(loaded.meta, data)
+    spec = data_spec_from_options(data, format, loaded.image_size, class_map, folds, fold,
+                                  data_seed, base=recorded)
+    if recorded is not None:
+        require_same_split(recorded, spec, f"{checkpoint} was trained on a different split "
+                           f"of {data}", "its test split would hold training faces; drop "
+                           "the split options or give the ones it was trained with")
+    ds = spec.load()
     if out is not None:
         refuse_output_inside(out, data, "the data set")
         prepare_output_dir(out)
@@ -154,18 +171,17 @@ def adjust(
     """Post-hoc logit adjustment for class imbalance (Menon et al. 2021): subtract
     tau * log(train prior) from the logits, tau chosen on the validation split, and write an
     ordinary checkpoint with the shift folded into the final layer's bias."""
-    from feraug.data.load import load_dataset
     from feraug.training.checkpoint import load_classifier
     from feraug.training.inputs import check_tta
     from feraug.training.logit_adjust import DEFAULT_TAUS, adjust_logits, parse_taus
-    from feraug.training.setup import checkpoint_split
+    from feraug.training.setup import checkpoint_data_spec
 
     grid = parse_taus(taus) if taus else DEFAULT_TAUS
     if tta is not None:
         check_tta(tta)  # before the slow loading
     loaded = load_classifier(checkpoint, "cpu")
-    ds = load_dataset(data, format=format, size=loaded.image_size,
-                      **checkpoint_split(loaded.meta, data))
+    ds = data_spec_from_options(data, format, loaded.image_size,
+                                base=checkpoint_data_spec(loaded.meta, data)).load()
     result = adjust_logits(loaded, ds, out, taus=grid, metric=metric, source=str(checkpoint),
                            half=half, tta=tta)
     if as_json:
@@ -206,21 +222,21 @@ def compare(
 ) -> None:
     """Is A better than B on this split? Paired bootstrap over the same images: A - B in
     accuracy and macro-F1 with a 95% interval."""
-    from feraug.data.load import load_dataset
+    from feraug.data.spec import require_same_split
     from feraug.training.checkpoint import load_classifier
     from feraug.training.evaluate import compare_classifiers
-    from feraug.training.setup import checkpoint_split
+    from feraug.training.setup import checkpoint_data_spec
 
     a, b = load_classifier(checkpoint_a, "cpu"), load_classifier(checkpoint_b, "cpu")
     if a.image_size != b.image_size:
         raise ConfigError(f"{checkpoint_a} takes {a.image_size} px, {checkpoint_b} takes "
                           f"{b.image_size} px; compare models of one input size")
-    split_a, split_b = checkpoint_split(a.meta, data), checkpoint_split(b.meta, data)
-    if split_a and split_b and split_a != split_b:
-        raise ConfigError(f"{checkpoint_a} and {checkpoint_b} were trained on different splits "
-                          f"of {data} ({split_a} vs {split_b}); each model's test split holds "
-                          "the other's training faces, so no fair comparison exists")
-    ds = load_dataset(data, format=format, size=a.image_size, **(split_a or split_b))
+    spec_a, spec_b = checkpoint_data_spec(a.meta, data), checkpoint_data_spec(b.meta, data)
+    if spec_a is not None and spec_b is not None:
+        require_same_split(spec_a, spec_b, f"{checkpoint_a} and {checkpoint_b} were trained on "
+                           f"different splits of {data}", "each model's test split holds the "
+                           "other's training faces, so no fair comparison exists")
+    ds = data_spec_from_options(data, format, a.image_size, base=spec_a or spec_b).load()
     result = compare_classifiers(a, b, ds, split)
     result.update(a=str(checkpoint_a), b=str(checkpoint_b))
     if as_json:

@@ -29,48 +29,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from feraug.errors import ConfigError, validate_config
+from feraug.experiment.data import PROCEDURAL, DataSpec  # noqa: F401 (importable from here)
 from feraug.training.config import TrainConfig, build_train_config, read_yaml
 
-PROCEDURAL = "procedural"
 #: TrainConfig fields the experiment sets itself (data options come from ``data``).
 RESERVED = ("data", "format", "image_size", "class_map", "folds", "fold", "seed", "out",
             "synthetic")
 _ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-
-
-class DataSpec(BaseModel):
-    """The real data set shared by every arm (loaded once, same splits for every run)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    path: str = Field(description="data set path, or 'procedural' for the built-in faces")
-    format: str | None = None
-    size: int = Field(48, ge=16, le=256, description="image side in pixels")
-    class_map: dict[str, str] | None = None
-    folds: int = Field(5, ge=2)
-    fold: int = Field(0, ge=0)
-    seed: int = Field(0, ge=0, description="split seed (data sets without their own splits); "
-                                           "fixed across training seeds so runs are paired")
-    n_per_class: dict[str, int] | None = Field(None, description="procedural only")
-    n_identities: int = Field(40, ge=2, description="procedural only")
-    train_fraction: float = Field(1.0, gt=0, le=1, description="keep this share of each "
-                                  "class's training faces (low-data protocols); validation "
-                                  "and test stay whole")
-    subsample_seed: int = Field(0, ge=0, description="seed of that draw, fixed across "
-                                "training seeds")
-
-    @model_validator(mode="after")
-    def _check(self) -> DataSpec:
-        if self.fold >= self.folds:
-            raise ValueError(f"fold must be < folds ({self.folds}), got {self.fold}")
-        if not self.is_procedural and self.n_per_class is not None:
-            raise ValueError("n_per_class is only for `path: procedural`")
-        return self
-
-    @property
-    def is_procedural(self) -> bool:
-        """True for the built-in procedural faces."""
-        return self.path == PROCEDURAL
 
 
 def _reject_reserved(values: dict[str, Any], where: str) -> dict[str, Any]:

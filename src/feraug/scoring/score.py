@@ -144,14 +144,16 @@ def score_emotion(judge: Judge, emotion: str, faces: torch.Tensor, sources: Sour
 def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Path,
                     n: int = 500, seed: int = 0, inception: InceptionFeatures | None = None,
                     out: str | Path | None = None, copy_rms: float = COPY_RMS,
-                    device: str = "cpu", split: str = "test") -> dict:
+                    device: str = "cpu", split: str = "test",
+                    data_spec: dict | None = None) -> dict:
     """Score ``generator`` (a checkpoint) on ``dataset`` with the classifier ``judge``.
 
     Real references (agreement's recall, KID/FID, diversity) come from ``split``: ``val`` when
     the score chooses between generators or settings, ``test`` for the final report only.
     Returns the JSON-ready result; with ``out`` (new or empty folder) also writes
     ``score.json``, ``best_worst.png``, ``nearest_real.png`` and, for translators,
-    ``first_samples.png`` there.
+    ``first_samples.png`` there. ``data_spec`` (how ``dataset`` was read and split, a
+    :class:`~feraug.data.spec.DataSpec` dump) is recorded with the result.
     """
     from feraug.io import prepare_output_dir, write_json
     from feraug.scoring.figures import save_best_worst, save_first_pairs, save_nearest_pairs
@@ -184,7 +186,8 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
         "judge": {"path": str(the_judge.path), "sha256": the_judge.sha256,
                   "model": the_judge.loaded.model_name, "decisions": the_judge.balance},
         "guide_sha256": meta.get("guide_sha256"),
-        "data": str(dataset.root), "train_fingerprint": train.fingerprint(),
+        "data": str(dataset.root), "data_spec": data_spec,
+        "train_fingerprint": train.fingerprint(),
         "n": n, "seed": seed, "reference_split": split,
         "inception": None if inception is None else str(inception.path),
         "mean_agreement_ratio": sum(ratios) / len(ratios) if ratios else None,

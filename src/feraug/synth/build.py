@@ -112,6 +112,7 @@ def build_synthetic_set(
     generator_checkpoint: Path | None = None,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    data_spec: dict | None = None,
 ) -> dict:
     """Generate, filter and write a synthetic training set; return its manifest.
 
@@ -119,7 +120,9 @@ def build_synthetic_set(
     train faces of their source emotion only. Refuses (FeraugError) an existing non-empty
     ``out_dir``, one under a validation/test split folder, or one inside the real data set.
     When filters leave an emotion short after ``plan.max_attempts`` rounds, the manifest
-    says so (``shortfall`` > 0, ``complete`` false) instead of failing.
+    says so (``shortfall`` > 0, ``complete`` false) instead of failing. ``data_spec`` (how
+    ``real`` was read and split, a :class:`~feraug.data.spec.DataSpec` dump) is recorded in
+    the manifest under ``real``.
     """
     out = Path(out_dir)
     if int(generator.image_size) != real.size:
@@ -230,7 +233,7 @@ def build_synthetic_set(
         },
         "plan": plan.model_dump(mode="json"),
         "seeds": {"plan": plan.seed, "batches": batches},
-        "real": _describe_real(real),
+        "real": {**_describe_real(real), "data_spec": data_spec},
         "counts": counts,
         "totals": {k: sum(c[k] for c in counts.values())
                    for k in ("requested", "generated", "kept", "dropped_quality",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from feraug.data.dataset import FaceDataset
+from feraug.data.spec import SPLIT_FIELDS, DataSpec, require_same_split
 from feraug.errors import DataError, FeraugError
 from feraug.io import lies_inside, prepare_output_dir
 from feraug.synth.plan import HELD_OUT_NAMES
@@ -44,6 +45,20 @@ def prepare_synth_dir(out_dir: str | Path, real_root: str | Path | None = None) 
     return prepare_output_dir(path)
 
 
+SAME_SPLIT_ADVICE = ("its faces may come from this split's validation/test faces; use the same "
+                     "--class-map/--folds/--fold/--data-seed as `feraug gan train`")
+
+
+def check_generator_spec(recorded: DataSpec | None, given: DataSpec) -> None:
+    """Refuse, before anything is loaded, ``given`` when it cuts the data set a generator was
+    trained on (``recorded``, its stored spec) differently: ConfigError naming the differing
+    values. Another data set, or a generator without the record, passes;
+    :func:`check_generator_split` then compares the faces themselves."""
+    if recorded is not None and recorded.same_data(given.path):
+        require_same_split(recorded, given, f"{given.path}: the generator was trained on a "
+                           "different train split of this data set", SAME_SPLIT_ADVICE)
+
+
 def check_generator_split(generator_meta: dict, real: FaceDataset) -> None:
     """Refuse a generator trained on *another split of the same data set*: its training faces
     may be ``real``'s validation or test faces (e.g. CK+ fold 0 versus fold 1), and images made
@@ -53,9 +68,8 @@ def check_generator_split(generator_meta: dict, real: FaceDataset) -> None:
     re-aligned copy of the same data set counts as the same data set."""
     if real.split_differs_from(generator_meta.get("data_content"),
                                generator_meta.get("train_content"), train_only=True):
-        split = generator_meta.get("split")
+        stored = generator_meta.get("data_spec") or generator_meta.get("split") or {}
+        split = {k: stored[k] for k in SPLIT_FIELDS if k in stored}
         raise DataError(
             f"{real.root or real.format}: the generator was trained on a different train split "
-            f"of this data set{f' ({split})' if split else ''}, so its faces may come from this "
-            "split's validation/test faces; use the same --class-map/--folds/--fold/--data-seed "
-            "as `feraug gan train`")
+            f"of this data set{f' ({split})' if split else ''}; {SAME_SPLIT_ADVICE}")

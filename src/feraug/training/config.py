@@ -8,6 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from feraug.data.spec import DataSpec
 from feraug.errors import ConfigError, validate_config
 from feraug.models import CLASSIFIERS, recipe
 
@@ -95,6 +96,12 @@ class TrainConfig(BaseModel):
         if self.fold >= self.folds:
             raise ValueError(f"fold {self.fold} is out of range for {self.folds} folds")
         return self
+
+    def data_spec(self) -> DataSpec:
+        """The real data set and its split as one :class:`DataSpec` (the split seed is
+        ``data_seed``, or ``seed`` when that is unset). The flat fields stay so existing
+        config files and checkpoints keep reading."""
+        return DataSpec.from_train_config(self.model_dump(), source="config")
 
 
 def _deep_merge(base: dict, override: dict) -> dict:

@@ -29,7 +29,8 @@ _MUST_AGREE = (("classes", "classes"), ("image_size", "image size"), ("crop_size
 
 #: Training-config keys that decide how the data set was split (copied into the ensemble's
 #: config so that it records the split its first member was trained on).
-_SPLIT_KEYS = ("data", "format", "image_size", "class_map", "folds", "fold", "seed")
+_SPLIT_KEYS = ("data", "format", "image_size", "class_map", "folds", "fold", "seed",
+               "data_seed")
 
 
 def _check_members(paths: Sequence[Path], members: Sequence[LoadedClassifier]) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from feraug.data import spec as data_spec
 from feraug.data.dataset import FaceDataset
-from feraug.data.load import load_dataset
+from feraug.data.spec import DataSpec
 from feraug.errors import CheckpointError, ConfigError, DataError
 from feraug.models import build_classifier
 from feraug.training import losses
@@ -19,28 +20,23 @@ from feraug.training.config import TrainConfig
 def split_seed(config: TrainConfig | dict) -> int:
     """The seed that carved the run's validation split and folds: ``data_seed``, or the
     training seed when none was set (the behaviour before ``data_seed`` existed)."""
-    values = config if isinstance(config, dict) else config.model_dump()
-    data_seed = values.get("data_seed")
-    return int(values.get("seed") or 0) if data_seed is None else int(data_seed)
+    return data_spec.split_seed(config if isinstance(config, dict) else config.model_dump())
 
 
-def checkpoint_split(meta: dict, data: str | Path) -> dict:
-    """``load_dataset`` keyword arguments that rebuild the split a checkpoint was trained on
-    (class map, folds, fold, split seed) when ``data`` is the data set it was trained on;
-    the defaults for any other data set (e.g. scoring transfer to another set)."""
+def checkpoint_data_spec(meta: dict, data: str | Path) -> DataSpec | None:
+    """The data set and split a classifier checkpoint was trained on (class map, folds, fold,
+    split seed, size), when ``data`` is that data set; None for any other data set (e.g.
+    scoring transfer to another set), which then starts from the defaults."""
     config = meta.get("config") or {}
-    trained_on = config.get("data")
-    if trained_on is None or Path(str(trained_on)).resolve() != Path(str(data)).resolve():
-        return {}
-    return {"class_map": config.get("class_map"), "folds": config.get("folds", 5),
-            "fold": config.get("fold", 0), "seed": split_seed(config)}
+    if config.get("data") is None:
+        return None
+    spec = DataSpec.from_stored(config, source="checkpoint config")
+    return spec if spec.same_data(data) else None
 
 
 def load_training_data(config: TrainConfig, dataset: FaceDataset | None) -> FaceDataset:
     """The real data set (loaded unless given) plus any synthetic folders, train split only."""
-    ds = dataset if dataset is not None else load_dataset(
-        config.data, format=config.format, size=config.image_size, class_map=config.class_map,
-        folds=config.folds, fold=config.fold, seed=split_seed(config))
+    ds = dataset if dataset is not None else config.data_spec().load()
     if config.synthetic_only and not config.synthetic:
         raise ConfigError("synthetic_only needs synthetic folders to train on")
     if config.synthetic:
