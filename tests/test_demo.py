@@ -22,84 +22,72 @@ from feraug.report import (
 )
 
 
-def test_quick_demo_writes_report_figures_and_manifest(run_cli, tmp_path: Path) -> None:
+def test_quick_demo_runs_the_bundled_config_through_the_experiment_runner(
+        run_cli, tmp_path: Path) -> None:
+    """`feraug demo --quick`: the bundled config, run by the experiment runner: a guide,
+    a guided generator, a synthetic set, the judge's score, two arms x two seeds, a report."""
     out = tmp_path / "demo"
     res = run_cli("demo", "--out", out, "--quick", "--seed", 3, "--json")
     assert res.code == 0, res.stderr
     summary = json.loads(res.stdout)
     assert summary["quick"] is True and summary["seed"] == 3
-    assert 0.0 <= summary["test_accuracy"] <= 1.0
-    assert set(summary["test_recall"]) == {"angry", "disgust", "fear", "happy", "sad",
-                                           "surprise", "neutral"}
-    for name in ("report.md", "manifest.json", "samples.png", "curves.png",
-                 "test/confusion.png", "test/metrics.json", "train/best.pt",
-                 "generated.png", "gan/checkpoint.pt", "synthetic/manifest.json",
-                 "train_synthetic/best.pt", "test_synthetic/metrics.json",
-                 "test_synthetic/confusion.png"):
-        assert (out / name).is_file(), name
-    for png in ("samples.png", "curves.png", "test/confusion.png", "generated.png"):
-        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    report = (out / "report.md").read_text()
-    assert "not real data" in report
-    assert "![samples](samples.png)" in report and "(test/confusion.png)" in report
-    assert "| disgust |" in report  # per-class table
-    assert "![generated faces](generated.png)" in report
-    assert "| recall disgust (target) |" in report and "feraug experiment" in report
-    assert "noise by design" in report  # quick mode says plainly what its samples are
+    assert summary["runs_done"] == summary["runs_total"] == 4
+    assert set(summary["arms"]) == {"real", "gan-balance"}
+    for arm in ("real", "gan-balance"):
+        assert set(summary["test_recall"][arm]) == {"angry", "disgust", "fear", "happy", "sad",
+                                                    "surprise", "neutral"}
+        assert 0.0 <= summary["arms"][arm]["accuracy"] <= 1.0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["kind"] == "demo" and manifest["seed"] == 3
+    assert manifest["kind"] == "experiment" and manifest["status"] == "complete"
+    assert manifest["config"]["seeds"] == [3, 4] and manifest["config"]["data"]["seed"] == 3
     assert manifest["data_fingerprint"] == summary["data_fingerprint"]
-    # the data can be read back by the normal FER2013-folder reader
-    assert {p.name for p in (out / "data").iterdir()} == {"Training", "PublicTest", "PrivateTest"}
-    # every stage is timed, wall-clock and CPU
-    stages = {"data", "training", "evaluation", "gan_training", "synthesis",
-              "training_synthetic", "evaluation_synthetic"}
-    assert stages <= set(summary["seconds"]) and stages <= set(summary["cpu_seconds"])
-    check_generator_step(out, summary, seed=3)
-
-
-def check_generator_step(out: Path, summary: dict, seed: int) -> None:
-    """The quick demo's generator step: a synthetic set with its manifest, made from real
-    train faces, added to the train split only, and both result rows in the summary."""
-    from feraug.data.synthetic import split_fingerprint, with_synthetic
-    from feraug.demo import demo_plan
-
+    for name in ("report.md", "report.html", "results.json", "summary.json",
+                 "classifiers/guide/best.pt", "judge/best.pt",
+                 "generators/cyclegan-disgust/checkpoint.pt",
+                 "synthetic/disgust-balance/manifest.json",
+                 "scores/cyclegan-disgust/score.json", "real/seed3/test/metrics.json",
+                 "gan-balance/seed4/test/metrics.json", "figures/samples_real.png",
+                 "figures/samples_disgust-balance.png"):
+        assert (out / name).is_file(), name
+    # the generator was guided by the demo's own guide, and judged by another classifier
+    gen = json.loads((out / "generators" / "cyclegan-disgust" / "manifest.json").read_text())
+    assert gen["config"]["guide"] == str(out / "classifiers" / "guide" / "best.pt")
+    score = json.loads((out / "scores" / "cyclegan-disgust" / "score.json").read_text())
+    assert score["guide_sha256"] and score["judge"]["sha256"] != score["guide_sha256"]
     gan = summary["gan"]
-    assert gan["model"] == "cyclegan" and (gan["source"], gan["target"]) == ("neutral",
-                                                                            "disgust")
-    kept = gan["synthetic_kept"]
-    assert kept > 0
-    # both result rows, the second with the synthetic images added to training
-    real_row, aug_row = summary["results"]
-    assert (real_row["name"], aug_row["name"]) == ("real only", "real + synthetic")
-    assert real_row["synthetic_images"] == 0 and aug_row["synthetic_images"] == kept
-    assert aug_row["train_images"] == real_row["train_images"] + kept
-    assert real_row["test_support"] == aug_row["test_support"]  # the same test split
-    assert real_row["test_accuracy"] == summary["test_accuracy"]
-    for row in (real_row, aug_row):
-        assert 0.0 <= row["test_macro_f1"] <= 1.0 and "disgust" in row["test_recall"]
-    # the synthetic folder: only the target emotion, files and manifest agree
-    synth = json.loads((out / "synthetic" / "manifest.json").read_text())
-    assert synth["totals"]["kept"] == kept and synth["emotions"] == ["disgust"]
-    assert [p.name for p in (out / "synthetic").iterdir() if p.is_dir()] == ["disgust"]
-    assert len(list((out / "synthetic" / "disgust").glob("*.png"))) == kept
-    assert all(f["source"] for f in synth["files"])  # each made from a real train face
-    # rebuild the demo's data: the synthetic faces land in the train split only
-    plan = demo_plan(quick=True)
-    real = make_procedural_faces(plan["counts"], size=48, n_identities=plan["n_identities"],
-                                 seed=seed)
+    assert (gan["source"], gan["target"]) == ("neutral", "disgust")
+    assert gan["synthetic_kept"] > 0 and gan["judge_recall_real"] is not None
+    report = (out / "report.md").read_text()
+    assert "not real data" in report and "## Generators, judged independently" in report
+    assert "samples_disgust-balance.png" in report and "| disgust |" in report
+    # the data can be read back by the normal FER2013-folder reader
+    assert {p.name for p in (out / "data").iterdir()} == {"Training", "PublicTest",
+                                                          "PrivateTest"}
+    check_synthetic_faces_train_only(out, manifest)
+
+
+def check_synthetic_faces_train_only(out: Path, manifest: dict) -> None:
+    """The synthetic set was made from real train faces and joins the train split only."""
+    from feraug.data.synthetic import split_fingerprint, with_synthetic
+    from feraug.experiment.config import parse_experiment_config
+    from feraug.experiment.data import load_real_data
+
+    folder = out / "synthetic" / "disgust-balance"
+    synth = json.loads((folder / "manifest.json").read_text())
+    kept = synth["totals"]["kept"]
+    assert synth["emotions"] == ["disgust"]
+    assert len(list((folder / "disgust").glob("*.png"))) == kept
+    real = load_real_data(parse_experiment_config(manifest["config"]).data)
     assert synth["real"]["split_fingerprint"] == split_fingerprint(real)
     train_sources = {real.source_ids[i] for i in real.indices("train").tolist()}
     assert {f["source"] for f in synth["files"]} <= train_sources
-    both = with_synthetic(real, [out / "synthetic"])
+    both = with_synthetic(real, [folder])
     assert int(both.synthetic.sum()) == kept
-    assert {both.split[i] for i in both.synthetic.nonzero().flatten().tolist()} == {"train"}
     for split in ("val", "test"):
         assert both.class_counts(split) == real.class_counts(split)
-        assert not bool(both.synthetic[both.indices(split)].any())
-    trained = json.loads((out / "train_synthetic" / "manifest.json").read_text())
-    assert trained["data_summary"]["synthetic"] == kept
-    assert trained["config"]["synthetic"] == [str(out / "synthetic")]
+    results = json.loads((out / "results.json").read_text())
+    counts = {(r["arm"], r["seed"]): r["synthetic_train_images"] for r in results["runs"]}
+    assert counts[("real", 3)] == 0 and counts[("gan-balance", 3)] == kept
 
 
 def test_quick_demo_without_gan(run_cli, tmp_path: Path) -> None:
@@ -107,11 +95,11 @@ def test_quick_demo_without_gan(run_cli, tmp_path: Path) -> None:
     res = run_cli("demo", "--out", out, "--quick", "--no-gan", "--json")
     assert res.code == 0, res.stderr
     summary = json.loads(res.stdout)
-    assert summary["gan"] is None and [r["name"] for r in summary["results"]] == ["real only"]
-    assert not (out / "synthetic").exists() and not (out / "generated.png").exists()
-    assert "gan_training" not in summary["seconds"]
+    assert summary["gan"] is None and list(summary["arms"]) == ["real"]
+    for absent in ("synthetic", "generators", "judge", "classifiers"):
+        assert not (out / absent).exists(), absent
     report = (out / "report.md").read_text()
-    assert "real + synthetic" not in report and "| disgust |" in report
+    assert "gan-balance" not in report and "| disgust |" in report
 
 
 def test_demo_prints_where_the_report_is(run_cli, tmp_path: Path,
@@ -121,16 +109,19 @@ def test_demo_prints_where_the_report_is(run_cli, tmp_path: Path,
     calls = []
 
     def fake_run_demo(out_dir: Path, quick: bool = False, seed: int = 0,
-                      gan: bool = True) -> dict:
+                      gan: bool = True, log=None) -> dict:
         calls.append((out_dir, quick, seed, gan))
-        rows = [{"name": "real only", "test_accuracy": 0.5, "test_macro_f1": 0.25,
-                 "test_recall": {"happy": 1.0, "sad": 0.0}},
-                {"name": "real + synthetic", "test_accuracy": 0.75, "test_macro_f1": 0.625,
-                 "test_recall": {"happy": 1.0, "sad": 0.5}}][: 2 if gan else 1]
-        return {"test_accuracy": 0.5, "test_macro_f1": 0.25, "epochs": 1,
-                "test_recall": {"happy": 1.0, "sad": 0.0}, "results": rows,
+        arms = {"real": {"accuracy": 0.5, "accuracy_ci95": 0.1, "macro_f1": 0.25,
+                         "macro_f1_ci95": 0.05},
+                "gan-balance": {"accuracy": 0.75, "accuracy_ci95": None, "macro_f1": 0.625,
+                                "macro_f1_ci95": None}}
+        if not gan:
+            arms.pop("gan-balance")
+        return {"arms": arms,
+                "test_recall": {a: {"happy": 1.0, "sad": 0.5} for a in arms},
                 "gan": {"model": "cyclegan", "source": "happy", "target": "sad", "steps": 3,
-                        "synthetic_kept": 7} if gan else None,
+                        "synthetic_kept": 7, "judge_agreement": 0.5,
+                        "judge_recall_real": 0.25} if gan else None,
                 "report": str(out_dir / "report.md")}
 
     monkeypatch.setattr(feraug.demo, "run_demo", fake_run_demo)
@@ -138,13 +129,13 @@ def test_demo_prints_where_the_report_is(run_cli, tmp_path: Path,
     res = run_cli("demo", "--out", out, "--seed", 4)
     assert res.code == 0, res.stderr
     assert calls == [(out, False, 4, True)]
-    assert f"report: {out / 'report.md'}" in res.stdout
-    assert "macro-F1 0.2500" in res.stdout and "macro-F1 0.6250" in res.stdout
+    assert f"report: {out / 'report.md'}" in res.stdout and "report.html" in res.stdout
+    assert "macro-F1 0.2500 ± 0.0500" in res.stdout and "macro-F1 0.6250" in res.stdout
     assert "sad" in res.stdout and "7 synthetic images" in res.stdout
     res = run_cli("demo", "--out", out, "--no-gan")
     assert res.code == 0, res.stderr
     assert calls[-1] == (out, False, 0, False)
-    assert "real + synthetic" not in res.stdout and "macro-F1 0.2500" in res.stdout
+    assert "gan-balance" not in res.stdout and "macro-F1 0.2500" in res.stdout
 
 
 def test_demo_refuses_a_non_empty_folder(run_cli, tmp_path: Path) -> None:

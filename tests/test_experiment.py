@@ -305,6 +305,14 @@ def test_smoke_config_runs_the_whole_pipeline_and_skips_finished_stages(
     results = json.loads((out / "results.json").read_text())
     counts = {(r["arm"], r["seed"]): r["synthetic_train_images"] for r in results["runs"]}
     assert counts[("real", 0)] == 0 and counts[("gan-balance", 1)] == manifest["totals"]["kept"]
+    score = json.loads((out / "scores" / "cyclegan-disgust" / "score.json").read_text())
+    judge_sha = score["judge"]["sha256"]
+    assert score["judge"]["path"] == str(out / "judge" / "best.pt") and judge_sha
+    assert set(score["emotions"]) == {"disgust"} and score["n"] == 64
+    filter_sha = (manifest.get("filter") or {}).get("sha256")
+    assert judge_sha not in (score.get("guide_sha256"), filter_sha)
+    report = (out / "report.md").read_text()
+    assert "## Generators, judged independently" in report and "best_worst" in report
 
     trained: list[str] = []
     monkeypatch.setattr(runner, "fit", lambda *a, **k: trained.append("fit"))
@@ -313,6 +321,8 @@ def test_smoke_config_runs_the_whole_pipeline_and_skips_finished_stages(
     assert trained == []
     assert any("generator cyclegan-disgust: finished earlier" in m for m in lines)
     assert any("synthetic set disgust-balance: finished earlier" in m for m in lines)
+    assert any("judge: finished earlier" in m for m in lines)
+    assert any("scores: 1 finished earlier" in m for m in lines)
 
     (syn / "manifest.json").unlink()  # an interrupted build
     lines.clear()
@@ -324,6 +334,26 @@ def test_smoke_config_runs_the_whole_pipeline_and_skips_finished_stages(
     values["generators"][0]["config"]["ngf"] = 4
     with pytest.raises(ConfigError, match="different configuration .ngf"):
         runner.run_experiment(parse_experiment_config(values))
+
+
+def test_classifier_references_must_name_a_classifier_stage(tmp_path: Path) -> None:
+    gen = {"name": "g", "model": "cyclegan",
+           "config": {"source": "neutral", "target": "disgust", "guide": "classifier:nope"}}
+    values = {**tiny_config(tmp_path / "x"), "generators": [gen]}
+    with pytest.raises(ConfigError, match="generator 'g' guide: 'classifier:nope' names no "
+                       "classifier stage"):
+        parse_experiment_config(values, source="exp.yaml")
+    values["classifiers"] = [{"name": "nope", "train": {"model": "zhu-cnn-wide"}}]
+    cfg = parse_experiment_config(values, source="exp.yaml")
+    from feraug.experiment.classifiers import resolved_generator_config
+
+    assert resolved_generator_config(cfg, gen["config"])["guide"] == \
+        str(tmp_path / "x" / "classifiers" / "nope" / "best.pt")
+    assert cfg.classifier_config("nope").model == "zhu-cnn-wide"
+    assert cfg.classifier_config("nope").synthetic == []
+    values["classifiers"][0]["train"] = {"seed": 3}
+    with pytest.raises(ConfigError, match="seed cannot be set"):
+        parse_experiment_config(values, source="exp.yaml")
 
 
 def test_synthetic_stage_must_name_a_generator_stage(tmp_path: Path) -> None:

@@ -22,29 +22,25 @@ reading a folder (nothing is written outside ``out``).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from feraug.errors import ConfigError, validate_config
 from feraug.experiment.data import PROCEDURAL, DataSpec  # noqa: F401 (importable from here)
+from feraug.experiment.stage_specs import (  # noqa: F401 (importable from here)
+    REF_PREFIX,
+    RESERVED,
+    SAFE_NAME,
+    ClassifierSpec,
+    ExecutorSpec,
+    GeneratorSpec,
+    JudgeSpec,
+    SyntheticSpec,
+    reject_reserved,
+)
 from feraug.training.config import TrainConfig, build_train_config, read_yaml
-
-#: TrainConfig fields the experiment sets itself (data options come from ``data``).
-RESERVED = ("data", "format", "image_size", "class_map", "folds", "fold", "seed", "out",
-            "synthetic")
-_ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-
-
-def _reject_reserved(values: dict[str, Any], where: str) -> dict[str, Any]:
-    """``values`` unchanged, or ValueError naming the TrainConfig fields the experiment owns."""
-    bad = sorted(set(values) & set(RESERVED))
-    if bad:
-        raise ValueError(f"{', '.join(bad)} cannot be set {where} (use `data:`, `seeds:`, "
-                         "`out:` or an arm's `synthetic:`)")
-    return values
 
 
 class ArmSpec(BaseModel):
@@ -74,7 +70,7 @@ class ArmSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, v: str) -> str:
-        if not _ARM_NAME.match(v):
+        if not SAFE_NAME.match(v):
             raise ValueError(f"arm name {v!r} must be letters, digits, '.', '_', '+', '-' "
                              "(it becomes a folder name)")
         return v
@@ -82,77 +78,7 @@ class ArmSpec(BaseModel):
     @field_validator("train")
     @classmethod
     def _no_reserved(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return _reject_reserved(v, "per arm")
-
-
-class GeneratorSpec(BaseModel):
-    """A generator stage: trained once on the experiment's train split (resumably) into
-    ``out/generators/<name>``, or an existing ``checkpoint`` reused as it is."""
-
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
-
-    name: str
-    model: str | None = Field(None, description="registered generator (cyclegan, fastgan, "
-                              "...); not with `checkpoint`")
-    config: dict[str, Any] = Field(default_factory=dict, description="its config values")
-    checkpoint: str | None = Field(None, description="reuse this trained generator")
-    device: str = "auto"
-
-    @field_validator("name")
-    @classmethod
-    def _safe_name(cls, v: str) -> str:
-        return _safe_stage_name(v)
-
-    @model_validator(mode="after")
-    def _model_or_checkpoint(self) -> GeneratorSpec:
-        if (self.model is None) == (self.checkpoint is None):
-            raise ValueError(f"generator {self.name!r}: give either `model` (to train) or "
-                             "`checkpoint` (to reuse)")
-        if self.checkpoint is not None and self.config:
-            raise ValueError(f"generator {self.name!r}: `config` is for training; a reused "
-                             "checkpoint keeps its own")
-        return self
-
-
-class SyntheticSpec(BaseModel):
-    """A synthetic-set stage: ``feraug synth`` with a generator stage and a plan, written to
-    ``out/synthetic/<name>``; arms name it in their ``synthetic:`` list."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    generator: str = Field(description="name of a generator stage")
-    plan: dict[str, Any] = Field(default_factory=dict, description="synthesis plan "
-                                 "(mode, k, emotions, filter_model, tau, delta, seed)")
-
-    @field_validator("name")
-    @classmethod
-    def _safe_name(cls, v: str) -> str:
-        return _safe_stage_name(v)
-
-
-def _safe_stage_name(v: str) -> str:
-    if not _ARM_NAME.match(v):
-        raise ValueError(f"name {v!r} must be letters, digits, '.', '_', '+', '-' (it becomes "
-                         "a folder name)")
-    return v
-
-
-class ExecutorSpec(BaseModel):
-    """Where the runs of an experiment execute. ``sequential`` (default): one after another
-    in this process. ``submitit-local``: as submitit jobs on this machine (separate processes,
-    ``max_parallel`` at a time). ``slurm``: as SLURM jobs through submitit (the cluster's
-    partition, GPUs and CPUs below). Each run is an independent job; finished runs are
-    skipped and started ones resumed, whichever executor ran them."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["sequential", "submitit-local", "slurm"] = "sequential"
-    max_parallel: int = Field(2, ge=1, description="jobs running at the same time")
-    timeout_min: int = Field(240, ge=1, description="wall-clock limit of one job")
-    cpus_per_task: int = Field(2, ge=1)
-    gpus_per_node: int = Field(0, ge=0)
-    slurm_partition: str | None = None
+        return reject_reserved(v, "per arm")
 
 
 class ExperimentConfig(BaseModel):
@@ -171,8 +97,11 @@ class ExperimentConfig(BaseModel):
     out: str = "runs/experiment"
     tsne_points: int = Field(1500, ge=0, description="t-SNE sample size (0: no t-SNE)")
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+    classifiers: list[ClassifierSpec] = Field(default_factory=list)
     generators: list[GeneratorSpec] = Field(default_factory=list)
     synthetic: list[SyntheticSpec] = Field(default_factory=list)
+    judge: JudgeSpec | None = Field(None, description="score every generator stage with an "
+                                    "independent classifier")
 
     @field_validator("data", mode="before")
     @classmethod
@@ -182,7 +111,7 @@ class ExperimentConfig(BaseModel):
     @field_validator("base")
     @classmethod
     def _base_not_reserved(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return _reject_reserved(v, "in `base`")
+        return reject_reserved(v, "in `base`")
 
     @field_validator("seeds")
     @classmethod
@@ -197,10 +126,12 @@ class ExperimentConfig(BaseModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"arm names must be unique (repeated: {', '.join(dup)})")
-        for kind, items in (("generator", self.generators), ("synthetic set", self.synthetic)):
+        for kind, items in (("generator", self.generators), ("synthetic set", self.synthetic),
+                            ("classifier", self.classifiers)):
             stage_names = [x.name for x in items]
             if len(set(stage_names)) != len(stage_names):
                 raise ValueError(f"{kind} names must be unique")
+        self._check_references()
         gens = {g.name for g in self.generators}
         for syn in self.synthetic:
             if syn.generator not in gens:
@@ -242,15 +173,52 @@ class ExperimentConfig(BaseModel):
         """The TrainConfig of one run: model recipe <- ``base`` <- the arm's overrides, with
         the data options, seed, synthetic folders and output folder set by the experiment."""
         spec = self.arm(arm)
-        values = {**self.base, **spec.train}
+        return self._train_config({**self.base, **spec.train}, seed,
+                                  [self.synthetic_dir(d) for d in spec.synthetic], out_dir,
+                                  f"arm {arm!r}")
+
+    def _check_references(self) -> None:
+        """Every ``classifier:<name>`` must name a helper classifier."""
+        known = {c.name for c in self.classifiers}
+        refs = [(f"generator {g.name!r} guide", g.config.get("guide")) for g in self.generators]
+        refs += [(f"synthetic set {s.name!r} filter_model", s.plan.get("filter_model"))
+                 for s in self.synthetic]
+        for where, value in refs:
+            if isinstance(value, str) and value.startswith(REF_PREFIX) and \
+                    value.removeprefix(REF_PREFIX) not in known:
+                raise ValueError(f"{where}: {value!r} names no classifier stage "
+                                 f"(classifiers: {', '.join(sorted(known)) or 'none'})")
+
+    def classifier_dir(self, name: str) -> Path:
+        """A helper classifier's run folder (``out/classifiers/<name>``)."""
+        return Path(self.out) / "classifiers" / name
+
+    def classifier_config(self, name: str) -> TrainConfig:
+        """A helper classifier's TrainConfig: ``base`` <- its overrides, real faces only."""
+        spec = next((c for c in self.classifiers if c.name == name), None)
+        if spec is None:
+            raise ConfigError(f"no classifier stage {name!r}")
+        return self._train_config({**self.base, **spec.train}, spec.seed, [],
+                                  self.classifier_dir(name), f"classifier {name!r}")
+
+    def judge_dir(self) -> Path:
+        """The judge's run folder (``out/judge``)."""
+        return Path(self.out) / "judge"
+
+    def judge_config(self) -> TrainConfig:
+        """The judge's TrainConfig: ``base`` <- class-balanced sampling <- ``judge.train``,
+        real faces only, its own seed."""
+        judge = self.judge or JudgeSpec()
+        values = {**self.base, "balanced_sampling": True, **judge.train}
+        return self._train_config(values, judge.seed, [], self.judge_dir(), "judge")
+
+    def _train_config(self, values: dict[str, Any], seed: int, synthetic: list[str],
+                      out_dir: str | Path, source: str) -> TrainConfig:
         fixed = {"data": self.data.path, "format": self.data.format,
                  "image_size": self.data.size, "class_map": self.data.class_map,
                  "folds": self.data.folds, "fold": self.data.fold, "seed": seed,
-                 "data_seed": self.data.seed,
-                 "synthetic": [self.synthetic_dir(d) for d in spec.synthetic],
-                 "out": str(out_dir)}
-        values.update(fixed)
-        return build_train_config(values, None, source=f"arm {arm!r}")
+                 "data_seed": self.data.seed, "synthetic": synthetic, "out": str(out_dir)}
+        return build_train_config({**values, **fixed}, None, source=source)
 
 
 def run_dir(out: str | Path, arm: str, seed: int) -> Path:
@@ -274,6 +242,13 @@ def parse_experiment_config(values: dict, source: str = "config") -> ExperimentC
                              f"generator {g.name!r}")
         for syn in cfg.synthetic:
             make_plan(**syn.plan)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    try:
+        if cfg.judge is not None and cfg.judge.checkpoint is None:
+            cfg.judge_config()
+        for c in cfg.classifiers:
+            cfg.classifier_config(c.name)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     for arm in cfg.arms:  # build each arm once so a bad override is reported up front

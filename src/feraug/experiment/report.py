@@ -187,6 +187,60 @@ def _tsne_section(cfg: ExperimentConfig, results: dict, real: FaceDataset | None
             "Left: real test faces coloured by true class." + extra)
 
 
+def _samples_section(cfg: ExperimentConfig, real: FaceDataset | None, out: Path) -> str:
+    """Random real training faces per class, and random faces of every synthetic set."""
+    from feraug.report import save_sample_grid
+
+    figures = out / "figures"
+    parts = []
+    path = figures / "samples_real.png"
+    if real is not None:
+        save_sample_grid(real, path, per_class=10, split="train", seed=cfg.seeds[0])
+    if path.is_file():
+        parts.append(image_md(path, "real training faces", out)
+                     + "\n\nReal training faces, one row per class, drawn at random.")
+    for syn in cfg.synthetic:
+        folder = Path(cfg.synthetic_dir(syn.name))
+        grid = figures / f"samples_{syn.name}.png"
+        if real is not None and (folder / "manifest.json").is_file():
+            from feraug.data.synthetic import load_synthetic
+
+            save_sample_grid(load_synthetic(folder, real.classes, real.size), grid,
+                             per_class=10, seed=cfg.seeds[0])
+        if grid.is_file():
+            parts.append(image_md(grid, f"synthetic set {syn.name}", out)
+                         + f"\n\nSynthetic set `{syn.name}` (generator `{syn.generator}`), "
+                         "drawn at random: what the GAN arms add to their training split.")
+    return "\n\n".join(parts) or "No figures (the data were not loaded)."
+
+
+def _generator_section(cfg: ExperimentConfig, out: Path) -> str | None:
+    """Each generator's score by the independent judge, with its best/worst samples; None
+    when the config scores no generator."""
+    if cfg.judge is None or not cfg.generators:
+        return None
+    from feraug.experiment.judging import read_scores
+    from feraug.scoring.report import score_table
+
+    scores = read_scores(cfg)
+    parts = ["Every generator scored by a classifier that never guided a generator or "
+             "filtered a synthetic set (`judge` in the config): the share of generated faces "
+             "of each emotion it recognises, next to its own recall on real faces of that "
+             "emotion (ratio 1 = as recognisable as real faces), and distances to real faces."]
+    for gen in cfg.generators:
+        result = scores.get(gen.name)
+        if result is None:
+            parts.append(f"**{gen.name}**: not scored yet.")
+            continue
+        parts.append(f"**{gen.name}**\n\n" + score_table(result))
+        grid = Path((result.get("files") or {}).get("best_worst", ""))
+        if grid.is_file():
+            parts.append(image_md(grid, f"best and worst samples of {gen.name}", out)
+                         + "\n\nPer emotion: the samples the judge found most and least "
+                         "like that emotion.")
+    return "\n\n".join(parts)
+
+
 def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceDataset | None,
                             log: Callable[[str], None] | None = None) -> Path:
     """Write ``figures/`` and ``report.md`` into ``cfg.out`` and return the report's path."""
@@ -201,6 +255,7 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
     done = len(results["runs"])
     title = cfg.title or f"feraug experiment: {out.name}"
     intro = PROCEDURAL_NOTE if cfg.data.is_procedural else ""
+    judged = _generator_section(cfg, out)
     status = (f"{done} of {total} runs finished." if done < total else
               f"All {total} runs finished ({len(cfg.arms)} arms x {len(cfg.seeds)} seeds).")
     sections = [
@@ -208,6 +263,8 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
          "the paired difference against the baseline with the same seed.\n\n"
          + _main_table(results) + "\n\n" + image_md(bars, "accuracy and macro-F1", out)),
         ("Did it help?", _verdicts(results)),
+        *([("Generators, judged independently", judged)] if judged else []),
+        ("Faces", _samples_section(cfg, real, out)),
         ("Per-class recall", "Test recall per class, mean ± 95% CI over seeds.\n\n"
          + _recall_tables(results)),
         ("Confusion matrices", _confusions(results, out)),

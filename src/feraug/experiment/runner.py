@@ -27,8 +27,16 @@ from pathlib import Path
 from feraug.data.dataset import FaceDataset
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.aggregate import summarise, write_results
+from feraug.experiment.classifiers import real_classifier_status, run_classifier_stages
 from feraug.experiment.config import ExperimentConfig, parse_experiment_config, run_dir
 from feraug.experiment.data import load_real_data
+from feraug.experiment.judging import (
+    judge_checkpoint,
+    judge_status,
+    run_judging,
+    score_dir,
+    score_status,
+)
 from feraug.experiment.stages import generator_status, run_stages, synthetic_status
 from feraug.io import prepare_output_dir, write_json
 from feraug.manifest import write_manifest
@@ -40,7 +48,7 @@ from feraug.training.trainer import fit
 
 KIND = "experiment"
 #: What a new experiment folder may already hold: stage run folders put there beforehand.
-SEEDABLE = frozenset({"generators", "synthetic"})
+SEEDABLE = frozenset({"classifiers", "generators", "synthetic", "judge", "scores"})
 METRICS = Path("test") / "metrics.json"
 Log = Callable[[str], None]
 #: TrainConfig keys that may differ between a stored run and this config (labels only).
@@ -64,7 +72,11 @@ def plan(cfg: ExperimentConfig) -> list[dict]:
     """The work of ``cfg`` in order: generator and synthetic-set stages (``stage`` rows), then
     the runs with their folder, status, synthetic folders and the arm's own overrides (on top
     of ``cfg.base``)."""
-    rows: list[dict] = []
+    rows: list[dict] = [{"stage": "classifier", "name": c.name,
+                         "model": cfg.classifier_config(c.name).model,
+                         "run_dir": str(cfg.classifier_dir(c.name)),
+                         "status": real_classifier_status(cfg.classifier_dir(c.name))}
+                        for c in cfg.classifiers]
     for g in cfg.generators:
         rows.append({"stage": "generator", "name": g.name, "model": g.model,
                      "run_dir": str(g.checkpoint or cfg.generator_dir(g.name)),
@@ -73,6 +85,11 @@ def plan(cfg: ExperimentConfig) -> list[dict]:
         rows.append({"stage": "synthetic", "name": syn.name, "generator": syn.generator,
                      "run_dir": cfg.synthetic_dir(syn.name), "status": synthetic_status(cfg, syn),
                      "plan": syn.plan})
+    if cfg.judge is not None and cfg.generators:
+        rows.append({"stage": "judge", "name": "judge", "run_dir": str(judge_checkpoint(cfg)),
+                     "status": judge_status(cfg)})
+        rows.extend({"stage": "score", "name": g.name, "run_dir": str(score_dir(cfg, g.name)),
+                     "status": score_status(cfg, g.name)} for g in cfg.generators)
     for arm, seed in cfg.runs():
         spec = cfg.arm(arm)
         folder = run_dir(cfg.out, arm, seed)
@@ -241,7 +258,9 @@ def run_experiment(cfg: ExperimentConfig, log: Log = _quiet) -> dict:
         f"{len(cfg.generators)} generator(s), {len(cfg.synthetic)} synthetic set(s), "
         f"{len(cfg.arms)} arm(s) x {len(cfg.seeds)} seed(s), data {real.fingerprint()}")
     _write_manifest(cfg, real, "running")
+    run_classifier_stages(cfg, real, log)
     run_stages(cfg, real, log)
+    run_judging(cfg, real, log)
     total = len(cfg.runs())
     t0 = time.perf_counter()
     if cfg.executor.kind == "sequential":

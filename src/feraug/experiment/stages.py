@@ -19,6 +19,7 @@ from pathlib import Path
 
 from feraug.data.dataset import FaceDataset
 from feraug.errors import ConfigError
+from feraug.experiment.classifiers import resolved_generator_config, resolved_plan
 from feraug.experiment.config import ExperimentConfig, GeneratorSpec, SyntheticSpec
 
 Log = Callable[[str], None]
@@ -42,7 +43,8 @@ def generator_status(cfg: ExperimentConfig, spec: GeneratorSpec) -> str:
     from feraug.gan.base import build_config, read_generator_checkpoint
 
     state = read_generator_checkpoint(ckpt)
-    wanted = build_config(get_generator_class(spec.model or "").config_class, spec.config,
+    wanted = build_config(get_generator_class(spec.model or "").config_class,
+                          resolved_generator_config(cfg, spec.config),
                           f"generator {spec.name!r}").model_dump(mode="json")
     if state["name"] != spec.model or state["config"] != wanted:
         changed = sorted(k for k in wanted.keys() | state["config"].keys()
@@ -72,12 +74,15 @@ def run_generator_stage(cfg: ExperimentConfig, spec: GeneratorSpec, real: FaceDa
     from feraug.gan.trainer import train_generator
 
     folder = cfg.generator_dir(spec.name)
-    model = build_generator(spec.model or "", spec.config, real.classes, real.size,
-                            source=f"generator {spec.name!r}")
+    model = build_generator(spec.model or "", resolved_generator_config(cfg, spec.config),
+                            real.classes, real.size, source=f"generator {spec.name!r}")
     log(f"generator {spec.name}: {'resuming' if status == 'partial' else 'training'} "
         f"{spec.model} -> {folder}")
+    from feraug.data.spec import DataSpec
+
+    split = DataSpec(**{k: getattr(cfg.data, k) for k in DataSpec.model_fields})
     meta = {"data": cfg.data.path, "data_format": real.format,
-            "data_fingerprint": real.fingerprint()}
+            "data_fingerprint": real.fingerprint(), "data_spec": split.model_dump()}
     train_generator(model, real, folder, device=spec.device, resume=status == "partial",
                     meta=meta, progress=False, sample_every=max(model.config.steps // 4, 1),
                     checkpoint_every=max(model.config.steps // 10, 1))
@@ -100,7 +105,8 @@ def run_synthetic_stage(cfg: ExperimentConfig, spec: SyntheticSpec, real: FaceDa
     ckpt = generator_checkpoint(cfg, spec.generator)
     device = next(g.device for g in cfg.generators if g.name == spec.generator)
     generator = load_generator(ckpt, device)
-    manifest = build_synthetic_set(generator, real, make_plan(**spec.plan), folder,
+    manifest = build_synthetic_set(generator, real, make_plan(**resolved_plan(cfg, spec.plan)),
+                                   folder,
                                    generator_checkpoint=ckpt, device=generator.device)
     kept = manifest["totals"]["kept"]
     log(f"synthetic set {spec.name}: {kept} faces from generator {spec.generator} -> {folder}")

@@ -1,0 +1,85 @@
+"""Helper classifiers of an experiment, and the one way it trains a real-only classifier.
+
+A helper classifier (``classifiers:`` in the config) is trained on the experiment's real train
+split only, into ``out/classifiers/<name>/`` (a normal ``feraug train`` folder, finished when
+its test metrics exist), before any generator. A generator's ``guide`` or a synthesis plan's
+``filter_model`` names it as ``classifier:<name>``; that is how a protocol guides or filters
+with a model of its own data (a low-data protocol must not guide with a model trained on the
+faces it leaves out, and procedural faces need a guide of their own). The judge
+(:mod:`feraug.experiment.judging`) is trained the same way but can never be referenced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from feraug.data.dataset import FaceDataset
+from feraug.experiment.config import REF_PREFIX, ExperimentConfig
+from feraug.io import write_json
+from feraug.training.config import TrainConfig
+
+Log = Callable[[str], None]
+TEST_METRICS = Path("test") / "metrics.json"
+
+
+def real_classifier_status(folder: Path) -> str:
+    """``done`` (test metrics written), ``partial`` (started) or ``todo``."""
+    if (folder / TEST_METRICS).is_file():
+        return "done"
+    return "partial" if (folder / "manifest.json").is_file() else "todo"
+
+
+def train_real_classifier(tc: TrainConfig, real: FaceDataset, label: str, log: Log) -> dict:
+    """Train (or resume) ``tc`` on ``real`` without synthetic faces, score its best
+    checkpoint on the test split and write those metrics last (marking it finished); a
+    finished one is left alone. Returns its test metrics."""
+    import json
+
+    from feraug.experiment.runner import check_run_config
+    from feraug.training.checkpoint import load_classifier
+    from feraug.training.engine import choose_device
+    from feraug.training.evaluate import evaluate_classifier
+    from feraug.training.trainer import fit
+
+    folder = Path(tc.out)
+    status = real_classifier_status(folder)
+    if status != "todo":
+        check_run_config(folder, tc.model_dump())
+    if status == "done":
+        log(f"{label}: finished earlier")
+        return json.loads((folder / TEST_METRICS).read_text())
+    log(f"{label}: {'resuming' if status == 'partial' else 'training'} {tc.model} on real "
+        f"faces only -> {folder}")
+    result = fit(tc, dataset=real, resume=status == "partial")
+    loaded = load_classifier(result.best_checkpoint, choose_device(tc.device))
+    metrics = evaluate_classifier(loaded, real, split="test")
+    write_json(metrics, folder / TEST_METRICS)
+    log(f"{label}: test accuracy {metrics['accuracy']:.4f}, macro-F1 "
+        f"{metrics['macro_f1']:.4f}")
+    return metrics
+
+
+def resolve_reference(cfg: ExperimentConfig, value: Any) -> Any:
+    """``classifier:<name>`` -> that helper classifier's ``best.pt``; anything else as is."""
+    if isinstance(value, str) and value.startswith(REF_PREFIX):
+        return str(cfg.classifier_dir(value.removeprefix(REF_PREFIX)) / "best.pt")
+    return value
+
+
+def resolved_generator_config(cfg: ExperimentConfig, config: dict[str, Any]) -> dict[str, Any]:
+    """A generator stage's config with its ``guide`` reference resolved to a file."""
+    return {k: resolve_reference(cfg, v) if k == "guide" else v for k, v in config.items()}
+
+
+def resolved_plan(cfg: ExperimentConfig, plan: dict[str, Any]) -> dict[str, Any]:
+    """A synthesis plan with its ``filter_model`` reference resolved to a file."""
+    return {k: resolve_reference(cfg, v) if k == "filter_model" else v for k, v in plan.items()}
+
+
+def run_classifier_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
+    """Train every helper classifier (skipping finished ones), in config order."""
+    for spec in cfg.classifiers:
+        train_real_classifier(cfg.classifier_config(spec.name), real,
+                              f"classifier {spec.name}", log)

@@ -1,0 +1,103 @@
+"""The judging stage of an experiment: an independent classifier scores every generator.
+
+The judge is trained on the experiment's real train split only (class-balanced, its own seed)
+into ``out/judge/`` (a normal ``feraug train`` folder; finished when its test metrics exist),
+or an existing checkpoint is used. It never guides a generator or filters a synthetic set:
+the scorer refuses a judge whose file is a generator's guide. Each generator's score
+(``feraug gan score``: agreement against the judge's own recall on real faces, KID/FID,
+memorisation, diversity) goes to ``out/scores/<generator>/`` and is finished when its
+``score.json`` exists; an interrupted one is scored again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from feraug.data.dataset import FaceDataset
+from feraug.experiment.classifiers import (
+    real_classifier_status,
+    train_real_classifier,
+)
+from feraug.experiment.config import ExperimentConfig, JudgeSpec
+from feraug.experiment.stages import generator_checkpoint
+
+Log = Callable[[str], None]
+
+
+def judge_checkpoint(cfg: ExperimentConfig) -> Path:
+    """The judge's checkpoint: the configured one, or ``out/judge/best.pt``."""
+    spec = cfg.judge or JudgeSpec()
+    return Path(spec.checkpoint) if spec.checkpoint else cfg.judge_dir() / "best.pt"
+
+
+def score_dir(cfg: ExperimentConfig, generator: str) -> Path:
+    """Where a generator's score is written (``out/scores/<generator>``)."""
+    return Path(cfg.out) / "scores" / generator
+
+
+def judge_status(cfg: ExperimentConfig) -> str:
+    """``reused``, ``done``, ``partial`` (started) or ``todo``."""
+    if cfg.judge is not None and cfg.judge.checkpoint:
+        return "reused"
+    return real_classifier_status(cfg.judge_dir())
+
+
+def score_status(cfg: ExperimentConfig, generator: str) -> str:
+    """``done`` (score.json written), ``partial`` (interrupted) or ``todo``."""
+    folder = score_dir(cfg, generator)
+    if (folder / "score.json").is_file():
+        return "done"
+    return "partial" if folder.exists() else "todo"
+
+
+def train_judge(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
+    """Train (or resume) the judge on the real train split; a given checkpoint is used as is."""
+    if judge_status(cfg) == "reused":
+        log("judge: given checkpoint")
+        return
+    train_real_classifier(cfg.judge_config(), real, "judge", log)
+
+
+def score_generators(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
+    """Score every generator stage with the judge (skipping finished scores)."""
+    from feraug.scoring import score_generator
+    from feraug.scoring.inception import resolve_inception
+
+    spec = cfg.judge or JudgeSpec()
+    judge = judge_checkpoint(cfg)
+    pending = [g for g in cfg.generators if score_status(cfg, g.name) != "done"]
+    if len(pending) < len(cfg.generators):
+        log(f"scores: {len(cfg.generators) - len(pending)} finished earlier")
+    inception = resolve_inception(spec.inception) if pending else None
+    for gen in pending:
+        folder = score_dir(cfg, gen.name)
+        if folder.exists():  # a score of this experiment that stopped before its JSON
+            shutil.rmtree(folder)
+        result = score_generator(generator_checkpoint(cfg, gen.name), real, judge, n=spec.n,
+                                 seed=spec.seed, inception=inception, out=folder,
+                                 split=spec.split, data_spec=cfg.data.model_dump())
+        log(f"score {gen.name}: mean agreement ratio {result['mean_agreement_ratio']}")
+
+
+def run_judging(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
+    """The judge, then every generator's score; nothing when the config has no ``judge``."""
+    if cfg.judge is None or not cfg.generators:
+        return
+    train_judge(cfg, real, log)
+    score_generators(cfg, real, log)
+
+
+def read_scores(cfg: ExperimentConfig) -> dict[str, dict]:
+    """``{generator: score result}`` of every finished score."""
+    scores = {}
+    for gen in cfg.generators:
+        path = score_dir(cfg, gen.name) / "score.json"
+        if path.is_file():
+            try:
+                scores[gen.name] = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+    return scores
