@@ -43,7 +43,7 @@ QUICK: dict[str, Any] = {
 def demo_values(out: str | Path, quick: bool = False, seed: int = 0,
                 gan: bool = True) -> dict[str, Any]:
     """The demo's experiment config as a mapping (the bundled file with the run's options)."""
-    text = resources.files("feraug.assets").joinpath("demo.yaml").read_text(encoding="utf-8")
+    text = (resources.files("feraug") / "assets" / "demo.yaml").read_text(encoding="utf-8")
     values = yaml.safe_load(text)
     values["out"] = str(out)
     values["data"]["seed"] = seed
