@@ -12,6 +12,7 @@ import cv2
 import pytest
 import typer
 import yaml
+from browser import find_chromium, render
 from typer.testing import CliRunner
 
 from feraug.cli.experiment_cmd import register
@@ -285,17 +286,45 @@ def test_unknown_executor_is_a_config_error(tmp_path: Path) -> None:
         parse_experiment_config(values, source="exp.yaml")
 
 
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory):
+    """configs/smoke.yaml run once for the tests that read its folder."""
+    import feraug.experiment.runner as runner
+
+    out = tmp_path_factory.mktemp("smoke") / "smoke"
+    cfg = load_experiment_config(Path(__file__).parents[1] / "configs" / "smoke.yaml", out=out)
+    lines: list[str] = []
+    summary = runner.run_experiment(cfg, log=lines.append)
+    return cfg, out, summary, lines
+
+
+SMOKE_SECTIONS = ["Main result", "Did it help?", "Generators, judged independently", "Faces",
+                  "Per-class recall", "Confusion matrices", "Feature space (t-SNE)", "Runs",
+                  "What was run", "Files"]
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="no Chromium installed (Debian: apt-get "
+                    "install chromium; .ci/run installs it)")
+def test_smoke_report_html_loads_in_a_browser_with_every_section(smoke_run,
+                                                                 tmp_path: Path) -> None:
+    """report.html of the smoke config in headless Chromium: every section there, every
+    figure decoded, nothing fetched from outside the page."""
+    _, out, _, _ = smoke_run
+    seen = render(out / "report.html", tmp_path, find_chromium())
+    assert seen["sections"] == SMOKE_SECTIONS
+    assert seen["images"] >= 6 and seen["broken"] == [] and seen["external"] == []
+    assert seen["title"].startswith("feraug smoke pipeline")
+    assert seen["screenshot"] and Path(seen["screenshot"]).stat().st_size > 10_000
+
+
 def test_smoke_config_runs_the_whole_pipeline_and_skips_finished_stages(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        smoke_run, monkeypatch: pytest.MonkeyPatch) -> None:
     """configs/smoke.yaml: a generator is trained, a synthetic set built from the train split,
     two arms x two seeds trained on it; a second run does nothing again, and an interrupted
     synthetic set is rebuilt."""
     import feraug.experiment.runner as runner
 
-    out = tmp_path / "smoke"
-    cfg = load_experiment_config(Path(__file__).parents[1] / "configs" / "smoke.yaml", out=out)
-    lines: list[str] = []
-    summary = runner.run_experiment(cfg, log=lines.append)
+    cfg, out, summary, lines = smoke_run
     assert summary["runs_done"] == summary["runs_total"] == 4
     gen = out / "generators" / "cyclegan-disgust"
     syn = out / "synthetic" / "disgust-balance"
