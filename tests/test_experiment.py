@@ -326,6 +326,7 @@ def test_smoke_config_runs_the_whole_pipeline_and_skips_finished_stages(
 
     cfg, out, summary, lines = smoke_run
     assert summary["runs_done"] == summary["runs_total"] == 4
+    assert any("3 run(s) left, about" in m for m in lines)  # progress with an estimate
     gen = out / "generators" / "cyclegan-disgust"
     syn = out / "synthetic" / "disgust-balance"
     assert (gen / "checkpoint.pt").is_file() and (syn / "manifest.json").is_file()

@@ -244,6 +244,10 @@ def finish(cfg: ExperimentConfig, real: FaceDataset | None, log: Log = _quiet,
                      for name, e in results["arms"].items()}}
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
 def run_experiment(cfg: ExperimentConfig, log: Log = _quiet) -> dict:
     """Run every arm x seed of ``cfg`` into ``cfg.out`` (resuming), then write the results and
     the report. Returns a JSON-ready summary (paths, per-arm means and CIs)."""
@@ -264,8 +268,17 @@ def run_experiment(cfg: ExperimentConfig, log: Log = _quiet) -> dict:
     total = len(cfg.runs())
     t0 = time.perf_counter()
     if cfg.executor.kind == "sequential":
+        trained: list[float] = []  # seconds of the runs trained by this call
         for i, (arm, seed) in enumerate(cfg.runs(), 1):
+            started = time.perf_counter()
+            skipped = run_status(run_dir(out, arm, seed)) == "done"
             run_one(cfg, arm, seed, real, log=lambda m, i=i: log(f"[{i}/{total}] {m}"))
+            if not skipped:
+                trained.append(time.perf_counter() - started)
+            left = sum(run_status(run_dir(out, a, s)) != "done" for a, s in cfg.runs())
+            if trained and left:
+                log(f"{left} run(s) left, about {_duration(left * sum(trained) / len(trained))}"
+                    " at this call's pace so far")
     else:
         from feraug.experiment.executors import run_as_jobs
 
