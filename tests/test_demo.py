@@ -57,6 +57,10 @@ def test_quick_demo_runs_the_bundled_config_through_the_experiment_runner(
     gan = summary["gan"]
     assert (gan["source"], gan["target"]) == ("neutral", "disgust")
     assert gan["synthetic_kept"] > 0 and gan["judge_recall_real"] is not None
+    assert gan["checkpoint"] == str(out / "generators" / "cyclegan-disgust" / "checkpoint.pt")
+    assert [r["name"] for r in summary["results"]] == ["real", "gan-balance"]
+    assert summary["results"][0]["test_recall"] == summary["test_recall"]["real"]
+    assert json.loads((out / "summary.json").read_text())["gan"] == gan
     report = (out / "report.md").read_text()
     assert "not real data" in report and "## Generators, judged independently" in report
     assert "samples_disgust-balance.png" in report and "| disgust |" in report

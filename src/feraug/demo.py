@@ -77,6 +77,7 @@ def demo_config(out: str | Path, quick: bool = False, seed: int = 0,
 def _gan_summary(cfg: ExperimentConfig) -> dict | None:
     """The generator, its synthetic set and the judge's view of its faces."""
     from feraug.experiment.judging import read_scores
+    from feraug.experiment.stages import generator_checkpoint
 
     if not cfg.generators:
         return None
@@ -86,6 +87,7 @@ def _gan_summary(cfg: ExperimentConfig) -> dict | None:
     score = read_scores(cfg).get(gen.name, {})
     judged = (score.get("emotions") or {}).get(target, {})
     return {"name": gen.name, "model": gen.model, "source": gen.config["source"],
+            "checkpoint": str(generator_checkpoint(cfg, gen.name)),
             "target": target, "steps": gen.config["steps"],
             "synthetic_kept": manifest["totals"]["kept"],
             "judge_agreement": judged.get("agreement"),
@@ -97,8 +99,10 @@ def run_demo(out_dir: str | Path, quick: bool = False, seed: int = 0, gan: bool 
              log: Callable[[str], None] | None = None) -> dict:
     """Run the demo into ``out_dir`` (new or empty) and return a JSON-ready summary: the
     experiment runner's (report, per-arm accuracy and macro-F1 with intervals), plus per-arm
-    mean test recall per class (``test_recall``), the generator step (``gan``; None with
-    ``gan=False``), and wall-clock and CPU seconds."""
+    mean test recall per class (``test_recall``), one row per arm (``results``: mean test
+    accuracy, macro-F1 and recall over seeds), the generator step (``gan``: checkpoint,
+    synthetic faces kept, the judge's agreement; None with ``gan=False``), and wall-clock and
+    CPU seconds."""
     from feraug.data.procedural import save_image_folder
     from feraug.experiment.data import load_real_data
     from feraug.experiment.runner import run_experiment
@@ -110,10 +114,14 @@ def run_demo(out_dir: str | Path, quick: bool = False, seed: int = 0, gan: bool 
     real = load_real_data(cfg.data)
     data_dir = save_image_folder(real, out_dir / "data")
     results = json.loads((out_dir / "results.json").read_text())
+    recall = {arm: {c: r["mean"] for c, r in e["recall"].items()}
+              for arm, e in results["arms"].items()}
     summary.update(
         quick=quick, seed=seed, data_fingerprint=real.fingerprint(), data=str(data_dir),
-        test_recall={arm: {c: r["mean"] for c, r in e["recall"].items()}
-                     for arm, e in results["arms"].items()},
+        test_recall=recall,
+        results=[{"name": arm, "test_accuracy": e["accuracy"]["mean"],
+                  "test_macro_f1": e["macro_f1"]["mean"], "test_recall": recall[arm],
+                  "seeds": e["seeds"]} for arm, e in results["arms"].items()],
         gan=_gan_summary(cfg), wall_seconds=round(time.perf_counter() - wall, 1),
         cpu_seconds=round(time.process_time() - cpu, 1))
     write_json(summary, out_dir / "summary.json")
