@@ -16,6 +16,7 @@ from feraug.report import (
     markdown_table,
     mean_ci,
     per_class_table,
+    sample_grid_tensor,
     save_sample_grid,
     save_training_curves,
     write_report,
@@ -192,6 +193,9 @@ def test_report_tables_figures_and_file(tmp_path: Path) -> None:
     assert "| sad | 0.500 | 1.000 | 0.667 | 1 |" in per_class_table(metrics)
     assert "| **happy** | 1 | 1 |" in confusion_table(metrics)
     grid = save_sample_grid(ds, tmp_path / "grid.png", per_class=4)
+    sad_only = ds.select((ds.labels == ds.classes.index("sad")).nonzero().flatten())
+    cells, names = sample_grid_tensor(sad_only, per_class=4)
+    assert names == ["sad"] and cells.shape[0] == 4  # no empty rows for absent classes
     curves = save_training_curves(
         [{"epoch": 1, "train_loss": 1.2, "val_accuracy": 0.4, "val_macro_f1": 0.3, "lr": 1e-3},
          {"epoch": 2, "train_loss": 0.9, "val_accuracy": 0.5, "val_macro_f1": 0.4, "lr": 5e-4}],

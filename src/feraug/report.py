@@ -142,18 +142,20 @@ def write_report(out_dir: str | Path, title: str, sections: Sequence[Section],
 
 def sample_grid_tensor(ds: FaceDataset, per_class: int = 8, split: str | None = None,
                        seed: int = 0) -> tuple[torch.Tensor, list[str]]:
-    """A ``[C * per_class, 1, S, S]`` uint8 batch: one row of random samples per class (white
-    cells where a class has fewer images), and the class names in row order."""
+    """A ``[R * per_class, 1, S, S]`` uint8 batch: one row of random samples per class that
+    has images (white cells where a class has fewer), and those class names in row order
+    (every class when none has images)."""
     gen = torch.Generator().manual_seed(seed)
     pool = ds.indices(split) if split is not None else torch.arange(len(ds))
     labels = ds.labels[pool]
-    cells = torch.full((ds.num_classes * per_class, 1, ds.size, ds.size), 255,
-                       dtype=torch.uint8)
-    for c in range(ds.num_classes):
+    rows = [c for c in range(ds.num_classes) if bool((labels == c).any())] or \
+        list(range(ds.num_classes))
+    cells = torch.full((len(rows) * per_class, 1, ds.size, ds.size), 255, dtype=torch.uint8)
+    for r, c in enumerate(rows):
         idx = pool[labels == c]
         pick = idx[torch.randperm(len(idx), generator=gen)[:per_class]]
-        cells[c * per_class : c * per_class + len(pick)] = ds.images[pick]
-    return cells, list(ds.classes)
+        cells[r * per_class : r * per_class + len(pick)] = ds.images[pick]
+    return cells, [ds.classes[c] for c in rows]
 
 
 def save_sample_grid(ds: FaceDataset, path: str | Path, per_class: int = 8,

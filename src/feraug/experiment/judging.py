@@ -79,7 +79,9 @@ def score_generators(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None
         result = score_generator(generator_checkpoint(cfg, gen.name), real, judge, n=spec.n,
                                  seed=spec.seed, inception=inception, out=folder,
                                  split=spec.split, data_spec=cfg.data.model_dump())
-        log(f"score {gen.name}: mean agreement ratio {result['mean_agreement_ratio']}")
+        ratio = result["mean_agreement_ratio"]
+        log(f"score {gen.name}: mean agreement ratio "
+            + ("—" if ratio is None else f"{ratio:.2f}"))
 
 
 def run_judging(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
