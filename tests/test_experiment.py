@@ -477,3 +477,20 @@ def test_a_synthetic_only_arm_trains_on_generated_faces_alone(tmp_path: Path) ->
     values["arms"][1] = {"name": "syn-only", "synthetic_only": True}
     with pytest.raises(ConfigError, match="synthetic_only needs synthetic folders"):
         runner.run_experiment(parse_experiment_config({**values, "out": str(tmp_path / "b")}))
+
+
+def test_ratio_curve_points_come_from_multiply_plans(tmp_path: Path) -> None:
+    from feraug.experiment.report import ratio_points, save_ratio_curve
+
+    cfg = load_experiment_config(Path(__file__).parents[1] / "configs" / "picha2023.yaml",
+                                 out=tmp_path / "p")
+    points = ratio_points(cfg)
+    assert points == {"real": 0.0, "real+k0.5": 0.5, "real+k1": 1.0, "real+k2": 2.0,
+                      "real+k5": 5.0}  # not synthetic-only: it trains without real faces
+    summary = {"mean": 0.5, "ci95": 0.01}
+    results = {"arms": {a: {"accuracy": summary, "macro_f1": {"mean": None, "ci95": None}}
+                        for a in points}}
+    path = save_ratio_curve(results, points, tmp_path / "curve.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    values = tiny_config(tmp_path / "t")
+    assert ratio_points(parse_experiment_config(values)) == {}  # no multiply arms, no curve

@@ -187,6 +187,52 @@ def _tsne_section(cfg: ExperimentConfig, results: dict, real: FaceDataset | None
             "Left: real test faces coloured by true class." + extra)
 
 
+def ratio_points(cfg: ExperimentConfig) -> dict[str, float]:
+    """``{arm: k}`` for the arms whose synthetic faces are one ``multiply`` set (k x each
+    class's real count), plus ``{baseline: 0}`` when the baseline has none; empty when fewer
+    than two such arms exist (no curve to draw)."""
+    plans = {s.name: s.plan for s in cfg.synthetic}
+    points: dict[str, float] = {}
+    for arm in cfg.arms:
+        if len(arm.synthetic) == 1 and (plans.get(arm.synthetic[0]) or {}).get("mode") == \
+                "multiply" and not arm.train:
+            points[arm.name] = float(plans[arm.synthetic[0]].get("k", 1.0))
+    base = cfg.arm(cfg.baseline or cfg.arms[0].name)
+    if points and not base.synthetic and not base.train:
+        points[base.name] = 0.0
+    return points if len(points) >= 2 else {}
+
+
+def save_ratio_curve(results: dict, points: dict[str, float], path: Path) -> Path:
+    """Test accuracy and macro-F1 (mean, 95% CI error bars) against k."""
+    plt = pyplot()
+    arms = sorted((a for a in points if a in results["arms"]), key=points.__getitem__)
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for metric, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
+        means = [results["arms"][a][metric]["mean"] for a in arms]
+        errs = [results["arms"][a][metric]["ci95"] or 0.0 for a in arms]
+        ks = [points[a] for a in arms]
+        ok = [i for i, m in enumerate(means) if m is not None]
+        ax.errorbar([ks[i] for i in ok], [means[i] for i in ok], yerr=[errs[i] for i in ok],
+                    marker="o", capsize=3, label=label)
+    ax.set_xlabel("synthetic faces per real face (k)")
+    ax.set_ylabel("test score (mean ± 95% CI)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def _ratio_section(cfg: ExperimentConfig, results: dict, out: Path) -> str | None:
+    points = ratio_points(cfg)
+    if not points:
+        return None
+    path = save_ratio_curve(results, points, out / "figures" / "ratio_curve.png")
+    order = ", ".join(f"`{a}` k={points[a]:g}" for a in sorted(points, key=points.__getitem__))
+    return (image_md(path, "accuracy and macro-F1 against k", out) + "\n\nArms with k "
+            f"synthetic faces per real face of each class ({order}); k = 0 is the baseline "
+            "without synthetic faces. Same seeds for every point.")
+
+
 def _samples_section(cfg: ExperimentConfig, real: FaceDataset | None, out: Path) -> str:
     """Random real training faces per class, and random faces of every synthetic set."""
     from feraug.report import save_sample_grid
@@ -256,6 +302,7 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
     title = cfg.title or f"feraug experiment: {out.name}"
     intro = PROCEDURAL_NOTE if cfg.data.is_procedural else ""
     judged = _generator_section(cfg, out)
+    ratio = _ratio_section(cfg, results, out)
     status = (f"{done} of {total} runs finished." if done < total else
               f"All {total} runs finished ({len(cfg.arms)} arms x {len(cfg.seeds)} seeds).")
     sections = [
@@ -263,6 +310,7 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
          "the paired difference against the baseline with the same seed.\n\n"
          + _main_table(results) + "\n\n" + image_md(bars, "accuracy and macro-F1", out)),
         ("Did it help?", _verdicts(results)),
+        *([("Synthetic:real ratio", ratio)] if ratio else []),
         *([("Generators, judged independently", judged)] if judged else []),
         ("Faces", _samples_section(cfg, real, out)),
         ("Per-class recall", "Test recall per class, mean ± 95% CI over seeds.\n\n"
