@@ -109,6 +109,29 @@ def test_resnet18_loads_local_imagenet_weights(tmp_path: Path) -> None:
         build_classifier("resnet18", 7, 48, pretrained_weights=str(tmp_path / "tensor.pth"))
 
 
+def test_vgg16_loads_local_imagenet_weights_and_fine_tunes_its_head(tmp_path: Path) -> None:
+    from torchvision.models import vgg16
+
+    torch.manual_seed(0)
+    reference = vgg16(weights=None)
+    weights = tmp_path / "vgg16-local.pth"
+    torch.save(reference.state_dict(), weights)
+    model = build_classifier("vgg16", 7, 48, pretrained_weights=str(weights))
+    assert torch.equal(model.features[2].weight, reference.features[2].weight)
+    assert torch.allclose(model.features[0].weight,
+                          reference.features[0].weight.sum(dim=1, keepdim=True))
+    assert model(torch.zeros(2, 1, 48, 48)).shape == (2, 7)
+    assert model.embed(torch.zeros(2, 1, 48, 48)).shape == (2, 512)
+    bn = tmp_path / "vgg16bn.pth"
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3), "features.1.weight":
+                torch.zeros(64)}, bn)
+    with pytest.raises(CheckpointError, match="incompatible VGG16 weights"):
+        build_classifier("vgg16", 7, 48, pretrained_weights=str(bn))
+    (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot load VGG16 weights"):
+        build_classifier("vgg16", 7, 48, pretrained_weights=str(tmp_path / "garbage.pth"))
+
+
 def test_checkpoint_missing_a_key_is_one_clear_error(ckpt: Path, tmp_path: Path,
                                                      run_cli) -> None:
     """A correctly tagged classifier checkpoint without one of its keys: one error line."""

@@ -39,8 +39,9 @@ def train(
     init: str = typer.Option(None, help="feraug checkpoint to fine-tune from."),
     freeze_backbone: bool = typer.Option(None, "--freeze-backbone/--no-freeze-backbone",
                                          help="Train only the final layer (with --init)."),
-    pretrained_weights: str = typer.Option(None, help="Local torchvision ResNet-18 weights "
-                                                      "file (resnet18 only)."),
+    pretrained_weights: str = typer.Option(None, help="Local torchvision ImageNet weights "
+                                                      "file (resnet18 or vgg16; never "
+                                                      "downloaded)."),
     class_weighted_loss: bool = typer.Option(None, "--class-weighted-loss/--no-class-weighted-"
                                              "loss", help="Inverse-frequency class weights."),
     balanced_sampling: bool = typer.Option(None, "--balanced-sampling/--no-balanced-sampling",

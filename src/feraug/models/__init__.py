@@ -12,7 +12,15 @@ from types import ModuleType
 from torch import nn
 
 from feraug.errors import ConfigError
-from feraug.models import ensemble, resnet18, vgg_fer, vgg_fer_small, zhu_cnn, zhu_cnn_wide
+from feraug.models import (
+    ensemble,
+    resnet18,
+    vgg16,
+    vgg_fer,
+    vgg_fer_small,
+    zhu_cnn,
+    zhu_cnn_wide,
+)
 
 CLASSIFIERS: dict[str, ModuleType] = {
     "zhu-cnn": zhu_cnn,
@@ -20,6 +28,7 @@ CLASSIFIERS: dict[str, ModuleType] = {
     "vgg-fer": vgg_fer,
     "vgg-fer-small": vgg_fer_small,
     "resnet18": resnet18,
+    "vgg16": vgg16,
 }
 
 ASSEMBLED: dict[str, ModuleType] = {
