@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from feraug.training.bootstrap import (
+from feraug.reporting.stats import (
     _confusions,
     bootstrap_ci,
     paired_bootstrap,

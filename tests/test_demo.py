@@ -14,13 +14,13 @@ from feraug.report import (
     dataset_table,
     fmt_mean_ci,
     markdown_table,
-    mean_ci,
     per_class_table,
     sample_grid_tensor,
     save_sample_grid,
     save_training_curves,
     write_report,
 )
+from feraug.reporting.stats import mean_ci
 
 
 def test_quick_demo_runs_the_bundled_config_through_the_experiment_runner(

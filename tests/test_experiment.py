@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 
 from feraug.cli.experiment_cmd import register
 from feraug.errors import ConfigError, FeraugError
-from feraug.experiment.aggregate import ci_summary, csv_rows, paired_delta, summarise, verdict
+from feraug.experiment.aggregate import csv_rows, summarise, verdict
 from feraug.experiment.config import load_experiment_config, parse_experiment_config
+from feraug.reporting.stats import ci_summary, paired_delta
 
 T_975_DF2 = 4.302652729911275  # Student t quantile, 97.5%, 2 degrees of freedom
 COUNTS = {"angry": 10, "disgust": 5, "fear": 10, "happy": 14, "sad": 10, "surprise": 10,

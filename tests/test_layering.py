@@ -21,8 +21,8 @@ PKG = ROOT / "src" / "feraug"
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("base", frozenset({"errors", "emotions", "io", "progress", "bundled"})),
     ("data", frozenset({"data"})),
-    # Markdown, HTML, figures and mean_ci know nothing of training or experiments, and both
-    # scoring and experiment write their reports with them, so they sit low.
+    # Markdown, HTML, figures and the interval statistics know nothing of training or
+    # experiments, and training, scoring and experiment use them, so they sit low.
     ("report helpers", frozenset({"report", "reporting"})),
     # The run engine's pieces that live at the package root.
     ("run helpers", frozenset({"finite", "manifest", "resume", "tensorboard"})),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -127,6 +128,17 @@ def png_bytes(image: Any) -> bytes:
     if not ok:
         raise FeraugError("PNG encoding failed")
     return buf.tobytes()
+
+
+def clean(obj: Any) -> Any:
+    """Replace NaN/inf by None, recursively (strict JSON has no NaN)."""
+    if isinstance(obj, float):
+        return None if math.isnan(obj) or math.isinf(obj) else obj
+    if isinstance(obj, dict):
+        return {k: clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [clean(v) for v in obj]
+    return obj
 
 
 def write_json(obj: Any, path: Path) -> None:

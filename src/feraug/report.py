@@ -16,6 +16,7 @@ import torch
 
 from feraug.data.dataset import FaceDataset
 from feraug.io import atomic_write_bytes
+from feraug.reporting.stats import CONFIDENCE, mean_ci
 
 Section = tuple[str, str]
 
@@ -60,20 +61,8 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]],
     return "\n".join(lines)
 
 
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """Mean and half-width of the Student-t confidence interval (half-width NaN for n < 2)."""
-    x = np.asarray(values, dtype=float)
-    if x.size == 0:
-        return math.nan, math.nan
-    if x.size < 2:
-        return float(x.mean()), math.nan
-    from scipy.stats import t
-
-    half = t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-    return float(x.mean()), float(half)
-
-
-def fmt_mean_ci(values: Sequence[float], digits: int = 3, confidence: float = 0.95) -> str:
+def fmt_mean_ci(values: Sequence[float], digits: int = 3,
+                confidence: float = CONFIDENCE) -> str:
     """``"0.712 ± 0.013"`` (mean ± CI half-width); just the mean for a single value."""
     mean, half = mean_ci(values, confidence)
     if math.isnan(mean):

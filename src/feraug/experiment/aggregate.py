@@ -1,5 +1,6 @@
 """Aggregating runs over seeds: mean ± 95% Student-t confidence intervals per arm, and paired
-differences against the baseline arm (same seeds), which is the honest "did it help" number.
+differences against the baseline arm (same seeds), which is the honest "did it help" number. The
+interval maths is :mod:`feraug.reporting.stats`; this module applies it to run records.
 
 A run record is the dict stored in ``<arm>/seed<k>/test/metrics.json``: test ``accuracy``,
 ``macro_f1``, ``per_class`` (with ``recall``), ``confusion_matrix``, ``classes`` plus ``arm``
@@ -11,53 +12,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from feraug.io import atomic_write_bytes, write_json
-from feraug.report import mean_ci
+from feraug.io import atomic_write_bytes, clean, write_json
+from feraug.reporting.stats import CONFIDENCE, ci_summary, paired_delta
 
-CONFIDENCE = 0.95
 #: What ``results.json`` keeps of each run (plus per-class ``recall``).
 RUN_KEYS = ("arm", "seed", "run_dir", "accuracy", "macro_f1", "num_images", "best_val_accuracy",
             "best_epoch", "best_step", "steps", "train_seconds", "train_images",
             "synthetic_train_images", "confusion_matrix")
-
-
-def ci_summary(values: Sequence[float], confidence: float = CONFIDENCE) -> dict[str, Any]:
-    """``mean``, ``ci95`` (half-width of the Student-t interval; None for n < 2), ``low``,
-    ``high``, ``sd`` (sample standard deviation), ``n`` and the ``values`` themselves."""
-    vals = [float(v) for v in values]
-    mean, half = mean_ci(vals, confidence)
-    n = len(vals)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else math.nan
-    return clean({"mean": mean, "ci95": half, "low": mean - half, "high": mean + half,
-                  "sd": sd, "n": n, "values": vals})
-
-
-def paired_delta(arm: dict[int, float], baseline: dict[int, float],
-                 confidence: float = CONFIDENCE) -> dict[str, Any]:
-    """Mean ± CI of ``arm[seed] - baseline[seed]`` over the seeds both have, plus the
-    ``seeds`` used and ``excludes_zero`` (True/False; None when there is no interval)."""
-    seeds = sorted(set(arm) & set(baseline))
-    out = ci_summary([arm[s] - baseline[s] for s in seeds], confidence)
-    out["seeds"] = seeds
-    low, high = out["low"], out["high"]
-    out["excludes_zero"] = None if low is None or high is None else bool(low > 0 or high < 0)
-    return out
-
-
-def clean(obj: Any) -> Any:
-    """Replace NaN/inf by None, recursively (strict JSON has no NaN)."""
-    if isinstance(obj, float):
-        return None if math.isnan(obj) or math.isinf(obj) else obj
-    if isinstance(obj, dict):
-        return {k: clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [clean(v) for v in obj]
-    return obj
 
 
 def _by_seed(records: list[dict], key: str) -> dict[int, float]:

@@ -1,26 +1,80 @@
-"""Test-set uncertainty: percentile bootstrap over the scored images.
+"""Interval statistics: how far a score could move by chance.
 
-A test split is a sample; the same model scored on another sample of faces would land
-elsewhere. Resampling the test images with replacement gives a confidence interval for one
-model's accuracy and macro-F1 (:func:`bootstrap_ci`) and, with the *same* resamples for two
-models, for the difference between them (:func:`paired_bootstrap`), which is what "model A
-beats model B on this test set" needs. Seed-to-seed variation is a separate source of noise
-(see :mod:`feraug.experiment.aggregate`); this module covers the choice of test images only.
+Two sources of chance are covered, and they answer different questions:
+
+- **Seeds.** The same recipe trained with another seed lands elsewhere. Scores over seeds get a
+  Student-t interval for their mean (:func:`mean_ci`, :func:`ci_summary`), and two recipes
+  run with the same seeds get one for their paired difference (:func:`paired_delta`).
+- **Test images.** A test split is a sample; the same model scored on another sample of faces
+  would land elsewhere. Resampling the test images with replacement gives a percentile
+  interval for one model's accuracy and macro-F1 (:func:`bootstrap_ci`) and, with the *same*
+  resamples for two models, for the difference between them (:func:`paired_bootstrap`),
+  which is what "model A beats model B on this test set" needs.
 
 When images come in groups that are not independent (several frames or expressions of one
-subject in CK+ or JAFFE), pass ``groups`` (one id per image): whole groups are resampled (a
-cluster bootstrap), so the interval reflects how many *people* were tested. Without
-``groups`` every image is its own group.
+subject in CK+ or JAFFE), pass ``groups`` (one id per image) to the bootstrap: whole groups
+are resampled (a cluster bootstrap), so the interval reflects how many *people* were tested.
+Without ``groups`` every image is its own group.
+
+Everything here is pure: numbers in, numbers out, no files and no models.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-RESAMPLES = 2000
+from feraug.io import clean
+
 CONFIDENCE = 0.95
+RESAMPLES = 2000
+
+
+# ----------------------------------------------------------------------------- over seeds
+
+
+def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Mean and half-width of the Student-t confidence interval (half-width NaN for n < 2)."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return math.nan, math.nan
+    if x.size < 2:
+        return float(x.mean()), math.nan
+    # scipy is slow to import and only this needs it.
+    from scipy.stats import t
+
+    half = t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+    return float(x.mean()), float(half)
+
+
+def ci_summary(values: Sequence[float], confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """``mean``, ``ci95`` (half-width of the Student-t interval; None for n < 2), ``low``,
+    ``high``, ``sd`` (sample standard deviation), ``n`` and the ``values`` themselves."""
+    vals = [float(v) for v in values]
+    mean, half = mean_ci(vals, confidence)
+    n = len(vals)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else math.nan
+    # None rather than NaN: the summary goes into strict JSON (results.json).
+    return clean({"mean": mean, "ci95": half, "low": mean - half, "high": mean + half,
+                  "sd": sd, "n": n, "values": vals})
+
+
+def paired_delta(arm: dict[int, float], baseline: dict[int, float],
+                 confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """Mean ± CI of ``arm[seed] - baseline[seed]`` over the seeds both have, plus the
+    ``seeds`` used and ``excludes_zero`` (True/False; None when there is no interval)."""
+    seeds = sorted(set(arm) & set(baseline))
+    out = ci_summary([arm[s] - baseline[s] for s in seeds], confidence)
+    out["seeds"] = seeds
+    low, high = out["low"], out["high"]
+    out["excludes_zero"] = None if low is None or high is None else bool(low > 0 or high < 0)
+    return out
+
+
+# ----------------------------------------------------------------------------- over test images
 
 
 def _group_index(groups: Sequence | None, n: int) -> tuple[np.ndarray, int]:
@@ -78,6 +132,7 @@ def _resampled_scores(y_true: np.ndarray, preds: list[np.ndarray], num_classes: 
 
 
 def _interval(values: np.ndarray, confidence: float) -> list[float]:
+    """The central ``confidence`` percentile interval of bootstrap values."""
     tail = (1 - confidence) / 2 * 100
     lo, hi = np.percentile(values, [tail, 100 - tail])
     return [float(lo), float(hi)]
