@@ -495,3 +495,30 @@ def test_ratio_curve_points_come_from_multiply_plans(tmp_path: Path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     values = tiny_config(tmp_path / "t")
     assert ratio_points(parse_experiment_config(values)) == {}  # no multiply arms, no curve
+
+
+def test_a_transfer_source_trains_on_its_own_data_and_arms_fine_tune_from_it(
+        tmp_path: Path) -> None:
+    """A classifier stage with its own `data` (here: other procedural faces) is trained
+    first, on that data only; an arm's `init: classifier:<name>` fine-tunes from it."""
+    import feraug.experiment.runner as runner
+
+    out = tmp_path / "transfer"
+    values = tiny_config(out)
+    other = {"path": "procedural", "n_per_class": COUNTS, "n_identities": 10, "seed": 7}
+    values["classifiers"] = [{"name": "source", "data": other}]
+    values["arms"] = [{"name": "scratch"}, {"name": "fine-tuned", "init": "classifier:source"}]
+    cfg = parse_experiment_config(values)
+    source = out / "classifiers" / "source" / "best.pt"
+    assert cfg.train_config("fine-tuned", 0, out / "x").init == str(source)
+    summary = runner.run_experiment(cfg)
+    assert summary["runs_done"] == 4 and source.is_file()
+    src = json.loads((out / "classifiers" / "source" / "manifest.json").read_text())
+    exp = json.loads((out / "manifest.json").read_text())
+    assert src["data_fingerprint"] != exp["data_fingerprint"]  # never saw the experiment's faces
+    run = json.loads((out / "fine-tuned" / "seed0" / "manifest.json").read_text())
+    assert run["config"]["init"] == str(source) and run["data_fingerprint"] == \
+        exp["data_fingerprint"]
+    values["arms"][1]["init"] = "classifier:missing"
+    with pytest.raises(ConfigError, match="arm 'fine-tuned' init: 'classifier:missing'"):
+        parse_experiment_config(values)

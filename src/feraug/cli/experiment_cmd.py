@@ -34,9 +34,9 @@ def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict) -> 
     stages = [r for r in rows if r["stage"] != "arm"]
     rows = [r for r in rows if r["stage"] == "arm"]
     for r in stages:
-        what = r.get("model") or (f"from {r['generator']}" if r.get("generator")
-                                  else "independent classifier" if r["stage"] == "judge"
-                                  else "judged")
+        what = r.get("model") or (f"from {r['generator']}" if r.get("generator") else
+                                  {"judge": "independent classifier", "score": "judged",
+                                   "generator": "reused checkpoint"}.get(r["stage"], ""))
         typer.echo(f"  {r['stage']:<9} {r['name']:<26} {what:<24} {r['status']:<8} "
                    f"{r['run_dir']}")
     typer.echo(f"{len(rows)} run(s) into {out} (baseline: {baseline})")

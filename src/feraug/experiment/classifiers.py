@@ -79,7 +79,11 @@ def resolved_plan(cfg: ExperimentConfig, plan: dict[str, Any]) -> dict[str, Any]
 
 
 def run_classifier_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
-    """Train every helper classifier (skipping finished ones), in config order."""
+    """Train every helper classifier (skipping finished ones), in config order; one with its
+    own ``data`` trains on that data set, loaded here."""
+    from feraug.experiment.data import load_real_data
+
     for spec in cfg.classifiers:
-        train_real_classifier(cfg.classifier_config(spec.name), real,
+        faces = real if spec.data is None else load_real_data(spec.data)
+        train_real_classifier(cfg.classifier_config(spec.name), faces,
                               f"classifier {spec.name}", log)

@@ -183,6 +183,8 @@ class ExperimentConfig(BaseModel):
         refs = [(f"generator {g.name!r} guide", g.config.get("guide")) for g in self.generators]
         refs += [(f"synthetic set {s.name!r} filter_model", s.plan.get("filter_model"))
                  for s in self.synthetic]
+        refs += [(f"arm {a.name!r} init", a.train.get("init")) for a in self.arms]
+        refs.append(("base init", self.base.get("init")))
         for where, value in refs:
             if isinstance(value, str) and value.startswith(REF_PREFIX) and \
                     value.removeprefix(REF_PREFIX) not in known:
@@ -198,8 +200,10 @@ class ExperimentConfig(BaseModel):
         spec = next((c for c in self.classifiers if c.name == name), None)
         if spec is None:
             raise ConfigError(f"no classifier stage {name!r}")
-        return self._train_config({**self.base, **spec.train}, spec.seed, [],
-                                  self.classifier_dir(name), f"classifier {name!r}")
+        values = {k: v for k, v in {**self.base, **spec.train}.items() if k != "init"} \
+            if spec.data is not None else {**self.base, **spec.train}
+        return self._train_config(values, spec.seed, [], self.classifier_dir(name),
+                                  f"classifier {name!r}", data=spec.data)
 
     def judge_dir(self) -> Path:
         """The judge's run folder (``out/judge``)."""
@@ -213,11 +217,17 @@ class ExperimentConfig(BaseModel):
         return self._train_config(values, judge.seed, [], self.judge_dir(), "judge")
 
     def _train_config(self, values: dict[str, Any], seed: int, synthetic: list[str],
-                      out_dir: str | Path, source: str) -> TrainConfig:
-        fixed = {"data": self.data.path, "format": self.data.format,
-                 "image_size": self.data.size, "class_map": self.data.class_map,
-                 "folds": self.data.folds, "fold": self.data.fold, "seed": seed,
-                 "data_seed": self.data.seed, "synthetic": synthetic, "out": str(out_dir)}
+                      out_dir: str | Path, source: str,
+                      data: DataSpec | None = None) -> TrainConfig:
+        data = data or self.data
+        init = values.get("init")
+        if isinstance(init, str) and init.startswith(REF_PREFIX):  # a classifier stage's model
+            values = {**values, "init": str(self.classifier_dir(init.removeprefix(REF_PREFIX))
+                                            / "best.pt")}
+        fixed = {"data": data.path, "format": data.format, "image_size": data.size,
+                 "class_map": data.class_map, "folds": data.folds, "fold": data.fold,
+                 "seed": seed, "data_seed": data.seed, "synthetic": synthetic,
+                 "out": str(out_dir)}
         return build_train_config({**values, **fixed}, None, source=source)
 
 

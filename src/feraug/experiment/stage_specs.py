@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from feraug.experiment.data import DataSpec
+
 #: TrainConfig fields the experiment sets itself (data options come from ``data``).
 RESERVED = ("data", "format", "image_size", "class_map", "folds", "fold", "seed", "out",
             "synthetic")
@@ -80,15 +82,25 @@ def safe_stage_name(v: str) -> str:
 
 
 class ClassifierSpec(BaseModel):
-    """A helper classifier trained on the real train split only (``out/classifiers/<name>``),
-    named as ``classifier:<name>`` by a generator's ``guide`` or a plan's ``filter_model``."""
+    """A helper classifier trained on real faces only (``out/classifiers/<name>``), named as
+    ``classifier:<name>`` by a generator's ``guide``, a plan's ``filter_model`` or an arm's
+    ``init``. It trains on the experiment's train split, or, with its own ``data``, on another
+    data set's: a transfer source (e.g. FER2013 for an SFEW or JAFFE experiment), which never
+    sees the experiment's own faces."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
+    data: DataSpec | None = Field(None, description="another data set to train on (default: "
+                                  "the experiment's)")
     train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig overrides "
                                   "on top of `base`")
     seed: int = Field(100, ge=0, description="its training seed")
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_shorthand(cls, v: Any) -> Any:
+        return {"path": v} if isinstance(v, str) else v
 
     @field_validator("name")
     @classmethod
