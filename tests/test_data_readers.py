@@ -151,6 +151,31 @@ def test_imagefolder_split_folders_keep_val(tmp_path: Path) -> None:
     assert totals(ds) == {"train": 10, "val": 4, "test": 6}
 
 
+def test_sfew_val_is_the_test_split_and_films_are_subjects(tmp_path: Path) -> None:
+    """SFEW 2.0 as distributed (Train/ and Val/ with capitalised class folders): Val is the
+    test split (its test labels were never released), validation comes out of Train, and
+    the film in each file name is the subject."""
+    root = tmp_path / "sfew"
+    rng = np.random.default_rng(0)
+    films = {"Train": ("AlexEmma", "Bridesmaids", "HarryPotter"), "Val": ("Airheads", "Rango")}
+    for split, names in films.items():
+        for label, cls in enumerate(("Angry", "Happy", "Neutral")):
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for k in range(8 if split == "Train" else 4):
+                name = f"{names[k % len(names)]}_{1000 + k:09d}_{k:08d}.png"
+                assert cv2.imwrite(str(folder / name), drawn_face(rng, 36, label))
+    ds = load_dataset(root)
+    assert ds.format == "sfew" and ds.classes == ("angry", "happy", "neutral")
+    counts = totals(ds)
+    assert counts["test"] == 12 and counts["train"] + counts["val"] == 24 and counts["val"] > 0
+    test_films = {ds.subjects[i] for i in ds.indices("test").tolist()}
+    assert test_films == {"Airheads", "Rango"}
+    assert {ds.subjects[i] for i in ds.indices("train").tolist()} <= set(films["Train"])
+    (root / "Test").mkdir()  # not SFEW's two-folder layout any more: the generic reader
+    assert detect_format(root) != "sfew"
+
+
 # --- detection and --format ----------------------------------------------------------------
 
 def test_auto_detection(fer_slice: Path, fer_csv: Path, make_ckplus, make_jaffe,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from feraug.data.readers import ckplus, fer_csv, fer_folders, imagefolder, jaffe
+from feraug.data.readers import ckplus, fer_csv, fer_folders, imagefolder, jaffe, sfew
 from feraug.errors import DataError
 
 READERS: dict[str, ModuleType] = {
@@ -18,6 +18,7 @@ READERS: dict[str, ModuleType] = {
     fer_folders.NAME: fer_folders,
     ckplus.NAME: ckplus,
     jaffe.NAME: jaffe,
+    sfew.NAME: sfew,
     imagefolder.NAME: imagefolder,
 }
 
