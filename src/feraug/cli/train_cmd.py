@@ -145,7 +145,7 @@ def evaluate(
             ("accuracy", "macro_f1")}
     typer.echo(f"{split}: accuracy {metrics['accuracy']:.4f}{span['accuracy']}  "
                f"macro-F1 {metrics['macro_f1']:.4f}{span['macro_f1']}"
-               + ("  (95% bootstrap intervals over the images)" if ci else ""))
+               + (f"  (95% bootstrap intervals over {_unit(ci)})" if ci else ""))
     for name, m in metrics["per_class"].items():
         typer.echo(f"  {name:9s} recall {m['recall']:.3f}  precision {m['precision']:.3f}  "
                    f"f1 {m['f1']:.3f}  n={m['support']}")
@@ -249,6 +249,10 @@ def compare(
         typer.echo(f"  {name:9s} A {r['a']:.4f}  B {r['b']:.4f}  A-B {r['difference']:+.4f} "
                    f"[{r['ci'][0]:+.4f}, {r['ci'][1]:+.4f}]  "
                    f"B >= A in {r['p_b_at_least_a']:.1%} of resamples")
+
+
+def _unit(ci: dict) -> str:
+    return "whole subjects" if ci.get("unit") == "group" else "the images"
 
 
 def register(app: typer.Typer) -> None:
