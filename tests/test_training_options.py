@@ -159,6 +159,34 @@ def test_augmentation_is_seeded_batched_and_shape_preserving() -> None:
     assert torch.allclose(ident, x, atol=1e-5)
 
 
+def test_photometric_augmentations_change_what_they_claim() -> None:
+    from feraug.training.augment import random_blur, random_gamma, random_lowres, random_noise
+
+    torch.manual_seed(0)
+    x = (torch.rand(8, 1, 48, 48) * 2 - 1)  # white noise: all high frequencies
+    g = torch.Generator().manual_seed(0)
+
+    def roughness(t: torch.Tensor) -> torch.Tensor:  # mean neighbour difference per face
+        return (t[..., 1:] - t[..., :-1]).abs().mean(dim=(1, 2, 3))
+
+    blurred = random_blur(x, 1.0, g)
+    assert blurred.shape == x.shape and bool((roughness(blurred) < 0.9 * roughness(x)).all())
+    assert torch.equal(random_blur(x, 0.0, g), x)
+    low = random_lowres(x, 1.0, g)
+    assert bool((roughness(low) < roughness(x)).all())
+    flat = torch.zeros(8, 1, 48, 48)
+    noisy = random_noise(flat, 0.2, g)
+    assert 0 < float(noisy.std()) < 0.2 and float(noisy.abs().max()) <= 1
+    ramp = torch.linspace(-1, 1, 48).view(1, 1, 1, 48).expand(8, 1, 48, 48)
+    curved = random_gamma(ramp, 0.5, g)
+    assert float(curved.min()) >= -1 and float(curved.max()) <= 1
+    assert not torch.allclose(curved, ramp) and bool((curved.diff(dim=-1) >= 0).all())
+    cfg = AugmentConfig(gamma=0.3, blur=0.5, noise=0.05, lowres=0.3)
+    a = augment_batch(x, cfg, 40, torch.Generator().manual_seed(3))
+    b = augment_batch(x, cfg, 40, torch.Generator().manual_seed(3))
+    assert a.shape == (8, 1, 40, 40) and torch.equal(a, b)
+
+
 def test_random_crop_takes_windows_of_the_input() -> None:
     x = torch.arange(2 * 6 * 6, dtype=torch.float32).view(2, 1, 6, 6)
     out = random_crop(x, 4, torch.Generator().manual_seed(0))

@@ -1,7 +1,8 @@
 """Batched, on-device training augmentation for float face batches ``[N,1,H,W]``.
 
 One affine warp per batch (per-sample random rotation, scale, shift and horizontal flip, all
-in a single ``affine_grid``/``grid_sample`` call), optional brightness/contrast jitter, a random
+in a single ``affine_grid``/``grid_sample`` call), optional brightness/contrast jitter, the
+photometric changes of real photos (gamma, blur, sensor noise, lost resolution), a random
 crop to the model's input size, and random erasing by masks. No per-image Python work.
 """
 
@@ -82,6 +83,53 @@ def jitter(x: torch.Tensor, amount: float, gen: torch.Generator) -> torch.Tensor
     return ((x - mean) * c + mean + b).clamp_(-1, 1)
 
 
+def random_gamma(x: torch.Tensor, amount: float, gen: torch.Generator) -> torch.Tensor:
+    """Per-sample gamma ``exp(U(-amount, amount))`` on the [0, 1] intensity scale."""
+    n = x.shape[0]
+    g = torch.exp(_uniform(n, amount, gen, x.device)).view(n, 1, 1, 1).to(x.dtype)
+    unit = ((x + 1) / 2).clamp(0, 1)
+    return unit.pow(g) * 2 - 1
+
+
+def random_blur(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Gaussian blur with a per-sample sigma in [0.3, 1.5] px on a share ``p`` of the batch:
+    one grouped separable convolution (a kernel per sample)."""
+    n, _, h, w = x.shape
+    dev = x.device
+    sigma = 0.3 + torch.rand(n, generator=gen, device=dev) * 1.2
+    radius = 3
+    taps = torch.arange(-radius, radius + 1, device=dev, dtype=x.dtype)
+    kernel = torch.exp(-(taps[None] ** 2) / (2 * sigma[:, None].to(x.dtype) ** 2))
+    kernel = kernel / kernel.sum(1, keepdim=True)  # [n, 2r+1]
+    flat = x.transpose(0, 1)  # [1, n, h, w]: each sample its own channel
+    flat = F.pad(flat, (radius, radius, radius, radius), mode="reflect")
+    flat = F.conv2d(flat, kernel.view(n, 1, 1, -1), groups=n)
+    flat = F.conv2d(flat, kernel.view(n, 1, -1, 1), groups=n)
+    blurred = flat.transpose(0, 1)
+    apply = (torch.rand(n, generator=gen, device=dev) < p).view(n, 1, 1, 1)
+    return torch.where(apply, blurred, x)
+
+
+def random_noise(x: torch.Tensor, amount: float, gen: torch.Generator) -> torch.Tensor:
+    """Gaussian noise with a per-sample standard deviation in [0, ``amount``]."""
+    n = x.shape[0]
+    std = (torch.rand(n, generator=gen, device=x.device) * amount).view(n, 1, 1, 1)
+    noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+    return (x + noise * std.to(x.dtype)).clamp(-1, 1)
+
+
+def random_lowres(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Down to 40-80% of the side (area average) and back up (bilinear) on a share ``p`` of
+    the batch; one factor per batch, so that the resize stays one call."""
+    n, _, h, w = x.shape
+    factor = 0.4 + float(torch.rand(1, generator=gen, device=x.device)) * 0.4
+    small = F.interpolate(x, size=(max(2, round(h * factor)), max(2, round(w * factor))),
+                          mode="area")
+    back = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    apply = (torch.rand(n, generator=gen, device=x.device) < p).view(n, 1, 1, 1)
+    return torch.where(apply, back, x)
+
+
 def augment_batch(x: torch.Tensor, cfg: AugmentConfig, crop: int | None,
                   gen: torch.Generator) -> torch.Tensor:
     """The full training augmentation for a normalised float batch."""
@@ -89,6 +137,14 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, crop: int | None,
         x = random_affine(x, cfg, gen)
     if cfg.brightness:
         x = jitter(x, cfg.brightness, gen)
+    if cfg.gamma:
+        x = random_gamma(x, cfg.gamma, gen)
+    if cfg.lowres:
+        x = random_lowres(x, cfg.lowres, gen)
+    if cfg.blur:
+        x = random_blur(x, cfg.blur, gen)
+    if cfg.noise:
+        x = random_noise(x, cfg.noise, gen)
     if crop is not None:
         x = random_crop(x, crop, gen)
     if cfg.erasing:

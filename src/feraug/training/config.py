@@ -23,6 +23,14 @@ class AugmentConfig(BaseModel):
     scale: float = Field(0.1, ge=0, le=0.5, description="max relative zoom")
     erasing: float = Field(0.0, ge=0, le=1, description="probability of random erasing")
     brightness: float = Field(0.0, ge=0, le=1, description="max brightness/contrast jitter")
+    gamma: float = Field(0.0, ge=0, le=1, description="max |log gamma| of a per-face gamma "
+                         "curve (exposure of real photos)")
+    blur: float = Field(0.0, ge=0, le=1, description="probability of a Gaussian blur with "
+                        "sigma 0.3-1.5 px (focus, motion)")
+    noise: float = Field(0.0, ge=0, le=0.5, description="max standard deviation of Gaussian "
+                         "sensor noise (inputs span [-1, 1])")
+    lowres: float = Field(0.0, ge=0, le=1, description="probability of losing resolution "
+                          "(down to 40-80% and back: small or compressed faces)")
 
 
 class TrainConfig(BaseModel):
