@@ -379,3 +379,26 @@ def test_train_takes_the_same_split_flags_as_the_other_commands(tmp_path: Path,
     assert config["class_map"] == {"Happy": "happy", "Sad": "sad"}
     res = run_cli("train", "--data", tmp_path, "--folds", "3", "--fold", "3", "--dry-run")
     assert res.code == 2 and "fold 3 is out of range for 3 folds" in res.stderr
+
+
+def test_extra_train_adds_only_the_train_faces_of_another_data_set(tmp_path: Path) -> None:
+    from test_training import CLASSES, write_image_folder
+
+    from feraug.training.setup import load_training_data
+
+    primary = tiny_dataset()
+    other = tiny_dataset(per_class=5, seed=3)
+    keep = [i for i in range(len(other)) if other.classes[other.labels[i]] != CLASSES[0]]
+    other_root = write_image_folder(other.select(keep), tmp_path / "other")
+    cfg = _cfg(tmp_path, "extra", extra_train=[str(other_root)])
+    ds = load_training_data(cfg, primary)
+    extra_train = 5 * (len(CLASSES) - 1)  # the other set's train faces, one class missing
+    assert len(ds.indices("train")) == len(primary.indices("train")) + extra_train
+    for split in ("val", "test"):  # never the other set's validation or test faces
+        assert ds.class_counts(split) == primary.class_counts(split)
+    added = [i for i, s in enumerate(ds.source_ids) if s.startswith(f"{other_root}:")]
+    assert len(added) == extra_train and {ds.split[i] for i in added} == {"train"}
+    assert ds.classes == primary.classes and int(ds.labels[added].min()) >= 1
+    result = fit(cfg, dataset=primary)
+    manifest = json.loads((result.out_dir / "manifest.json").read_text())
+    assert manifest["config"]["extra_train"] == [str(other_root)]

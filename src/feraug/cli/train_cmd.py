@@ -52,6 +52,9 @@ def train(
                                                  "epoch: accuracy (default) or macro_f1."),
     synthetic: list[str] = typer.Option(None, help="Synthetic folder from `feraug synth` "
                                                    "(train split only; repeatable)."),
+    extra_train: list[str] = typer.Option(None, help="Another data set whose train split "
+                                                     "joins training (repeatable); its val "
+                                                     "and test faces are never used."),
     checkpoint_every: int = typer.Option(None, help="Also checkpoint every N steps."),
     tensorboard: bool = typer.Option(None, "--tensorboard/--no-tensorboard",
                                      help="Also write TensorBoard events to OUT/tensorboard."),
@@ -74,7 +77,7 @@ def train(
                      class_weighted_loss=class_weighted_loss,
                      balanced_sampling=balanced_sampling, select_metric=select_metric,
                      logit_adjust_tau=logit_adjust_tau,
-                     synthetic=synthetic or None,
+                     synthetic=synthetic or None, extra_train=extra_train or None,
                      checkpoint_every=checkpoint_every, tensorboard=tensorboard)
     if "data" not in file_values and data is None:
         raise ConfigError("no data: pass --data PATH or set `data:` in the config file")

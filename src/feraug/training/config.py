@@ -49,6 +49,9 @@ class TrainConfig(BaseModel):
     synthetic_only: bool = Field(False, description="train on the synthetic faces alone (the "
                                  "real training faces are dropped; validation and test stay "
                                  "real): how much a generator's faces teach on their own")
+    extra_train: list[str] = Field(default_factory=list, description="other data sets whose "
+                                   "train split joins training (e.g. SFEW's Train beside "
+                                   "FER2013); their validation and test faces are never used")
 
     model: str = "zhu-cnn"
     crop_size: int | None = None

@@ -43,6 +43,8 @@ def load_training_data(config: TrainConfig, dataset: FaceDataset | None) -> Face
         from feraug.data.synthetic import with_synthetic
 
         ds = with_synthetic(ds, config.synthetic)
+    if config.extra_train:
+        ds = with_extra_train(ds, config.extra_train, config.image_size)
     if config.synthetic_only:  # real training faces out; real validation and test stay
         ds = ds.select([i for i, (s, syn) in enumerate(zip(ds.split, ds.synthetic.tolist(),
                                                            strict=True))
@@ -58,6 +60,29 @@ def load_training_data(config: TrainConfig, dataset: FaceDataset | None) -> Face
     if empty:
         raise DataError(f"{ds.root}: class(es) {', '.join(empty)} have no training images")
     return ds
+
+
+def with_extra_train(ds: FaceDataset, paths: list[str], size: int) -> FaceDataset:
+    """``ds`` plus the train split of each data set in ``paths``, labels mapped by emotion
+    name onto ``ds``'s classes. Only their train faces are read into training, so ``ds``'s
+    validation and test splits stay the only ones a model is chosen and scored on."""
+    from feraug.data.dataset import concat
+
+    parts = [ds]
+    for path in paths:
+        other = DataSpec(path=path, size=size).load().subset("train")
+        unknown = sorted(set(other.classes) - set(ds.classes))
+        if unknown:
+            raise DataError(f"{path}: classes {', '.join(unknown)} are not among "
+                            f"{ds.root}'s ({', '.join(ds.classes)})")
+        index = torch.tensor([ds.classes.index(c) for c in other.classes], dtype=torch.long)
+        other.labels = index[other.labels]
+        other.classes = ds.classes
+        other.source_ids = [f"{path}:{s}" for s in other.source_ids]
+        if ds.subjects is not None and other.subjects is None:
+            other.subjects = list(other.source_ids)
+        parts.append(other)
+    return concat(parts)
 
 
 def last_linear(model: nn.Module) -> tuple[str, nn.Linear]:
