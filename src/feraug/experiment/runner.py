@@ -259,7 +259,9 @@ def run_experiment(cfg: ExperimentConfig, log: Log = _quiet) -> dict:
         if run_status(folder) != "todo":
             check_run_config(folder, cfg.train_config(arm, seed, folder).model_dump())
     log(f"{'continuing' if existed else 'starting'} experiment in {out}: "
+        f"{len(cfg.classifiers)} helper classifier(s), "
         f"{len(cfg.generators)} generator(s), {len(cfg.synthetic)} synthetic set(s), "
+        f"{'a judge, ' if cfg.judge is not None and cfg.generators else ''}"
         f"{len(cfg.arms)} arm(s) x {len(cfg.seeds)} seed(s), data {real.fingerprint()}")
     _write_manifest(cfg, real, "running")
     run_classifier_stages(cfg, real, log)
