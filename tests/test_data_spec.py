@@ -13,6 +13,7 @@ from feraug.cli import synth_cmd
 from feraug.cli.split_options import data_spec_from_options, generator_data_spec
 from feraug.data.spec import DataSpec, require_same_split, stored_spec
 from feraug.errors import ConfigError
+from feraug.gan.meta import GeneratorMeta
 from feraug.training.config import build_train_config
 
 OLD_SPLIT = {"class_map": None, "folds": 3, "fold": 1, "seed": 4}
@@ -90,13 +91,14 @@ def test_a_generator_is_refused_another_cut_of_its_own_data(tmp_path: Path) -> N
     """What `gan sample` and `gan score` do: unset options follow the generator, a
     different one is refused naming the field, another data set is free."""
     data = tmp_path / "ck"
-    meta = {"data": str(data), "data_spec": DataSpec(path=str(data), folds=3, fold=1,
-                                                     seed=4).model_dump()}
+    meta = GeneratorMeta(data=str(data), data_spec=DataSpec(path=str(data), folds=3, fold=1,
+                                                            seed=4).model_dump())
     same = generator_data_spec(meta, 48, data, None, None, None, None, None)
     assert (same.folds, same.fold, same.seed) == (3, 1, 4)
     with pytest.raises(ConfigError, match=r"different train split .*\(fold: 1 vs 0\)"):
         generator_data_spec(meta, 48, data, None, None, None, 0, None)
-    old_meta = {"data": str(data), "split": OLD_SPLIT}  # a generator from before DataSpec
+    old_meta = GeneratorMeta.from_stored({"data": str(data), "split": OLD_SPLIT})  # before
+    # DataSpec existed, generators stored their split like this
     with pytest.raises(ConfigError, match=r"\(seed: 4 vs 5\)"):
         generator_data_spec(old_meta, 48, data, None, None, None, None, 5)
     elsewhere = generator_data_spec(meta, 48, tmp_path / "copy", None, None, None, 0, None)
@@ -113,8 +115,8 @@ def test_synth_refuses_a_split_other_than_the_generators(tmp_path: Path, run_cli
     data.mkdir()
     generator = FakeGenerator()
     generator.image_size = 48
-    generator.meta = {"data": str(data), "data_spec": DataSpec(path=str(data), folds=3,
-                                                               fold=1).model_dump()}
+    generator.meta = GeneratorMeta(data=str(data), data_spec=DataSpec(path=str(data), folds=3,
+                                                                      fold=1).model_dump())
     monkeypatch.setattr(synth_cmd, "load_generator_checkpoint",
                         lambda path, device="cpu": generator)
     ckpt = tmp_path / "gen.pt"

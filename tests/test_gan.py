@@ -116,9 +116,9 @@ def test_guided_cyclegan_resumes_exactly_and_records_its_guide(ckpt: Path,
     from feraug.io import file_sha256
 
     model = check_resume_is_exact("cyclegan", {"guide": str(ckpt)}, tmp_path)
-    assert model.meta["guide_sha256"] == file_sha256(ckpt)
+    assert model.meta.guide_sha256 == file_sha256(ckpt)
     reloaded = load_generator(tmp_path / "b" / "checkpoint.pt")
-    assert reloaded.meta["guide_sha256"] == file_sha256(ckpt)
+    assert reloaded.meta.guide_sha256 == file_sha256(ckpt)
 
 
 def test_guided_fastgan_resumes_exactly_and_records_its_guide(ckpt: Path,
@@ -127,7 +127,7 @@ def test_guided_fastgan_resumes_exactly_and_records_its_guide(ckpt: Path,
     from feraug.io import file_sha256
 
     model = check_resume_is_exact("fastgan", {"guide": str(ckpt)}, tmp_path)
-    assert model.meta["guide_sha256"] == file_sha256(ckpt)
+    assert model.meta.guide_sha256 == file_sha256(ckpt)
     logged = [json.loads(x) for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
     assert all(row["guide"] > 0 for row in logged)
 
@@ -288,7 +288,7 @@ def test_twostage_reuses_a_trained_stargan(tmp_path: Path) -> None:
     (tmp_path / "star" / "checkpoint.pt").unlink()  # the twostage checkpoint is self-contained
     reloaded = load_generator(tmp_path / "two" / "checkpoint.pt")
     assert torch.equal(reloaded.sample("happy", 2, 0), two.sample("happy", 2, 0))
-    assert reloaded.meta["translator_from_step"] == 1
+    assert reloaded.meta.translator_from_step == 1
 
 
 def test_translators_see_the_target_emotion(tmp_path: Path) -> None:
@@ -338,7 +338,7 @@ def test_twostage_records_its_translators_guide(ckpt: Path, tmp_path: Path) -> N
     model = tiny_model("twostage", steps=1, translator={**STARGAN_TINY, "guide": str(ckpt)})
     train_generator(model, tiny_faces(), tmp_path / "run", device="cpu", sample_every=0,
                     progress=False)
-    assert load_generator(tmp_path / "run" / "checkpoint.pt").meta["guide_sha256"] == \
+    assert load_generator(tmp_path / "run" / "checkpoint.pt").meta.guide_sha256 == \
         file_sha256(ckpt)
 
 

@@ -123,7 +123,7 @@ def test_split_options_are_stored_and_another_fold_is_refused(make_ckplus, tmp_p
                   "--folds", 3, "--fold", 1, "--data-seed", 4)
     assert res.code == 0, res.stderr
     generator = load_generator(run / "checkpoint.pt")
-    assert generator.meta["data_spec"] == {
+    assert generator.meta.data_spec == {
         "path": str(data), "format": None, "size": 48, "class_map": None, "folds": 3, "fold": 1,
         "seed": 4, "train_fraction": 1.0, "subsample_seed": 0}
     manifest = json.loads((run / "manifest.json").read_text())

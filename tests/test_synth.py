@@ -12,6 +12,7 @@ import torch
 from feraug.data.dataset import FaceDataset
 from feraug.data.synthetic import load_synthetic, split_fingerprint, with_synthetic
 from feraug.errors import ConfigError, DataError, FeraugError
+from feraug.gan.meta import GeneratorMeta
 from feraug.models import build_classifier
 from feraug.synth import build as build_mod
 from feraug.synth import filters as filters_mod
@@ -50,11 +51,16 @@ class FakeGenerator:
     image_size = SIZE
 
     def __init__(self, mode: str = "noise", real: FaceDataset | None = None,
-                 classes: tuple[str, ...] = CLASSES) -> None:
-        self.mode, self.real, self.classes = mode, real, classes
+                 classes: tuple[str, ...] = CLASSES, makes: tuple[str, ...] | None = None
+                 ) -> None:
+        self.mode, self.real, self.classes, self.makes = mode, real, classes, makes
         self.needs_sources = mode == "translate"
-        self.source_emotion = "neutral" if self.needs_sources else None
+        self.source_emotion: str | None = "neutral" if self.needs_sources else None
+        self.meta = GeneratorMeta()
         self.seen_sources: list[torch.Tensor] = []
+
+    def emotions(self) -> tuple[str, ...]:
+        return self.makes or self.classes
 
     def sample(self, emotion: str, n: int, seed: int,
                sources: torch.Tensor | None = None) -> torch.Tensor:
@@ -162,8 +168,8 @@ def test_plan_validation_and_emotion_choice(tmp_path: Path) -> None:
         build_synthetic_set(gen, real, make_plan(emotions=["happy"]), tmp_path / "x")
     m = build_synthetic_set(gen, real, make_plan(), tmp_path / "y")  # default: disgust only
     assert list(m["counts"]) == ["disgust"]
-    one_way = FakeGenerator("translate")  # like CycleGAN: knows all classes, makes one
-    one_way.target_emotion = "angry"
+    # like CycleGAN: knows every class of its data, makes one
+    one_way = FakeGenerator("translate", makes=("angry",))
     m = build_synthetic_set(one_way, real, make_plan(delta=0), tmp_path / "z")
     assert list(m["counts"]) == ["angry"]
     with pytest.raises(ConfigError, match="cannot make 'happy'"):
@@ -333,12 +339,12 @@ def test_generator_split_check_tells_a_refold_from_another_data_set(make_ckplus)
     root = make_ckplus(subjects=12, per_class=2)
     fold0, fold1 = load_dataset(root, fold=0, folds=3), load_dataset(root, fold=1, folds=3)
     assert fold0.content_fingerprint() == fold1.content_fingerprint()  # same faces, re-cut
-    meta = {"data_content": fold0.content_fingerprint(),
-            "train_content": fold0.subset("train").content_fingerprint()}
+    meta = GeneratorMeta(data_content=fold0.content_fingerprint(),
+                         train_content=fold0.subset("train").content_fingerprint())
     check_generator_split(meta, fold0)  # same split: fine
     with pytest.raises(DataError, match="different train split"):
         check_generator_split(meta, fold1)
     other = load_dataset(make_ckplus(name="other", subjects=12, per_class=2, seed=5), folds=3)
     assert other.content_fingerprint() != fold0.content_fingerprint()
     check_generator_split(meta, other)  # another data set: no leak possible
-    check_generator_split({}, fold1)  # checkpoints without the record pass
+    check_generator_split(GeneratorMeta(), fold1)  # checkpoints without the record pass

@@ -267,16 +267,18 @@ def score_cmd(
     diversity and (translators) how much of the source face survives."""
 
     from feraug.gan.base import read_generator_checkpoint, resolve_device
+    from feraug.gan.meta import GeneratorMeta
     from feraug.scoring import score_generator
     from feraug.scoring.inception import resolve_inception
     from feraug.scoring.report import score_table
     from feraug.synth.safety import check_generator_split
 
     state = read_generator_checkpoint(checkpoint)
-    spec = generator_data_spec(state.get("meta", {}), int(state["image_size"]), data, format,
-                               class_map, folds, fold, data_seed)
+    meta = GeneratorMeta.from_stored(state.get("meta"))
+    spec = generator_data_spec(meta, int(state["image_size"]), data, format, class_map, folds,
+                               fold, data_seed)
     ds = spec.load()
-    check_generator_split(state.get("meta", {}), ds)
+    check_generator_split(meta, ds)
     dev = resolve_device(device)
     result = score_generator(checkpoint, ds, judge, n=n, seed=seed, out=out,
                              inception=resolve_inception(inception, dev), device=str(dev),

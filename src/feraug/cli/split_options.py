@@ -11,13 +11,16 @@ stored with it and becomes the default.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from feraug.cli.data_cmd import check_format, parse_class_map
 from feraug.data.spec import DataSpec
 from feraug.errors import ConfigError, validate_config
+
+if TYPE_CHECKING:
+    from feraug.gan.meta import GeneratorMeta
 
 ClassMapOpt = Annotated[str | None, typer.Option(
     "--class-map", metavar="FOLDER=EMOTION,...",
@@ -53,7 +56,7 @@ def data_spec_from_options(data: str | Path, format: str | None, size: int,
     return validate_config(DataSpec, values, "data options")
 
 
-def generator_data_spec(meta: dict, image_size: int, data: str | Path, format: str | None,
+def generator_data_spec(meta: GeneratorMeta, image_size: int, data: str | Path, format: str | None,
                         class_map: str | None, folds: int | None, fold: int | None,
                         data_seed: int | None, inherit_elsewhere: bool = True) -> DataSpec:
     """The spec a command that uses a trained generator reads ``data`` with, at the
@@ -64,7 +67,7 @@ def generator_data_spec(meta: dict, image_size: int, data: str | Path, format: s
     from feraug.data.spec import stored_spec
     from feraug.synth.safety import check_generator_spec
 
-    recorded = stored_spec(meta, size=int(image_size))
+    recorded = stored_spec(meta.to_dict(), size=int(image_size))
     inherit = recorded is not None and (inherit_elsewhere or recorded.same_data(data))
     spec = data_spec_from_options(data, format, int(image_size), class_map, folds, fold,
                                   data_seed, base=recorded if inherit else None)

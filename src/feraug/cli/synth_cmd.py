@@ -165,7 +165,7 @@ def synth(
     # On the data the generator was trained on, unset split options default to its stored
     # split (as in `feraug gan sample`) and another split of that data set is refused; other
     # data sets start from the defaults (a re-split copy is still refused by the build).
-    spec = generator_data_spec(getattr(gen, "meta", {}), int(gen.image_size), data, format,
+    spec = generator_data_spec(gen.meta, int(gen.image_size), data, format,
                                class_map, folds, fold, data_seed, inherit_elsewhere=False)
     real = spec.load()
     manifest = build_synthetic_set(gen, real, plan, out, generator_checkpoint=generator,

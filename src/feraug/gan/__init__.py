@@ -14,6 +14,7 @@ from feraug.gan.base import (
 from feraug.gan.cgan import CGan
 from feraug.gan.cyclegan import CycleGan
 from feraug.gan.fastgan import FastGan
+from feraug.gan.meta import GeneratorMeta
 from feraug.gan.stargan import StarGan
 from feraug.gan.twostage import TwoStage
 
@@ -37,6 +38,7 @@ def get_generator_class(name: str) -> type[GeneratorModel]:
 __all__ = [
     "GENERATORS",
     "GanConfig",
+    "GeneratorMeta",
     "GeneratorModel",
     "build_generator",
     "get_generator_class",

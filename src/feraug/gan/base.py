@@ -9,10 +9,17 @@ Every generator is a :class:`GeneratorModel` subclass in its own module, registe
   target faces; conditional models: class-balanced);
 - ``train_step(real, labels)``: one optimisation step on a float batch in [-1, 1], returning
   detached 0-dim loss tensors;
-- ``emotions()``: what it can make (CycleGAN: its ``target_emotion`` only);
+- ``emotions()``: what it can make (CycleGAN: its ``target_emotion`` only), a non-empty
+  subset of ``classes`` (the classes of the data it was trained on);
+- ``needs_sources`` and ``source_emotion``: whether it translates real faces and, if so, of
+  which emotion (``None``: noise-to-face generators, and translators that take faces of any
+  emotion);
 - ``sample(emotion, n, seed, sources=None)``: ``n`` uint8 faces ``[n, 1, S, S]`` on the CPU,
   the same for the same seed. Translators (``needs_sources = True``) turn the given real
   faces of ``source_emotion`` into ``emotion``; the others ignore ``sources``;
+- ``meta``: a :class:`~feraug.gan.meta.GeneratorMeta`, what is known about its training
+  (data, split, guide), stored in its checkpoint; changed only through ``update_meta`` and
+  ``set_meta``;
 - ``state_dict()`` / ``load_state_dict()`` covering networks, optimisers, schedulers, EMA,
   the step counter and any extra state (e.g. an image history pool).
 
@@ -25,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from feraug.errors import CheckpointError, ConfigError, validate_config
+from feraug.gan.meta import GeneratorMeta
 from feraug.io import atomic_torch_save, read_torch_checkpoint
 
 FORMAT = "feraug-generator-v1"
@@ -129,11 +137,17 @@ def set_requires_grad(net: nn.Module, flag: bool) -> None:
 
 
 class GeneratorModel(ABC):
-    """Base class of all generators (see the module docstring for the contract)."""
+    """Base class of all generators (see the module docstring for the contract).
+
+    ``needs_sources`` is true for translators (``sample`` needs real faces);
+    ``source_emotion`` is the emotion of the faces a translator takes, ``None`` for
+    noise-to-face generators and for translators that take any emotion.
+    """
 
     name: ClassVar[str]
     config_class: ClassVar[type[GanConfig]] = GanConfig
     needs_sources: ClassVar[bool] = False
+    source_emotion: str | None
 
     def __init__(self, config: GanConfig, classes: tuple[str, ...], image_size: int) -> None:
         if not isinstance(config, self.config_class):
@@ -147,11 +161,11 @@ class GeneratorModel(ABC):
         self.step = 0
         self.device = torch.device("cpu")
         self.amp = False
-        self.meta: dict[str, Any] = {}
+        self._meta = GeneratorMeta()
         self.nets: dict[str, nn.Module] = {}
         self.optims: dict[str, torch.optim.Optimizer] = {}
         self.scheds: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
-        self.source_emotion: str | None = None
+        self.source_emotion = None
 
     # ---- training -------------------------------------------------------------------------
     def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
@@ -214,7 +228,7 @@ class GeneratorModel(ABC):
         """``n`` uint8 faces ``[n, 1, S, S]`` (CPU) of ``emotion``, deterministic for ``seed``."""
 
     def emotions(self) -> tuple[str, ...]:
-        """The emotions this generator can produce."""
+        """The emotions this generator can produce (all ``classes`` unless overridden)."""
         return self.classes
 
     def class_index(self, emotion: str) -> int:
@@ -239,6 +253,20 @@ class GeneratorModel(ABC):
         """Standard normal noise ``[n, dim]`` from a private CPU generator seeded by ``seed``."""
         gen = torch.Generator().manual_seed(int(seed))
         return torch.randn(n, dim, generator=gen).to(self.device)
+
+    # ---- training record ------------------------------------------------------------------
+    @property
+    def meta(self) -> GeneratorMeta:
+        """What is known about this generator's training; stored in its checkpoint."""
+        return self._meta
+
+    def update_meta(self, values: Mapping[str, Any]) -> None:
+        """Record ``values`` in :attr:`meta` (a value for a recorded key replaces it)."""
+        self._meta = self._meta.merged(values)
+
+    def set_meta(self, meta: GeneratorMeta) -> None:
+        """Replace :attr:`meta`, e.g. by the record of the checkpoint being loaded."""
+        self._meta = meta
 
     # ---- devices, state -------------------------------------------------------------------
     def to(self, device: str | torch.device) -> GeneratorModel:
@@ -299,7 +327,7 @@ def generator_checkpoint(model: GeneratorModel) -> dict:
         "config": model.config.model_dump(mode="json"),
         "classes": list(model.classes),
         "image_size": model.image_size,
-        "meta": dict(model.meta),
+        "meta": model.meta.to_dict(),
         "model": model.state_dict(),
     }
 
@@ -353,5 +381,5 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Gene
         raise CheckpointError(f"{path}: does not fit generator {state.get('name')!r} "
                               f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
                               ) from None
-    model.meta = dict(state.get("meta", {}))
+    model.set_meta(GeneratorMeta.from_stored(state.get("meta")))
     return model

@@ -106,7 +106,7 @@ class GuidedGenerator(GeneratorModel):
             with torch.random.fork_rng(devices=[]):
                 self._guide = Guide(self.config.guide, self.classes, self.image_size,
                                     self.device)
-            self.meta["guide_sha256"] = self._guide.sha256
+            self.update_meta({"guide_sha256": self._guide.sha256})
         return self._guide
 
     def to(self, device: str | torch.device) -> GuidedGenerator:

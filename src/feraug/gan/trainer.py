@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torchvision.utils import make_grid
@@ -39,6 +41,7 @@ from feraug.gan.base import (
     read_generator_checkpoint,
     to_float,
 )
+from feraug.gan.meta import GeneratorMeta
 from feraug.io import (
     atomic_torch_save,
     atomic_write_bytes,
@@ -174,8 +177,8 @@ def _resume(model: GeneratorModel, ckpt: Path, samplers: list[IndexStream],
     if state["name"] != model.name:
         raise CheckpointError(f"{ckpt}: holds a {state['name']} run, not {model.name}")
     model.load_state_dict(state["model"])
-    model.meta = dict(state.get("meta", {}))
-    if model.meta.get("train_fingerprint") not in (None, train.fingerprint()):
+    model.set_meta(GeneratorMeta.from_stored(state.get("meta")))
+    if model.meta.train_fingerprint not in (None, train.fingerprint()):
         raise DataError(f"{train.root}: training data differ from those of the run being "
                         f"resumed ({ckpt})")
     ranks = state["trainer"].get("ranks", [state["trainer"]])
@@ -190,13 +193,15 @@ def _resume(model: GeneratorModel, ckpt: Path, samplers: list[IndexStream],
 
 def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path,
                     device: str = "auto", sample_every: int = 500, checkpoint_every: int = 1000,
-                    log_every: int = 50, resume: bool = False, meta: dict | None = None,
-                    progress: bool = True, tensorboard: bool = False) -> GanRunResult:
+                    log_every: int = 50, resume: bool = False,
+                    meta: Mapping[str, Any] | None = None, progress: bool = True,
+                    tensorboard: bool = False) -> GanRunResult:
     """Train ``model`` on ``dataset``'s train split until ``model.config.steps``.
 
     ``out`` must be new or empty (or, with ``resume``, a run folder holding checkpoint.pt);
     ``sample_every`` / ``checkpoint_every`` / ``log_every`` are step intervals (0: only at the
-    end); ``meta`` is stored in the manifest and the checkpoint (e.g. the data path);
+    end); ``meta`` (:class:`~feraug.gan.meta.GeneratorMeta` fields, e.g. the data path) is
+    recorded in the generator's ``meta`` and stored in the manifest and the checkpoint;
     ``tensorboard`` also writes losses and sample grids as TensorBoard events.
     """
     train = dataset.subset("train")
@@ -219,7 +224,7 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
 def _train(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
            streams: list[tuple[torch.Tensor, int]], out: Path, engine: Engine,
            sample_every: int, checkpoint_every: int, log_every: int, resume: bool,
-           meta: dict | None, progress: bool, tensorboard: bool) -> GanRunResult:
+           meta: Mapping[str, Any] | None, progress: bool, tensorboard: bool) -> GanRunResult:
     main, dev = engine.is_main, engine.device
     ckpt, log = out / "checkpoint.pt", out / "log.jsonl"
     restart = resume and (out / "manifest.json").is_file() and not ckpt.is_file()
@@ -246,13 +251,13 @@ def _train(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
     else:
         torch.manual_seed(model.config.seed + offset)
         engine.broadcast_from_main(model.nets.values())
-        model.meta = {**model.meta, **(meta or {}), "train_fingerprint": train.fingerprint(),
-                      "data_content": dataset.content_fingerprint(),
-                      "train_content": train.content_fingerprint()}
-        extra = {k: v for k, v in model.meta.items() if k != "data_fingerprint"}
+        model.update_meta({**(meta or {}), "train_fingerprint": train.fingerprint(),
+                           "data_content": dataset.content_fingerprint(),
+                           "train_content": train.content_fingerprint()})
+        extra = {k: v for k, v in model.meta.to_dict().items() if k != "data_fingerprint"}
         if main:
             write_json(build_manifest("feraug-gan-run", model.config.model_dump(mode="json"),
-                                      model.config.seed, model.meta.get("data_fingerprint"),
+                                      model.config.seed, model.meta.data_fingerprint,
                                       model=model.name, classes=list(model.classes),
                                       image_size=model.image_size,
                                       params=model.num_parameters(), device=str(dev),

@@ -75,9 +75,9 @@ class TwoStage(GeneratorModel):
         a judge."""
         self._copy_translator()
         self.translator.prepare()
-        guide = self.translator.meta.get("guide_sha256")
+        guide = self.translator.meta.guide_sha256
         if guide:
-            self.meta["guide_sha256"] = guide
+            self.update_meta({"guide_sha256": guide})
 
     def _copy_translator(self) -> None:
         path = self.config.translator_from
@@ -97,9 +97,9 @@ class TwoStage(GeneratorModel):
         for k, net in translator.nets.items():
             net.load_state_dict(loaded.nets[k].state_dict())
         self._set_translator(translator)
-        self.meta["translator_from_step"] = loaded.step
-        if loaded.meta.get("guide_sha256"):
-            translator.meta["guide_sha256"] = loaded.meta["guide_sha256"]
+        self.update_meta({"translator_from_step": loaded.step})
+        if loaded.meta.guide_sha256:
+            translator.update_meta({"guide_sha256": loaded.meta.guide_sha256})
 
     def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
         """Identity faces first (all, or neutral), then the translator's balanced streams."""

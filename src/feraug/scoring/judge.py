@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -20,6 +21,9 @@ from feraug.io import file_sha256
 from feraug.training.checkpoint import LoadedClassifier, load_classifier
 from feraug.training.inputs import embed_images, predict_logits
 from feraug.training.logit_adjust import log_prior
+
+if TYPE_CHECKING:
+    from feraug.gan.meta import GeneratorMeta
 
 
 def balance_note(loaded: LoadedClassifier) -> str | None:
@@ -82,12 +86,13 @@ def load_judge(path: str | Path, dataset: FaceDataset, device: str = "cpu") -> J
     return Judge(loaded, path, file_sha256(path), shift, note)
 
 
-def check_independent(judge: Judge, generator_meta: dict, generator_path: str | Path) -> None:
+def check_independent(judge: Judge, generator_meta: GeneratorMeta,
+                      generator_path: str | Path) -> None:
     """Refuse a judge that guided the generator (the guide's file hash is in its meta).
 
     A synth quality filter is chosen after training, so it is not in the generator's meta;
     keeping the judge apart from a filter is the user's part (say so where both appear)."""
-    guide = generator_meta.get("guide_sha256")
+    guide = generator_meta.guide_sha256
     if guide and guide == judge.sha256:
         raise ConfigError(f"{judge.path}: this classifier is the guide of {generator_path}; a "
                           "judge must never have trained, guided or filtered the generator it "

@@ -32,7 +32,7 @@ import torch
 
 from feraug.data.dataset import FaceDataset
 from feraug.errors import ConfigError
-from feraug.gan.base import GeneratorModel, load_generator, read_generator_checkpoint
+from feraug.gan.base import GeneratorModel, load_generator
 from feraug.scoring.distances import fid, kid, mean_pairwise_distance, nearest_distance
 from feraug.scoring.inception import InceptionFeatures
 from feraug.scoring.judge import Judge, check_independent, load_judge
@@ -158,10 +158,9 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
     from feraug.io import prepare_output_dir, write_json
     from feraug.scoring.figures import save_best_worst, save_first_pairs, save_nearest_pairs
 
-    meta = read_generator_checkpoint(generator).get("meta", {})
     model = load_generator(generator, device)
     the_judge = load_judge(judge, dataset, device)
-    check_independent(the_judge, meta, generator)
+    check_independent(the_judge, model.meta, generator)
     if split not in ("val", "test"):
         raise ConfigError(f"split must be val or test, not {split!r}")
     train, test = dataset.subset("train"), dataset.subset(split)
@@ -185,7 +184,7 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
         "generator": str(generator), "generator_name": model.name, "step": model.step,
         "judge": {"path": str(the_judge.path), "sha256": the_judge.sha256,
                   "model": the_judge.loaded.model_name, "decisions": the_judge.balance},
-        "guide_sha256": meta.get("guide_sha256"),
+        "guide_sha256": model.meta.guide_sha256,
         "data": str(dataset.root), "data_spec": data_spec,
         "train_fingerprint": train.fingerprint(),
         "n": n, "seed": seed, "reference_split": split,

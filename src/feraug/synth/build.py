@@ -139,7 +139,7 @@ def build_synthetic_set(
         raise ConfigError(f"translator source emotion {src_emotion!r} is not a class of the "
                           f"real data set (classes: {', '.join(real.classes)})")
     check_out_dir(out, real.root or None)  # refuse early, before loading anything
-    check_generator_split(getattr(generator, "meta", {}), real)
+    check_generator_split(generator.meta, real)
 
     quality = None
     if plan.filter_model:

@@ -4,13 +4,16 @@ sample counts for a given generator and real data set."""
 from __future__ import annotations
 
 import math
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from feraug.emotions import canonical, sort_classes
 from feraug.errors import ConfigError, DataError, validate_config
+
+if TYPE_CHECKING:
+    from feraug.gan.meta import GeneratorMeta
 
 #: Folder names that hold a data set's validation or test images; synthetic sets never go there.
 HELD_OUT_NAMES: frozenset[str] = frozenset(
@@ -20,12 +23,23 @@ HELD_OUT_NAMES: frozenset[str] = frozenset(
 
 @runtime_checkable
 class SampleGenerator(Protocol):
-    """What the synthesis step needs from a trained generator (see ``feraug.gan.base``)."""
+    """What the synthesis step needs from a trained generator: the part of
+    :class:`feraug.gan.base.GeneratorModel`'s interface it uses (documented there)."""
 
     name: str
     classes: tuple[str, ...]
     image_size: int
     needs_sources: bool
+    source_emotion: str | None
+
+    @property
+    def meta(self) -> GeneratorMeta:
+        """The generator's training record (data, split, guide)."""
+        ...
+
+    def emotions(self) -> tuple[str, ...]:
+        """The emotions it can make, a subset of ``classes``."""
+        ...
 
     def sample(self, emotion: str, n: int, seed: int,
                sources: torch.Tensor | None = None) -> torch.Tensor:
@@ -94,21 +108,16 @@ def source_emotion(generator: SampleGenerator) -> str | None:
     translators that start from any emotion (then every other emotion's faces are sources)."""
     if not generator.needs_sources:
         return None
-    name = getattr(generator, "source_emotion", None)
+    name = generator.source_emotion
     return canonical(name, source=f"generator {generator.name}") if name else None
 
 
 def generator_emotions(generator: SampleGenerator) -> tuple[str, ...]:
-    """The emotions a generator can really make, canonical and in canonical order.
-
-    A one-way translator (CycleGAN) knows every class of its data but makes only its
-    ``target_emotion``; a generator may also list ``target_emotions``. Otherwise: ``classes``.
-    """
+    """The emotions a generator can really make (its ``emotions()``), canonical and in
+    canonical order: a one-way translator (CycleGAN) knows every class of its data but makes
+    only its target emotion."""
     source = f"generator {generator.name}"
-    targets = getattr(generator, "target_emotions", None)
-    if not targets and getattr(generator, "target_emotion", None):
-        targets = [generator.target_emotion]
-    return sort_classes([canonical(c, source=source) for c in (targets or generator.classes)])
+    return sort_classes([canonical(c, source=source) for c in generator.emotions()])
 
 
 def resolve_emotions(plan: SynthPlan, generator: SampleGenerator,

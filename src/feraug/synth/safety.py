@@ -4,12 +4,16 @@ inside the real data set, never over an existing non-empty folder."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from feraug.data.dataset import FaceDataset
 from feraug.data.spec import SPLIT_FIELDS, DataSpec, require_same_split
 from feraug.errors import DataError, FeraugError
 from feraug.io import lies_inside, prepare_output_dir
 from feraug.synth.plan import HELD_OUT_NAMES
+
+if TYPE_CHECKING:
+    from feraug.gan.meta import GeneratorMeta
 
 
 def check_out_dir(out_dir: str | Path, real_root: str | Path | None = None) -> Path:
@@ -59,16 +63,16 @@ def check_generator_spec(recorded: DataSpec | None, given: DataSpec) -> None:
                            "different train split of this data set", SAME_SPLIT_ADVICE)
 
 
-def check_generator_split(generator_meta: dict, real: FaceDataset) -> None:
+def check_generator_split(generator_meta: GeneratorMeta, real: FaceDataset) -> None:
     """Refuse a generator trained on *another split of the same data set*: its training faces
     may be ``real``'s validation or test faces (e.g. CK+ fold 0 versus fold 1), and images made
     from them would leak into the classifier's training set. A generator trained on another
     data set, or one without the record (older checkpoints), passes. Faces are compared by
     file identity and label (``content_fingerprint``), not pixels, so a re-encoded or
     re-aligned copy of the same data set counts as the same data set."""
-    if real.split_differs_from(generator_meta.get("data_content"),
-                               generator_meta.get("train_content"), train_only=True):
-        stored = generator_meta.get("data_spec") or generator_meta.get("split") or {}
+    if real.split_differs_from(generator_meta.data_content, generator_meta.train_content,
+                               train_only=True):
+        stored = generator_meta.data_spec or generator_meta.split or {}
         split = {k: stored[k] for k in SPLIT_FIELDS if k in stored}
         raise DataError(
             f"{real.root or real.format}: the generator was trained on a different train split "
