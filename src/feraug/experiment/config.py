@@ -185,6 +185,8 @@ class ExperimentConfig(BaseModel):
                  for s in self.synthetic]
         refs += [(f"arm {a.name!r} init", a.train.get("init")) for a in self.arms]
         refs.append(("base init", self.base.get("init")))
+        if self.judge is not None:
+            refs.append(("judge init", self.judge.train.get("init")))
         for where, value in refs:
             if isinstance(value, str) and value.startswith(REF_PREFIX) and \
                     value.removeprefix(REF_PREFIX) not in known:
