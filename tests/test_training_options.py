@@ -402,3 +402,24 @@ def test_extra_train_adds_only_the_train_faces_of_another_data_set(tmp_path: Pat
     result = fit(cfg, dataset=primary)
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
     assert manifest["config"]["extra_train"] == [str(other_root)]
+
+
+def test_resume_accepts_a_run_recorded_before_later_options_existed(tmp_path: Path) -> None:
+    """A run whose manifest predates options added since (with defaults that keep the old
+    behaviour) resumes; a setting that really differs is still refused."""
+    from feraug.training.trainer import check_resumable
+
+    cfg = _cfg(tmp_path, "old", max_steps=2)
+    ds = tiny_dataset()
+    fit(cfg, dataset=ds)
+    path = Path(cfg.out) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["config"].pop("extra_train")
+    for key in ("gamma", "blur", "noise", "lowres"):
+        manifest["config"]["augment"].pop(key)
+    path.write_text(json.dumps(manifest))
+    assert check_resumable(Path(cfg.out), cfg, ds.fingerprint()) is True
+    manifest["config"]["lr"] = 0.5
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match="lr differ from its manifest"):
+        check_resumable(Path(cfg.out), cfg, ds.fingerprint())

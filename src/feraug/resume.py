@@ -33,10 +33,25 @@ def read_run_manifest(out: Path, kind: str, what: str) -> dict:
     return manifest
 
 
+def with_current_defaults(stored: dict, model_class: type | None) -> dict:
+    """``stored`` (a config a run recorded) read by today's ``model_class`` (a pydantic
+    model): options added since the run was made get their defaults, which is how that run
+    behaved. A record today's class cannot read is returned unchanged."""
+    if model_class is None:
+        return stored
+    from pydantic import ValidationError
+
+    try:
+        return model_class.model_validate(stored).model_dump(mode="json")
+    except ValidationError:
+        return stored
+
+
 def check_same_settings(out: Path, stored: dict, current: dict,
-                        may_change: frozenset[str]) -> None:
+                        may_change: frozenset[str], model_class: type | None = None) -> None:
     """ConfigError naming the settings that differ from the run's manifest, apart from
-    ``may_change``."""
+    ``may_change``. With ``model_class``, options the run predates count as their defaults."""
+    stored = with_current_defaults(stored, model_class)
     changed = sorted(k for k in stored.keys() | current.keys()
                      if k not in may_change and stored.get(k) != current.get(k))
     if changed:

@@ -143,7 +143,11 @@ def check_run_config(folder: Path, expected: dict) -> None:
         stored = json.loads((folder / "manifest.json").read_text()).get("config", {})
     except (OSError, json.JSONDecodeError):
         raise FeraugError(f"{folder}: run folder has no readable manifest.json") from None
-    old, new = _comparable(stored), _comparable(expected)
+    from feraug.resume import with_current_defaults
+    from feraug.training.config import TrainConfig
+
+    old = _comparable(with_current_defaults(stored, TrainConfig))
+    new = _comparable(expected)
     # Keys missing from the stored config are options added by a later feraug (e.g.
     # data_seed, which experiments always took from data.seed): not a difference.
     diff = sorted(k for k in set(old) | set(new) if k in old and old.get(k) != new.get(k))

@@ -162,7 +162,8 @@ def _check_restart(out: Path, model: GeneratorModel) -> None:
         raise CheckpointError(f"{out}: holds a {manifest.get('model')} run, not a "
                               f"{model.name} run; refusing to restart into it")
     check_same_settings(out, manifest.get("config") or {},
-                        model.config.model_dump(mode="json"), RESUMABLE_CHANGES)
+                        model.config.model_dump(mode="json"), RESUMABLE_CHANGES,
+                        model_class=type(model.config))
 
 
 def _resume(model: GeneratorModel, ckpt: Path, samplers: list[IndexStream],

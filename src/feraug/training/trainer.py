@@ -127,8 +127,8 @@ def check_resumable(out: Path, config: TrainConfig, data_fingerprint: str) -> bo
     Returns whether there is a checkpoint to continue from: a run stopped before or during
     its first save has none and starts again from step 0 in its own folder."""
     manifest = read_run_manifest(out, "train", "classifier training")
-    check_same_settings(out, manifest.get("config") or {}, config.model_dump(),
-                        RESUMABLE_CHANGES)
+    check_same_settings(out, manifest.get("config") or {}, config.model_dump(mode="json"),
+                        RESUMABLE_CHANGES, model_class=TrainConfig)
     if manifest.get("data_fingerprint") not in (None, data_fingerprint):
         raise DataError(f"{config.data}: the data differ from those of the run in {out}")
     return (out / "last.pt").is_file()
