@@ -150,3 +150,41 @@ def test_cli_video_csv_to_stdout_json_and_out(ckpt: Path, clip: Path, tmp_path: 
     assert r.code == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["clip.csv", "clip.mp4", "face.png"]
     assert "timeline" in r.stdout and "1 face(s)" in r.stdout
+
+
+def test_same_named_videos_and_existing_files_are_never_overwritten(
+        ckpt: Path, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "clip.csv").write_text("mine")
+    other = tmp_path / "b"
+    other.mkdir()
+    second = write_clip(other / "clip.avi", n_face=2, n_blank=2)
+    used: set[str] = set()
+    a = predict_video(clip, ckpt, every=10, tta="none", detector="haar", out=out, used=used)
+    b = predict_video(second, ckpt, every=10, tta="none", detector="haar", out=out, used=used)
+    assert (out / "clip.csv").read_text() == "mine"
+    assert (Path(a.annotated).name, Path(a.csv_path).name) == ("clip_2.mp4", "clip_2.csv")
+    assert (Path(b.annotated).name, Path(b.csv_path).name) == ("clip_3.mp4", "clip_3.csv")
+    whole = predict_video(clip, ckpt, every=5, tta="none", detect=False)
+    assert whole.detector is None and [r["face"] for r in whole.rows] == [1, 1, 1, 1]
+    import feraug.predict.video as video
+
+    class Interrupted(Exception):
+        pass
+
+    calls: list[int] = []
+    real_classify = video.classify_faces
+
+    def interrupted(*args, **kwargs):  # the second sampled frame: the video file is open
+        calls.append(1)
+        if len(calls) == 2:
+            raise Interrupted
+        return real_classify(*args, **kwargs)
+
+    monkeypatch.setattr(video, "classify_faces", interrupted)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    with pytest.raises(Interrupted):
+        predict_video(clip, ckpt, every=10, tta="none", detector="haar", out=fresh)
+    assert list(fresh.iterdir()) == []  # no half-written video under any name

@@ -104,8 +104,9 @@ def predict_command(
     items = expand_paths(list(images))
     results = predict(items, loaded, detect, mode, det, out=out, device=device,
                       progress=len(items) >= 50 and sys.stderr.isatty()) if items else []
+    used: set[str] = set()  # one namespace for every video's .mp4/.csv in --out
     clips = [predict_video(v, loaded, every=every, tta=mode, detector=det, out=out,
-                           device=device) for v in videos]
+                           device=device, used=used, detect=detect) for v in videos]
     n_ok = sum(r.ok for r in results) + sum(c.ok for c in clips)
     det_name = detector_name(det) if detect else None
     if as_json:

@@ -19,7 +19,7 @@ import numpy as np
 
 from feraug.errors import DataError
 from feraug.io import atomic_write_bytes
-from feraug.predict.annotate import annotate, unique_name
+from feraug.predict.annotate import annotate
 from feraug.predict.api import classify_faces, prepare_faces, resolve_tta
 from feraug.predict.crop import MARGIN
 from feraug.predict.detect import Detector, detector_name, get_detector
@@ -126,9 +126,15 @@ class _AnnotatedWriter:
     def write(self, frame: np.ndarray) -> None:
         self.writer.write(frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
 
-    def close(self) -> None:
+    def commit(self) -> None:
+        """Finish the file and give it its final name."""
         self.writer.release()
         os.replace(self.partial, self.path)
+
+    def abort(self) -> None:
+        """Drop the partial file (an interrupted run leaves nothing under the final name)."""
+        self.writer.release()
+        self.partial.unlink(missing_ok=True)
 
 
 def _read(capture: cv2.VideoCapture,
@@ -166,8 +172,13 @@ def _finish(result: VideoPrediction) -> None:
 def predict_video(path: str | Path, model: ModelSpec = None, *, every: int = 10,
                   tta: bool | str | None = None, detector: str | Detector = "auto",
                   out: str | Path | None = None, margin: float = MARGIN,
-                  device: str = "cpu", used: set[str] | None = None) -> VideoPrediction:
+                  device: str = "cpu", used: set[str] | None = None,
+                  detect: bool = True) -> VideoPrediction:
     """Predict the emotion of every face on every ``every``-th frame of a video.
+
+    ``detect=False`` classifies each whole frame as one face (videos of face crops).
+    ``used`` collects the names already written into ``out`` by this run, so that several
+    videos with the same name get ``clip.mp4``, ``clip_2.mp4`` ...
 
     Returns a :class:`VideoPrediction` whose ``rows`` are the timeline (frame, time in
     seconds, face number, box, emotion, probabilities). With ``out`` (an existing folder),
@@ -179,9 +190,9 @@ def predict_video(path: str | Path, model: ModelSpec = None, *, every: int = 10,
         raise DataError(f"--every must be at least 1, got {every}")
     loaded = resolve_model(model, device)
     mode = resolve_tta(tta, loaded)
-    det = get_detector(detector)
+    det = get_detector(detector) if detect else None
     result = VideoPrediction(source=str(path), classes=list(loaded.classes), every=every,
-                             detector=detector_name(det))
+                             detector=detector_name(det) if det is not None else None)
     capture = cv2.VideoCapture(str(path))
     if not Path(path).is_file() or not capture.isOpened():
         why = "file does not exist" if not Path(path).exists() else "not a video OpenCV can read"
@@ -191,35 +202,57 @@ def predict_video(path: str | Path, model: ModelSpec = None, *, every: int = 10,
     result.fps = round(fps, 3) if fps and fps > 0 else FALLBACK_FPS
     result.frames_declared = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
     used = set() if used is None else used
-    stem = Path(path).stem or "video"
+    stem = _free_stem(Path(path).stem or "video", used, out)
     writer: _AnnotatedWriter | None = None
     latest = ImagePrediction(source=str(path))
+    failed = 0
     try:
         while (item := _read(capture, result)) is not None:
             index, frame = item
             result.frames_read += 1
             if index % every == 0:
-                pending = [prepare_faces(f"{path}#{index}", frame, det, result.detector or "",
-                                         loaded.image_size, margin)]
-                classify_faces(loaded, mode, pending)
+                try:
+                    pending = [prepare_faces(f"{path}#{index}", frame, det,
+                                             result.detector or "", loaded.image_size, margin)]
+                    classify_faces(loaded, mode, pending)
+                except (DataError, cv2.error):  # one bad frame is a note, not the end
+                    failed += 1
+                    continue
                 latest = pending[0][0]
                 result.frames_sampled += 1
                 result.frames_with_face += bool(latest.faces)
                 result.rows.extend(_rows(index, index / result.fps, latest))
             if out is not None:
                 if writer is None:
-                    name = unique_name(stem, used, ".mp4")
-                    writer = _AnnotatedWriter(Path(out) / name, result.fps,
+                    writer = _AnnotatedWriter(Path(out) / f"{stem}.mp4", result.fps,
                                               (frame.shape[1], frame.shape[0]))
                 writer.write(annotate(frame, latest) if latest.faces else frame)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
     finally:
         capture.release()
-        if writer is not None:
-            writer.close()
-            result.annotated = str(writer.path)
+    if writer is not None:
+        writer.commit()
+        result.annotated = str(writer.path)
+    if failed:
+        result.notes.append(f"{failed} sampled frame(s) could not be classified")
     _finish(result)
     if out is not None and result.ok:
-        csv_path = Path(out) / unique_name(stem, used, ".csv")
+        csv_path = Path(out) / f"{stem}.csv"
         atomic_write_bytes(result.csv_text().encode(), csv_path)
         result.csv_path = str(csv_path)
     return result
+
+
+def _free_stem(stem: str, used: set[str], out: str | Path | None) -> str:
+    """A name for this video's ``.mp4`` and ``.csv`` that no earlier video of the run took and
+    that names no file already in ``out`` (``clip``, ``clip_2`` ...)."""
+    name, n = stem, 1
+    while name in used or (out is not None and any(
+            (Path(out) / f"{name}{suffix}").exists() for suffix in (".mp4", ".csv"))):
+        n += 1
+        name = f"{stem}_{n}"
+    used.add(name)
+    return name
