@@ -522,3 +522,25 @@ def test_a_transfer_source_trains_on_its_own_data_and_arms_fine_tune_from_it(
     values["arms"][1]["init"] = "classifier:missing"
     with pytest.raises(ConfigError, match="arm 'fine-tuned' init: 'classifier:missing'"):
         parse_experiment_config(values)
+
+
+def test_the_judge_and_transfer_sources_stay_independent(tmp_path: Path) -> None:
+    values = tiny_config(tmp_path / "x")
+    values["classifiers"] = [{"name": "guide"}]
+    values["generators"] = [{"name": "g", "model": "cyclegan", "config": {
+        "source": "neutral", "target": "disgust", "guide": "classifier:guide"}}]
+    values["judge"] = {"train": {"init": "classifier:guide"}}
+    with pytest.raises(ConfigError, match="judge init: 'classifier:guide' guides or filters"):
+        parse_experiment_config(values)
+    values["judge"] = {"checkpoint": str(tmp_path / "x" / "classifiers" / "guide" / "best.pt")}
+    with pytest.raises(ConfigError, match="is a helper classifier of this experiment"):
+        parse_experiment_config(values)
+    values["judge"] = {}
+    values["classifiers"].append({"name": "same", "data": dict(values["data"])})
+    with pytest.raises(ConfigError, match="classifier 'same': its data are the experiment's"):
+        parse_experiment_config(values)
+    values["classifiers"][1]["data"]["seed"] = 9  # other procedural people: allowed
+    parse_experiment_config(values)
+    values["base"]["extra_train"] = ["procedural"]
+    with pytest.raises(ConfigError, match="extra_train: lists the experiment's own data"):
+        parse_experiment_config(values)

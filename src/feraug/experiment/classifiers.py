@@ -1,7 +1,8 @@
 """Helper classifiers of an experiment, and the one way it trains a real-only classifier.
 
-A helper classifier (``classifiers:`` in the config) is trained on the experiment's real train
-split only, into ``out/classifiers/<name>/`` (a normal ``feraug train`` folder, finished when
+A helper classifier (``classifiers:`` in the config) is trained on real faces only (the
+experiment's train split, or another data set's with its own ``data:``), into
+``out/classifiers/<name>/`` (a normal ``feraug train`` folder, finished when
 its test metrics exist), before any generator. A generator's ``guide`` or a synthesis plan's
 ``filter_model`` names it as ``classifier:<name>``; that is how a protocol guides or filters
 with a model of its own data (a low-data protocol must not guide with a model trained on the
@@ -69,8 +70,11 @@ def resolve_reference(cfg: ExperimentConfig, value: Any) -> Any:
 
 
 def resolved_generator_config(cfg: ExperimentConfig, config: dict[str, Any]) -> dict[str, Any]:
-    """A generator stage's config with its ``guide`` reference resolved to a file."""
-    return {k: resolve_reference(cfg, v) if k == "guide" else v for k, v in config.items()}
+    """A generator stage's config with its ``guide`` references (nested ones included: a
+    two-stage generator's translator) resolved to files."""
+    return {k: resolve_reference(cfg, v) if k == "guide" else
+            resolved_generator_config(cfg, v) if isinstance(v, dict) else v
+            for k, v in config.items()}
 
 
 def resolved_plan(cfg: ExperimentConfig, plan: dict[str, Any]) -> dict[str, Any]:

@@ -178,20 +178,44 @@ class ExperimentConfig(BaseModel):
                                   f"arm {arm!r}")
 
     def _check_references(self) -> None:
-        """Every ``classifier:<name>`` must name a helper classifier."""
+        """Every ``classifier:<name>`` names a helper classifier; the judge is none of the
+        classifiers that guide or filter; no helper or extra training set reads the
+        experiment's own data under another split (its test faces would be training faces)."""
         known = {c.name for c in self.classifiers}
-        refs = [(f"generator {g.name!r} guide", g.config.get("guide")) for g in self.generators]
-        refs += [(f"synthetic set {s.name!r} filter_model", s.plan.get("filter_model"))
-                 for s in self.synthetic]
+        guides = [(f"generator {g.name!r} guide", v) for g in self.generators
+                  for v in _nested_values(g.config, "guide")]
+        filters = [(f"synthetic set {s.name!r} filter_model", s.plan.get("filter_model"))
+                   for s in self.synthetic]
+        judge_init = (self.judge.train.get("init", self.base.get("init"))
+                      if self.judge is not None and self.judge.checkpoint is None else None)
+        refs = [*guides, *filters, ("base init", self.base.get("init")),
+                ("judge init", judge_init)]
         refs += [(f"arm {a.name!r} init", a.train.get("init")) for a in self.arms]
-        refs.append(("base init", self.base.get("init")))
-        if self.judge is not None:
-            refs.append(("judge init", self.judge.train.get("init")))
+        refs += [(f"classifier {c.name!r} init", c.train.get("init")) for c in self.classifiers]
         for where, value in refs:
             if isinstance(value, str) and value.startswith(REF_PREFIX) and \
                     value.removeprefix(REF_PREFIX) not in known:
                 raise ValueError(f"{where}: {value!r} names no classifier stage "
                                  f"(classifiers: {', '.join(sorted(known)) or 'none'})")
+        steering = {v for _, v in guides + filters if isinstance(v, str)}
+        if isinstance(judge_init, str) and judge_init in steering:
+            raise ValueError(f"judge init: {judge_init!r} guides or filters a generator; the "
+                             "judge must be independent of it")
+        if self.judge is not None and self.judge.checkpoint is not None:
+            judge_file = Path(self.judge.checkpoint).resolve()
+            helpers = (Path(self.out) / "classifiers").resolve()
+            if judge_file.is_relative_to(helpers) or self.judge.checkpoint in steering:
+                raise ValueError(f"judge checkpoint {self.judge.checkpoint!r} is a helper "
+                                 "classifier of this experiment; the judge must be independent")
+        for c in self.classifiers:
+            if c.data is not None and _same_faces(self.data, c.data):
+                raise ValueError(f"classifier {c.name!r}: its data are the experiment's own; "
+                                 "omit `data:` (another split of them would train on the "
+                                 "experiment's test faces)")
+        for where, extra in [("base", self.base.get("extra_train"))] + \
+                [(f"arm {a.name!r}", a.train.get("extra_train")) for a in self.arms]:
+            if any(self.data.same_data(p) for p in extra or []):
+                raise ValueError(f"{where} extra_train: lists the experiment's own data")
 
     def classifier_dir(self, name: str) -> Path:
         """A helper classifier's run folder (``out/classifiers/<name>``)."""
@@ -231,6 +255,25 @@ class ExperimentConfig(BaseModel):
                  "seed": seed, "data_seed": data.seed, "synthetic": synthetic,
                  "out": str(out_dir)}
         return build_train_config({**values, **fixed}, None, source=source)
+
+
+def _same_faces(a: DataSpec, b: DataSpec) -> bool:
+    """Whether two specs read the same faces: the same folder, or procedural faces drawn
+    with the same seed and counts (another seed draws other people)."""
+    if a.is_procedural or b.is_procedural:
+        return a.is_procedural and b.is_procedural and \
+            (a.seed, a.n_per_class, a.n_identities) == (b.seed, b.n_per_class, b.n_identities)
+    return a.same_data(b.path)
+
+
+def _nested_values(values: dict[str, Any], key: str) -> list[Any]:
+    """Every value stored under ``key`` in ``values`` and the mappings nested in it (a
+    two-stage generator keeps its translator's guide one level down)."""
+    found = [values[key]] if key in values else []
+    for v in values.values():
+        if isinstance(v, dict):
+            found += _nested_values(v, key)
+    return found
 
 
 def run_dir(out: str | Path, arm: str, seed: int) -> Path:
