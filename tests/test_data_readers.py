@@ -157,21 +157,27 @@ def test_sfew_val_is_the_test_split_and_films_are_subjects(tmp_path: Path) -> No
     the film in each file name is the subject."""
     root = tmp_path / "sfew"
     rng = np.random.default_rng(0)
-    films = {"Train": ("AlexEmma", "Bridesmaids", "HarryPotter"), "Val": ("Airheads", "Rango")}
+    films = {"Train": tuple(f"Film{i}" for i in range(12)), "Val": ("Airheads", "Rango")}
     for split, names in films.items():
         for label, cls in enumerate(("Angry", "Happy", "Neutral")):
             folder = root / split / cls
             folder.mkdir(parents=True)
-            for k in range(8 if split == "Train" else 4):
+            for k in range(12 if split == "Train" else 4):
                 name = f"{names[k % len(names)]}_{1000 + k:09d}_{k:08d}.png"
                 assert cv2.imwrite(str(folder / name), drawn_face(rng, 36, label))
     ds = load_dataset(root)
     assert ds.format == "sfew" and ds.classes == ("angry", "happy", "neutral")
     counts = totals(ds)
-    assert counts["test"] == 12 and counts["train"] + counts["val"] == 24 and counts["val"] > 0
+    assert counts["test"] == 12 and counts["train"] + counts["val"] == 36 and counts["val"] > 0
     test_films = {ds.subjects[i] for i in ds.indices("test").tolist()}
     assert test_films == {"Airheads", "Rango"}
-    assert {ds.subjects[i] for i in ds.indices("train").tolist()} <= set(films["Train"])
+    train_films = {ds.subjects[i] for i in ds.indices("train").tolist()}
+    val_films = {ds.subjects[i] for i in ds.indices("val").tolist()}
+    assert train_films <= set(films["Train"]) and not train_films & val_films  # whole films
+    generic = tmp_path / "mine"  # Train/Val with emotion folders, but not SFEW's file names
+    for split in ("Train", "Val"):
+        write_images(generic / split / "Happy", 3, 0)
+    assert detect_format(generic) != "sfew"
     (root / "Test").mkdir()  # not SFEW's two-folder layout any more: the generic reader
     assert detect_format(root) != "sfew"
 

@@ -12,7 +12,7 @@ from feraug.data.dataset import FaceDataset
 from feraug.data.listing import listing_fingerprint
 from feraug.data.readers import detect_format, get_reader
 from feraug.data.readers.options import ReaderOptions
-from feraug.data.splits import assign_splits, stratified_holdout
+from feraug.data.splits import assign_splits, stratified_holdout, subject_holdout
 from feraug.errors import DataError, FeraugError
 from feraug.io import atomic_torch_save
 
@@ -81,7 +81,12 @@ def finalize_splits(ds: FaceDataset, options: ReaderOptions, folds: int = 5,
         raise DataError(f"{ds.root}: some images have no split")
     if "val" not in names and "train" in names:
         train_idx = ds.indices("train")
-        hold = stratified_holdout(ds.labels[train_idx], options.val_fraction, options.seed)
+        if ds.subjects is not None:  # whole subjects (e.g. SFEW's films) on one side only
+            hold = subject_holdout(ds.labels[train_idx],
+                                   [ds.subjects[i] for i in train_idx.tolist()],
+                                   options.val_fraction, options.seed)
+        else:
+            hold = stratified_holdout(ds.labels[train_idx], options.val_fraction, options.seed)
         split = list(ds.split)
         for i in train_idx[torch.as_tensor(hold)].tolist():
             split[i] = "val"

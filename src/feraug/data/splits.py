@@ -30,6 +30,19 @@ def stratified_holdout(labels: torch.Tensor, fraction: float, seed: int) -> np.n
     return mask
 
 
+def subject_holdout(labels: torch.Tensor, subjects: list[str], fraction: float,
+                    seed: int) -> np.ndarray:
+    """Boolean mask of about a ``fraction`` of the items made of whole subjects (stratified
+    as far as subjects allow), so that no subject is on both sides; a plain stratified
+    hold-out when there are too few subjects for that."""
+    k = max(2, round(1 / fraction))
+    try:
+        folds = subject_folds(labels, subjects, k, seed)
+    except DataError:
+        return stratified_holdout(labels, fraction, seed)
+    return folds == 0
+
+
 def subject_folds(labels: torch.Tensor, subjects: list[str], k: int, seed: int) -> np.ndarray:
     """Fold number (0..k-1) for each item: subject-disjoint, stratified as far as possible."""
     uniq = sorted(set(subjects))

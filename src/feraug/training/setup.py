@@ -70,6 +70,9 @@ def with_extra_train(ds: FaceDataset, paths: list[str], size: int) -> FaceDatase
 
     parts = [ds]
     for path in paths:
+        if ds.root and Path(ds.root).resolve() == Path(path).resolve():
+            raise ConfigError(f"{path}: extra_train names the training data set itself (its "
+                              "other splits would train on its test faces)")
         other = DataSpec(path=path, size=size).load().subset("train")
         unknown = sorted(set(other.classes) - set(ds.classes))
         if unknown:
