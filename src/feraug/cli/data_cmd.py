@@ -16,7 +16,8 @@ from feraug.errors import ConfigError, DataError
 
 #: Names of the registered readers, for the help text (a test keeps this in step with
 #: ``feraug.data.readers.READERS``; importing the registry here would import torch).
-FORMAT_NAMES: tuple[str, ...] = ("fer2013-csv", "fer2013-folders", "ckplus", "jaffe", "imagefolder")
+FORMAT_NAMES: tuple[str, ...] = ("fer2013-csv", "fer2013-folders", "ckplus", "jaffe", "sfew",
+                                 "imagefolder")
 
 SPLIT_ORDER: tuple[str, ...] = ("train", "val", "test", "unassigned")
 
