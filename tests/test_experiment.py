@@ -544,3 +544,26 @@ def test_the_judge_and_transfer_sources_stay_independent(tmp_path: Path) -> None
     values["base"]["extra_train"] = ["procedural"]
     with pytest.raises(ConfigError, match="extra_train: lists the experiment's own data"):
         parse_experiment_config(values)
+
+
+def test_a_synthetic_set_that_kept_nothing_adds_nothing(tmp_path: Path) -> None:
+    """A plan whose drafts were all dropped (e.g. near-copies of real faces) leaves an empty
+    set with a manifest; training with it is training on the real faces, not an error."""
+    from feraug.data.synthetic import with_synthetic
+    from feraug.experiment.data import load_real_data
+
+    values = tiny_config(tmp_path / "x")
+    folder = tmp_path / "empty-set"
+    write_synthetic_set(values, folder)
+    for png in (folder / "disgust").glob("*.png"):
+        png.unlink()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["totals"] = {"requested": 6, "kept": 0}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    real = load_real_data(parse_experiment_config(values).data)
+    both = with_synthetic(real, [folder])
+    assert len(both) == len(real) and not bool(both.synthetic.any())
+    manifest["totals"]["kept"] = 3  # the manifest promises faces the folder lacks: an error
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(FeraugError, match="holds no images"):
+        with_synthetic(real, [folder])

@@ -99,6 +99,8 @@ def with_synthetic(real: FaceDataset, synthetic_dirs: list[str | Path],
             raise DataError(f"{d}: synthetic set was built from a different data set or split "
                             f"(split fingerprint {built_from}, this data set {want}); rebuild it "
                             "with `feraug synth` on the same data, folds and fold")
+        if (manifest.get("totals") or {}).get("kept") == 0:
+            continue  # a plan that kept nothing (e.g. every draft a near-copy): no faces to add
         synth = load_synthetic(d, real.classes, real.size)
         if real.subjects is not None:  # keep subject ids so concat does not drop them
             synth.subjects = list(synth.source_ids)
