@@ -1,8 +1,8 @@
 """Face detectors: a registry of ``name -> factory``; a detector maps an image to face boxes.
 
 A detector is any callable taking a decoded image (2-D grayscale or 3-channel BGR uint8, as
-OpenCV reads it) and returning boxes ``(x, y, w, h)`` in pixels. The default, ``haar``, is
-OpenCV's frontal-face Haar cascade that opencv-python-headless ships under
+OpenCV reads it) and returning boxes ``(x, y, w, h)`` in pixels. ``haar`` is OpenCV's
+frontal-face Haar cascade that opencv-python-headless ships under
 ``cv2.data.haarcascades`` (nothing is downloaded). ``dlib`` (HOG, model inside the dlib
 wheel) and ``mtcnn`` (weights inside facenet-pytorch or mtcnn) are used only when that package
 is installed. ``auto``, the default, is the best installed one of those, with Haar as a
@@ -78,9 +78,15 @@ def dlib_detector() -> Detector:
     hog = dlib.get_frontal_face_detector()
 
     def detect(image: np.ndarray) -> list[Box]:
-        rects = hog(_gray(image), 1)
-        return _sorted([(max(0, r.left()), max(0, r.top()), int(r.width()), int(r.height()))
-                        for r in rects])
+        gray = _gray(image)
+        h, w = gray.shape
+        boxes = []
+        for r in hog(gray, 1):  # clip to the image: a face at the edge keeps its right edge
+            x0, y0 = max(0, r.left()), max(0, r.top())
+            x1, y1 = min(w, r.right() + 1), min(h, r.bottom() + 1)
+            if x1 > x0 and y1 > y0:
+                boxes.append((x0, y0, x1 - x0, y1 - y0))
+        return _sorted(boxes)
 
     return detect
 
