@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models import vgg16
+from torchvision.models.vgg import cfgs, make_layers
 
 from feraug.errors import CheckpointError
 
@@ -38,8 +38,14 @@ class SmallVGG16(nn.Module):
 
     def __init__(self, num_classes: int, dropout: float = 0.5) -> None:
         super().__init__()
-        features = vgg16(weights=None).features
+        # Only the convolutions: building torchvision's whole VGG16 would allocate its
+        # 120M-parameter classifier just to throw it away.
+        features = make_layers(cfgs["D"])
         features[0] = nn.Conv2d(1, 64, 3, padding=1)
+        for m in features.modules():  # VGG's own initialisation
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
         self.features = features[:-1]
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(512, 256),
