@@ -563,6 +563,9 @@ def test_a_synthetic_set_that_kept_nothing_adds_nothing(tmp_path: Path) -> None:
     real = load_real_data(parse_experiment_config(values).data)
     both = with_synthetic(real, [folder])
     assert len(both) == len(real) and not bool(both.synthetic.any())
+    from feraug.data.synthetic import kept_nothing
+
+    assert kept_nothing(folder)
     manifest["totals"]["kept"] = 3  # the manifest promises faces the folder lacks: an error
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(FeraugError, match="holds no images"):

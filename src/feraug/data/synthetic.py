@@ -80,6 +80,11 @@ def load_synthetic(path: str | Path, classes: tuple[str, ...], size: int) -> Fac
     )
 
 
+def kept_nothing(path: str | Path) -> bool:
+    """True for a synthetic set whose plan kept no face (its manifest says so)."""
+    return (read_manifest(path).get("totals") or {}).get("kept") == 0
+
+
 def with_synthetic(real: FaceDataset, synthetic_dirs: list[str | Path],
                    strict: bool = True) -> FaceDataset:
     """``real`` plus the images of each synthetic set, added to the train split only.
@@ -99,7 +104,7 @@ def with_synthetic(real: FaceDataset, synthetic_dirs: list[str | Path],
             raise DataError(f"{d}: synthetic set was built from a different data set or split "
                             f"(split fingerprint {built_from}, this data set {want}); rebuild it "
                             "with `feraug synth` on the same data, folds and fold")
-        if (manifest.get("totals") or {}).get("kept") == 0:
+        if kept_nothing(d):
             continue  # a plan that kept nothing (e.g. every draft a near-copy): no faces to add
         synth = load_synthetic(d, real.classes, real.size)
         if real.subjects is not None:  # keep subject ids so concat does not drop them

@@ -164,13 +164,13 @@ def _tsne_section(cfg: ExperimentConfig, results: dict, real: FaceDataset | None
             return image_md(path, "t-SNE", out) + "\n\n(figure from an earlier run)"
         return "No t-SNE: the baseline has no finished run (or the data were not loaded)."
     from feraug.data.dataset import concat
-    from feraug.data.synthetic import load_synthetic
+    from feraug.data.synthetic import kept_nothing, load_synthetic
     from feraug.experiment.tsne import save_tsne
     from feraug.training.checkpoint import load_classifier
 
     seed = base["seeds"][0]
     loaded = load_classifier(run_dir(out, cfg.baseline, seed) / "best.pt", "cpu")
-    dirs = cfg.synthetic_dirs()
+    dirs = [d for d in cfg.synthetic_dirs() if not kept_nothing(d)]
     synthetic = concat([load_synthetic(d, real.classes, real.size) for d in dirs]) \
         if dirs else None
     counts = save_tsne(loaded, real, path, synthetic, max_points=cfg.tsne_points, seed=seed,
@@ -235,6 +235,7 @@ def _ratio_section(cfg: ExperimentConfig, results: dict, out: Path) -> str | Non
 
 def _samples_section(cfg: ExperimentConfig, real: FaceDataset | None, out: Path) -> str:
     """Random real training faces per class, and random faces of every synthetic set."""
+    from feraug.data.synthetic import kept_nothing, load_synthetic
     from feraug.report import save_sample_grid
 
     figures = out / "figures"
@@ -248,9 +249,11 @@ def _samples_section(cfg: ExperimentConfig, real: FaceDataset | None, out: Path)
     for syn in cfg.synthetic:
         folder = Path(cfg.synthetic_dir(syn.name))
         grid = figures / f"samples_{syn.name}.png"
+        if (folder / "manifest.json").is_file() and kept_nothing(folder):
+            parts.append(f"Synthetic set `{syn.name}` (generator `{syn.generator}`): its plan "
+                         "kept no face (see its manifest's totals).")
+            continue
         if real is not None and (folder / "manifest.json").is_file():
-            from feraug.data.synthetic import load_synthetic
-
             save_sample_grid(load_synthetic(folder, real.classes, real.size), grid,
                              per_class=10, seed=cfg.seeds[0])
         if grid.is_file():
