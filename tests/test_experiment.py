@@ -570,3 +570,24 @@ def test_a_synthetic_set_that_kept_nothing_adds_nothing(tmp_path: Path) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(FeraugError, match="holds no images"):
         with_synthetic(real, [folder])
+
+
+def test_a_run_recorded_with_absolute_paths_is_the_same_run(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """A job that ran with an absolute `out` (submitit) stored absolute paths; a rerun from
+    the same folder builds them relative: the same files, so the run is reused."""
+    from feraug.experiment.runner import check_run_config
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    expected = {"model": "zhu-cnn", "synthetic": ["exp/synthetic/s"], "init": "exp/c/best.pt"}
+    stored = {"model": "zhu-cnn", "synthetic": [str(tmp_path / "exp/synthetic/s")],
+              "init": str(tmp_path / "exp/c/best.pt")}
+    (folder / "manifest.json").write_text(json.dumps({"config": stored}))
+    check_run_config(folder, expected)
+    stored["init"] = str(tmp_path / "exp/other/best.pt")
+    (folder / "manifest.json").write_text(json.dumps({"config": stored}))
+    with pytest.raises(ConfigError, match="different configuration .init"):
+        check_run_config(folder, expected)

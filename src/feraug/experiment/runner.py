@@ -133,8 +133,20 @@ def prepare_experiment_dir(out: Path, data_fingerprint: str) -> bool:
     return existed
 
 
+#: TrainConfig keys holding paths: a job that ran with an absolute ``out`` stored them
+#: absolute, a rerun builds them relative; both name the same files.
+_PATH_KEYS = ("init", "synthetic", "extra_train", "pretrained_weights")
+
+
 def _comparable(config: dict) -> dict:
-    return {k: v for k, v in json.loads(json.dumps(config)).items() if k not in _IGNORED_KEYS}
+    values = {k: v for k, v in json.loads(json.dumps(config)).items() if k not in _IGNORED_KEYS}
+    for key in _PATH_KEYS:
+        v = values.get(key)
+        if isinstance(v, str):
+            values[key] = str(Path(v).resolve())
+        elif isinstance(v, list):
+            values[key] = [str(Path(x).resolve()) for x in v]
+    return values
 
 
 def check_run_config(folder: Path, expected: dict) -> None:
