@@ -591,3 +591,26 @@ def test_a_run_recorded_with_absolute_paths_is_the_same_run(tmp_path: Path,
     (folder / "manifest.json").write_text(json.dumps({"config": stored}))
     with pytest.raises(ConfigError, match="different configuration .init"):
         check_run_config(folder, expected)
+
+
+def test_a_finished_helper_classifier_on_other_data_is_not_reused(tmp_path: Path) -> None:
+    from feraug.experiment.classifiers import train_real_classifier
+    from feraug.experiment.data import load_real_data
+
+    values = tiny_config(tmp_path / "x")
+    values["classifiers"] = [{"name": "guide"}]
+    cfg = parse_experiment_config(values)
+    tc = cfg.classifier_config("guide")
+    folder = Path(tc.out)
+    (folder / "test").mkdir(parents=True)
+    (folder / "test" / "metrics.json").write_text("{}")
+    (folder / "manifest.json").write_text(json.dumps(
+        {"config": tc.model_dump(mode="json"), "data_fingerprint": "someotherdata"}))
+    real = load_real_data(cfg.data)
+    with pytest.raises(ConfigError, match="trained on other data"):
+        train_real_classifier(tc, real, "classifier guide", lambda _: None)
+    (folder / "manifest.json").write_text(json.dumps(
+        {"config": tc.model_dump(mode="json"), "data_fingerprint": real.fingerprint()}))
+    lines: list[str] = []
+    assert train_real_classifier(tc, real, "classifier guide", lines.append) == {}
+    assert lines == ["classifier guide: finished earlier"]

@@ -38,6 +38,7 @@ def train_real_classifier(tc: TrainConfig, real: FaceDataset, label: str, log: L
     finished one is left alone. Returns its test metrics."""
     import json
 
+    from feraug.errors import ConfigError
     from feraug.experiment.runner import check_run_config
     from feraug.training.checkpoint import load_classifier
     from feraug.training.engine import choose_device
@@ -48,6 +49,11 @@ def train_real_classifier(tc: TrainConfig, real: FaceDataset, label: str, log: L
     status = real_classifier_status(folder)
     if status != "todo":
         check_run_config(folder, tc.model_dump())
+        recorded = json.loads((folder / "manifest.json").read_text()).get("data_fingerprint")
+        if recorded not in (None, real.fingerprint()):
+            raise ConfigError(f"{folder}: this classifier was trained on other data "
+                              f"(fingerprint {recorded}, now {real.fingerprint()}); choose a "
+                              "new `out` or delete that folder")
     if status == "done":
         log(f"{label}: finished earlier")
         return json.loads((folder / TEST_METRICS).read_text())
