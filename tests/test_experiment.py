@@ -355,9 +355,18 @@ def test_smoke_config_runs_the_whole_pipeline_and_skips_finished_stages(
     assert any("judge: finished earlier" in m for m in lines)
     assert any("scores: 1 finished earlier" in m for m in lines)
 
-    (syn / "manifest.json").unlink()  # an interrupted build
+    (syn / "manifest.json").unlink()  # a folder without its manifest, not started here
+    with pytest.raises(ConfigError, match="was not started by this experiment"):
+        runner.run_experiment(cfg)
+    assert (syn / "disgust").is_dir()  # left alone
+    from feraug.experiment.stages import started_marker
+
+    marker = started_marker(cfg, "synthetic", "disgust-balance")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()  # what a build this experiment started and never finished leaves
     lines.clear()
     runner.run_experiment(cfg, log=lines.append)
+    assert not marker.exists()
     assert (syn / "manifest.json").is_file()
     assert json.loads((syn / "manifest.json").read_text())["files"] == manifest["files"]
 

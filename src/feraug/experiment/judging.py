@@ -12,7 +12,6 @@ memorisation, diversity) goes to ``out/scores/<generator>/`` and is finished whe
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from feraug.experiment.classifiers import (
     train_real_classifier,
 )
 from feraug.experiment.config import ExperimentConfig, JudgeSpec
-from feraug.experiment.stages import generator_checkpoint
+from feraug.experiment.stages import discard_interrupted, generator_checkpoint, started_marker
 
 Log = Callable[[str], None]
 
@@ -74,11 +73,15 @@ def score_generators(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None
     inception = resolve_inception(spec.inception) if pending else None
     for gen in pending:
         folder = score_dir(cfg, gen.name)
-        if folder.exists():  # a score of this experiment that stopped before its JSON
-            shutil.rmtree(folder)
+        marker = started_marker(cfg, "score", gen.name)
+        if folder.exists():  # a score that stopped before its JSON
+            discard_interrupted(folder, marker)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
         result = score_generator(generator_checkpoint(cfg, gen.name), real, judge, n=spec.n,
                                  seed=spec.seed, inception=inception, out=folder,
                                  split=spec.split, data_spec=cfg.data.model_dump())
+        marker.unlink(missing_ok=True)
         ratio = result["mean_agreement_ratio"]
         log(f"score {gen.name}: mean agreement ratio "
             + ("—" if ratio is None else f"{ratio:.2f}"))

@@ -55,6 +55,21 @@ def generator_status(cfg: ExperimentConfig, spec: GeneratorSpec) -> str:
     return "done" if int(state["model"]["step"]) >= int(state["config"]["steps"]) else "partial"
 
 
+def started_marker(cfg: ExperimentConfig, kind: str, name: str) -> Path:
+    """The file this experiment writes when it starts building a stage's folder and removes
+    when the folder is complete: proof that an incomplete folder is its own to delete."""
+    return Path(cfg.out) / ".started" / f"{kind}-{name}"
+
+
+def discard_interrupted(folder: Path, marker: Path) -> None:
+    """Delete an incomplete stage folder this experiment started (``marker`` exists); refuse
+    one it did not (a folder copied in by hand is not ours to delete)."""
+    if not marker.is_file():
+        raise ConfigError(f"{folder}: exists without its manifest and was not started by this "
+                          "experiment; move it away (or finish it) and rerun")
+    shutil.rmtree(folder)
+
+
 def synthetic_status(cfg: ExperimentConfig, spec: SyntheticSpec) -> str:
     """``done`` (manifest written), ``partial`` (interrupted) or ``todo``."""
     folder = Path(cfg.synthetic_dir(spec.name))
@@ -96,8 +111,11 @@ def run_synthetic_stage(cfg: ExperimentConfig, spec: SyntheticSpec, real: FaceDa
     if status == "done":
         log(f"synthetic set {spec.name}: finished earlier")
         return
-    if status == "partial":  # a build of this experiment that stopped before its manifest
-        shutil.rmtree(folder)
+    marker = started_marker(cfg, "synthetic", spec.name)
+    if status == "partial":
+        discard_interrupted(folder, marker)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
     from feraug.gan import load_generator
     from feraug.synth.build import build_synthetic_set
     from feraug.synth.plan import make_plan
@@ -108,6 +126,7 @@ def run_synthetic_stage(cfg: ExperimentConfig, spec: SyntheticSpec, real: FaceDa
     manifest = build_synthetic_set(generator, real, make_plan(**resolved_plan(cfg, spec.plan)),
                                    folder,
                                    generator_checkpoint=ckpt, device=generator.device)
+    marker.unlink(missing_ok=True)
     kept = manifest["totals"]["kept"]
     log(f"synthetic set {spec.name}: {kept} faces from generator {spec.generator} -> {folder}")
 
