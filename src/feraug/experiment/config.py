@@ -38,6 +38,7 @@ from feraug.experiment.stage_specs import (  # noqa: F401 (importable from here)
     GeneratorSpec,
     JudgeSpec,
     SyntheticSpec,
+    data_shorthand,
     reject_reserved,
 )
 from feraug.training.config import TrainConfig, build_train_config, read_yaml
@@ -106,7 +107,7 @@ class ExperimentConfig(BaseModel):
     @field_validator("data", mode="before")
     @classmethod
     def _data_shorthand(cls, v: Any) -> Any:
-        return {"path": v} if isinstance(v, str) else v
+        return data_shorthand(v)
 
     @field_validator("base")
     @classmethod

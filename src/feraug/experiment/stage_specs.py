@@ -19,6 +19,11 @@ SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 REF_PREFIX = "classifier:"
 
 
+def data_shorthand(value: Any) -> Any:
+    """``data: PATH`` written as a string means ``{path: PATH}``."""
+    return {"path": value} if isinstance(value, str) else value
+
+
 def reject_reserved(values: dict[str, Any], where: str) -> dict[str, Any]:
     """``values`` unchanged, or ValueError naming the TrainConfig fields the experiment owns."""
     bad = sorted(set(values) & set(RESERVED))
@@ -100,7 +105,7 @@ class ClassifierSpec(BaseModel):
     @field_validator("data", mode="before")
     @classmethod
     def _data_shorthand(cls, v: Any) -> Any:
-        return {"path": v} if isinstance(v, str) else v
+        return data_shorthand(v)
 
     @field_validator("name")
     @classmethod

@@ -14,6 +14,7 @@ from torch import nn
 from torchvision.models import resnet18
 
 from feraug.errors import CheckpointError
+from feraug.models.weights import read_state_dict
 
 RECIPE = {
     "optimizer": "sgd",
@@ -51,11 +52,7 @@ class SmallResNet18(nn.Module):
 
 def load_imagenet_weights(model: SmallResNet18, path: Path) -> None:
     """Copy a local torchvision ResNet-18 state dict into ``model`` (stem adapted, fc skipped)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable or unpicklable file is a bad file
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise CheckpointError(f"{path}: cannot load ResNet-18 weights ({reason})") from None
+    state = read_state_dict(path, "ResNet-18")
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a ResNet-18 state dict")
     stem = state.get("conv1.weight")

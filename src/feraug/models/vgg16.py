@@ -19,6 +19,7 @@ from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
 from feraug.errors import CheckpointError
+from feraug.models.weights import read_state_dict
 
 RECIPE = {
     "optimizer": "sgd",
@@ -62,11 +63,7 @@ class SmallVGG16(nn.Module):
 
 def load_imagenet_weights(model: SmallVGG16, path: Path) -> None:
     """Copy a local torchvision VGG16 state dict's convolutions into ``model``."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable or unpicklable file is a bad file
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise CheckpointError(f"{path}: cannot load VGG16 weights ({reason})") from None
+    state = read_state_dict(path, "VGG16")
     if not isinstance(state, dict) or "features.0.weight" not in state:
         raise CheckpointError(f"{path}: not a torchvision VGG16 state dict "
                               "(no features.0.weight)")
