@@ -10,6 +10,7 @@ refuses the guide as judge; its SHA-256 is stored in the generator's meta for th
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -66,9 +67,16 @@ class Guide:
             faces = faces[..., off : off + self.crop, off : off + self.crop]
         return self.model(faces.contiguous(memory_format=torch.channels_last))
 
-    def loss(self, faces: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of the guide's prediction towards ``labels`` (generator indices)."""
-        return F.cross_entropy(self.logits(faces).float(), self.index[labels])
+    def loss(self, faces: torch.Tensor, labels: torch.Tensor,
+             confidence: float | None = None) -> torch.Tensor:
+        """Cross-entropy of the guide's prediction towards ``labels`` (generator indices).
+
+        With ``confidence``, a face whose wanted emotion already has at least that
+        probability contributes nothing (its cross-entropy is cut at ``-log(confidence)``)."""
+        ce = F.cross_entropy(self.logits(faces).float(), self.index[labels], reduction="none")
+        if confidence is not None:
+            ce = F.relu(ce + math.log(confidence))
+        return ce.mean()
 
 
 class GuideConfig(BaseModel):
@@ -85,6 +93,11 @@ class GuideConfig(BaseModel):
                                   "applied (with a random flip) to the faces the guide sees: "
                                   "a face must show the emotion under small shifts, so "
                                   "pixel patterns that only fool the guide pay less")
+    guide_confidence: float | None = Field(None, gt=0, lt=1, description="stop pushing a "
+                                           "face once the guide gives its wanted emotion at "
+                                           "least this probability: the expression is there, "
+                                           "and a stronger push buys only a caricature "
+                                           "(none: push all the way)")
 
 
 class GuidedGenerator(GeneratorModel):
@@ -129,4 +142,5 @@ class GuidedGenerator(GeneratorModel):
         views = diff_augment(views, self.config.guide_augment)
         flip = torch.rand(len(views), 1, 1, 1, device=views.device) < 0.5
         views = torch.where(flip, views.flip(-1), views)
-        return self.config.lambda_guide * guide.loss(views, labels)
+        return self.config.lambda_guide * guide.loss(views, labels,
+                                                     self.config.guide_confidence)
