@@ -188,3 +188,36 @@ def test_same_named_videos_and_existing_files_are_never_overwritten(
     with pytest.raises(Interrupted):
         predict_video(clip, ckpt, every=10, tta="none", detector="haar", out=fresh)
     assert list(fresh.iterdir()) == []  # no half-written video under any name
+
+
+class _DroppingCapture:
+    """A decoder that silently skips frames 2 and 3 (a corrupt packet): every read succeeds,
+    only its position shows the gap."""
+
+    def __init__(self) -> None:
+        self.positions = iter([1, 2, 5, 6])
+        self.pos = 0
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        self.pos = next(self.positions, None)
+        if self.pos is None:
+            return False, None
+        return True, np.zeros((4, 4, 3), np.uint8)
+
+    def get(self, prop: int) -> float:
+        assert prop == cv2.CAP_PROP_POS_FRAMES
+        return float(self.pos or 0)
+
+
+def test_frame_numbers_follow_the_decoder_across_dropped_frames() -> None:
+    """Frames the decoder drops without a failed read count as unreadable, and the frames
+    after them keep their true numbers (so times in the timeline stay right)."""
+    from feraug.predict.video import VideoPrediction, _read
+
+    result = VideoPrediction(source="clip", classes=[], every=1, fps=10.0, frames_declared=6)
+    capture, seen = _DroppingCapture(), []
+    while (item := _read(capture, result)) is not None:
+        seen.append(item[0])
+        result.frames_read += 1
+    assert seen == [0, 1, 4, 5]
+    assert result.unreadable_frames == 2

@@ -146,6 +146,12 @@ def _read(capture: cv2.VideoCapture,
         index = result.frames_read + result.unreadable_frames + failed
         ok, frame = capture.read()
         if ok and frame is not None and frame.size:
+            # The decoder may drop a corrupt packet without a failed read; its own position
+            # then says which frame this is, where counting reads would drift.
+            position = int(capture.get(cv2.CAP_PROP_POS_FRAMES)) - 1
+            if position > index:
+                failed += position - index
+                index = position
             result.unreadable_frames += failed
             return index, frame
         failed += 1
