@@ -494,16 +494,25 @@ def test_ratio_curve_points_come_from_multiply_plans(tmp_path: Path) -> None:
 
     cfg = load_experiment_config(Path(__file__).parents[1] / "configs" / "picha2023.yaml",
                                  out=tmp_path / "p")
-    points = ratio_points(cfg)
-    assert points == {"real": 0.0, "real+k0.5": 0.5, "real+k1": 1.0, "real+k2": 2.0,
-                      "real+k5": 5.0}  # not synthetic-only: it trains without real faces
+    curves = ratio_points(cfg)
+    points = {"real": 0.0, "real+k0.5": 0.5, "real+k1": 1.0, "real+k2": 2.0, "real+k5": 5.0}
+    assert curves == {"twostage": points}  # not synthetic-only: it trains without real faces
     summary = {"mean": 0.5, "ci95": 0.01}
     results = {"arms": {a: {"accuracy": summary, "macro_f1": {"mean": None, "ci95": None}}
                         for a in points}}
-    path = save_ratio_curve(results, points, tmp_path / "curve.png")
+    path = save_ratio_curve(results, curves, tmp_path / "curve.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     values = tiny_config(tmp_path / "t")
     assert ratio_points(parse_experiment_config(values)) == {}  # no multiply arms, no curve
+
+    # two generators' multiply arms make two curves, never one line through both
+    values = cfg.model_dump()
+    values["generators"].append({**values["generators"][0], "name": "other"})
+    values["synthetic"].append({"name": "o2", "generator": "other",
+                                "plan": {"mode": "multiply", "k": 2.0}})
+    values["arms"].append({"name": "real+o2", "synthetic": ["o2"]})
+    two = ratio_points(parse_experiment_config(values))
+    assert two["twostage"] == points and two["other"] == {"real": 0.0, "real+o2": 2.0}
 
 
 def test_a_transfer_source_trains_on_its_own_data_and_arms_fine_tune_from_it(

@@ -187,47 +187,53 @@ def _tsne_section(cfg: ExperimentConfig, results: dict, real: FaceDataset | None
             "Left: real test faces coloured by true class." + extra)
 
 
-def ratio_points(cfg: ExperimentConfig) -> dict[str, float]:
-    """``{arm: k}`` for the arms whose synthetic faces are one ``multiply`` set (k x each
-    class's real count), plus ``{baseline: 0}`` when the baseline has none; empty when fewer
-    than two such arms exist (no curve to draw)."""
-    plans = {s.name: s.plan for s in cfg.synthetic}
-    points: dict[str, float] = {}
+def ratio_points(cfg: ExperimentConfig) -> dict[str, dict[str, float]]:
+    """One curve per generator: ``{generator: {arm: k}}`` for the arms whose synthetic faces
+    are one ``multiply`` set of that generator (k x each class's real count), plus
+    ``{baseline: 0}`` when the baseline has none. A generator with fewer than two points has
+    no curve; points of two generators are never joined into one."""
+    sets = {s.name: s for s in cfg.synthetic}
+    curves: dict[str, dict[str, float]] = {}
     for arm in cfg.arms:
-        if len(arm.synthetic) == 1 and (plans.get(arm.synthetic[0]) or {}).get("mode") == \
-                "multiply" and not arm.train:
-            points[arm.name] = float(plans[arm.synthetic[0]].get("k", 1.0))
+        spec = sets.get(arm.synthetic[0]) if len(arm.synthetic) == 1 else None
+        if spec is not None and spec.plan.get("mode") == "multiply" and not arm.train:
+            curves.setdefault(spec.generator, {})[arm.name] = float(spec.plan.get("k", 1.0))
     base = cfg.arm(cfg.baseline or cfg.arms[0].name)
-    if points and not base.synthetic and not base.train:
-        points[base.name] = 0.0
-    return points if len(points) >= 2 else {}
+    if not base.synthetic and not base.train:
+        for points in curves.values():
+            points[base.name] = 0.0
+    return {g: points for g, points in curves.items() if len(points) >= 2}
 
 
-def save_ratio_curve(results: dict, points: dict[str, float], path: Path) -> Path:
-    """Test accuracy and macro-F1 (mean, 95% CI error bars) against k."""
+def save_ratio_curve(results: dict, curves: dict[str, dict[str, float]], path: Path) -> Path:
+    """Test accuracy and macro-F1 (mean, 95% CI error bars) against k, one line per
+    generator."""
     plt = pyplot()
-    arms = sorted((a for a in points if a in results["arms"]), key=points.__getitem__)
-    fig, ax = plt.subplots(figsize=(5.2, 3.6))
-    for metric, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
-        means = [results["arms"][a][metric]["mean"] for a in arms]
-        errs = [results["arms"][a][metric]["ci95"] or 0.0 for a in arms]
-        ks = [points[a] for a in arms]
-        ok = [i for i, m in enumerate(means) if m is not None]
-        ax.errorbar([ks[i] for i in ok], [means[i] for i in ok], yerr=[errs[i] for i in ok],
-                    marker="o", capsize=3, label=label)
-    ax.set_xlabel("synthetic faces per real face (k)")
-    ax.set_ylabel("test score (mean ± 95% CI)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6))
+    for ax, (metric, label) in zip(axes, (("accuracy", "accuracy"), ("macro_f1", "macro-F1")),
+                                   strict=True):
+        for generator, points in curves.items():
+            arms = sorted((a for a in points if a in results["arms"]), key=points.__getitem__)
+            rows = [(points[a], results["arms"][a][metric]) for a in arms]
+            rows = [(k, m) for k, m in rows if m["mean"] is not None]
+            ax.errorbar([k for k, _ in rows], [m["mean"] for _, m in rows],
+                        yerr=[m["ci95"] or 0.0 for _, m in rows], marker="o", capsize=3,
+                        label=generator)
+        ax.set_xlabel("synthetic faces per real face (k)")
+        ax.set_ylabel(f"test {label} (mean ± 95% CI)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 
 def _ratio_section(cfg: ExperimentConfig, results: dict, out: Path) -> str | None:
-    points = ratio_points(cfg)
-    if not points:
+    curves = ratio_points(cfg)
+    if not curves:
         return None
-    path = save_ratio_curve(results, points, out / "figures" / "ratio_curve.png")
-    order = ", ".join(f"`{a}` k={points[a]:g}" for a in sorted(points, key=points.__getitem__))
+    path = save_ratio_curve(results, curves, out / "figures" / "ratio_curve.png")
+    order = "; ".join(f"{g}: " + ", ".join(f"`{a}` k={p[a]:g}" for a in sorted(p, key=p.get))
+                      for g, p in curves.items())
     return (image_md(path, "accuracy and macro-F1 against k", out) + "\n\nArms with k "
             f"synthetic faces per real face of each class ({order}); k = 0 is the baseline "
             "without synthetic faces. Same seeds for every point.")

@@ -122,6 +122,7 @@ def random_lowres(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tens
     """Down to 40-80% of the side (area average) and back up (bilinear) on a share ``p`` of
     the batch; one factor per batch, so that the resize stays one call."""
     n, _, h, w = x.shape
+    # the resize needs its size on the host: one device sync per batch, not per image
     factor = 0.4 + float(torch.rand(1, generator=gen, device=x.device)) * 0.4
     small = F.interpolate(x, size=(max(2, round(h * factor)), max(2, round(w * factor))),
                           mode="area")
