@@ -28,9 +28,10 @@ class EditConfig(GanConfig, GuideConfig):
     lambda_mask: float = Field(0.5, ge=0, description="weight of the mean mask (keeps the "
                                "edit local)")
     lambda_tv: float = Field(0.5, ge=0, description="weight of the mask's total variation")
-    edit: Literal["replace", "residual"] = Field(
+    edit: Literal["replace", "residual", "warp"] = Field(
         "replace", description="replace: paint the generated colour over the masked region; "
-        "residual: shift the face's own intensities there (keeps its texture)")
+        "residual: shift the face's own intensities there (keeps its texture); warp: move "
+        "the face's own pixels by a smooth field first, then the residual edit")
     diffaugment: Policy = Field("translation", description="DiffAugment policy applied to "
                                 "everything the discriminator sees")
 

@@ -1,4 +1,5 @@
-"""The expression guide's loss: plain cross-entropy, or cut once the guide is confident."""
+"""Levers of the editing translators: the guide's loss (plain, or cut once the guide is
+confident) and the warp edit that moves a face's own pixels."""
 
 from __future__ import annotations
 
@@ -40,3 +41,23 @@ def test_a_confident_guide_stops_pushing(guide: Guide) -> None:
     assert torch.allclose(got, by_hand, atol=1e-5)
     assert 0 < float(got) < float(guide.loss(x, labels))
     assert float(guide.loss(x, labels, confidence=1e-6)) == 0.0
+
+
+def test_warp_edits_move_the_faces_own_pixels() -> None:
+    """edit: warp starts at the identity, and a displacement of one pixel moves every pixel by
+    exactly one column (bilinear resampling at pixel centres), so the face keeps its texture."""
+    from feraug.gan.editnets import MAX_FLOW, MaskUNet
+
+    torch.manual_seed(0)
+    net = MaskUNet(ngf=4, n_blocks=1, num_classes=2, edit="warp")
+    x = torch.rand(2, 1, 48, 48) * 1.6 - 0.8
+    labels = torch.tensor([0, 1])
+    torch.nn.init.constant_(net.mask.bias, -30.0)  # no residual change: the warp alone
+    torch.nn.init.zeros_(net.flow.weight)
+    assert torch.allclose(net(x, labels)[0], x, atol=1e-5)
+    one_pixel = math.atanh((2 / 48) / MAX_FLOW)
+    with torch.no_grad():  # emotion 1's head moves sampling one pixel right; emotion 0 stays
+        net.flow.bias.copy_(torch.tensor([0.0, 0.0, one_pixel, 0.0]))
+    edited = net(x, labels)[0]
+    assert torch.allclose(edited[0], x[0], atol=1e-5)
+    assert torch.allclose(edited[1, :, :, :-1], x[1, :, :, 1:], atol=1e-4)
