@@ -21,9 +21,9 @@ import time
 import torch
 
 from feraug.emotions import FER2013_CLASSES
+from feraug.engine.generator_loop import IndexStream
 from feraug.gan import GENERATORS, build_generator
 from feraug.gan.base import resolve_device, to_float
-from feraug.gan.trainer import IndexStream
 
 SIZE = 48
 POOL = 700  # random faces per benchmark (100 per class)

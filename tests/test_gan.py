@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from feraug.data.dataset import FaceDataset
+from feraug.engine.generator_loop import IndexStream, train_generator
 from feraug.errors import CheckpointError, ConfigError, DataError
 from feraug.gan import GENERATORS, build_generator, load_generator, save_generator
 from feraug.gan.base import GanConfig, GeneratorModel, to_float
-from feraug.gan.trainer import IndexStream, train_generator
 
 CLASSES = ("disgust", "happy", "neutral")
 SIZE = 48

@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent("""
     import torch
     sys.path.insert(0, sys.argv[1])
     from test_gan import tiny_faces, tiny_model
-    from feraug.gan.trainer import train_generator
+    from feraug.engine.generator_loop import train_generator
     name, out, steps, resume = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1"
     model = tiny_model(name, steps=steps)
     train_generator(model, tiny_faces(), out, device="cpu", sample_every=0,
@@ -59,7 +59,7 @@ def test_two_ranks_end_identical_and_resume_exactly(name: str, tmp_path: Path) -
     # the ranks drew different batches: the run is not the single-process run
     from test_gan import tiny_faces, tiny_model
 
-    from feraug.gan.trainer import train_generator
+    from feraug.engine.generator_loop import train_generator
 
     single = tiny_model(name, steps=4)
     train_generator(single, tiny_faces(), tmp_path / "single", device="cpu", sample_every=0,

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from feraug.data.procedural import make_procedural_faces, save_image_folder
+from feraug.engine.generator_loop import train_generator
 from feraug.gan import build_generator
-from feraug.gan.trainer import train_generator
 from feraug.scoring import score_generator
 from feraug.scoring.distances import fid, kid, mean_pairwise_distance
 from feraug.training.checkpoint import load_classifier

@@ -113,9 +113,9 @@ def evaluate(
     another split is refused (its test faces would include training faces); on another
     data set they default to 5 folds, fold 0, seed 0."""
     from feraug.data.spec import require_same_split
+    from feraug.devices import choose_device
     from feraug.io import prepare_output_dir, refuse_output_inside
     from feraug.training.checkpoint import load_classifier
-    from feraug.training.engine import choose_device
     from feraug.training.evaluate import evaluate_classifier
     from feraug.training.inputs import check_tta
     from feraug.training.setup import checkpoint_data_spec

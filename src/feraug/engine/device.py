@@ -1,9 +1,11 @@
 """Device, precision and data parallelism in one place, on top of PyTorch's own engine.
 
-Multi-process training is launched with ``torchrun`` (``torchrun --nproc-per-node N -m feraug
-train ...``); this module reads the environment torchrun sets, joins the process group (NCCL on
-GPUs, gloo on CPU) and wraps the model in ``DistributedDataParallel``. Nothing here
-re-implements communication.
+Classifier and generator training both run on it. Multi-process training is launched with
+``torchrun`` (``torchrun --nproc-per-node N -m feraug train ...``); this module reads the
+environment torchrun sets, joins the process group (NCCL on GPUs, gloo on CPU) and wraps the
+model in ``DistributedDataParallel``. Nothing here re-implements communication. The device
+rule itself (:func:`choose_device`) lives in :mod:`feraug.devices`, where generator loading
+reaches it too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from feraug.errors import ConfigError
+from feraug.devices import choose_device
+
+__all__ = ["Engine", "choose_device", "make_engine"]
 
 
 @dataclass
@@ -112,19 +116,6 @@ class Engine:
         """Leave the process group (if this engine joined one)."""
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()
-
-
-def choose_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto``: CUDA when available, else CPU; ``cpu``; ``cuda`` (this rank's GPU) or
-    ``cuda:N``. ConfigError for an unknown name or CUDA that is not there."""
-    if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if preference not in ("auto", "cuda") and not preference.startswith("cuda:"):
-        raise ConfigError(f"unknown device {preference!r} (use auto, cpu or cuda)")
-    if not torch.cuda.is_available():
-        raise ConfigError(f"--device {preference} was asked for but no CUDA device is "
-                          "available")
-    return torch.device(preference if ":" in preference else f"cuda:{local_rank}")
 
 
 def make_engine(device: str = "auto", amp: bool = True) -> Engine:

@@ -38,10 +38,10 @@ def train_real_classifier(tc: TrainConfig, real: FaceDataset, label: str, log: L
     finished one is left alone. Returns its test metrics."""
     import json
 
+    from feraug.devices import choose_device
     from feraug.errors import ConfigError
     from feraug.experiment.runner import check_run_config
     from feraug.training.checkpoint import load_classifier
-    from feraug.training.engine import choose_device
     from feraug.training.evaluate import evaluate_classifier
     from feraug.training.trainer import fit
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from feraug.data.dataset import FaceDataset
+from feraug.devices import choose_device
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.aggregate import summarise, write_results
 from feraug.experiment.classifiers import real_classifier_status, run_classifier_stages
@@ -41,7 +42,6 @@ from feraug.experiment.stages import generator_status, run_stages, synthetic_sta
 from feraug.io import prepare_output_dir, write_json
 from feraug.manifest import write_manifest
 from feraug.training.checkpoint import load_classifier
-from feraug.training.engine import choose_device
 from feraug.training.evaluate import evaluate_classifier
 from feraug.training.metrics import plot_confusion
 from feraug.training.trainer import fit

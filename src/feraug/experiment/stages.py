@@ -85,8 +85,8 @@ def run_generator_stage(cfg: ExperimentConfig, spec: GeneratorSpec, real: FaceDa
     if status in ("reused", "done"):
         log(f"generator {spec.name}: {'reused' if status == 'reused' else 'finished earlier'}")
         return
+    from feraug.engine.generator_loop import train_generator
     from feraug.gan import build_generator
-    from feraug.gan.trainer import train_generator
 
     folder = cfg.generator_dir(spec.name)
     model = build_generator(spec.model or "", resolved_generator_config(cfg, spec.config),

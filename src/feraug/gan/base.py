@@ -3,7 +3,7 @@
 Every generator is a :class:`GeneratorModel` subclass in its own module, registered by name in
 :data:`feraug.gan.GENERATORS`. A generator owns its networks (``nets``), optimisers
 (``optims``), LR schedulers (``scheds``) and step counter; the shared driver in
-:mod:`feraug.gan.trainer` feeds it batches. What every generator offers:
+:mod:`feraug.engine.generator_loop` feeds it batches. What every generator offers:
 
 - ``streams(labels)``: how the trainer composes a batch (e.g. CycleGAN: source faces, then
   target faces; conditional models: class-balanced);
@@ -40,6 +40,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from feraug.devices import choose_device
 from feraug.errors import CheckpointError, ConfigError, validate_config
 from feraug.gan.meta import GeneratorMeta
 from feraug.io import atomic_torch_save, read_torch_checkpoint
@@ -109,9 +110,7 @@ def build_config(config_class: type[GanConfig], values: dict | None = None,
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ConfigError for unavailable CUDA or an
-    unknown name (the engine's rule)."""
-    from feraug.training.engine import choose_device
-
+    unknown name (:func:`feraug.devices.choose_device`, the rule of every ``--device``)."""
     return choose_device(name)
 
 

@@ -3,7 +3,6 @@ torchrun, model selection on the validation split only."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -13,18 +12,19 @@ import torch
 from tqdm import tqdm
 
 from feraug.data.dataset import FaceDataset
+from feraug.engine.device import Engine, make_engine
+from feraug.engine.rng import capture_rng, restore_rng
+from feraug.engine.run_folder import RunFolder, Start
 from feraug.errors import DataError
 from feraug.finite import ensure_finite_losses, ensure_finite_weights
-from feraug.io import prepare_output_dir, refuse_output_inside
-from feraug.manifest import write_manifest
+from feraug.io import refuse_output_inside
 from feraug.progress import progress_bar
-from feraug.resume import check_same_settings, read_run_manifest, start_again
+from feraug.resume import check_same_settings, read_run_manifest
 from feraug.tensorboard import Board
 from feraug.training.augment import augment_batch
 from feraug.training.batches import TensorBatches
 from feraug.training.checkpoint import read_checkpoint, save_checkpoint, unwrap
 from feraug.training.config import TrainConfig
-from feraug.training.engine import Engine, make_engine
 from feraug.training.inputs import predict_proba, to_model_input
 from feraug.training.metrics import classification_metrics
 from feraug.training.setup import (
@@ -85,8 +85,7 @@ def _save_last(path: Path, model, opt, sched, state: RunState, aug_gen: torch.Ge
         "model": unwrap(model).state_dict(),
         "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict() if sched is not None else None,
-        "rng": {"torch": torch.get_rng_state(), "augment": aug_gen.get_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        "rng": capture_rng(augment=aug_gen),
         "run_state": {k: v for k, v in state.__dict__.items()},
     })
 
@@ -97,10 +96,7 @@ def _restore(path: Path, model, opt, sched, aug_gen: torch.Generator) -> RunStat
     opt.load_state_dict(ckpt["optimizer"])
     if sched is not None and ckpt["scheduler"] is not None:
         sched.load_state_dict(ckpt["scheduler"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    aug_gen.set_state(ckpt["rng"]["augment"])
-    if ckpt["rng"]["cuda"]:
-        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    restore_rng(ckpt["rng"], augment=aug_gen)
     run_state = dict(ckpt["run_state"])
     if "best_val_accuracy" in run_state:  # the name in checkpoints written before 2026-11-23
         run_state["best_score"] = run_state.pop("best_val_accuracy")
@@ -121,16 +117,23 @@ RESUMABLE_CHANGES = frozenset({"epochs", "max_steps", "device", "checkpoint_ever
                                "tensorboard"})
 
 
+def _check_same_run(out: Path, manifest: dict, config: TrainConfig,
+                    data_fingerprint: str) -> None:
+    """Refuse to continue the run of ``manifest`` unless it has this very config and data
+    (only :data:`RESUMABLE_CHANGES` may differ)."""
+    check_same_settings(out, manifest.get("config") or {}, config.model_dump(mode="json"),
+                        RESUMABLE_CHANGES, model_class=TrainConfig)
+    if manifest.get("data_fingerprint") not in (None, data_fingerprint):
+        raise DataError(f"{config.data}: the data differ from those of the run in {out}")
+
+
 def check_resumable(out: Path, config: TrainConfig, data_fingerprint: str) -> bool:
     """Refuse ``--resume`` unless ``out`` holds an interrupted classifier run (a ``train``
     manifest) of this very config and data (only :data:`RESUMABLE_CHANGES` may differ).
     Returns whether there is a checkpoint to continue from: a run stopped before or during
     its first save has none and starts again from step 0 in its own folder."""
     manifest = read_run_manifest(out, "train", "classifier training")
-    check_same_settings(out, manifest.get("config") or {}, config.model_dump(mode="json"),
-                        RESUMABLE_CHANGES, model_class=TrainConfig)
-    if manifest.get("data_fingerprint") not in (None, data_fingerprint):
-        raise DataError(f"{config.data}: the data differ from those of the run in {out}")
+    _check_same_run(out, manifest, config, data_fingerprint)
     return (out / "last.pt").is_file()
 
 
@@ -143,20 +146,15 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     train, val = ds.subset("train"), ds.subset("val")
     out = Path(config.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
-    if resume and not check_resumable(out, config, ds.fingerprint()):
-        if engine.is_main:
-            start_again(out, ("metrics.jsonl", "best.pt"))
-        resume = False
-        restart = True
-    else:
-        restart = False
     refuse_output_inside(out, [config.data, *config.synthetic], "the training data")
-    if engine.is_main:
-        # resuming also drops stale .tmp
-        prepare_output_dir(out, allow_existing_run=resume or restart)
-        if not resume and not restart:  # a resumed run keeps the manifest it started with
-            write_manifest(out, "train", config.model_dump(), config.seed, ds.fingerprint(),
-                           data_summary=ds.summary(), world_size=engine.world_size)
+    folder = RunFolder(out, "train", "classifier training", main=engine.is_main)
+    start = folder.begin(
+        resume, last_path.name, partial=("metrics.jsonl", best_path.name),
+        check=lambda manifest, _: _check_same_run(out, manifest, config, ds.fingerprint()))
+    if start is Start.NEW:  # a continued or restarted run keeps the manifest it began with
+        folder.write_manifest(config.model_dump(), config.seed, ds.fingerprint(),
+                              data_summary=ds.summary(), world_size=engine.world_size)
+    metrics = folder.log("metrics.jsonl")
     engine.barrier()
 
     model = build_model(config, ds.num_classes)
@@ -169,8 +167,10 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     step_model = torch.compile(model) if config.compile else model
     aug_gen = torch.Generator(engine.device).manual_seed(config.seed * 7919 + engine.rank)
     state = RunState()
-    if resume and last_path.is_file():
+    if start is Start.RESUME:
         state = _restore(last_path, model, opt, sched, aug_gen)
+        if engine.is_main:
+            metrics.truncate_after(state.step)
     meta = _meta(config, ds)
 
     images = train.images.to(engine.device)
@@ -181,7 +181,7 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     crash_at = int(os.environ.get(CRASH_ENV, "0"))
     show = engine.is_main and not os.environ.get("FERAUG_QUIET")
     board = Board(out if config.tensorboard and engine.is_main else None,
-                  resume_step=state.step + 1 if resume else None)
+                  resume_step=state.step + 1 if start is Start.RESUME else None)
     done = config.max_steps is not None and state.step >= config.max_steps
     while state.epoch < config.epochs and not done:
         model.train()
@@ -232,8 +232,7 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
             state.batch_in_epoch = 0
         state.history.append(row)
         if engine.is_main:
-            with open(out / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(row) + "\n")
+            metrics.append(row)
             board.scalars({k: v for k, v in row.items() if k not in ("epoch", "step")},
                           state.step, prefix="train")
             if show:

@@ -1,28 +1,28 @@
-"""The one training driver every generator uses.
+"""Generator training: a generator is a task on the run engine.
 
 It trains from the *train split only* of an in-memory :class:`FaceDataset` (uint8 tensors moved
 to the device once), draws batches with seeded ``torch.randperm`` streams (one per stream the
-generator asks for, see :meth:`GeneratorModel.streams`), flips real faces on the device, runs
-bf16 autocast on CUDA (plain fp32 on CPU), and every so often:
+generator asks for, see :meth:`GeneratorModel.streams`), flips real faces on the device, and
+leaves each optimisation step to the generator's ``train_step``. Every so often it:
 
 - appends mean losses to ``log.jsonl`` (one JSON object per line);
 - writes ``samples/step_XXXXXXX.png``: one row per emotion, real faces on the left,
   generated ones on the right (translators get a first row with the source faces they
   translate);
 - saves ``checkpoint.pt`` atomically: the generator (nets, optimisers, schedulers, EMA, step)
-  plus the trainer's batch streams and torch RNG states, so ``resume=True`` continues
-  exactly as if never stopped. The same file loads with :func:`load_generator`.
+  plus the loop's batch streams and torch RNG states, so ``resume=True`` continues exactly as
+  if never stopped. The same file loads with :func:`~feraug.gan.base.load_generator`.
 
-Device, mixed precision and multi-process data parallelism come from the classifier engine
-(:mod:`feraug.training.engine`): under ``torchrun`` every rank draws its own batches and noise,
-gradients are averaged before every optimiser step, and rank 0 alone writes the run folder
-(the checkpoint holds every rank's batch streams and RNG states, so a resume with the same
-number of processes is exact).
+The run folder (new, resumed or restarted from step 0), its manifest and log follow the rules
+every training run follows (:mod:`feraug.engine.run_folder`). Device, bf16 autocast on CUDA and
+multi-process data parallelism come from :mod:`feraug.engine.device`: under ``torchrun`` every
+rank draws its own batches and noise, gradients are averaged before every optimiser step, and
+rank 0 alone writes the run folder (the checkpoint holds every rank's batch streams and RNG
+states, so a resume with the same number of processes is exact).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torchvision.utils import make_grid
 
 from feraug.data.dataset import FaceDataset
+from feraug.engine.device import Engine, make_engine
+from feraug.engine.rng import capture_rng, restore_rng
+from feraug.engine.run_folder import JsonLines, RunFolder, Start
 from feraug.errors import CheckpointError, DataError
 from feraug.finite import ensure_finite_losses, ensure_finite_weights
 from feraug.gan.base import (
@@ -41,21 +43,15 @@ from feraug.gan.base import (
     read_generator_checkpoint,
     to_float,
 )
+from feraug.gan.grids import grid_material, sample_grid
 from feraug.gan.meta import GeneratorMeta
-from feraug.io import (
-    atomic_torch_save,
-    atomic_write_bytes,
-    png_bytes,
-    prepare_output_dir,
-    write_json,
-)
-from feraug.manifest import build_manifest
+from feraug.io import atomic_torch_save, atomic_write_bytes, png_bytes
 from feraug.progress import progress_bar
-from feraug.resume import check_same_settings, read_run_manifest, start_again
+from feraug.resume import check_same_settings
 from feraug.tensorboard import Board
-from feraug.training.engine import Engine, make_engine
 
-GRID_COLUMNS = 8
+KIND = "feraug-gan-run"  # the manifest kind of a generator run
+CHECKPOINT, LOG, SAMPLES = "checkpoint.pt", "log.jsonl", "samples"
 
 
 @dataclass
@@ -98,66 +94,15 @@ class IndexStream:
         self.order, self.pos = state["order"], int(state["pos"])
 
 
-def _rng_state() -> dict:
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    return {"cpu": torch.get_rng_state(), "cuda": cuda}
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["cpu"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def grid_material(model: GeneratorModel, train: FaceDataset, k: int = GRID_COLUMNS
-                  ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-    """Fixed real faces per emotion and (for translators) fixed source faces for the grid."""
-    gen = torch.Generator().manual_seed(1234)
-    order = torch.randperm(len(train), generator=gen)
-    labels = train.labels[order]
-    real = {e: train.images[order[labels == train.classes.index(e)][:k]]
-            for e in model.emotions()}
-    sources = None
-    if model.needs_sources:
-        pick = order if model.source_emotion is None else \
-            order[labels == train.classes.index(model.source_emotion)]
-        sources = train.images[pick[:k]]
-    return real, sources
-
-
-def sample_grid(model: GeneratorModel, real: dict[str, torch.Tensor],
-                sources: torch.Tensor | None, seed: int = 0) -> torch.Tensor:
-    """uint8 ``[1, H, W]`` grid: per emotion, real faces then generated ones."""
-    k = max([len(v) for v in real.values()] + [1])
-    s = model.image_size
-    blank = torch.full((k, 1, s, s), 255, dtype=torch.uint8)
-
-    def pad(x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x, blank[: k - len(x)]])
-
-    rows = [] if sources is None else [pad(sources), blank]
-    for emotion, faces in real.items():
-        rows += [pad(faces), pad(model.sample(emotion, k, seed, sources))]
-    grid = make_grid(torch.cat(rows).float() / 255.0, nrow=2 * k, padding=2, pad_value=1.0)
-    return (grid[:1] * 255).round().to(torch.uint8)
-
-
-
-def _truncate_log(log: Path, step: int) -> None:
-    """Drop log lines written after the checkpoint being resumed."""
-    if log.is_file():
-        keep = [ln for ln in log.read_text().splitlines() if ln.strip()
-                and json.loads(ln).get("step", 0) <= step]
-        atomic_write_bytes(("".join(f"{ln}\n" for ln in keep)).encode(), log)
-
-
 #: What a resumed generator run may change (``feraug gan train --resume --steps N``).
 RESUMABLE_CHANGES = frozenset({"steps"})
 
 
-def _check_restart(out: Path, model: GeneratorModel) -> None:
-    """A run folder without a checkpoint may restart only as the same generator and config."""
-    manifest = read_run_manifest(out, "feraug-gan-run", "generator training")
+def _check_restart(out: Path, model: GeneratorModel, manifest: dict, start: Start) -> None:
+    """A run folder without a checkpoint may restart only as the same generator and config
+    (a checkpoint is checked against ``model`` when it is read, by :func:`_resume`)."""
+    if start is not Start.RESTART:
+        return
     if manifest.get("model") != model.name:
         raise CheckpointError(f"{out}: holds a {manifest.get('model')} run, not a "
                               f"{model.name} run; refusing to restart into it")
@@ -169,8 +114,6 @@ def _check_restart(out: Path, model: GeneratorModel) -> None:
 def _resume(model: GeneratorModel, ckpt: Path, samplers: list[IndexStream],
             train: FaceDataset, engine: Engine) -> None:
     """Restore generator, batch streams and RNG states from the run's checkpoint."""
-    if not ckpt.is_file():
-        raise CheckpointError(f"{ckpt}: nothing to resume (no checkpoint yet)")
     state = read_generator_checkpoint(ckpt)
     if state.get("sampling_only") or "trainer" not in state:
         raise CheckpointError(f"{ckpt}: a sampling-only copy of a generator; resume from the "
@@ -189,7 +132,7 @@ def _resume(model: GeneratorModel, ckpt: Path, samplers: list[IndexStream],
     mine = ranks[engine.rank]
     for sampler, s in zip(samplers, mine["streams"], strict=True):
         sampler.load_state_dict(s)
-    _set_rng_state(mine["rng"])
+    restore_rng(mine["rng"])
 
 
 def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path,
@@ -199,7 +142,8 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
                     tensorboard: bool = False) -> GanRunResult:
     """Train ``model`` on ``dataset``'s train split until ``model.config.steps``.
 
-    ``out`` must be new or empty (or, with ``resume``, a run folder holding checkpoint.pt);
+    ``out`` must be new or empty (or, with ``resume``, a generator run folder: it continues
+    from its checkpoint.pt, or starts again from step 0 when it has none yet);
     ``sample_every`` / ``checkpoint_every`` / ``log_every`` are step intervals (0: only at the
     end); ``meta`` (:class:`~feraug.gan.meta.GeneratorMeta` fields, e.g. the data path) is
     recorded in the generator's ``meta`` and stored in the manifest and the checkpoint;
@@ -222,57 +166,59 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
         engine.close()
 
 
+def _begin(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
+           streams: list[tuple[torch.Tensor, int]], folder: RunFolder, engine: Engine,
+           resume: bool, meta: Mapping[str, Any] | None) -> tuple[Start, list[IndexStream]]:
+    """Ready the folder and the generator: restored from the checkpoint, or fresh (prepared,
+    seeded, the same weights on every rank, its meta and the run's manifest written)."""
+    start = folder.begin(
+        resume, CHECKPOINT, partial=(LOG, SAMPLES),
+        check=lambda manifest, start: _check_restart(folder.out, model, manifest, start))
+    engine.barrier()
+    if start is not Start.RESUME:
+        model.prepare()
+    model.amp = engine.amp
+    model.to(engine.device)
+    # rank 0 draws exactly what a single-process run draws; other ranks draw their own
+    offset = 7919 * engine.rank
+    samplers = [IndexStream(pool, model.config.seed * 1009 + i + offset)
+                for i, (pool, _) in enumerate(streams)]
+    if start is Start.RESUME:
+        _resume(model, folder.out / CHECKPOINT, samplers, train, engine)
+        if folder.main:
+            folder.log(LOG).truncate_after(model.step)
+        return start, samplers
+    torch.manual_seed(model.config.seed + offset)
+    engine.broadcast_from_main(model.nets.values())
+    model.update_meta({**(meta or {}), "train_fingerprint": train.fingerprint(),
+                       "data_content": dataset.content_fingerprint(),
+                       "train_content": train.content_fingerprint()})
+    # a restart records itself afresh: same settings (checked), this start's device and ranks
+    extra = {k: v for k, v in model.meta.to_dict().items() if k != "data_fingerprint"}
+    folder.write_manifest(model.config.model_dump(mode="json"), model.config.seed,
+                          model.meta.data_fingerprint, model=model.name,
+                          classes=list(model.classes), image_size=model.image_size,
+                          params=model.num_parameters(), device=str(engine.device),
+                          world_size=engine.world_size, **extra)
+    return start, samplers
+
+
 def _train(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
            streams: list[tuple[torch.Tensor, int]], out: Path, engine: Engine,
            sample_every: int, checkpoint_every: int, log_every: int, resume: bool,
            meta: Mapping[str, Any] | None, progress: bool, tensorboard: bool) -> GanRunResult:
     main, dev = engine.is_main, engine.device
-    ckpt, log = out / "checkpoint.pt", out / "log.jsonl"
-    restart = resume and (out / "manifest.json").is_file() and not ckpt.is_file()
-    if restart:  # stopped before or during its first save: start again in its own folder
-        _check_restart(out, model)
-        resume = False
-        if main:
-            start_again(out, (log.name, "samples"))
-    if main:
-        out = prepare_output_dir(out, allow_existing_run=resume or restart)
-    engine.barrier()
-    if not resume:
-        model.prepare()
-    model.amp = engine.amp
-    model.to(dev)
-    # rank 0 draws exactly what a single-process run draws; other ranks draw their own
-    offset = 7919 * engine.rank
-    samplers = [IndexStream(pool, model.config.seed * 1009 + i + offset)
-                for i, (pool, _) in enumerate(streams)]
-    if resume:
-        _resume(model, ckpt, samplers, train, engine)
-        if main:
-            _truncate_log(log, model.step)
-    else:
-        torch.manual_seed(model.config.seed + offset)
-        engine.broadcast_from_main(model.nets.values())
-        model.update_meta({**(meta or {}), "train_fingerprint": train.fingerprint(),
-                           "data_content": dataset.content_fingerprint(),
-                           "train_content": train.content_fingerprint()})
-        extra = {k: v for k, v in model.meta.to_dict().items() if k != "data_fingerprint"}
-        if main:
-            write_json(build_manifest("feraug-gan-run", model.config.model_dump(mode="json"),
-                                      model.config.seed, model.meta.data_fingerprint,
-                                      model=model.name, classes=list(model.classes),
-                                      image_size=model.image_size,
-                                      params=model.num_parameters(), device=str(dev),
-                                      world_size=engine.world_size, **extra),
-                       out / "manifest.json")
+    folder = RunFolder(out, KIND, "generator training", main=main)
+    start, samplers = _begin(model, train, dataset, streams, folder, engine, resume, meta)
+    ckpt, log = out / CHECKPOINT, folder.log(LOG)
     for optimizer in model.optims.values():
         engine.average_gradients(optimizer)
     board = Board(out if tensorboard and main else None,
-                  resume_step=model.step + 1 if resume else None)
+                  resume_step=model.step + 1 if start is Start.RESUME else None)
     images, labels = train.images.to(dev), train.labels.to(dev)
     real, sources = grid_material(model, train)
     sums: dict[str, torch.Tensor] = {}
     n_logged, t0, steps = 0, time.perf_counter(), model.config.steps
-
     saved = False
 
     def save() -> None:
@@ -282,7 +228,7 @@ def _train(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
         for net in model.nets.values():  # batch-norm statistics drift apart per rank
             engine.sync_buffers(net)
         ranks = engine.gather({"streams": [s.state_dict() for s in samplers],
-                               "rng": _rng_state()})
+                               "rng": capture_rng()})
         if main:
             atomic_torch_save({**generator_checkpoint(model), "trainer": {"ranks": ranks}},
                               ckpt)
@@ -302,29 +248,34 @@ def _train(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
         step = model.step
         bar.update(1)
         if (log_every and step % log_every == 0) or step == steps:
-            elapsed = time.perf_counter() - t0
-            means = {k: round(float(v) / n_logged, 5) for k, v in sums.items()}
-            ensure_finite_losses(means, f"{out}: steps {step - n_logged + 1}-{step}")
-            images_per_s = n_logged * len(x) * engine.world_size / elapsed
-            line = {"step": step, "images_per_s": round(images_per_s, 2), **means}
-            if main:
-                with log.open("a") as fh:
-                    fh.write(json.dumps(line) + "\n")
-                board.scalars(line, step, prefix="gan")
+            means = _log_losses(log, board, sums, n_logged, len(x), t0, step, out, engine)
             bar.set_postfix({k: f"{v:.3f}" for k, v in list(means.items())[:4]})
             sums, n_logged, t0 = {}, 0, time.perf_counter()
         if main and ((sample_every and step % sample_every == 0) or step == steps):
             grid = sample_grid(model, real, sources)
-            atomic_write_bytes(png_bytes(grid), out / "samples" / f"step_{step:07d}.png")
+            atomic_write_bytes(png_bytes(grid), out / SAMPLES / f"step_{step:07d}.png")
             board.image("samples", grid, step)
         if (checkpoint_every and step % checkpoint_every == 0) or step == steps:
             save()
     bar.close()
     board.close()
-    if not saved and not resume:  # zero steps to run: still leave a loadable checkpoint
+    if not saved and start is not Start.RESUME:  # zero steps to run: still a loadable file
         save()
     engine.barrier()
-    last = {}
-    if log.is_file() and (lines := log.read_text().splitlines()):
-        last = {k: v for k, v in json.loads(lines[-1]).items() if k != "step"}
+    last = {k: v for k, v in log.last().items() if k != "step"}
     return GanRunResult(out, ckpt, model.step, last)
+
+
+def _log_losses(log: JsonLines, board: Board, sums: dict[str, torch.Tensor], n_logged: int,
+                batch: int, t0: float, step: int, out: Path, engine: Engine) -> dict[str, float]:
+    """Mean losses of the last ``n_logged`` steps, checked finite, appended to the log (rank
+    0); returns them."""
+    elapsed = time.perf_counter() - t0
+    means = {k: round(float(v) / n_logged, 5) for k, v in sums.items()}
+    ensure_finite_losses(means, f"{out}: steps {step - n_logged + 1}-{step}")
+    images_per_s = n_logged * batch * engine.world_size / elapsed
+    line = {"step": step, "images_per_s": round(images_per_s, 2), **means}
+    if engine.is_main:
+        log.append(line)
+        board.scalars(line, step, prefix="gan")
+    return means

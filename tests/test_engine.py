@@ -1,0 +1,126 @@
+"""The run engine's shared pieces: how a run begins in its folder, its JSON-lines log, and the
+RNG states that make a resume exact (for classifier and generator runs alike)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from test_training import tiny_dataset
+
+from feraug.engine.rng import capture_rng, restore_rng
+from feraug.engine.run_folder import JsonLines, RunFolder, Start
+from feraug.errors import CheckpointError, ConfigError, FeraugError
+from feraug.training.config import build_train_config
+from feraug.training.trainer import fit
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_restored_rng_draws_the_same_numbers_again() -> None:
+    aug = torch.Generator().manual_seed(5)
+    state = capture_rng(augment=aug)
+    assert {"torch", "cuda", "augment"} <= state.keys()
+    first = torch.rand(3), torch.rand(3, generator=aug)
+    restore_rng(state, augment=aug)
+    again = torch.rand(3), torch.rand(3, generator=aug)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+
+
+def test_rng_of_older_generator_checkpoints_still_restores() -> None:
+    old = {"cpu": torch.get_rng_state(), "cuda": []}  # the key generator runs stored
+    first = torch.rand(3)
+    restore_rng(old)
+    assert torch.equal(torch.rand(3), first)
+    with pytest.raises(CheckpointError, match="'augment'"):
+        restore_rng(old, augment=torch.Generator())
+
+
+def _folder(out: Path) -> RunFolder:
+    return RunFolder(out, "train", "classifier training")
+
+
+def test_a_run_begins_new_resumed_or_again_from_step_0(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    folder = _folder(out)
+    assert folder.begin(False, "last.pt", ["log.jsonl"]) is Start.NEW
+    folder.write_manifest({"lr": 0.1}, 0, "abc")
+    (out / "log.jsonl").write_text('{"step": 1}\n')
+    with pytest.raises(FeraugError, match="not empty"):
+        folder.begin(False, "last.pt", ["log.jsonl"])
+
+    seen = []
+    assert folder.begin(True, "last.pt", ["log.jsonl"],
+                        check=lambda m, s: seen.append((m["config"], s))) is Start.RESTART
+    assert seen == [({"lr": 0.1}, Start.RESTART)]
+    assert not (out / "log.jsonl").exists() and (out / "manifest.json").is_file()
+    assert "starting this run again from step 0" in capsys.readouterr().err
+
+    (out / "last.pt").write_bytes(b"")
+    (out / ".last.pt.x.tmp").write_bytes(b"half")  # a killed save's leftover
+    assert folder.begin(True, "last.pt", ["log.jsonl"]) is Start.RESUME
+    assert not (out / ".last.pt.x.tmp").exists()
+
+    def refuse(manifest: dict, start: Start) -> None:
+        raise ConfigError("lr differ")
+
+    with pytest.raises(ConfigError, match="lr differ"):
+        folder.begin(True, "last.pt", ["log.jsonl"], check=refuse)
+    assert (out / "last.pt").exists()
+
+
+def test_resume_needs_a_run_of_the_same_kind(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        _folder(tmp_path / "none").begin(True, "last.pt", [])
+    assert not (tmp_path / "none").exists()
+    RunFolder(tmp_path / "gan", "feraug-gan-run", "generator training").begin(
+        False, "checkpoint.pt", [])
+    RunFolder(tmp_path / "gan", "feraug-gan-run", "generator training").write_manifest(
+        {}, 0, None)
+    with pytest.raises(CheckpointError, match="not a classifier training run"):
+        _folder(tmp_path / "gan").begin(True, "last.pt", [])
+
+
+def test_only_the_main_process_writes(tmp_path: Path) -> None:
+    other = RunFolder(tmp_path / "run", "train", "classifier training", main=False)
+    assert other.begin(False, "last.pt", []) is Start.NEW
+    other.write_manifest({}, 0, None)
+    assert not (tmp_path / "run").exists()
+
+
+def test_log_truncates_after_a_step(tmp_path: Path) -> None:
+    log = JsonLines(tmp_path / "log.jsonl")
+    assert log.rows() == [] and log.last() == {}
+    log.truncate_after(3)  # no log yet: nothing to do
+    for step in (2, 4, 6):
+        log.append({"step": step, "loss": step / 10})
+    log.truncate_after(4)
+    assert [r["step"] for r in log.rows()] == [2, 4]
+    assert log.last() == {"step": 4, "loss": 0.4}
+
+
+def test_classifier_resume_logs_every_epoch_once(tmp_path: Path) -> None:
+    """A run killed after writing an epoch's metrics row but before that epoch's last.pt
+    redoes the epoch on --resume; its metrics.jsonl then holds each epoch once, as an
+    unbroken run's does."""
+    data = tiny_dataset()
+
+    def cfg(name: str, max_steps: int | None = None) -> object:
+        return build_train_config({"data": "toy", "out": str(tmp_path / name), "epochs": 2,
+                                   "max_steps": max_steps, "batch_size": 8, "device": "cpu"})
+
+    fit(cfg("whole"), dataset=data)  # 24 training faces: 3 steps an epoch
+    killed = tmp_path / "killed"
+    fit(cfg("killed", max_steps=3), dataset=data)
+    epoch_one = (killed / "last.pt").read_bytes()
+    fit(cfg("killed"), dataset=data, resume=True)
+    (killed / "last.pt").write_bytes(epoch_one)  # epoch 2 logged, its checkpoint never saved
+    fit(cfg("killed"), dataset=data, resume=True)
+    rows = [json.loads(x) for x in (killed / "metrics.jsonl").read_text().splitlines()]
+    whole = [json.loads(x) for x in (tmp_path / "whole" / "metrics.jsonl").read_text()
+             .splitlines()]
+    assert [(r["epoch"], r["step"]) for r in rows] == [(1, 3), (2, 6)]
+    assert rows == whole
