@@ -184,7 +184,7 @@ class ExperimentConfig(BaseModel):
         experiment's own data under another split (its test faces would be training faces)."""
         known = {c.name for c in self.classifiers}
         guides = [(f"generator {g.name!r} guide", v) for g in self.generators
-                  for v in _nested_values(g.config, "guide")]
+                  for v in nested_values(g.config, "guide")]
         filters = [(f"synthetic set {s.name!r} filter_model", s.plan.get("filter_model"))
                    for s in self.synthetic]
         judge_init = (self.judge.train.get("init", self.base.get("init"))
@@ -267,13 +267,13 @@ def _same_faces(a: DataSpec, b: DataSpec) -> bool:
     return a.same_data(b.path)
 
 
-def _nested_values(values: dict[str, Any], key: str) -> list[Any]:
+def nested_values(values: dict[str, Any], key: str) -> list[Any]:
     """Every value stored under ``key`` in ``values`` and the mappings nested in it (a
     two-stage generator keeps its translator's guide one level down)."""
     found = [values[key]] if key in values else []
     for v in values.values():
         if isinstance(v, dict):
-            found += _nested_values(v, key)
+            found += nested_values(v, key)
     return found
 
 

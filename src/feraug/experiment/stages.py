@@ -52,7 +52,26 @@ def generator_status(cfg: ExperimentConfig, spec: GeneratorSpec) -> str:
         raise ConfigError(f"{ckpt}: this generator was trained as {state['name']} with a "
                           f"different configuration ({', '.join(changed) or 'model'}); "
                           "choose a new `out` or delete that folder")
+    _check_same_guide(ckpt, state.get("meta") or {}, wanted)
     return "done" if int(state["model"]["step"]) >= int(state["config"]["steps"]) else "partial"
+
+
+def _check_same_guide(ckpt: Path, meta: dict, config: dict) -> None:
+    """A generator is reused only with the guide file it was trained with: a helper
+    classifier retrained in place keeps its path, so the recorded hash is what tells."""
+    from feraug.bundled import default_model_path
+    from feraug.experiment.config import nested_values
+    from feraug.gan.guide import BUNDLED
+    from feraug.io import file_sha256
+
+    stored = meta.get("guide_sha256")
+    paths = [default_model_path() if g == BUNDLED else Path(g)
+             for g in nested_values(config, "guide") if g]
+    current = {file_sha256(p) for p in paths if p.is_file()}
+    if stored and current and stored not in current:
+        raise ConfigError(f"{ckpt}: this generator was trained with another guide file than "
+                          f"{', '.join(map(str, paths))} holds now (its hash differs); choose "
+                          "a new `out` or delete that folder")
 
 
 def started_marker(cfg: ExperimentConfig, kind: str, name: str) -> Path:

@@ -1,0 +1,46 @@
+"""An experiment reuses a finished generator only when it would train the same one again,
+down to the bytes of its guide classifier."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from feraug.emotions import FER2013_CLASSES
+from feraug.errors import ConfigError
+from feraug.experiment.config import parse_experiment_config
+from feraug.experiment.data import load_real_data
+from feraug.experiment.stages import generator_status, run_generator_stage
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_a_generator_is_not_reused_after_its_guide_file_changed(ckpt: Path,
+                                                                tmp_path: Path) -> None:
+    from feraug.models import build_classifier
+    from feraug.training.checkpoint import read_checkpoint, save_checkpoint
+
+    guide = tmp_path / "guide.pt"
+    shutil.copy(ckpt, guide)
+    cfg = parse_experiment_config({
+        "title": "reuse", "out": str(tmp_path / "exp"),
+        "data": {"path": "procedural", "n_identities": 6,
+                 "n_per_class": {c: 6 for c in FER2013_CLASSES}},
+        "generators": [{"name": "g", "model": "stargan", "config": {
+            "ngf": 4, "n_blocks": 1, "ndf": 4, "batch_size": 7, "steps": 1,
+            "source": "neutral", "guide": str(guide)}}],
+        "base": {"model": "zhu-cnn", "epochs": 1, "max_steps": 1, "device": "cpu"},
+        "seeds": [0], "arms": [{"name": "real"}]})
+    spec = cfg.generators[0]
+    run_generator_stage(cfg, spec, load_real_data(cfg.data), log=lambda _: None)
+    assert generator_status(cfg, spec) == "done"
+
+    torch.manual_seed(1)  # the same helper retrained in place: same path, other weights
+    state = read_checkpoint(guide)
+    state["model"] = build_classifier("zhu-cnn", len(FER2013_CLASSES), 44).state_dict()
+    save_checkpoint(guide, state)
+    with pytest.raises(ConfigError, match="another guide file"):
+        generator_status(cfg, spec)
