@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_a_generator_is_not_reused_after_its_guide_file_changed(ckpt: Path,
                                                                 tmp_path: Path) -> None:
     from feraug.models import build_classifier
-    from feraug.training.checkpoint import read_checkpoint, save_checkpoint
+    from feraug.models.checkpoint import read_checkpoint, save_checkpoint
 
     guide = tmp_path / "guide.pt"
     shutil.copy(ckpt, guide)
@@ -44,3 +44,25 @@ def test_a_generator_is_not_reused_after_its_guide_file_changed(ckpt: Path,
     save_checkpoint(guide, state)
     with pytest.raises(ConfigError, match="another guide file"):
         generator_status(cfg, spec)
+
+
+def test_set_overrides_dotted_keys_with_yaml_values(tmp_path: Path) -> None:
+    """`experiment run --set`: the fold sweep and the low-data fractions without copying a
+    config; a malformed override is one clear line."""
+    from feraug.experiment.config import apply_overrides, load_experiment_config
+
+    values = {"data": {"path": "x", "fold": 0}, "base": {"epochs": 30}}
+    got = apply_overrides(values, ["data.fold=3", "base.augment={flip: true}",
+                                   "seeds=[0, 1]", "data.train_fraction=0.25"])
+    assert got == {"data": {"path": "x", "fold": 3, "train_fraction": 0.25},
+                   "base": {"epochs": 30, "augment": {"flip": True}}, "seeds": [0, 1]}
+    assert values["data"]["fold"] == 0  # the caller's mapping is left alone
+    for bad, message in (("data.fold", "KEY=VALUE"), ("data..fold=1", "KEY=VALUE"),
+                         ("data.path.x=1", "data.path is not a mapping"),
+                         ("seeds=[0,", "not valid YAML")):
+        with pytest.raises(ConfigError, match=message):
+            apply_overrides(values, [bad])
+    config = Path(__file__).parents[1] / "configs" / "lowdata.yaml"
+    cfg = load_experiment_config(config, out=tmp_path / "o",
+                                 overrides=["data.train_fraction=0.25", "out=ignored"])
+    assert cfg.data.train_fraction == 0.25 and cfg.out == str(tmp_path / "o")

@@ -78,12 +78,17 @@ def run(
     executor: Annotated[str | None, typer.Option(
         "--executor", help="sequential, submitit-local or slurm (overrides `executor.kind` "
         "in the config; the last two need `pip install 'feraug[cluster]'`).")] = None,
+    overrides: Annotated[list[str] | None, typer.Option(
+        "--set", help="KEY=VALUE: override one config value by its dotted key (value read "
+        "as YAML), e.g. --set data.fold=1 --set data.train_fraction=0.25; repeatable. "
+        "The run records the result.")] = None,
 ) -> None:
     """Run (or continue) every arm x seed of an experiment and write its report."""
     from feraug.errors import DataError
     from feraug.experiment.config import load_experiment_config
 
-    cfg = load_experiment_config(config, out=out, executor=executor)
+    cfg = load_experiment_config(config, out=out, executor=executor,
+                                 overrides=overrides or ())
     if dry_run:
         from feraug.experiment.data import check_inputs
         from feraug.experiment.runner import plan

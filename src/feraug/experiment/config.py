@@ -22,6 +22,8 @@ reading a folder (nothing is written outside ``out``).
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -315,11 +317,38 @@ def parse_experiment_config(values: dict, source: str = "config") -> ExperimentC
     return cfg
 
 
+def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``values`` with each ``KEY=VALUE`` of ``overrides`` set: ``KEY`` is a dotted path
+    through mappings (``data.fold``, ``base.epochs``), ``VALUE`` is read as YAML (``1``,
+    ``0.25``, ``[0, 1]``, ``{flip: true}``). ConfigError (one line) for a malformed one."""
+    import yaml
+
+    values = copy.deepcopy(values)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. data.fold=1")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
+        node = values
+        for depth, part in enumerate(parts[:-1]):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                where = ".".join(parts[: depth + 1])
+                raise ConfigError(f"--set {item!r}: {where} is not a mapping")
+        node[parts[-1]] = value
+    return values
+
+
 def load_experiment_config(path: str | Path, out: str | Path | None = None,
-                           executor: str | None = None) -> ExperimentConfig:
-    """Read an experiment YAML file (``yaml.safe_load``), optionally overriding ``out`` and
-    the executor's kind."""
-    values = read_yaml(path)
+                           executor: str | None = None,
+                           overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read an experiment YAML file (``yaml.safe_load``), optionally overriding ``out``, the
+    executor's kind and any dotted key (:func:`apply_overrides`; ``out`` is applied last)."""
+    values = apply_overrides(read_yaml(path), overrides)
     if out is not None:
         values["out"] = str(out)
     if executor is not None:
