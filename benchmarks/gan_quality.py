@@ -28,8 +28,8 @@ import torch
 
 from feraug.data.load import load_dataset
 from feraug.gan.base import load_generator
+from feraug.models.checkpoint import load_classifier
 from feraug.synth.filters import MemorisationGuard, resize_uint8
-from feraug.training.checkpoint import load_classifier
 from feraug.training.inputs import predict_proba
 
 

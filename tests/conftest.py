@@ -232,7 +232,7 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny untrained zhu-cnn checkpoint (7 FER2013 classes, 48 px, crop 44, flip TTA)."""
     from feraug.emotions import FER2013_CLASSES
     from feraug.models import build_classifier
-    from feraug.training.checkpoint import save_checkpoint
+    from feraug.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = build_classifier("zhu-cnn", len(FER2013_CLASSES), CKPT_CROP)

@@ -10,7 +10,7 @@ from test_training import tiny_dataset
 
 from feraug.errors import CheckpointError, ConfigError
 from feraug.export import export_model
-from feraug.training.checkpoint import load_classifier, read_checkpoint
+from feraug.models.checkpoint import load_classifier, read_checkpoint
 from feraug.training.config import build_train_config
 from feraug.training.ensemble import assemble_ensemble
 from feraug.training.inputs import predict_proba

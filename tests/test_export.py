@@ -17,7 +17,7 @@ from feraug.cli.main import app
 from feraug.emotions import FER2013_CLASSES
 from feraug.errors import ConfigError, FeraugError
 from feraug.export import export_model
-from feraug.training.checkpoint import load_classifier
+from feraug.models.checkpoint import load_classifier
 from feraug.training.inputs import predict_proba, to_model_input
 
 

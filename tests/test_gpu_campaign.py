@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_smoke_campaign_brings_back_loadable_results(tmp_path: Path) -> None:
     from feraug.gan import load_generator
-    from feraug.training.checkpoint import load_classifier
+    from feraug.models.checkpoint import load_classifier
 
     env = dict(os.environ, OMP_NUM_THREADS="1", FERAUG_QUIET="1",
                FERAUG_CACHE=str(tmp_path / "cache"))

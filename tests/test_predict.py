@@ -19,12 +19,12 @@ from feraug.cli.main import app
 from feraug.data.images import read_gray, to_gray
 from feraug.emotions import FER2013_CLASSES
 from feraug.errors import CheckpointError, ConfigError, FeraugError
+from feraug.models.checkpoint import load_classifier
 from feraug.predict import DETECTORS, get_detector, predict
 from feraug.predict import model as model_mod
 from feraug.predict.annotate import annotate
 from feraug.predict.api import resolve_tta
 from feraug.predict.crop import expand_box, face_crop
-from feraug.training.checkpoint import load_classifier
 from feraug.training.inputs import predict_proba
 
 

@@ -13,9 +13,9 @@ import torch
 from feraug.data.procedural import make_procedural_faces, save_image_folder
 from feraug.engine.generator_loop import train_generator
 from feraug.gan import build_generator
+from feraug.models.checkpoint import load_classifier
 from feraug.scoring import score_generator
 from feraug.scoring.distances import fid, kid, mean_pairwise_distance
-from feraug.training.checkpoint import load_classifier
 from feraug.training.config import build_train_config
 from feraug.training.inputs import predict_logits
 from feraug.training.logit_adjust import log_prior

@@ -51,7 +51,7 @@ def test_scoring_on_a_differently_split_copy_of_the_training_data_is_refused(
         make_ckplus, tmp_path: Path) -> None:
     from feraug.data.load import load_dataset
     from feraug.errors import CheckpointError, DataError
-    from feraug.training.checkpoint import load_classifier
+    from feraug.models.checkpoint import load_classifier
     from feraug.training.ensemble import assemble_ensemble
     from feraug.training.evaluate import evaluate_classifier
     from feraug.training.trainer import fit

@@ -14,12 +14,12 @@ from feraug.data.synthetic import load_synthetic, split_fingerprint, with_synthe
 from feraug.errors import ConfigError, DataError, FeraugError
 from feraug.gan.meta import GeneratorMeta
 from feraug.models import build_classifier
+from feraug.models.checkpoint import save_checkpoint
 from feraug.synth import build as build_mod
 from feraug.synth import filters as filters_mod
 from feraug.synth.build import build_synthetic_set, derive_seed
 from feraug.synth.filters import MemorisationGuard
 from feraug.synth.plan import make_plan
-from feraug.training.checkpoint import save_checkpoint
 
 CLASSES = ("angry", "disgust", "happy", "neutral")
 TRAIN = {"angry": 6, "disgust": 2, "happy": 10, "neutral": 8}

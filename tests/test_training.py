@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from feraug.data.dataset import FaceDataset
-from feraug.training.checkpoint import load_classifier, read_checkpoint
+from feraug.models.checkpoint import load_classifier, read_checkpoint
 from feraug.training.config import build_train_config
 from feraug.training.evaluate import evaluate_classifier
 from feraug.training.trainer import fit

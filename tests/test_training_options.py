@@ -12,9 +12,9 @@ from torchvision.models import resnet18
 
 from feraug.errors import CheckpointError, ConfigError, FeraugError
 from feraug.models import CLASSIFIERS, build_classifier
+from feraug.models.checkpoint import load_classifier, read_checkpoint
 from feraug.training.augment import augment_batch, random_crop
 from feraug.training.batches import TensorBatches
-from feraug.training.checkpoint import load_classifier, read_checkpoint
 from feraug.training.config import AugmentConfig, build_train_config
 from feraug.training.setup import build_loss
 from feraug.training.trainer import fit

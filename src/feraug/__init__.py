@@ -26,7 +26,7 @@ _API = {
     "TrainConfig": "feraug.training.config",
     "build_train_config": "feraug.training.config",
     "fit": "feraug.training.trainer",
-    "load_classifier": "feraug.training.checkpoint",
+    "load_classifier": "feraug.models.checkpoint",
     "evaluate_classifier": "feraug.training.evaluate",
     "compare_classifiers": "feraug.training.evaluate",
     "assemble_ensemble": "feraug.training.ensemble",

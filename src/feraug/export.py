@@ -22,7 +22,7 @@ from torch import nn
 from feraug import __version__
 from feraug.errors import ConfigError, FeraugError
 from feraug.io import atomic_write_bytes, write_json
-from feraug.training.checkpoint import LoadedClassifier, load_classifier
+from feraug.models.checkpoint import LoadedClassifier, load_classifier
 from feraug.training.inputs import MEAN, STD, predict_proba, to_model_input
 
 FORMATS = ("onnx", "torchscript")

@@ -115,7 +115,7 @@ def evaluate(
     from feraug.data.spec import require_same_split
     from feraug.devices import choose_device
     from feraug.io import prepare_output_dir, refuse_output_inside
-    from feraug.training.checkpoint import load_classifier
+    from feraug.models.checkpoint import load_classifier
     from feraug.training.evaluate import evaluate_classifier
     from feraug.training.inputs import check_tta
     from feraug.training.setup import checkpoint_data_spec
@@ -175,7 +175,7 @@ def adjust(
     """Post-hoc logit adjustment for class imbalance (Menon et al. 2021): subtract
     tau * log(train prior) from the logits, tau chosen on the validation split, and write an
     ordinary checkpoint with the shift folded into the final layer's bias."""
-    from feraug.training.checkpoint import load_classifier
+    from feraug.models.checkpoint import load_classifier
     from feraug.training.inputs import check_tta
     from feraug.training.logit_adjust import DEFAULT_TAUS, adjust_logits, parse_taus
     from feraug.training.setup import checkpoint_data_spec
@@ -227,7 +227,7 @@ def compare(
     """Is A better than B on this split? Paired bootstrap over the same images: A - B in
     accuracy and macro-F1 with a 95% interval."""
     from feraug.data.spec import require_same_split
-    from feraug.training.checkpoint import load_classifier
+    from feraug.models.checkpoint import load_classifier
     from feraug.training.evaluate import compare_classifiers
     from feraug.training.setup import checkpoint_data_spec
 

@@ -41,7 +41,7 @@ def train_real_classifier(tc: TrainConfig, real: FaceDataset, label: str, log: L
     from feraug.devices import choose_device
     from feraug.errors import ConfigError
     from feraug.experiment.runner import check_run_config
-    from feraug.training.checkpoint import load_classifier
+    from feraug.models.checkpoint import load_classifier
     from feraug.training.evaluate import evaluate_classifier
     from feraug.training.trainer import fit
 

@@ -166,7 +166,7 @@ def _tsne_section(cfg: ExperimentConfig, results: dict, real: FaceDataset | None
     from feraug.data.dataset import concat
     from feraug.data.synthetic import kept_nothing, load_synthetic
     from feraug.experiment.tsne import save_tsne
-    from feraug.training.checkpoint import load_classifier
+    from feraug.models.checkpoint import load_classifier
 
     seed = base["seeds"][0]
     loaded = load_classifier(run_dir(out, cfg.baseline, seed) / "best.pt", "cpu")

@@ -41,7 +41,7 @@ from feraug.experiment.judging import (
 from feraug.experiment.stages import generator_status, run_stages, synthetic_status
 from feraug.io import prepare_output_dir, write_json
 from feraug.manifest import write_manifest
-from feraug.training.checkpoint import load_classifier
+from feraug.models.checkpoint import load_classifier
 from feraug.training.evaluate import evaluate_classifier
 from feraug.training.metrics import plot_confusion
 from feraug.training.trainer import fit

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from feraug.data.dataset import FaceDataset
-from feraug.training.checkpoint import LoadedClassifier
+from feraug.models.checkpoint import LoadedClassifier
 from feraug.training.inputs import embed_images
 
 MIN_POINTS = 8

@@ -22,6 +22,7 @@ from feraug.errors import ConfigError
 from feraug.gan.base import GeneratorModel
 from feraug.gan.diffaugment import Policy, diff_augment
 from feraug.io import file_sha256
+from feraug.models.checkpoint import load_classifier
 
 #: ``guide: bundled`` names the default model that ships inside the package.
 BUNDLED = "bundled"
@@ -32,8 +33,6 @@ class Guide:
 
     def __init__(self, path: str | Path, classes: tuple[str, ...], image_size: int,
                  device: torch.device) -> None:
-        from feraug.training.checkpoint import load_classifier
-
         path = default_model_path() if str(path) == BUNDLED else Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: guide classifier checkpoint not found")

@@ -12,6 +12,7 @@ import torch
 from feraug.data.images import to_gray
 from feraug.errors import DataError
 from feraug.io import prepare_output_dir
+from feraug.models.checkpoint import LoadedClassifier
 from feraug.predict.annotate import write_annotated
 from feraug.predict.crop import MARGIN, face_crop, whole_image
 from feraug.predict.detect import Detector, detector_name, get_detector
@@ -25,7 +26,6 @@ from feraug.predict.sources import (
     read_color,
 )
 from feraug.progress import progress_bar
-from feraug.training.checkpoint import LoadedClassifier
 from feraug.training.inputs import TTA_MODES, check_tta, predict_proba
 
 #: Images decoded and detected before one batched forward pass.

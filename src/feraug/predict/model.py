@@ -7,7 +7,7 @@ import functools
 from pathlib import Path
 
 from feraug.bundled import default_model_path
-from feraug.training.checkpoint import LoadedClassifier, load_classifier
+from feraug.models.checkpoint import LoadedClassifier, load_classifier
 
 ModelSpec = str | Path | LoadedClassifier | None
 

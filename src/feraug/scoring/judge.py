@@ -18,7 +18,7 @@ import torch
 from feraug.data.dataset import FaceDataset
 from feraug.errors import ConfigError
 from feraug.io import file_sha256
-from feraug.training.checkpoint import LoadedClassifier, load_classifier
+from feraug.models.checkpoint import LoadedClassifier, load_classifier
 from feraug.training.inputs import embed_images, predict_logits
 from feraug.training.logit_adjust import log_prior
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from feraug.errors import ConfigError
-from feraug.training.checkpoint import LoadedClassifier, load_classifier
+from feraug.models.checkpoint import LoadedClassifier, load_classifier
 from feraug.training.inputs import predict_proba
 
 

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from feraug.errors import CheckpointError, ConfigError
-from feraug.models.ensemble import Ensemble
-from feraug.training.checkpoint import (
+from feraug.models.checkpoint import (
     LoadedClassifier,
     half_weights,
     load_classifier,
     save_checkpoint,
 )
+from feraug.models.ensemble import Ensemble
 
 #: What every member must share, as (checkpoint key, what it means to a user).
 _MUST_AGREE = (("classes", "classes"), ("image_size", "image size"), ("crop_size", "crop"),

@@ -9,8 +9,8 @@ import torch
 from feraug.data.dataset import FaceDataset
 from feraug.errors import DataError
 from feraug.io import write_json
+from feraug.models.checkpoint import LoadedClassifier
 from feraug.reporting.stats import bootstrap_ci, paired_bootstrap
-from feraug.training.checkpoint import LoadedClassifier
 from feraug.training.inputs import predict_proba
 from feraug.training.metrics import classification_metrics, plot_confusion
 

@@ -16,7 +16,7 @@ from torch import nn
 from feraug.errors import ConfigError
 
 if TYPE_CHECKING:
-    from feraug.training.checkpoint import LoadedClassifier
+    from feraug.models.checkpoint import LoadedClassifier
 
 MEAN = 0.5
 STD = 0.5

@@ -18,13 +18,13 @@ from torch import nn
 
 from feraug.data.dataset import FaceDataset
 from feraug.errors import CheckpointError, ConfigError, DataError
-from feraug.progress import progress_bar
-from feraug.training.checkpoint import (
+from feraug.models.checkpoint import (
     LoadedClassifier,
     half_weights,
     load_classifier,
     save_checkpoint,
 )
+from feraug.progress import progress_bar
 from feraug.training.evaluate import align_labels, check_same_split
 from feraug.training.inputs import check_tta, predict_proba
 from feraug.training.metrics import classification_metrics

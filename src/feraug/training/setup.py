@@ -12,8 +12,8 @@ from feraug.data.dataset import FaceDataset
 from feraug.data.spec import DataSpec
 from feraug.errors import CheckpointError, ConfigError, DataError
 from feraug.models import build_classifier
+from feraug.models.checkpoint import read_checkpoint
 from feraug.training import losses
-from feraug.training.checkpoint import read_checkpoint
 from feraug.training.config import TrainConfig
 
 

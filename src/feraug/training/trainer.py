@@ -18,12 +18,12 @@ from feraug.engine.run_folder import RunFolder, Start
 from feraug.errors import DataError
 from feraug.finite import ensure_finite_losses, ensure_finite_weights
 from feraug.io import refuse_output_inside
+from feraug.models.checkpoint import read_checkpoint, save_checkpoint
 from feraug.progress import progress_bar
 from feraug.resume import check_same_settings, read_run_manifest
 from feraug.tensorboard import Board
 from feraug.training.augment import augment_batch
 from feraug.training.batches import TensorBatches
-from feraug.training.checkpoint import read_checkpoint, save_checkpoint, unwrap
 from feraug.training.config import TrainConfig
 from feraug.training.inputs import predict_proba, to_model_input
 from feraug.training.metrics import classification_metrics
@@ -36,6 +36,12 @@ from feraug.training.setup import (
 )
 
 CRASH_ENV = "FERAUG_TEST_CRASH_AFTER_STEP"  # fault injection for the resume test
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module inside DDP / torch.compile wrappers."""
+    model = getattr(model, "module", model)
+    return getattr(model, "_orig_mod", model)
 
 
 @dataclass

@@ -1,5 +1,9 @@
-"""Classifier checkpoints: atomic save, ``weights_only`` load, and everything needed to resume
-exactly (model, optimiser, scheduler, RNG states, step counters)."""
+"""Classifier checkpoints: atomic save, ``weights_only`` load, and rebuilding the stored model.
+
+Training writes here everything needed to resume exactly (model, optimiser, scheduler, RNG
+states, step counters). The module needs only the model registry and :mod:`feraug.io`, so it
+sits with the networks: anything that loads a trained classifier (the GAN guide included)
+imports it without reaching up into training."""
 
 from __future__ import annotations
 
@@ -14,12 +18,6 @@ from feraug.io import atomic_torch_save, read_torch_checkpoint
 from feraug.models import build_classifier
 
 FORMAT = "feraug-classifier-v1"
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain module inside DDP / torch.compile wrappers."""
-    model = getattr(model, "module", model)
-    return getattr(model, "_orig_mod", model)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
