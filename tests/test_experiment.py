@@ -216,13 +216,15 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path,
     assert manifest["seeds"] == [0, 1] and manifest["data_fingerprint"]
 
     calls: list[tuple[str, bool]] = []
-    real_fit = runner.fit
+    import feraug.experiment.runs as runs
+
+    real_fit = runs.fit
 
     def counting_fit(config, dataset=None, resume=False, **kw):
         calls.append((config.out, resume))
         return real_fit(config, dataset=dataset, resume=resume, **kw)
 
-    monkeypatch.setattr(runner, "fit", counting_fit)
+    monkeypatch.setattr(runs, "fit", counting_fit)
     marker = out / "real" / "seed1" / "best.pt"
     before = marker.stat().st_mtime_ns
     runner.run_experiment(cfg)  # everything finished: nothing retrained
@@ -345,8 +347,10 @@ def test_smoke_config_runs_the_whole_pipeline_and_skips_finished_stages(
     report = (out / "report.md").read_text()
     assert "## Generators, judged independently" in report and "best_worst" in report
 
-    trained: list[str] = []
-    monkeypatch.setattr(runner, "fit", lambda *a, **k: trained.append("fit"))
+    import feraug.experiment.runs as runs
+
+    trained: list[str] = []  # no arm, helper classifier or judge is trained again
+    monkeypatch.setattr(runs, "fit", lambda *a, **k: trained.append("fit"))
     lines.clear()
     runner.run_experiment(cfg, log=lines.append)
     assert trained == []
@@ -595,7 +599,7 @@ def test_a_run_recorded_with_absolute_paths_is_the_same_run(tmp_path: Path,
                                                            ) -> None:
     """A job that ran with an absolute `out` (submitit) stored absolute paths; a rerun from
     the same folder builds them relative: the same files, so the run is reused."""
-    from feraug.experiment.runner import check_run_config
+    from feraug.experiment.runs import check_run_config
 
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "run"

@@ -12,60 +12,19 @@ faces it leaves out, and procedural faces need a guide of their own). The judge
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from feraug.data.dataset import FaceDataset
 from feraug.experiment.config import REF_PREFIX, ExperimentConfig
-from feraug.io import write_json
+from feraug.experiment.runs import Log, fit_and_test
 from feraug.training.config import TrainConfig
-
-Log = Callable[[str], None]
-TEST_METRICS = Path("test") / "metrics.json"
-
-
-def real_classifier_status(folder: Path) -> str:
-    """``done`` (test metrics written), ``partial`` (started) or ``todo``."""
-    if (folder / TEST_METRICS).is_file():
-        return "done"
-    return "partial" if (folder / "manifest.json").is_file() else "todo"
 
 
 def train_real_classifier(tc: TrainConfig, real: FaceDataset, label: str, log: Log) -> dict:
     """Train (or resume) ``tc`` on ``real`` without synthetic faces, score its best
     checkpoint on the test split and write those metrics last (marking it finished); a
     finished one is left alone. Returns its test metrics."""
-    import json
-
-    from feraug.devices import choose_device
-    from feraug.errors import ConfigError
-    from feraug.experiment.runner import check_run_config
-    from feraug.models.checkpoint import load_classifier
-    from feraug.training.evaluate import evaluate_classifier
-    from feraug.training.trainer import fit
-
-    folder = Path(tc.out)
-    status = real_classifier_status(folder)
-    if status != "todo":
-        check_run_config(folder, tc.model_dump())
-        recorded = json.loads((folder / "manifest.json").read_text()).get("data_fingerprint")
-        if recorded not in (None, real.fingerprint()):
-            raise ConfigError(f"{folder}: this classifier was trained on other data "
-                              f"(fingerprint {recorded}, now {real.fingerprint()}); choose a "
-                              "new `out` or delete that folder")
-    if status == "done":
-        log(f"{label}: finished earlier")
-        return json.loads((folder / TEST_METRICS).read_text())
-    log(f"{label}: {'resuming' if status == 'partial' else 'training'} {tc.model} on real "
-        f"faces only -> {folder}")
-    result = fit(tc, dataset=real, resume=status == "partial")
-    loaded = load_classifier(result.best_checkpoint, choose_device(tc.device))
-    metrics = evaluate_classifier(loaded, real, split="test")
-    write_json(metrics, folder / TEST_METRICS)
-    log(f"{label}: test accuracy {metrics['accuracy']:.4f}, macro-F1 "
-        f"{metrics['macro_f1']:.4f}")
-    return metrics
+    return fit_and_test(tc, real, label, log, check_data=True)
 
 
 def resolve_reference(cfg: ExperimentConfig, value: Any) -> Any:

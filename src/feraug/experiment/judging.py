@@ -16,11 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from feraug.data.dataset import FaceDataset
-from feraug.experiment.classifiers import (
-    real_classifier_status,
-    train_real_classifier,
-)
+from feraug.experiment.classifiers import train_real_classifier
 from feraug.experiment.config import ExperimentConfig, JudgeSpec
+from feraug.experiment.runs import run_status
 from feraug.experiment.stages import discard_interrupted, generator_checkpoint, started_marker
 
 Log = Callable[[str], None]
@@ -41,7 +39,7 @@ def judge_status(cfg: ExperimentConfig) -> str:
     """``reused``, ``done``, ``partial`` (started) or ``todo``."""
     if cfg.judge is not None and cfg.judge.checkpoint:
         return "reused"
-    return real_classifier_status(cfg.judge_dir())
+    return run_status(cfg.judge_dir())
 
 
 def score_status(cfg: ExperimentConfig, generator: str) -> str:

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from feraug.data.dataset import FaceDataset
-from feraug.devices import choose_device
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.aggregate import summarise, write_results
-from feraug.experiment.classifiers import real_classifier_status, run_classifier_stages
+from feraug.experiment.classifiers import run_classifier_stages
 from feraug.experiment.config import ExperimentConfig, parse_experiment_config, run_dir
 from feraug.experiment.data import load_real_data
 from feraug.experiment.judging import (
@@ -38,34 +36,27 @@ from feraug.experiment.judging import (
     score_dir,
     score_status,
 )
+from feraug.experiment.runs import (
+    Log,
+    check_run_config,
+    fit_and_test,
+    read_record,
+    run_status,
+)
 from feraug.experiment.stages import generator_status, run_stages, synthetic_status
-from feraug.io import prepare_output_dir, write_json
+from feraug.io import prepare_output_dir
 from feraug.manifest import write_manifest
-from feraug.models.checkpoint import load_classifier
-from feraug.training.evaluate import evaluate_classifier
+from feraug.models.checkpoint import LoadedClassifier
 from feraug.training.metrics import plot_confusion
-from feraug.training.trainer import fit
+from feraug.training.trainer import FitResult
 
 KIND = "experiment"
 #: What a new experiment folder may already hold: stage run folders put there beforehand.
 SEEDABLE = frozenset({"classifiers", "generators", "synthetic", "judge", "scores"})
-METRICS = Path("test") / "metrics.json"
-Log = Callable[[str], None]
-#: TrainConfig keys that may differ between a stored run and this config (labels only).
-_IGNORED_KEYS = ("out", "data")
 
 
 def _quiet(_: str) -> None:
     return None
-
-
-def run_status(folder: Path) -> str:
-    """``done`` (test metrics written), ``partial`` (started: has a manifest) or ``todo``."""
-    if (folder / METRICS).is_file():
-        return "done"
-    if (folder / "manifest.json").is_file():
-        return "partial"
-    return "todo"
 
 
 def plan(cfg: ExperimentConfig) -> list[dict]:
@@ -75,7 +66,7 @@ def plan(cfg: ExperimentConfig) -> list[dict]:
     rows: list[dict] = [{"stage": "classifier", "name": c.name,
                          "model": cfg.classifier_config(c.name).model,
                          "run_dir": str(cfg.classifier_dir(c.name)),
-                         "status": real_classifier_status(cfg.classifier_dir(c.name))}
+                         "status": run_status(cfg.classifier_dir(c.name))}
                         for c in cfg.classifiers]
     for g in cfg.generators:
         rows.append({"stage": "generator", "name": g.name, "model": g.model,
@@ -133,42 +124,6 @@ def prepare_experiment_dir(out: Path, data_fingerprint: str) -> bool:
     return existed
 
 
-#: TrainConfig keys holding paths: a job that ran with an absolute ``out`` stored them
-#: absolute, a rerun builds them relative; both name the same files.
-_PATH_KEYS = ("init", "synthetic", "extra_train", "pretrained_weights")
-
-
-def _comparable(config: dict) -> dict:
-    values = {k: v for k, v in json.loads(json.dumps(config)).items() if k not in _IGNORED_KEYS}
-    for key in _PATH_KEYS:
-        v = values.get(key)
-        if isinstance(v, str):
-            values[key] = str(Path(v).resolve())
-        elif isinstance(v, list):
-            values[key] = [str(Path(x).resolve()) for x in v]
-    return values
-
-
-def check_run_config(folder: Path, expected: dict) -> None:
-    """Refuse to reuse a run folder whose stored TrainConfig differs from ``expected``."""
-    try:
-        stored = json.loads((folder / "manifest.json").read_text()).get("config", {})
-    except (OSError, json.JSONDecodeError):
-        raise FeraugError(f"{folder}: run folder has no readable manifest.json") from None
-    from feraug.resume import with_current_defaults
-    from feraug.training.config import TrainConfig
-
-    old = _comparable(with_current_defaults(stored, TrainConfig))
-    new = _comparable(expected)
-    # Keys missing from the stored config are options added by a later feraug (e.g.
-    # data_seed, which experiments always took from data.seed): not a difference.
-    diff = sorted(k for k in set(old) | set(new) if k in old and old.get(k) != new.get(k))
-    if diff:
-        shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:4])
-        raise ConfigError(f"{folder}: this run was made with a different configuration "
-                          f"({shown}); choose a new --out or delete that run folder")
-
-
 def _train_summary(folder: Path) -> dict:
     """Synthetic image count and train-split size from the run's own manifest."""
     try:
@@ -184,48 +139,27 @@ def run_one(cfg: ExperimentConfig, arm: str, seed: int, real: FaceDataset,
             log: Log = _quiet) -> dict:
     """Train (or resume, or skip) one run and return its test metrics record."""
     folder = run_dir(cfg.out, arm, seed)
-    tc = cfg.train_config(arm, seed, folder)
-    status = run_status(folder)
-    if status != "todo":
-        check_run_config(folder, tc.model_dump())
-    if status == "done":
-        log(f"{arm} seed {seed}: finished earlier, skipped")
-        return read_run_metrics(folder)
-    log(f"{arm} seed {seed}: {'resuming' if status == 'partial' else 'training'} "
-        f"-> {folder}")
-    t0 = time.perf_counter()
-    result = fit(tc, dataset=real, resume=status == "partial")
-    seconds = time.perf_counter() - t0
-    loaded = load_classifier(result.best_checkpoint, choose_device(tc.device))
-    metrics = evaluate_classifier(loaded, real, split="test")
-    plot_confusion(metrics["confusion_matrix"], list(loaded.classes),
-                   folder / "test" / "confusion.png",
-                   title=f"{arm}, seed {seed}: test acc {metrics['accuracy']:.3f}")
-    best = result.best_val
-    metrics.update(arm=arm, seed=seed, run_dir=f"{arm}/seed{seed}",
-                   best_val_accuracy=best.get("val_accuracy"), best_epoch=best.get("epoch"),
-                   best_step=best.get("step"), steps=result.history[-1]["step"]
-                   if result.history else None, train_seconds=round(seconds, 2),
-                   **_train_summary(folder))
-    write_json(metrics, folder / METRICS)  # written last: marks the run finished
-    log(f"{arm} seed {seed}: test accuracy {metrics['accuracy']:.4f}, macro-F1 "
-        f"{metrics['macro_f1']:.4f} ({seconds:.1f} s)")
-    return metrics
+
+    def annotate(metrics: dict, result: FitResult, seconds: float,
+                 loaded: LoadedClassifier) -> dict:
+        plot_confusion(metrics["confusion_matrix"], list(loaded.classes),
+                       folder / "test" / "confusion.png",
+                       title=f"{arm}, seed {seed}: test acc {metrics['accuracy']:.3f}")
+        best = result.best_val
+        return {**metrics, "arm": arm, "seed": seed, "run_dir": f"{arm}/seed{seed}",
+                "best_val_accuracy": best.get("val_accuracy"), "best_epoch": best.get("epoch"),
+                "best_step": best.get("step"),
+                "steps": result.history[-1]["step"] if result.history else None,
+                "train_seconds": round(seconds, 2), **_train_summary(folder)}
+
+    return fit_and_test(cfg.train_config(arm, seed, folder), real, f"{arm} seed {seed}", log,
+                        annotate)
 
 
 def collect(cfg: ExperimentConfig) -> list[dict]:
     """Test metrics records of every finished run of ``cfg``, in plan order."""
-    return [read_run_metrics(run_dir(cfg.out, a, s))
+    return [read_record(run_dir(cfg.out, a, s))
             for a, s in cfg.runs() if run_status(run_dir(cfg.out, a, s)) == "done"]
-
-
-def read_run_metrics(folder: Path) -> dict:
-    """A finished run's test metrics record; FeraugError naming the file if it is damaged."""
-    path = folder / METRICS
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise FeraugError(f"{path}: unreadable run record ({type(exc).__name__})") from None
 
 
 def _write_manifest(cfg: ExperimentConfig, real: FaceDataset, status: str, **extra) -> None:
