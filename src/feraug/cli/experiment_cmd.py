@@ -1,6 +1,6 @@
-"""``feraug experiment run`` and ``feraug experiment report``: a whole comparison from one
-config file. torch and the training code are imported inside the commands, so
-``feraug --help`` stays fast."""
+"""``feraug experiment run``, ``report`` and ``pool``: a whole comparison from one config
+file, and the folds of a cross-validation pooled into one answer. torch and the training
+code are imported inside the commands, so ``feraug --help`` stays fast."""
 
 from __future__ import annotations
 
@@ -131,6 +131,42 @@ def report(
         typer.echo(json.dumps(summary, indent=2))
     else:
         _echo_summary(summary)
+
+
+POOL_HELP = (
+    "Pool the folds of a subject-disjoint cross-validation (one experiment folder per fold, "
+    "e.g. `experiment run CONFIG --set data.fold=N --out runs/x-foldN`) into one answer: "
+    "for every arm and seed finished in every fold the test confusion matrices are summed "
+    "and accuracy, macro-F1 and per-class recall computed over all test faces, then "
+    "summarised over seeds (mean ± 95% CI, paired differences against the baseline and the "
+    "best non-GAN arm chosen on validation)."
+    "\n\n"
+    "The folders' configs may differ only in data.fold and out (and the title, executor or "
+    "tsne_points, which change no number). Writes OUT/results.json, "
+    "OUT/results.csv, OUT/report.md and OUT/manifest.json; OUT must be new, empty or a "
+    "pooled folder written before. Missing folds and runs left out are listed as warnings."
+)
+
+
+@experiment_app.command("pool", help=POOL_HELP)
+def pool(
+    folders: Annotated[list[Path], typer.Argument(
+        metavar="FOLDER", help="Experiment folders, one per fold.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the pooled results.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Pool cross-validation folds (one experiment folder each) into one table."""
+    from feraug.experiment.pooling import pool_folds, write_pooled
+
+    summary = write_pooled(pool_folds(folders), out)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(f"pooled folds {', '.join(map(str, summary['folds']))} of "
+               f"{summary['folds_total']}")
+    for warning in summary["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
+    _echo_summary(summary)
 
 
 def register(app: typer.Typer) -> None:

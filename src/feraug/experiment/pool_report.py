@@ -1,0 +1,138 @@
+"""``report.md`` of pooled folds (:mod:`feraug.experiment.pooling`): the main table over the
+pooled test faces (mean ± 95% CI over seeds, paired differences against the baseline and the
+best non-GAN arm), a plain verdict per comparison with their count, per-class recall, each
+fold's own scores, the warnings, and which folders went in."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from feraug.experiment.aggregate import cell, verdict
+from feraug.experiment.data import PROCEDURAL
+from feraug.report import markdown_table, write_report
+
+PROCEDURAL_NOTE = ("**These are procedural cartoon faces, not real data.** The numbers show "
+                   "that the pooling works; they say nothing about facial expression "
+                   "recognition on real faces.")
+
+
+def pool_title(results: dict) -> str:
+    """The experiment's title without the one fold it named, plus which folds are pooled."""
+    # A per-fold config is usually the fold-0 config run with --set data.fold=N, whose
+    # title still says "(fold 0)": wrong for the pooled numbers.
+    title = re.sub(r"\s*\(fold \d+\)", "", results.get("title") or "feraug experiment")
+    folds = ", ".join(str(f["fold"]) for f in results["folds"])
+    return f"{title} (pooled over folds {folds} of {results['folds_total']})"
+
+
+def _main_table(results: dict) -> str:
+    base = results["baseline"]
+    best = (results.get("best_non_gan") or {}).get("arm")
+    vs_best = best is not None and best != base and any(
+        "delta_vs_best_non_gan" in e for e in results["arms"].values())
+    headers = ["arm", "seeds", "accuracy", "macro-F1", f"Δ accuracy vs {base}",
+               f"Δ macro-F1 vs {base}"]
+    if vs_best:
+        headers += [f"Δ accuracy vs {best}", f"Δ macro-F1 vs {best}"]
+    rows = []
+    for arm, e in results["arms"].items():
+        d = e.get("delta_vs_baseline")
+        row = [f"`{arm}`" + (" (baseline)" if arm == base else ""), e["n_seeds"],
+               cell(e["accuracy"]), cell(e["macro_f1"]),
+               cell(d["accuracy"], sign=True) if d else "—",
+               cell(d["macro_f1"], sign=True) if d else "—"]
+        if vs_best:
+            g = e.get("delta_vs_best_non_gan")
+            row += [cell(g["accuracy"], sign=True) if g else "—",
+                    cell(g["macro_f1"], sign=True) if g else "—"]
+        rows.append(row)
+    return markdown_table(headers, rows)
+
+
+def _verdicts(results: dict) -> str:
+    base = results["baseline"]
+    best_info = results.get("best_non_gan") or {}
+    best = best_info.get("arm")
+    lines = []
+    for arm, e in results["arms"].items():
+        for key, other in (("delta_vs_baseline", base), ("delta_vs_best_non_gan", best)):
+            d = e.get(key)
+            if d is None or other is None or (key == "delta_vs_best_non_gan" and best == base):
+                continue  # against the baseline it is already listed
+            lines += ["- " + verdict(arm, other, d["accuracy"], "accuracy"),
+                      "- " + verdict(arm, other, d["macro_f1"], "macro-F1")]
+    if not lines:
+        return "Only the baseline arm was pooled; there is nothing to compare."
+    text = ("Paired over seeds (arm minus the other arm with the same seed, each seed's score "
+            "over the pooled test faces), 95% Student-t interval:\n\n" + "\n".join(lines))
+    if best is not None and best_info.get("mean_val_accuracy") is not None:
+        text += (f"\n\nThe strongest arm without synthetic faces, chosen on validation accuracy "
+                 f"(mean over folds and seeds {best_info['mean_val_accuracy']:.4f}), is "
+                 f"**{best}**; every GAN arm must beat it, not only {base}.")
+    text += (f"\n\n{len(lines)} comparisons are made here, each at the 95% level; about "
+             f"{0.05 * len(lines):.1f} of them would exclude zero by chance alone if no arm "
+             "differed.")
+    return text
+
+
+def _recall_table(results: dict) -> str:
+    arms = list(results["arms"])
+    rows = [[c, *(cell(results["arms"][a]["recall"][c]) for a in arms)]
+            for c in results["classes"]]
+    return markdown_table(["class", *arms], rows)
+
+
+def _per_fold_table(results: dict) -> str:
+    folds = [f["fold"] for f in results["folds"]]
+    scores = {(r["arm"], r["seed"], r["fold"]): r for r in results["per_fold"]}
+    rows = []
+    for run in results["runs"]:
+        row: list[object] = [f"`{run['arm']}`", run["seed"], run["num_images"],
+                             run["accuracy"], run["macro_f1"]]
+        for fold in folds:
+            r = scores.get((run["arm"], run["seed"], fold)) or {}
+            acc = r.get("accuracy")
+            row.append("—" if acc is None else f"{acc:.3f} ({r.get('num_images')})")
+        rows.append(row)
+    return markdown_table(["arm", "seed", "test faces", "pooled accuracy", "pooled macro-F1",
+                           *(f"fold {f} accuracy (faces)" for f in folds)], rows)
+
+
+def _folders_table(results: dict) -> str:
+    rows = [[f["fold"], f"`{f['folder']}`", f"`{f.get('data_fingerprint')}`"]
+            for f in results["folds"]]
+    return markdown_table(["fold", "experiment folder", "data fingerprint"], rows,
+                          align=["r", "l", "l"])
+
+
+def write_pool_report(results: dict, out: Path) -> Path:
+    """Write ``report.md`` (and ``report.html``) of pooled folds into ``out``; returns the
+    markdown file's path."""
+    warnings = results.get("warnings") or []
+    n_faces = sorted({r["num_images"] for r in results["runs"]})
+    # Every arm is tested on the same faces; different counts mean a fold's runs differ.
+    faces = str(n_faces[0]) if len(n_faces) == 1 else f"{n_faces[0]}-{n_faces[-1]}"
+    intro = PROCEDURAL_NOTE if (results.get("config") or {}).get("data", {}).get("path") \
+        == PROCEDURAL else ""
+    sections = [
+        ("Main result", f"Each fold tests other subjects. For every arm and seed the test "
+         f"confusion matrices of its runs in all folds are summed ({faces} test faces) and "
+         "accuracy, macro-F1 and recall are computed from the sum; the table gives mean ± 95% "
+         "CI over seeds (Student t); Δ is the paired difference with the same seed. "
+         f"{len(results['runs'])} pooled runs"
+         + (f"; {len(results['left_out'])} left out (see Warnings)." if results["left_out"]
+            else ".") + "\n\n" + _main_table(results)),
+        ("Did it help?", _verdicts(results)),
+        ("Per-class recall", "Recall per class over the pooled test faces, mean ± 95% CI over "
+         "seeds.\n\n" + _recall_table(results)),
+        ("Per fold", "Each pooled run's score over all folds, and its score in each fold "
+         "alone (with that fold's test faces).\n\n" + _per_fold_table(results)),
+        ("Warnings", "\n".join(f"- {w}" for w in warnings) if warnings else "None: every "
+         "fold is here and every run finished in every fold."),
+        ("Folders pooled", _folders_table(results)),
+        ("Files", "`results.json` (everything above, per pooled run and per arm), "
+         "`results.csv` (one row per arm), `manifest.json` (the input folders and their "
+         "folds). Each fold's own report is in its experiment folder."),
+    ]
+    return write_report(out, pool_title(results), sections, intro=intro)
