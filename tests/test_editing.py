@@ -61,3 +61,27 @@ def test_warp_edits_move_the_faces_own_pixels() -> None:
     edited = net(x, labels)[0]
     assert torch.allclose(edited[0], x[0], atol=1e-5)
     assert torch.allclose(edited[1, :, :, :-1], x[1, :, :, 1:], atol=1e-4)
+
+
+def test_a_resumed_generator_refuses_a_changed_guide_file(ckpt: Path, tmp_path: Path) -> None:
+    """The guide's hash is recorded at the start; resuming with another file at the same
+    path would mix two guides in one generator, so it is refused in one line."""
+    import shutil
+
+    from test_gan import tiny_faces, tiny_model
+
+    from feraug.engine.generator_loop import train_generator
+    from feraug.errors import ConfigError
+    from feraug.models.checkpoint import read_checkpoint, save_checkpoint
+
+    guide = tmp_path / "guide.pt"
+    shutil.copy(ckpt, guide)
+    first = tiny_model("stargan", steps=2, guide=str(guide))
+    train_generator(first, tiny_faces(), tmp_path / "run", device="cpu", progress=False)
+    state = read_checkpoint(guide)
+    state["step"] = 1  # the same classifier file, changed
+    save_checkpoint(guide, state)
+    again = tiny_model("stargan", steps=4, guide=str(guide))
+    with pytest.raises(ConfigError, match="another guide file"):
+        train_generator(again, tiny_faces(), tmp_path / "run", device="cpu", resume=True,
+                        progress=False)

@@ -376,8 +376,10 @@ def test_smoke_config_runs_the_whole_pipeline_and_skips_finished_stages(
 
     values = cfg.model_dump()  # the same folder, a generator stage with another config
     values["generators"][0]["config"]["ngf"] = 4
+    manifest_before = (out / "manifest.json").read_bytes()
     with pytest.raises(ConfigError, match="different configuration .ngf"):
         runner.run_experiment(parse_experiment_config(values))
+    assert (out / "manifest.json").read_bytes() == manifest_before  # refused: untouched
 
 
 def test_classifier_references_must_name_a_classifier_stage(tmp_path: Path) -> None:

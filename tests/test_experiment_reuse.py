@@ -18,7 +18,7 @@ from feraug.experiment.stages import generator_status, run_generator_stage
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_a_generator_is_not_reused_after_its_guide_file_changed(ckpt: Path,
+def test_generator_stage_restarts_reads_old_records_and_refuses_a_changed_guide(ckpt: Path,
                                                                 tmp_path: Path) -> None:
     from feraug.models import build_classifier
     from feraug.models.checkpoint import read_checkpoint, save_checkpoint
@@ -35,7 +35,21 @@ def test_a_generator_is_not_reused_after_its_guide_file_changed(ckpt: Path,
         "base": {"model": "zhu-cnn", "epochs": 1, "max_steps": 1, "device": "cpu"},
         "seeds": [0], "arms": [{"name": "real"}]})
     spec = cfg.generators[0]
-    run_generator_stage(cfg, spec, load_real_data(cfg.data), log=lambda _: None)
+    real = load_real_data(cfg.data)
+    folder = cfg.generator_dir(spec.name)
+    run_generator_stage(cfg, spec, real, log=lambda _: None)
+    (folder / "checkpoint.pt").unlink()  # a manifest and a log, no checkpoint
+    assert generator_status(cfg, spec) == "partial"
+    run_generator_stage(cfg, spec, real, log=lambda _: None)  # starts again from step 0
+    assert generator_status(cfg, spec) == "done"
+
+    # a run recorded before an option existed (here guide_confidence) is the same run
+    from feraug.gan.base import read_generator_checkpoint
+    from feraug.io import atomic_torch_save
+
+    state = read_generator_checkpoint(folder / "checkpoint.pt")
+    del state["config"]["guide_confidence"]
+    atomic_torch_save(state, folder / "checkpoint.pt")
     assert generator_status(cfg, spec) == "done"
 
     torch.manual_seed(1)  # the same helper retrained in place: same path, other weights

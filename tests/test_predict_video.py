@@ -221,3 +221,15 @@ def test_frame_numbers_follow_the_decoder_across_dropped_frames() -> None:
         result.frames_read += 1
     assert seen == [0, 1, 4, 5]
     assert result.unreadable_frames == 2
+
+    class Leaping(_DroppingCapture):  # a timestamp-derived position far beyond the stream
+        def __init__(self) -> None:
+            super().__init__()
+            self.positions = iter([1, 10_000])
+
+    result = VideoPrediction(source="clip", classes=[], every=1, fps=10.0, frames_declared=6)
+    capture, seen = Leaping(), []
+    while (item := _read(capture, result)) is not None:
+        seen.append(item[0])
+        result.frames_read += 1
+    assert seen == [0, 1] and result.unreadable_frames == 0

@@ -198,16 +198,31 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
+def refuse_changed_work(cfg: ExperimentConfig) -> None:
+    """ConfigError (one line) when a started or finished stage or run of ``cfg.out`` was made
+    with another configuration than ``cfg`` asks for: helper classifiers, generators (their
+    config and guide file), the judge, every arm x seed. Checked before anything is written,
+    so a refused rerun leaves the folder and its manifest as they were."""
+    started = [(cfg.classifier_dir(c.name), cfg.classifier_config(c.name))
+               for c in cfg.classifiers]
+    if cfg.judge is not None and cfg.generators and judge_status(cfg) != "reused":
+        started.append((cfg.judge_dir(), cfg.judge_config()))
+    started += [(run_dir(cfg.out, a, s), cfg.train_config(a, s, run_dir(cfg.out, a, s)))
+                for a, s in cfg.runs()]
+    for folder, tc in started:
+        if run_status(folder) != "todo":
+            check_run_config(folder, tc.model_dump())
+    for generator in cfg.generators:
+        generator_status(cfg, generator)  # raises on a changed config or guide file
+
+
 def run_experiment(cfg: ExperimentConfig, log: Log = _quiet) -> dict:
     """Run every arm x seed of ``cfg`` into ``cfg.out`` (resuming), then write the results and
     the report. Returns a JSON-ready summary (paths, per-arm means and CIs)."""
     real = load_real_data(cfg.data)
     out = Path(cfg.out)
     existed = prepare_experiment_dir(out, real.fingerprint())
-    for arm, seed in cfg.runs():  # refuse a changed config before touching anything
-        folder = run_dir(out, arm, seed)
-        if run_status(folder) != "todo":
-            check_run_config(folder, cfg.train_config(arm, seed, folder).model_dump())
+    refuse_changed_work(cfg)  # before the manifest is rewritten with this config
     log(f"{'continuing' if existed else 'starting'} experiment in {out}: "
         f"{len(cfg.classifiers)} helper classifier(s), "
         f"{len(cfg.generators)} generator(s), {len(cfg.synthetic)} synthetic set(s), "

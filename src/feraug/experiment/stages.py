@@ -33,22 +33,28 @@ def generator_checkpoint(cfg: ExperimentConfig, name: str) -> Path:
 
 
 def generator_status(cfg: ExperimentConfig, spec: GeneratorSpec) -> str:
-    """``reused``, ``done``, ``partial`` (a checkpoint short of its steps) or ``todo``."""
+    """``reused``, ``done``, ``partial`` (a checkpoint short of its steps, or a run folder
+    without one yet) or ``todo``."""
     if spec.checkpoint:
         return "reused"
-    ckpt = cfg.generator_dir(spec.name) / "checkpoint.pt"
+    folder = cfg.generator_dir(spec.name)
+    ckpt = folder / "checkpoint.pt"
     if not ckpt.is_file():
-        return "todo"
+        # stopped before its first checkpoint: the trainer's resume starts it again from step 0
+        return "partial" if (folder / "manifest.json").is_file() else "todo"
     from feraug.gan import get_generator_class
     from feraug.gan.base import build_config, read_generator_checkpoint
+    from feraug.resume import with_current_defaults
 
     state = read_generator_checkpoint(ckpt)
-    wanted = build_config(get_generator_class(spec.model or "").config_class,
-                          resolved_generator_config(cfg, spec.config),
+    config_class = get_generator_class(spec.model or "").config_class
+    wanted = build_config(config_class, resolved_generator_config(cfg, spec.config),
                           f"generator {spec.name!r}").model_dump(mode="json")
-    if state["name"] != spec.model or state["config"] != wanted:
-        changed = sorted(k for k in wanted.keys() | state["config"].keys()
-                         if wanted.get(k) != state["config"].get(k))
+    # options added since the run was made count as their defaults (how it behaved)
+    stored = with_current_defaults(state["config"], config_class)
+    if state["name"] != spec.model or stored != wanted:
+        changed = sorted(k for k in wanted.keys() | stored.keys()
+                         if wanted.get(k) != stored.get(k))
         raise ConfigError(f"{ckpt}: this generator was trained as {state['name']} with a "
                           f"different configuration ({', '.join(changed) or 'model'}); "
                           "choose a new `out` or delete that folder")

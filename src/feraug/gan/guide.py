@@ -116,9 +116,14 @@ class GuidedGenerator(GeneratorModel):
             # building the classifier draws initial weights: keep the training RNG untouched
             # so that a resumed run continues exactly
             with torch.random.fork_rng(devices=[]):
-                self._guide = Guide(self.config.guide, self.classes, self.image_size,
-                                    self.device)
-            self.update_meta({"guide_sha256": self._guide.sha256})
+                guide = Guide(self.config.guide, self.classes, self.image_size, self.device)
+            recorded = self.meta.guide_sha256
+            if recorded and recorded != guide.sha256:  # a resumed run must keep its guide
+                raise ConfigError(f"{guide.path}: this generator was trained with another "
+                                  "guide file (its hash differs from the one recorded); "
+                                  "restore that file or train a new generator")
+            self._guide = guide
+            self.update_meta({"guide_sha256": guide.sha256})
         return self._guide
 
     def to(self, device: str | torch.device) -> GuidedGenerator:

@@ -146,10 +146,14 @@ def _read(capture: cv2.VideoCapture,
         index = result.frames_read + result.unreadable_frames + failed
         ok, frame = capture.read()
         if ok and frame is not None and frame.size:
-            # The decoder may drop a corrupt packet without a failed read; its own position
-            # then says which frame this is, where counting reads would drift.
+            # Some backends drop a corrupt packet without a failed read and report the
+            # position they reached; trust it only for a plausible jump (a position derived
+            # from timestamps can leap on variable-frame-rate clips). FFmpeg counts decoded
+            # frames only, so there this never fires.
             position = int(capture.get(cv2.CAP_PROP_POS_FRAMES)) - 1
-            if position > index:
+            plausible = position - index <= MAX_FAILED_READS and (
+                not result.frames_declared or position < result.frames_declared)
+            if index < position and plausible:
                 failed += position - index
                 index = position
             result.unreadable_frames += failed
