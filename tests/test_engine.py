@@ -38,6 +38,36 @@ def test_rng_of_older_generator_checkpoints_still_restores() -> None:
         restore_rng(old, augment=torch.Generator())
 
 
+def test_cuda_states_of_gpus_not_present_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run saved on two GPUs continues on one: only the GPU that exists gets a state (torch
+    raises IndexError when handed more states than GPUs)."""
+    handed: list[list[torch.Tensor]] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", handed.append)
+    philox = torch.zeros(16, dtype=torch.uint8)
+    restore_rng({"torch": torch.get_rng_state(), "cuda": [philox, philox + 1]})
+    assert len(handed) == 1 and len(handed[0]) == 1 and torch.equal(handed[0][0], philox)
+
+
+def test_a_generator_state_of_another_device_type_is_reseeded_or_refused(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A CUDA generator's state (16 bytes) cannot go into a CPU generator: with ``reseed``
+    the generator starts again from that seed and one line says the resume is not
+    bit-exact; without, a one-line CheckpointError."""
+    aug = torch.Generator().manual_seed(5)
+    state = capture_rng(augment=aug)
+    state["augment"] = torch.zeros(16, dtype=torch.uint8)  # what a CUDA generator stores
+    with pytest.raises(CheckpointError, match="another device type") as refused:
+        restore_rng(state, augment=aug)
+    assert "\n" not in str(refused.value)
+    restore_rng(state, reseed=42, augment=aug)
+    expected = torch.rand(3, generator=torch.Generator().manual_seed(42))
+    assert torch.equal(torch.rand(3, generator=aug), expected)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not bit-exact" in err[0] and "augment" in err[0]
+
+
 def _folder(out: Path) -> RunFolder:
     return RunFolder(out, "train", "classifier training")
 
@@ -100,6 +130,60 @@ def test_log_truncates_after_a_step(tmp_path: Path) -> None:
     log.truncate_after(4)
     assert [r["step"] for r in log.rows()] == [2, 4]
     assert log.last() == {"step": 4, "loss": 0.4}
+
+
+def test_log_drops_a_torn_last_line_and_refuses_other_damage(tmp_path: Path) -> None:
+    """A kill or a full disk mid-write leaves a torn last line: reading drops it and a resume
+    rewrites the log without it. A damaged line anywhere else is a one-line refusal naming
+    the file and line."""
+    path = tmp_path / "log.jsonl"
+    log = JsonLines(path)
+    for step in (2, 4):
+        log.append({"step": step})
+    with path.open("a") as fh:
+        fh.write('{"step": 6, "lo')
+    assert log.rows() == [{"step": 2}, {"step": 4}] and log.last() == {"step": 4}
+    log.truncate_after(6)
+    assert path.read_text() == '{"step": 2}\n{"step": 4}\n'
+    with path.open("a") as fh:
+        fh.write('{"step": 6, "lo\n\n')  # torn, then blank lines: still the last row
+    log.keep_first(5)
+    assert log.rows() == [{"step": 2}, {"step": 4}]
+    path.write_text('{"step": 2}\n{"st\n{"step": 6}\n')
+    for read in (log.rows, lambda: log.truncate_after(9), lambda: log.keep_first(9)):
+        with pytest.raises(CheckpointError, match=r"log\.jsonl: line 2 is not JSON"):
+            read()
+
+
+def test_log_keeps_the_first_rows(tmp_path: Path) -> None:
+    log = JsonLines(tmp_path / "log.jsonl")
+    log.keep_first(1)  # no log yet: nothing to do
+    assert not log.path.exists()
+    for step in (3, 6, 6):
+        log.append({"step": step})
+    log.keep_first(2)
+    assert log.rows() == [{"step": 3}, {"step": 6}]
+
+
+def test_generator_restart_from_step_0_drops_the_old_tensorboard_events(
+        tmp_path: Path) -> None:
+    """A run with no checkpoint yet starts again from step 0: its TensorBoard events go with
+    its log, or the view would show every step twice."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from test_gan import tiny_faces, tiny_model
+
+    from feraug.engine.generator_loop import train_generator
+
+    def run(resume: bool) -> None:
+        train_generator(tiny_model("fastgan", steps=2), tiny_faces(), tmp_path / "run",
+                        device="cpu", sample_every=0, checkpoint_every=0, log_every=1,
+                        resume=resume, progress=False, tensorboard=True)
+
+    run(resume=False)
+    (tmp_path / "run" / "checkpoint.pt").unlink()  # killed during its first save
+    run(resume=True)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard")).Reload()
+    assert [e.step for e in events.Scalars("gan/d")] == [1, 2]
 
 
 def test_classifier_resume_logs_every_epoch_once(tmp_path: Path) -> None:

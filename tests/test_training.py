@@ -130,31 +130,64 @@ def test_killed_run_resumes_to_identical_weights(tmp_path: Path) -> None:
 
 
 DDP_SCRIPT = textwrap.dedent("""
-    import sys, torch, torch.distributed as dist
+    import os, sys, torch
+    import torch.distributed as dist
+    import feraug.training.trainer as trainer
+    from feraug.engine.device import Engine
     from feraug.training.config import build_train_config
     from feraug.training.trainer import fit
     data, out = sys.argv[1], sys.argv[2]
-    cfg = build_train_config({"data": data, "out": out, "epochs": 1, "max_steps": 3,
-                              "batch_size": 4, "device": "cpu", "lr": 0.01})
-    rank = int(__import__("os").environ["RANK"])
-    result = fit(cfg)
-    torch.save(result.model.state_dict(), f"{out}/../rank{rank}.pt")
+    rank = int(os.environ["RANK"])
+    Engine.close = lambda self: None  # one process group for the three runs: gloo cannot rejoin
+
+    def run(name, resume=False):
+        cfg = build_train_config({"data": data, "out": f"{out}/{name}", "epochs": 2,
+                                  "batch_size": 4, "device": "cpu", "lr": 0.01,
+                                  "checkpoint_every": 3})
+        result = fit(cfg, resume=resume)
+        torch.save(result.model.state_dict(), f"{out}/{name}.rank{rank}.pt")
+
+    run("straight")
+    # 2 steps an epoch: killed on every rank during step 4, after last.pt of step 3
+    augment, calls = trainer.augment_batch, []
+    def killed_in_step_4(*args):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return augment(*args)
+    trainer.augment_batch = killed_in_step_4
+    try:
+        run("split")
+    except KeyboardInterrupt:
+        pass
+    trainer.augment_batch = augment
+    run("split", resume=True)
+    dist.destroy_process_group()
 """)
 
 
-def test_two_process_ddp_ranks_end_identical(tmp_path: Path) -> None:
+def test_two_process_ddp_ranks_end_identical_and_resume_exactly(tmp_path: Path) -> None:
+    """Two gloo processes end with the same weights; last.pt holds each rank's own random
+    streams, so a run killed mid-epoch resumes to exactly the weights of an unbroken one."""
     data = write_image_folder(tiny_dataset(per_class=6), tmp_path / "data")
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-           "2", str(script), str(data), str(tmp_path / "run")]
+           "2", str(script), str(data), str(tmp_path)]
     subprocess.run(cmd, env=_cli_env(tmp_path), check=True, timeout=240)
-    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
-    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
-    saved = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
+    r0 = torch.load(tmp_path / "straight.rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "straight.rank1.pt", weights_only=True)
+    saved = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
     for key in r0:
         assert torch.equal(r0[key], r1[key]), key
-        assert torch.equal(r0[key], saved[key]), key
+        assert torch.equal(r0[key], saved["model"][key]), key
+    ranks = saved["rng"]["ranks"]
+    assert len(ranks) == 2 and not torch.equal(ranks[0]["augment"], ranks[1]["augment"])
+    for rank in (0, 1):
+        resumed = torch.load(tmp_path / f"split.rank{rank}.pt", weights_only=True)
+        for key in r0:
+            assert torch.equal(r0[key], resumed[key]), (rank, key)
+    assert read_checkpoint(tmp_path / "split" / "last.pt")["run_state"]["step"] == 4
     # weights moved away from initialisation: compare with a fresh model of the same seed
     from feraug.models import build_classifier
 

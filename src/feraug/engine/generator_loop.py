@@ -48,6 +48,7 @@ from feraug.gan.meta import GeneratorMeta
 from feraug.io import atomic_torch_save, atomic_write_bytes, png_bytes
 from feraug.progress import progress_bar
 from feraug.resume import check_same_settings
+from feraug.tensorboard import FOLDER as TENSORBOARD
 from feraug.tensorboard import Board
 
 KIND = "feraug-gan-run"  # the manifest kind of a generator run
@@ -172,7 +173,7 @@ def _begin(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
     """Ready the folder and the generator: restored from the checkpoint, or fresh (prepared,
     seeded, the same weights on every rank, its meta and the run's manifest written)."""
     start = folder.begin(
-        resume, CHECKPOINT, partial=(LOG, SAMPLES),
+        resume, CHECKPOINT, partial=(LOG, SAMPLES, TENSORBOARD),
         check=lambda manifest, start: _check_restart(folder.out, model, manifest, start))
     engine.barrier()
     if start is not Start.RESUME:

@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from feraug.errors import CheckpointError
 from feraug.io import atomic_write_bytes, prepare_output_dir
 from feraug.manifest import write_manifest
 from feraug.resume import read_run_manifest, start_again
@@ -80,7 +81,12 @@ class RunFolder:
 
 
 class JsonLines:
-    """A run's log: one JSON object per line, each with the ``step`` it was written at."""
+    """A run's log: one JSON object per line, each with the ``step`` it was written at.
+
+    A process killed (or a disk filled) mid-write leaves a torn last line; it is dropped when
+    the log is read, since the row it began is written again by the resumed run. Any other
+    line that is not JSON means the file was damaged some other way, and reading refuses.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -90,21 +96,43 @@ class JsonLines:
         with self.path.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
 
-    def rows(self) -> list[dict]:
-        """Every row, oldest first (none when the log does not exist yet)."""
+    def _lines(self) -> list[tuple[str, dict]]:
+        """Every intact line with its row, oldest first (none when there is no log)."""
         if not self.path.is_file():
             return []
-        return [json.loads(ln) for ln in self.path.read_text().splitlines() if ln.strip()]
+        numbered = [(n, ln) for n, ln in enumerate(self.path.read_text().splitlines(), 1)
+                    if ln.strip()]
+        parsed = []
+        for i, (n, ln) in enumerate(numbered):
+            try:
+                parsed.append((ln, json.loads(ln)))
+            except ValueError:
+                if i == len(numbered) - 1:  # torn by a kill mid-write: the run redoes it
+                    break
+                raise CheckpointError(f"{self.path}: line {n} is not JSON; the log is "
+                                      "damaged") from None
+        return parsed
+
+    def rows(self) -> list[dict]:
+        """Every row, oldest first (none when the log does not exist yet)."""
+        return [row for _, row in self._lines()]
 
     def last(self) -> dict:
         """The newest row, or ``{}``."""
         rows = self.rows()
         return rows[-1] if rows else {}
 
+    def _rewrite(self, lines: list[str]) -> None:
+        atomic_write_bytes("".join(f"{ln}\n" for ln in lines).encode(), self.path)
+
     def truncate_after(self, step: int) -> None:
         """Drop the rows written after ``step``: a resumed run continues from its checkpoint's
         step and writes those rows again, so keeping them would log those steps twice."""
         if self.path.is_file():
-            keep = [ln for ln in self.path.read_text().splitlines() if ln.strip()
-                    and json.loads(ln).get("step", 0) <= step]
-            atomic_write_bytes("".join(f"{ln}\n" for ln in keep).encode(), self.path)
+            self._rewrite([ln for ln, row in self._lines() if row.get("step", 0) <= step])
+
+    def keep_first(self, n: int) -> None:
+        """Keep only the first ``n`` rows: those a checkpoint says were written before it, for
+        a log whose rows can share a step with a checkpoint saved before them."""
+        if self.path.is_file():
+            self._rewrite([ln for ln, _ in self._lines()[:n]])

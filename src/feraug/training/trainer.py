@@ -15,12 +15,13 @@ from feraug.data.dataset import FaceDataset
 from feraug.engine.device import Engine, make_engine
 from feraug.engine.rng import capture_rng, restore_rng
 from feraug.engine.run_folder import RunFolder, Start
-from feraug.errors import DataError
+from feraug.errors import CheckpointError, DataError
 from feraug.finite import ensure_finite_losses, ensure_finite_weights
 from feraug.io import refuse_output_inside
 from feraug.models.checkpoint import read_checkpoint, save_checkpoint
 from feraug.progress import progress_bar
-from feraug.resume import check_same_settings, read_run_manifest
+from feraug.resume import check_same_settings
+from feraug.tensorboard import FOLDER as TENSORBOARD
 from feraug.tensorboard import Board
 from feraug.training.augment import augment_batch
 from feraug.training.batches import TensorBatches
@@ -84,29 +85,50 @@ def _meta(config: TrainConfig, ds: FaceDataset) -> dict:
     }
 
 
+def _aug_seed(config: TrainConfig, rank: int, step: int = 0) -> int:
+    """The augmentation stream's seed: each rank draws its own; ``step`` > 0 seeds it anew
+    for a resume whose stored stream was made on another device type."""
+    return config.seed * 7919 + rank + 1_000_003 * step
+
+
 def _save_last(path: Path, model, opt, sched, state: RunState, aug_gen: torch.Generator,
-               meta: dict) -> None:
-    save_checkpoint(path, {
-        **meta,
-        "model": unwrap(model).state_dict(),
-        "optimizer": opt.state_dict(),
-        "scheduler": sched.state_dict() if sched is not None else None,
-        "rng": capture_rng(augment=aug_gen),
-        "run_state": {k: v for k, v in state.__dict__.items()},
-    })
+               meta: dict, engine: Engine) -> None:
+    """Write ``last.pt`` (from rank 0) with every rank's RNG and augmentation states, so that
+    a resume with as many processes gives each rank back its own streams. Every rank must
+    call it (the states are gathered)."""
+    ranks = engine.gather(capture_rng(augment=aug_gen))
+    if engine.is_main:
+        save_checkpoint(path, {
+            **meta,
+            "model": unwrap(model).state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict() if sched is not None else None,
+            "rng": {"ranks": ranks},
+            "run_state": {k: v for k, v in state.__dict__.items()},
+        })
+    engine.barrier()
 
 
-def _restore(path: Path, model, opt, sched, aug_gen: torch.Generator) -> RunState:
+def _restore(path: Path, model, opt, sched, aug_gen: torch.Generator, config: TrainConfig,
+             engine: Engine) -> RunState:
+    """Load ``last.pt`` into the model, optimiser, scheduler and this rank's RNG states."""
     ckpt = read_checkpoint(path)
+    # a checkpoint without "ranks" holds one process's states (single-process runs)
+    ranks = ckpt["rng"].get("ranks", [ckpt["rng"]])
+    if len(ranks) != engine.world_size:
+        raise CheckpointError(f"{path}: holds the random states of {len(ranks)} process(es); "
+                              f"resume it with as many (this run has {engine.world_size})")
     unwrap(model).load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["optimizer"])
     if sched is not None and ckpt["scheduler"] is not None:
         sched.load_state_dict(ckpt["scheduler"])
-    restore_rng(ckpt["rng"], augment=aug_gen)
     run_state = dict(ckpt["run_state"])
     if "best_val_accuracy" in run_state:  # the name in checkpoints written before 2026-11-23
         run_state["best_score"] = run_state.pop("best_val_accuracy")
-    return RunState(**run_state)
+    state = RunState(**run_state)
+    restore_rng(ranks[engine.rank], reseed=_aug_seed(config, engine.rank, state.step),
+                augment=aug_gen)
+    return state
 
 
 def validate(model, val: FaceDataset, config: TrainConfig, engine: Engine) -> dict:
@@ -133,16 +155,6 @@ def _check_same_run(out: Path, manifest: dict, config: TrainConfig,
         raise DataError(f"{config.data}: the data differ from those of the run in {out}")
 
 
-def check_resumable(out: Path, config: TrainConfig, data_fingerprint: str) -> bool:
-    """Refuse ``--resume`` unless ``out`` holds an interrupted classifier run (a ``train``
-    manifest) of this very config and data (only :data:`RESUMABLE_CHANGES` may differ).
-    Returns whether there is a checkpoint to continue from: a run stopped before or during
-    its first save has none and starts again from step 0 in its own folder."""
-    manifest = read_run_manifest(out, "train", "classifier training")
-    _check_same_run(out, manifest, config, data_fingerprint)
-    return (out / "last.pt").is_file()
-
-
 def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = False,
         fused_optimizer: bool = False) -> FitResult:
     """Train a classifier as ``config`` says; the best checkpoint is chosen on ``val``."""
@@ -155,7 +167,7 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     refuse_output_inside(out, [config.data, *config.synthetic], "the training data")
     folder = RunFolder(out, "train", "classifier training", main=engine.is_main)
     start = folder.begin(
-        resume, last_path.name, partial=("metrics.jsonl", best_path.name),
+        resume, last_path.name, partial=("metrics.jsonl", best_path.name, TENSORBOARD),
         check=lambda manifest, _: _check_same_run(out, manifest, config, ds.fingerprint()))
     if start is Start.NEW:  # a continued or restarted run keeps the manifest it began with
         folder.write_manifest(config.model_dump(), config.seed, ds.fingerprint(),
@@ -171,12 +183,14 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     sched = build_scheduler(config, opt)
     loss_fn = build_loss(config, train.labels, ds.num_classes, engine.device)
     step_model = torch.compile(model) if config.compile else model
-    aug_gen = torch.Generator(engine.device).manual_seed(config.seed * 7919 + engine.rank)
+    aug_gen = torch.Generator(engine.device).manual_seed(_aug_seed(config, engine.rank))
     state = RunState()
     if start is Start.RESUME:
-        state = _restore(last_path, model, opt, sched, aug_gen)
+        state = _restore(last_path, model, opt, sched, aug_gen, config, engine)
         if engine.is_main:
-            metrics.truncate_after(state.step)
+            # by count, not step: a mid-epoch last.pt saved at an epoch's last step precedes
+            # that epoch's row of the same step, which the resumed run writes again
+            metrics.keep_first(len(state.history))
     meta = _meta(config, ds)
 
     images = train.images.to(engine.device)
@@ -214,9 +228,8 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
             running += loss_value * len(idx)
             seen += len(idx)
             bar.update(1)
-            if engine.is_main and config.checkpoint_every and \
-                    state.step % config.checkpoint_every == 0:
-                _save_last(last_path, model, opt, sched, state, aug_gen, meta)
+            if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+                _save_last(last_path, model, opt, sched, state, aug_gen, meta, engine)
             if crash_at and state.step == crash_at:
                 os._exit(3)
             if config.max_steps is not None and state.step >= config.max_steps:
@@ -251,7 +264,7 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
                 state.best_val = row
                 save_checkpoint(best_path, {**meta, "model": unwrap(model).state_dict(),
                                             "val_metrics": row, "step": state.step})
-            _save_last(last_path, model, opt, sched, state, aug_gen, meta)
+        _save_last(last_path, model, opt, sched, state, aug_gen, meta, engine)
     board.close()
     engine.barrier()
     engine.close()
