@@ -137,3 +137,29 @@ def test_checkpoint_holds_each_rank_and_older_layouts_resume(tmp_path: Path) -> 
     _edit_rng(split / "last.pt", lambda r: r["ranks"][0])  # the single-process layout
     fit(_cfg(tmp_path, "split", max_steps=4), dataset=data, resume=True)
     assert _same_weights(tmp_path / "whole" / "last.pt", split / "last.pt")
+
+
+def test_an_epoch_resumed_after_its_last_batch_reports_its_whole_loss(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed after last.pt was saved at an epoch's last step but before that epoch's row: the
+    resumed run writes the row with the mean loss over all the epoch's batches (the running
+    total is in the checkpoint), exactly as the unbroken run did."""
+    data = tiny_dataset()
+    fit(_cfg(tmp_path, "whole", checkpoint_every=3), dataset=data)
+    real_validate, calls = trainer.validate, []
+
+    def dies_validating_epoch_two(*args: object, **kwargs: object) -> dict:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_validate(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "validate", dies_validating_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        fit(_cfg(tmp_path, "killed", checkpoint_every=3), dataset=data)
+    monkeypatch.undo()
+    fit(_cfg(tmp_path, "killed", checkpoint_every=3), dataset=data, resume=True)
+    whole, resumed = _rows(tmp_path / "whole"), _rows(tmp_path / "killed")
+    assert [(r["epoch"], r["step"]) for r in resumed] == [(r["epoch"], r["step"]) for r in whole]
+    for a, b in zip(whole, resumed, strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-6)

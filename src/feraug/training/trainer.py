@@ -67,6 +67,10 @@ class RunState:
     best_score: float = -1.0  # best value of the selection metric (config.select_metric)
     best_val: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+    # the running epoch's loss total and image count, so that an epoch resumed mid-way
+    # reports the mean over all its batches
+    loss_sum: float = 0.0
+    loss_count: int = 0
 
 
 def _meta(config: TrainConfig, ds: FaceDataset) -> dict:
@@ -205,7 +209,8 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     done = config.max_steps is not None and state.step >= config.max_steps
     while state.epoch < config.epochs and not done:
         model.train()
-        running, seen = 0.0, 0
+        if state.batch_in_epoch == 0:
+            state.loss_sum, state.loss_count = 0.0, 0
         bar = progress_bar(total=batches.batches_per_epoch(), initial=state.batch_in_epoch,
                            desc=f"epoch {state.epoch + 1}/{config.epochs}", enabled=show,
                            leave=False)
@@ -225,8 +230,8 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
             opt.step()
             state.step += 1
             state.batch_in_epoch += 1
-            running += loss_value * len(idx)
-            seen += len(idx)
+            state.loss_sum += loss_value * len(idx)
+            state.loss_count += len(idx)
             bar.update(1)
             if config.checkpoint_every and state.step % config.checkpoint_every == 0:
                 _save_last(last_path, model, opt, sched, state, aug_gen, meta, engine)
@@ -240,7 +245,8 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
         engine.sync_buffers(model)
         epoch_done = not done or state.batch_in_epoch >= batches.batches_per_epoch()
         row = {"epoch": state.epoch + 1, "step": state.step,
-               "train_loss": running / max(seen, 1), "lr": opt.param_groups[0]["lr"],
+               "train_loss": state.loss_sum / max(state.loss_count, 1),
+               "lr": opt.param_groups[0]["lr"],
                **validate(model, val, config, engine)}
         if epoch_done:
             if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
