@@ -79,9 +79,10 @@ def run(
         "--executor", help="sequential, submitit-local or slurm (overrides `executor.kind` "
         "in the config; the last two need `pip install 'feraug[cluster]'`).")] = None,
     overrides: Annotated[list[str] | None, typer.Option(
-        "--set", help="KEY=VALUE: override one config value by its dotted key (value read "
-        "as YAML), e.g. --set data.fold=1 --set data.train_fraction=0.25; repeatable. "
-        "The run records the result.")] = None,
+        "--set", help="KEY=VALUE: override one config value by its dotted key through "
+        "mappings (list items such as one arm cannot be addressed; the value is read as "
+        "YAML, so quote a string that looks like a number), e.g. --set data.fold=1 --set "
+        "data.train_fraction=0.25; repeatable. The run records the result.")] = None,
 ) -> None:
     """Run (or continue) every arm x seed of an experiment and write its report."""
     from feraug.errors import DataError
