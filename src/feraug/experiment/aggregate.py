@@ -108,6 +108,18 @@ def summarise(records: list[dict], arms: Sequence[str], baseline: str,
     return clean(result)
 
 
+def arm_summaries(results: dict) -> dict[str, dict]:
+    """Per arm, what a command prints and a summary JSON keeps: mean and 95% CI half-width of
+    accuracy and macro-F1, and the paired accuracy difference against the baseline."""
+    def delta(e: dict, key: str) -> float | None:
+        return (e.get("delta_vs_baseline") or {}).get("accuracy", {}).get(key)
+
+    return {name: {"accuracy": e["accuracy"]["mean"], "accuracy_ci95": e["accuracy"]["ci95"],
+                   "macro_f1": e["macro_f1"]["mean"], "macro_f1_ci95": e["macro_f1"]["ci95"],
+                   "delta_accuracy": delta(e, "mean"), "delta_accuracy_ci95": delta(e, "ci95")}
+            for name, e in results["arms"].items()}
+
+
 def signed(value: float | None, digits: int = 3) -> str:
     """``+0.012`` / ``-0.004``; an em dash for None."""
     return "—" if value is None else f"{value:+.{digits}f}"

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from feraug.experiment.aggregate import cell, verdict
 from feraug.experiment.data import PROCEDURAL
+from feraug.experiment.tables import main_table, recall_tables, verdicts
 from feraug.report import markdown_table, write_report
 
 PROCEDURAL_NOTE = ("**These are procedural cartoon faces, not real data.** The numbers show "
@@ -24,63 +24,6 @@ def pool_title(results: dict) -> str:
     title = re.sub(r"\s*\(fold \d+\)", "", results.get("title") or "feraug experiment")
     folds = ", ".join(str(f["fold"]) for f in results["folds"])
     return f"{title} (pooled over folds {folds} of {results['folds_total']})"
-
-
-def _main_table(results: dict) -> str:
-    base = results["baseline"]
-    best = (results.get("best_non_gan") or {}).get("arm")
-    vs_best = best is not None and best != base and any(
-        "delta_vs_best_non_gan" in e for e in results["arms"].values())
-    headers = ["arm", "seeds", "accuracy", "macro-F1", f"Δ accuracy vs {base}",
-               f"Δ macro-F1 vs {base}"]
-    if vs_best:
-        headers += [f"Δ accuracy vs {best}", f"Δ macro-F1 vs {best}"]
-    rows = []
-    for arm, e in results["arms"].items():
-        d = e.get("delta_vs_baseline")
-        row = [f"`{arm}`" + (" (baseline)" if arm == base else ""), e["n_seeds"],
-               cell(e["accuracy"]), cell(e["macro_f1"]),
-               cell(d["accuracy"], sign=True) if d else "—",
-               cell(d["macro_f1"], sign=True) if d else "—"]
-        if vs_best:
-            g = e.get("delta_vs_best_non_gan")
-            row += [cell(g["accuracy"], sign=True) if g else "—",
-                    cell(g["macro_f1"], sign=True) if g else "—"]
-        rows.append(row)
-    return markdown_table(headers, rows)
-
-
-def _verdicts(results: dict) -> str:
-    base = results["baseline"]
-    best_info = results.get("best_non_gan") or {}
-    best = best_info.get("arm")
-    lines = []
-    for arm, e in results["arms"].items():
-        for key, other in (("delta_vs_baseline", base), ("delta_vs_best_non_gan", best)):
-            d = e.get(key)
-            if d is None or other is None or (key == "delta_vs_best_non_gan" and best == base):
-                continue  # against the baseline it is already listed
-            lines += ["- " + verdict(arm, other, d["accuracy"], "accuracy"),
-                      "- " + verdict(arm, other, d["macro_f1"], "macro-F1")]
-    if not lines:
-        return "Only the baseline arm was pooled; there is nothing to compare."
-    text = ("Paired over seeds (arm minus the other arm with the same seed, each seed's score "
-            "over the pooled test faces), 95% Student-t interval:\n\n" + "\n".join(lines))
-    if best is not None and best_info.get("mean_val_accuracy") is not None:
-        text += (f"\n\nThe strongest arm without synthetic faces, chosen on validation accuracy "
-                 f"(mean over folds and seeds {best_info['mean_val_accuracy']:.4f}), is "
-                 f"**{best}**; every GAN arm must beat it, not only {base}.")
-    text += (f"\n\n{len(lines)} comparisons are made here, each at the 95% level; about "
-             f"{0.05 * len(lines):.1f} of them would exclude zero by chance alone if no arm "
-             "differed.")
-    return text
-
-
-def _recall_table(results: dict) -> str:
-    arms = list(results["arms"])
-    rows = [[c, *(cell(results["arms"][a]["recall"][c]) for a in arms)]
-            for c in results["classes"]]
-    return markdown_table(["class", *arms], rows)
 
 
 def _per_fold_table(results: dict) -> str:
@@ -122,10 +65,13 @@ def write_pool_report(results: dict, out: Path) -> Path:
          "CI over seeds (Student t); Δ is the paired difference with the same seed. "
          f"{len(results['runs'])} pooled runs"
          + (f"; {len(results['left_out'])} left out (see Warnings)." if results["left_out"]
-            else ".") + "\n\n" + _main_table(results)),
-        ("Did it help?", _verdicts(results)),
+            else ".") + "\n\n" + main_table(results, vs_best=True)),
+        ("Did it help?", verdicts(
+            results, pairing="arm minus the other arm with the same seed, each seed's score "
+            "over the pooled test faces", selection="mean over folds and seeds",
+            what="pooled")),
         ("Per-class recall", "Recall per class over the pooled test faces, mean ± 95% CI over "
-         "seeds.\n\n" + _recall_table(results)),
+         "seeds.\n\n" + recall_tables(results, deltas=False)),
         ("Per fold", "Each pooled run's score over all folds, and its score in each fold "
          "alone (with that fold's test faces).\n\n" + _per_fold_table(results)),
         ("Warnings", "\n".join(f"- {w}" for w in warnings) if warnings else "None: every "

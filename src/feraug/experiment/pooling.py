@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from feraug.errors import ConfigError, FeraugError
-from feraug.experiment.aggregate import summarise
+from feraug.experiment.aggregate import arm_summaries, summarise
 from feraug.experiment.config import run_dir
 from feraug.experiment.runner import read_experiment_manifest
 from feraug.experiment.runs import read_record, run_status
@@ -243,7 +243,6 @@ def write_pooled(results: dict, out: str | Path) -> dict[str, Any]:
     prepare_pool_dir(out, inputs)
     json_path, csv_path = write_results(results, out)
     report = write_pool_report(results, out)
-    arms = results["arms"]
     summary = {
         "out_dir": str(out), "report": str(report), "results_json": str(json_path),
         "results_csv": str(csv_path),
@@ -252,15 +251,7 @@ def write_pooled(results: dict, out: str | Path) -> dict[str, Any]:
         "runs_total": len(results["runs"]) + len(results["left_out"]),
         "left_out": results["left_out"], "warnings": results["warnings"],
         "best_non_gan": (results.get("best_non_gan") or {}).get("arm"),
-        "arms": {name: {"accuracy": e["accuracy"]["mean"],
-                        "accuracy_ci95": e["accuracy"]["ci95"],
-                        "macro_f1": e["macro_f1"]["mean"],
-                        "macro_f1_ci95": e["macro_f1"]["ci95"],
-                        "delta_accuracy": (e.get("delta_vs_baseline") or {})
-                        .get("accuracy", {}).get("mean"),
-                        "delta_accuracy_ci95": (e.get("delta_vs_baseline") or {})
-                        .get("accuracy", {}).get("ci95")}
-                 for name, e in arms.items()}}
+        "arms": arm_summaries(results)}
     config = results["config"]
     write_manifest(out, KIND, config, int(config["seeds"][0]), None, status="complete",
                    inputs=[{"folder": str(Path(f["folder"]).resolve()), "fold": f["fold"],

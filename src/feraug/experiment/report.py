@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 
 from feraug.data.dataset import FaceDataset
-from feraug.experiment.aggregate import cell, verdict
 from feraug.experiment.config import ExperimentConfig, run_dir
+from feraug.experiment.tables import main_table, recall_tables, verdicts
 from feraug.report import fmt, image_md, markdown_table, pyplot, save_figure, write_report
 
 PROCEDURAL_NOTE = ("**These are procedural cartoon faces, not real data.** The numbers show "
@@ -65,65 +65,6 @@ def _what_was_run(cfg: ExperimentConfig, manifest: dict) -> str:
             "numbers below are on the **test** split. Synthetic images only ever join the "
             "train split.\n\nConfig:\n\n```yaml\n"
             + yaml.safe_dump(cfg.model_dump(), sort_keys=False).strip() + "\n```")
-    return text
-
-
-def _main_table(results: dict) -> str:
-    base = results["baseline"]
-    rows = []
-    for arm, e in results["arms"].items():
-        d = e.get("delta_vs_baseline")
-        rows.append([f"`{arm}`" + (" (baseline)" if arm == base else ""), e["n_seeds"],
-                     cell(e["accuracy"]), cell(e["macro_f1"]),
-                     cell(d["accuracy"], sign=True) if d else "—",
-                     cell(d["macro_f1"], sign=True) if d else "—"])
-    return markdown_table(["arm", "seeds", "accuracy", "macro-F1", f"Δ accuracy vs {base}",
-                           f"Δ macro-F1 vs {base}"], rows)
-
-
-def _verdicts(results: dict) -> str:
-    base = results["baseline"]
-    lines = []
-    for arm, e in results["arms"].items():
-        d = e.get("delta_vs_baseline")
-        if d is None:
-            continue
-        lines.append("- " + verdict(arm, base, d["accuracy"], "accuracy"))
-        lines.append("- " + verdict(arm, base, d["macro_f1"], "macro-F1"))
-    best = (results.get("best_non_gan") or {}).get("arm")
-    gan_lines = []
-    for arm, e in results["arms"].items():
-        d = e.get("delta_vs_best_non_gan")
-        if d is None or best is None or best == base:
-            continue  # against the baseline it is already above
-        gan_lines.append("- " + verdict(arm, best, d["accuracy"], "accuracy"))
-        gan_lines.append("- " + verdict(arm, best, d["macro_f1"], "macro-F1"))
-    if not lines:
-        return "Only the baseline arm was run; there is nothing to compare."
-    text = ("Paired over seeds (arm minus baseline with the same seed), 95% Student-t "
-            "interval:\n\n" + "\n".join(lines))
-    if best is not None and results.get("best_non_gan", {}).get("mean_val_accuracy"):
-        text += (f"\n\nThe strongest arm without synthetic faces, chosen on validation "
-                 f"accuracy (mean {results['best_non_gan']['mean_val_accuracy']:.4f}), is "
-                 f"**{best}**; every GAN arm must beat it, not only {base}.")
-        if gan_lines:
-            text += "\n\n" + "\n".join(gan_lines)
-    n = len(lines) + len(gan_lines)
-    text += (f"\n\n{n} comparisons are made here, each at the 95% level; about "
-             f"{0.05 * n:.1f} of them would exclude zero by chance alone if no arm differed.")
-    return text
-
-
-def _recall_tables(results: dict) -> str:
-    classes, arms, base = results["classes"], list(results["arms"]), results["baseline"]
-    rows = [[c, *(cell(results["arms"][a]["recall"][c]) for a in arms)] for c in classes]
-    text = markdown_table(["class", *arms], rows)
-    others = [a for a in arms if a != base]
-    if others:
-        rows = [[c, *(cell(results["arms"][a]["delta_vs_baseline"]["recall"][c], sign=True)
-                      for a in others)] for c in classes]
-        text += (f"\n\nPaired difference in recall against `{base}` (mean ± 95% CI):\n\n"
-                 + markdown_table(["class", *others], rows))
     return text
 
 
@@ -317,13 +258,13 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
     sections = [
         ("Main result", status + " Test split, mean ± 95% CI over seeds (Student t); Δ is "
          "the paired difference against the baseline with the same seed.\n\n"
-         + _main_table(results) + "\n\n" + image_md(bars, "accuracy and macro-F1", out)),
-        ("Did it help?", _verdicts(results)),
+         + main_table(results) + "\n\n" + image_md(bars, "accuracy and macro-F1", out)),
+        ("Did it help?", verdicts(results)),
         *([("Synthetic:real ratio", ratio)] if ratio else []),
         *([("Generators, judged independently", judged)] if judged else []),
         ("Faces", _samples_section(cfg, real, out)),
         ("Per-class recall", "Test recall per class, mean ± 95% CI over seeds.\n\n"
-         + _recall_tables(results)),
+         + recall_tables(results)),
         ("Confusion matrices", _confusions(results, out)),
         ("Feature space (t-SNE)", _tsne_section(cfg, results, real, out, log)),
         ("Runs", _runs_table(results)),

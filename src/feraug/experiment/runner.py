@@ -25,7 +25,7 @@ from pathlib import Path
 
 from feraug.data.dataset import FaceDataset
 from feraug.errors import ConfigError, FeraugError
-from feraug.experiment.aggregate import summarise, write_results
+from feraug.experiment.aggregate import arm_summaries, summarise, write_results
 from feraug.experiment.classifiers import run_classifier_stages
 from feraug.experiment.config import ExperimentConfig, parse_experiment_config, run_dir
 from feraug.experiment.data import load_real_data
@@ -183,15 +183,7 @@ def finish(cfg: ExperimentConfig, real: FaceDataset | None, log: Log = _quiet,
     return {"out_dir": str(out), "report": str(report), "results_json": str(json_path),
             "results_csv": str(csv_path), "runs_done": len(records),
             "runs_total": len(cfg.runs()), "missing_runs": results.get("missing_runs", []),
-            "arms": {name: {"accuracy": e["accuracy"]["mean"],
-                            "accuracy_ci95": e["accuracy"]["ci95"],
-                            "macro_f1": e["macro_f1"]["mean"],
-                            "macro_f1_ci95": e["macro_f1"]["ci95"],
-                            "delta_accuracy": (e.get("delta_vs_baseline") or {})
-                            .get("accuracy", {}).get("mean"),
-                            "delta_accuracy_ci95": (e.get("delta_vs_baseline") or {})
-                            .get("accuracy", {}).get("ci95")}
-                     for name, e in results["arms"].items()}}
+            "arms": arm_summaries(results)}
 
 
 def _duration(seconds: float) -> str:

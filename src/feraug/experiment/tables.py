@@ -1,0 +1,85 @@
+"""The result tables and verdicts every experiment report shows, from a ``summarise`` result:
+one experiment's report (:mod:`feraug.experiment.report`) and pooled folds'
+(:mod:`feraug.experiment.pool_report`) read the same numbers the same way."""
+
+from __future__ import annotations
+
+from feraug.experiment.aggregate import cell, verdict
+from feraug.report import markdown_table
+
+
+def main_table(results: dict, vs_best: bool = False) -> str:
+    """Per arm: seeds, mean ± 95% CI of accuracy and macro-F1, paired differences against the
+    baseline; with ``vs_best`` also against the best non-GAN arm (when that is not the
+    baseline)."""
+    base = results["baseline"]
+    best = (results.get("best_non_gan") or {}).get("arm")
+    vs_best = vs_best and best is not None and best != base and any(
+        "delta_vs_best_non_gan" in e for e in results["arms"].values())
+    headers = ["arm", "seeds", "accuracy", "macro-F1", f"Δ accuracy vs {base}",
+               f"Δ macro-F1 vs {base}"]
+    if vs_best:
+        headers += [f"Δ accuracy vs {best}", f"Δ macro-F1 vs {best}"]
+    rows = []
+    for arm, e in results["arms"].items():
+        deltas = [e.get("delta_vs_baseline")] + ([e.get("delta_vs_best_non_gan")]
+                                                 if vs_best else [])
+        row = [f"`{arm}`" + (" (baseline)" if arm == base else ""), e["n_seeds"],
+               cell(e["accuracy"]), cell(e["macro_f1"])]
+        for d in deltas:
+            row += [cell(d["accuracy"], sign=True) if d else "—",
+                    cell(d["macro_f1"], sign=True) if d else "—"]
+        rows.append(row)
+    return markdown_table(headers, rows)
+
+
+def verdicts(results: dict, pairing: str = "arm minus baseline with the same seed",
+             selection: str = "mean", what: str = "run") -> str:
+    """A plain verdict per comparison (against the baseline, then GAN arms against the best
+    non-GAN arm chosen on validation), and how many comparisons were made. ``pairing`` says
+    what was paired, ``selection`` what the validation mean is over, ``what`` what was done
+    to the arms (run, pooled)."""
+    base = results["baseline"]
+    lines = []
+    for arm, e in results["arms"].items():
+        d = e.get("delta_vs_baseline")
+        if d is None:
+            continue
+        lines.append("- " + verdict(arm, base, d["accuracy"], "accuracy"))
+        lines.append("- " + verdict(arm, base, d["macro_f1"], "macro-F1"))
+    best = (results.get("best_non_gan") or {}).get("arm")
+    gan_lines = []
+    for arm, e in results["arms"].items():
+        d = e.get("delta_vs_best_non_gan")
+        if d is None or best is None or best == base:
+            continue  # against the baseline it is already above
+        gan_lines.append("- " + verdict(arm, best, d["accuracy"], "accuracy"))
+        gan_lines.append("- " + verdict(arm, best, d["macro_f1"], "macro-F1"))
+    if not lines:
+        return f"Only the baseline arm was {what}; there is nothing to compare."
+    text = f"Paired over seeds ({pairing}), 95% Student-t interval:\n\n" + "\n".join(lines)
+    if best is not None and results.get("best_non_gan", {}).get("mean_val_accuracy"):
+        text += (f"\n\nThe strongest arm without synthetic faces, chosen on validation "
+                 f"accuracy ({selection} {results['best_non_gan']['mean_val_accuracy']:.4f}), "
+                 f"is **{best}**; every GAN arm must beat it, not only {base}.")
+        if gan_lines:
+            text += "\n\n" + "\n".join(gan_lines)
+    n = len(lines) + len(gan_lines)
+    text += (f"\n\n{n} comparisons are made here, each at the 95% level; about "
+             f"{0.05 * n:.1f} of them would exclude zero by chance alone if no arm differed.")
+    return text
+
+
+def recall_tables(results: dict, deltas: bool = True) -> str:
+    """Recall per class and arm (mean ± 95% CI over seeds); with ``deltas`` also each arm's
+    paired difference in recall against the baseline."""
+    classes, arms, base = results["classes"], list(results["arms"]), results["baseline"]
+    rows = [[c, *(cell(results["arms"][a]["recall"][c]) for a in arms)] for c in classes]
+    text = markdown_table(["class", *arms], rows)
+    others = [a for a in arms if a != base]
+    if deltas and others:
+        rows = [[c, *(cell(results["arms"][a]["delta_vs_baseline"]["recall"][c], sign=True)
+                      for a in others)] for c in classes]
+        text += (f"\n\nPaired difference in recall against `{base}` (mean ± 95% CI):\n\n"
+                 + markdown_table(["class", *others], rows))
+    return text
