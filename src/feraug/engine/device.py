@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from feraug.devices import choose_device
+from feraug.errors import CheckpointError
 
 __all__ = ["Engine", "choose_device", "make_engine"]
 
@@ -107,6 +108,18 @@ class Engine:
         out: list = [None] * self.world_size
         dist.all_gather_object(out, obj)
         return out
+
+    def own_state(self, stored: dict, source: object) -> dict:
+        """This rank's part of per-rank state saved as ``{"ranks": [...]}`` (what
+        :meth:`gather` collected); a record without ``ranks`` is one process's state. A
+        checkpoint of another process count is refused in one line naming ``source``: each
+        rank's random streams and batch positions continue only on that rank."""
+        ranks = stored.get("ranks", [stored])
+        if len(ranks) != self.world_size:
+            raise CheckpointError(f"{source}: holds the random states of {len(ranks)} "
+                                  "process(es); resume it with as many (this run has "
+                                  f"{self.world_size})")
+        return ranks[self.rank]
 
     def barrier(self) -> None:
         if self.distributed:

@@ -126,11 +126,7 @@ def _resume(model: GeneratorModel, ckpt: Path, samplers: list[IndexStream],
     if model.meta.train_fingerprint not in (None, train.fingerprint()):
         raise DataError(f"{train.root}: training data differ from those of the run being "
                         f"resumed ({ckpt})")
-    ranks = state["trainer"].get("ranks", [state["trainer"]])
-    if len(ranks) != engine.world_size:
-        raise CheckpointError(f"{ckpt}: was trained by {len(ranks)} process(es); resume it "
-                              f"with as many (this run has {engine.world_size})")
-    mine = ranks[engine.rank]
+    mine = engine.own_state(state["trainer"], ckpt)
     for sampler, s in zip(samplers, mine["streams"], strict=True):
         sampler.load_state_dict(s)
     restore_rng(mine["rng"])

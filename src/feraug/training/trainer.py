@@ -15,7 +15,7 @@ from feraug.data.dataset import FaceDataset
 from feraug.engine.device import Engine, make_engine
 from feraug.engine.rng import capture_rng, restore_rng
 from feraug.engine.run_folder import RunFolder, Start
-from feraug.errors import CheckpointError, DataError
+from feraug.errors import DataError
 from feraug.finite import ensure_finite_losses, ensure_finite_weights
 from feraug.io import refuse_output_inside
 from feraug.models.checkpoint import read_checkpoint, save_checkpoint
@@ -117,11 +117,7 @@ def _restore(path: Path, model, opt, sched, aug_gen: torch.Generator, config: Tr
              engine: Engine) -> RunState:
     """Load ``last.pt`` into the model, optimiser, scheduler and this rank's RNG states."""
     ckpt = read_checkpoint(path)
-    # a checkpoint without "ranks" holds one process's states (single-process runs)
-    ranks = ckpt["rng"].get("ranks", [ckpt["rng"]])
-    if len(ranks) != engine.world_size:
-        raise CheckpointError(f"{path}: holds the random states of {len(ranks)} process(es); "
-                              f"resume it with as many (this run has {engine.world_size})")
+    mine = engine.own_state(ckpt["rng"], path)
     unwrap(model).load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["optimizer"])
     if sched is not None and ckpt["scheduler"] is not None:
@@ -130,7 +126,7 @@ def _restore(path: Path, model, opt, sched, aug_gen: torch.Generator, config: Tr
     if "best_val_accuracy" in run_state:  # the name in checkpoints written before 2026-11-23
         run_state["best_score"] = run_state.pop("best_val_accuracy")
     state = RunState(**run_state)
-    restore_rng(ranks[engine.rank], reseed=_aug_seed(config, engine.rank, state.step),
+    restore_rng(mine, reseed=_aug_seed(config, engine.rank, state.step),
                 augment=aug_gen)
     return state
 
