@@ -85,3 +85,26 @@ def test_a_resumed_generator_refuses_a_changed_guide_file(ckpt: Path, tmp_path: 
     with pytest.raises(ConfigError, match="another guide file"):
         train_generator(again, tiny_faces(), tmp_path / "run", device="cpu", resume=True,
                         progress=False)
+
+
+def test_an_ensemble_guide_is_the_mean_of_its_members(ckpt: Path, tmp_path: Path) -> None:
+    """Every member sees the same views; the ensemble's loss is the mean of the members'
+    losses, so the same random draws give mean(loss a, loss b)."""
+    from test_gan import tiny_model
+
+    from feraug.models.checkpoint import read_checkpoint, save_checkpoint
+
+    other = tmp_path / "other.pt"
+    state = read_checkpoint(ckpt)
+    state["model"] = {k: v.flip(0) if v.ndim else v for k, v in state["model"].items()}
+    save_checkpoint(other, state)
+    x, labels = faces()[:3], torch.tensor([0, 1, 2])
+
+    def loss(guide: object) -> float:
+        model = tiny_model("stargan", guide=guide, guide_confidence=0.5)
+        torch.manual_seed(0)
+        return float(model.guide_loss(x, labels))
+
+    a, b, both = loss(str(ckpt)), loss(str(other)), loss([str(ckpt), str(other)])
+    assert a != b
+    assert both == pytest.approx((a + b) / 2, rel=1e-5)

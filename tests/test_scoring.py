@@ -72,9 +72,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"root": root, "ds": ds, "data": data, **paths}
 
 
-def train_tiny_cyclegan(ds, out: Path, guide: Path | None = None) -> Path:
+def train_tiny_cyclegan(ds, out: Path, guide: Path | list[str] | None = None) -> Path:
     config = {"steps": 2, "batch_size": 2, "ngf": 4, "n_blocks": 1, "ndf": 4, "pool_size": 2,
-              "guide": None if guide is None else str(guide)}
+              "guide": guide if guide is None or isinstance(guide, list) else str(guide)}
     model = build_generator("cyclegan", config, ds.classes, ds.size)
     return train_generator(model, ds, out, device="cpu", sample_every=0, checkpoint_every=0,
                            progress=False).checkpoint
@@ -129,3 +129,20 @@ def test_scorer_refuses_the_guide_as_judge(tiny: dict, tmp_path: Path, run_cli,
     assert ok.code == 0, ok.stderr
     scored = json.loads(ok.stdout)
     assert scored["guide_sha256"] is not None and scored["reference_split"] == "val"
+
+
+def test_every_member_of_a_guide_ensemble_is_refused_as_judge(tiny: dict, tmp_path: Path,
+                                                              run_cli, one_thread) -> None:
+    """An ensemble guide records every member's hash; the second member is as unfit a
+    judge as the first."""
+    from feraug.gan import load_generator
+    from feraug.io import file_sha256
+
+    members = [str(tiny["guide"]), str(tiny["judge"])]
+    ckpt = train_tiny_cyclegan(tiny["ds"], tmp_path / "gan", guide=members)
+    meta = load_generator(ckpt).meta
+    assert meta.guide_hashes() == tuple(file_sha256(m) for m in members)
+    res = run_cli("gan", "score", ckpt, "--data", tiny["data"], "--judge", tiny["judge"],
+                  "-n", 4, "--inception", "off", "--device", "cpu")
+    assert res.code != 0
+    assert "a guide of" in res.stderr and len(res.stderr.strip().splitlines()) == 1

@@ -37,7 +37,8 @@ def resolve_reference(cfg: ExperimentConfig, value: Any) -> Any:
 def resolved_generator_config(cfg: ExperimentConfig, config: dict[str, Any]) -> dict[str, Any]:
     """A generator stage's config with its ``guide`` references (nested ones included: a
     two-stage generator's translator) resolved to files."""
-    return {k: resolve_reference(cfg, v) if k == "guide" else
+    return {k: ([resolve_reference(cfg, g) for g in v] if isinstance(v, list) else
+                resolve_reference(cfg, v)) if k == "guide" else
             resolved_generator_config(cfg, v) if isinstance(v, dict) else v
             for k, v in config.items()}
 

@@ -186,7 +186,8 @@ class ExperimentConfig(BaseModel):
         experiment's own data under another split (its test faces would be training faces)."""
         known = {c.name for c in self.classifiers}
         guides = [(f"generator {g.name!r} guide", v) for g in self.generators
-                  for v in nested_values(g.config, "guide")]
+                  for value in nested_values(g.config, "guide")
+                  for v in (value if isinstance(value, list) else [value])]
         filters = [(f"synthetic set {s.name!r} filter_model", s.plan.get("filter_model"))
                    for s in self.synthetic]
         judge_init = (self.judge.train.get("init", self.base.get("init"))

@@ -67,14 +67,15 @@ def _check_same_guide(ckpt: Path, meta: dict, config: dict) -> None:
     classifier retrained in place keeps its path, so the recorded hash is what tells."""
     from feraug.bundled import default_model_path
     from feraug.experiment.config import nested_values
-    from feraug.gan.guide import BUNDLED
+    from feraug.gan.guide import BUNDLED, guide_paths
+    from feraug.gan.meta import GeneratorMeta
     from feraug.io import file_sha256
 
-    stored = meta.get("guide_sha256")
+    stored = set(GeneratorMeta.from_stored(meta).guide_hashes())
     paths = [default_model_path() if g == BUNDLED else Path(g)
-             for g in nested_values(config, "guide") if g]
+             for value in nested_values(config, "guide") for g in guide_paths(value)]
     current = {file_sha256(p) for p in paths if p.is_file()}
-    if stored and current and stored not in current:
+    if stored and current and not stored <= current:
         raise ConfigError(f"{ckpt}: this generator was trained with another guide file than "
                           f"{', '.join(map(str, paths))} holds now (its hash differs); choose "
                           "a new `out` or delete that folder")

@@ -6,6 +6,10 @@ draws; a classifier trained on the same train split gives a strong one from the 
 Guided generators can learn features that fool their guide without showing the expression to
 anyone else, so a generator is always scored by a different classifier (``feraug gan score``
 refuses the guide as judge; its SHA-256 is stored in the generator's meta for that check).
+
+``guide`` may name several checkpoints, an ensemble: the loss is the mean of the members'
+losses, so a face must convince every member, and a shortcut that fools one network (a dark
+bar where its eyes are expected) pays only its share.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from feraug.bundled import default_model_path
 from feraug.errors import ConfigError
@@ -81,9 +85,10 @@ class Guide:
 class GuideConfig(BaseModel):
     """Guidance settings, mixed into the config of every generator that can be guided."""
 
-    guide: str | None = Field(None, description="frozen classifier checkpoint (or "
-                              "'bundled': feraug's default model) whose cross-entropy "
-                              "towards the wanted emotion guides the generator")
+    guide: str | list[str] | None = Field(
+        None, description="frozen classifier checkpoint (or 'bundled': feraug's default "
+        "model) whose cross-entropy towards the wanted emotion guides the generator; a list "
+        "of checkpoints is an ensemble (the mean of their losses guides)")
     lambda_guide: float = Field(1.0, ge=0, description="weight of the guide's loss")
     guide_blur: bool = Field(True, description="show the guide the generated faces through a "
                              "half-resolution bottleneck: expressions survive it, the "
@@ -98,44 +103,63 @@ class GuideConfig(BaseModel):
                                            "and a stronger push buys only a caricature "
                                            "(none: push all the way)")
 
+    @field_validator("guide")
+    @classmethod
+    def _one_entry_per_guide(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and (not value or len(set(value)) != len(value)):
+            raise ValueError("a guide ensemble names at least one checkpoint, each once")
+        return value
+
+
+def guide_paths(guide: str | list[str] | None) -> list[str]:
+    """The checkpoints a ``guide`` value names (one, an ensemble's, or none)."""
+    if not guide:
+        return []
+    return [guide] if isinstance(guide, str) else list(guide)
+
 
 class GuidedGenerator(GeneratorModel):
-    """A generator with an optional frozen guide (``config`` has :class:`GuideConfig`'s
-    fields). The guide's SHA-256 goes into ``meta`` so the scorer can refuse it as judge."""
+    """A generator with an optional frozen guide or guide ensemble (``config`` has
+    :class:`GuideConfig`'s fields). The guides' SHA-256 go into ``meta`` so the scorer can
+    refuse any of them as judge."""
 
-    _guide: Guide | None = None
+    _guides: list[Guide] | None = None
 
     def prepare(self) -> None:
         """Load the guide (when configured) and record its hash in the generator's meta."""
-        if self.config.guide:
-            self.guide()
+        self.guides()
 
-    def guide(self) -> Guide | None:
-        """The frozen guide classifier, loaded on first use (a resumed run loads it here)."""
-        if self.config.guide and self._guide is None:
-            # building the classifier draws initial weights: keep the training RNG untouched
+    def guides(self) -> list[Guide]:
+        """The frozen guide classifiers (none: unguided), loaded on first use (a resumed run
+        loads them here)."""
+        paths = guide_paths(self.config.guide)
+        if paths and self._guides is None:
+            # building a classifier draws initial weights: keep the training RNG untouched
             # so that a resumed run continues exactly
             with torch.random.fork_rng(devices=[]):
-                guide = Guide(self.config.guide, self.classes, self.image_size, self.device)
-            recorded = self.meta.guide_sha256
-            if recorded and recorded != guide.sha256:  # a resumed run must keep its guide
-                raise ConfigError(f"{guide.path}: this generator was trained with another "
+                guides = [Guide(p, self.classes, self.image_size, self.device) for p in paths]
+            hashes = tuple(g.sha256 for g in guides)
+            recorded = self.meta.guide_hashes()
+            if recorded and recorded != hashes:  # a resumed run must keep its guides
+                raise ConfigError(f"{guides[0].path}: this generator was trained with another "
                                   "guide file (its hash differs from the one recorded); "
                                   "restore that file or train a new generator")
-            self._guide = guide
-            self.update_meta({"guide_sha256": guide.sha256})
-        return self._guide
+            self._guides = guides
+            self.update_meta({"guide_sha256": hashes[0]} if len(hashes) == 1
+                             else {"guide_sha256s": list(hashes)})
+        return self._guides or []
 
     def to(self, device: str | torch.device) -> GuidedGenerator:
         super().to(device)
-        if self._guide is not None:
-            self._guide.to(self.device)
+        for guide in self._guides or []:
+            guide.to(self.device)
         return self
 
     def guide_loss(self, faces: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Weighted guide cross-entropy towards ``labels`` (0 without a guide)."""
-        guide = self.guide()
-        if guide is None or self.config.lambda_guide == 0:
+        """Weighted guide cross-entropy towards ``labels``, averaged over an ensemble's
+        members, which all see the same views (0 without a guide)."""
+        guides = self.guides()
+        if not guides or self.config.lambda_guide == 0:
             return faces.new_zeros(())
         views = faces
         if self.config.guide_blur:
@@ -146,5 +170,5 @@ class GuidedGenerator(GeneratorModel):
         views = diff_augment(views, self.config.guide_augment)
         flip = torch.rand(len(views), 1, 1, 1, device=views.device) < 0.5
         views = torch.where(flip, views.flip(-1), views)
-        return self.config.lambda_guide * guide.loss(views, labels,
-                                                     self.config.guide_confidence)
+        losses = [g.loss(views, labels, self.config.guide_confidence) for g in guides]
+        return self.config.lambda_guide * torch.stack(losses).mean()

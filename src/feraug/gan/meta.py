@@ -41,6 +41,8 @@ class GeneratorMeta(BaseModel):
         None, description="content fingerprint of the train split (split-leak checks)")
     guide_sha256: str | None = Field(
         None, description="SHA-256 of the guide classifier (it may never judge the generator)")
+    guide_sha256s: list[str] | None = Field(
+        None, description="SHA-256 of every member of a guide ensemble (none may judge it)")
     translator_from_step: int | None = Field(
         None, description="twostage: the step of the stargan copied as stage 2")
 
@@ -56,6 +58,16 @@ class GeneratorMeta(BaseModel):
             return cls.model_validate(values)
         except ValidationError:
             return cls.model_construct(**values)
+
+    def guide_hashes(self) -> tuple[str, ...]:
+        """The SHA-256 of every classifier that guided the generator (none: unguided)."""
+        if self.guide_sha256s:
+            return tuple(self.guide_sha256s)
+        return (self.guide_sha256,) if self.guide_sha256 else ()
+
+    def guide_record(self) -> dict[str, Any]:
+        """The recorded guide keys alone, to hand on to a generator built from this one."""
+        return {k: v for k, v in self.to_dict().items() if k in ("guide_sha256", "guide_sha256s")}
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form: exactly the recorded keys (unknown ones included)."""

@@ -75,9 +75,7 @@ class TwoStage(GeneratorModel):
         a judge."""
         self._copy_translator()
         self.translator.prepare()
-        guide = self.translator.meta.guide_sha256
-        if guide:
-            self.update_meta({"guide_sha256": guide})
+        self.update_meta(self.translator.meta.guide_record())
 
     def _copy_translator(self) -> None:
         path = self.config.translator_from
@@ -98,8 +96,7 @@ class TwoStage(GeneratorModel):
             net.load_state_dict(loaded.nets[k].state_dict())
         self._set_translator(translator)
         self.update_meta({"translator_from_step": loaded.step})
-        if loaded.meta.guide_sha256:
-            translator.update_meta({"guide_sha256": loaded.meta.guide_sha256})
+        translator.update_meta(loaded.meta.guide_record())
 
     def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
         """Identity faces first (all, or neutral), then the translator's balanced streams."""

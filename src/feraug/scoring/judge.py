@@ -92,8 +92,7 @@ def check_independent(judge: Judge, generator_meta: GeneratorMeta,
 
     A synth quality filter is chosen after training, so it is not in the generator's meta;
     keeping the judge apart from a filter is the user's part (say so where both appear)."""
-    guide = generator_meta.guide_sha256
-    if guide and guide == judge.sha256:
-        raise ConfigError(f"{judge.path}: this classifier is the guide of {generator_path}; a "
+    if judge.sha256 in generator_meta.guide_hashes():
+        raise ConfigError(f"{judge.path}: this classifier is a guide of {generator_path}; a "
                           "judge must never have trained, guided or filtered the generator it "
                           "scores (train another classifier as judge)")
