@@ -108,3 +108,20 @@ def test_an_ensemble_guide_is_the_mean_of_its_members(ckpt: Path, tmp_path: Path
     a, b, both = loss(str(ckpt)), loss(str(other)), loss([str(ckpt), str(other)])
     assert a != b
     assert both == pytest.approx((a + b) / 2, rel=1e-5)
+
+
+def test_max_shift_bounds_the_residual_edit() -> None:
+    """With max_shift 0.5 no pixel moves by more than 0.5, however hard the heads push; the
+    default 2 can paint a mid-grey pixel black."""
+    from feraug.gan.editnets import MaskUNet
+
+    x = torch.zeros(2, 1, 48, 48)
+    labels = torch.tensor([0, 1])
+    for shift in (0.5, 2.0):
+        torch.manual_seed(0)
+        net = MaskUNet(ngf=4, n_blocks=1, num_classes=2, edit="residual", max_shift=shift)
+        torch.nn.init.constant_(net.mask.bias, 30.0)   # mask fully on
+        torch.nn.init.constant_(net.colour.bias, -30.0)  # change fully towards black
+        with torch.no_grad():
+            edited = net(x, labels)[0]
+        assert float((edited - x).abs().max()) == pytest.approx(min(shift, 1.0), abs=1e-4)

@@ -32,6 +32,10 @@ class EditConfig(GanConfig, GuideConfig):
         "replace", description="replace: paint the generated colour over the masked region; "
         "residual: shift the face's own intensities there (keeps its texture); warp: move "
         "the face's own pixels by a smooth field first, then the residual edit")
+    max_shift: float = Field(2.0, gt=0, le=2, description="residual and warp edits: the "
+                             "largest change of a pixel's intensity (the range is [-1, 1]); "
+                             "2 paints any pixel black or white, 0.5 allows shading only, so "
+                             "an expression cannot be a painted bar or hole")
     diffaugment: Policy = Field("translation", description="DiffAugment policy applied to "
                                 "everything the discriminator sees")
 

@@ -75,8 +75,10 @@ class MaskUNet(nn.Module):
     ``(edited, mask)`` for float faces ``[N, 1, S, S]`` in [-1, 1].
 
     ``edit="replace"``: ``mask * colour + (1 - mask) * face`` (GANimation). ``"residual"``:
-    ``face + 2 * mask * change``, which darkens or lightens the face's own pixels instead of
-    painting flat colour over them (the replaced regions look blotchy to Inception features).
+    ``face + max_shift * mask * change`` (``change`` in [-1, 1]), which darkens or lightens
+    the face's own pixels instead of painting flat colour over them (the replaced regions look
+    blotchy to Inception features). ``max_shift`` 2 can turn any pixel black or white; a
+    smaller one allows shading only, so an expression cannot be a painted bar or hole.
     ``"warp"``: the face's pixels are first moved by a smooth displacement field (predicted at
     S/4, upsampled bilinearly, at most :data:`MAX_FLOW` of the half-width), then the residual
     edit adds what moving cannot make (teeth, shadows). Raised mouth corners and brows are
@@ -84,11 +86,11 @@ class MaskUNet(nn.Module):
     """
 
     def __init__(self, ngf: int = 32, n_blocks: int = 3, num_classes: int = 0,
-                 edit: str = "replace") -> None:
+                 edit: str = "replace", max_shift: float = 2.0) -> None:
         super().__init__()
         if edit not in ("replace", "residual", "warp"):
             raise ValueError(f"edit must be 'replace', 'residual' or 'warp', got {edit!r}")
-        self.edit = edit
+        self.edit, self.max_shift = edit, max_shift
         self.enc1 = _conv_block(1, ngf)
         self.enc2 = _conv_block(ngf, 2 * ngf, stride=2)
         self.enc3 = _conv_block(2 * ngf, 4 * ngf, stride=2)
@@ -128,7 +130,7 @@ class MaskUNet(nn.Module):
             mask, colour = mask.gather(1, pick), colour.gather(1, pick)
         mask = torch.sigmoid(mask)
         if self.edit != "replace":  # shift the source's own intensities: its texture stays
-            edited = (x + 2 * mask * torch.tanh(colour)).clamp(-1, 1)
+            edited = (x + self.max_shift * mask * torch.tanh(colour)).clamp(-1, 1)
         else:
             edited = mask * torch.tanh(colour) + (1 - mask) * x
         return edited, mask

@@ -65,7 +65,8 @@ class StarGan(EditTranslator):
                 raise ConfigError(f"stargan: source emotion {self.source_emotion!r} is not in "
                                   f"the data (classes: {', '.join(self.classes)})")
         with self.seeded():
-            self.nets = {"g": MaskUNet(c.ngf, c.n_blocks, num_classes=k, edit=c.edit),
+            self.nets = {"g": MaskUNet(c.ngf, c.n_blocks, num_classes=k, edit=c.edit,
+                                       max_shift=c.max_shift),
                          "d": SNPatchDiscriminator(c.ndf, num_classes=k, image_size=image_size)}
         self.use_adam_with_linear_decay(
             {n: list(net.parameters()) for n, net in self.nets.items()}, c.lr, c.beta1)
