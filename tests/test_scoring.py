@@ -146,3 +146,46 @@ def test_every_member_of_a_guide_ensemble_is_refused_as_judge(tiny: dict, tmp_pa
                   "-n", 4, "--inception", "off", "--device", "cpu")
     assert res.code != 0
     assert "a guide of" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+class _TinyInception(torch.nn.Module):
+    """Honours the Inception contract ([N, 3, 299, 299] -> [N, 2048]) in a few operations."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2048)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.mean((2, 3)))
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit is how the network ships
+def test_real_faces_inception_features_come_back_from_the_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second request for the same faces reads the disk cache (the network is not run);
+    other faces, or another network file, miss it."""
+    from feraug.data.load import cache_dir
+    from feraug.scoring.inception import InceptionFeatures
+
+    monkeypatch.setenv("FERAUG_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    net = tmp_path / "tiny_inception.pt"
+    torch.jit.save(torch.jit.script(_TinyInception()), str(net))
+    faces = torch.randint(0, 256, (5, 1, 48, 48), dtype=torch.uint8)
+    inception = InceptionFeatures(net, batch_size=2)
+    first = inception.cached(faces)
+    assert torch.equal(first, inception(faces))
+    entries = set((cache_dir() / "inception").iterdir())
+    assert len(entries) == 1
+
+    def refuse(_: torch.Tensor) -> torch.Tensor:
+        raise AssertionError("the network ran although the features were cached")
+
+    inception.model = refuse
+    assert torch.equal(inception.cached(faces), first)
+    with pytest.raises(AssertionError):
+        inception.cached(faces.flip(-1))
+    torch.jit.save(torch.jit.script(_TinyInception()), str(tmp_path / "other.pt"))
+    other = InceptionFeatures(tmp_path / "other.pt")
+    assert not torch.equal(other.cached(faces), first)
+    assert len(set((cache_dir() / "inception").iterdir())) == 2

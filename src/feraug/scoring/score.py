@@ -112,7 +112,8 @@ def score_emotion(judge: Judge, emotion: str, faces: torch.Tensor, sources: Sour
                       "real_test": mean_pairwise_distance(f_test)},
     }
     if inception is not None:
-        i_gen, i_test, i_train = (inception(x) for x in (faces, real_test, real_train))
+        i_gen = inception(faces)
+        i_test, i_train = inception.cached(real_test), inception.cached(real_train)
         i_src = sources.inception
         row["kid_inception"] = _distances(i_test, i_gen, i_train, i_src, seed)
         row["fid_inception"] = {"generated": fid(i_test, i_gen), "floor": fid(i_test, i_train),
@@ -171,7 +172,7 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
     f_all_train = the_judge.features(train.images)
     used = None if sources is None else sources[torch.arange(n) % len(sources)]
     src = SourceFeatures(used, None if used is None else the_judge.features(used),
-                         None if used is None or inception is None else inception(used))
+                         None if used is None or inception is None else inception.cached(used))
     emotions, figures = {}, {}
     for emotion in model.emotions():
         faces = generate(model, emotion, n, seed, sources)
