@@ -12,7 +12,8 @@ Phases, each with a share of the budget and run as feraug commands in subprocess
    never travels. Cut off at its share; the best epoch so far stands. Brought back as a
    float16 checkpoint ``classifier-half.pt`` (``feraug adjust --taus=0 --half``) to score
    on PrivateTest elsewhere.
-2. ``generators``: fastgan and the guided CycleGAN (neutral -> disgust), each trained until
+2. ``generators``: fastgan and the guided warp StarGAN (neutral -> every emotion; the best
+   translator on the CPU), each trained until
    its share runs out and brought back as a sampling-only float16 checkpoint plus its last
    sample grid; score them elsewhere with ``feraug gan score`` and an independent judge.
 3. ``throughput``: ``train_throughput.py`` and ``gan_throughput.py`` on the device.
@@ -38,11 +39,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 SHARES = {"classifier": 0.45, "generators": 0.4, "throughput": 0.15}
 GENERATOR_CONFIGS = {"fastgan": "configs/gan/fastgan_guided_fer2013.yaml",
-                     "cyclegan": "configs/gan/cyclegan_guided_fer2013.yaml"}
+                     "stargan": "configs/gan/stargan_warp_fer2013.yaml"}
 SMOKE_CONFIGS = {"fastgan": {"model": "fastgan", "batch_size": 8, "z_dim": 8,
                              "g_channels": [8, 8, 8, 8], "d_channels": [8, 8, 8, 8]},
-                 "cyclegan": {"model": "cyclegan", "batch_size": 2, "ngf": 4, "n_blocks": 1,
-                              "ndf": 4}}
+                 "stargan": {"model": "stargan", "batch_size": 7, "ngf": 4, "n_blocks": 1,
+                             "ndf": 4, "edit": "warp"}}
 
 
 def feraug(*args: str) -> list[str]:
@@ -96,8 +97,7 @@ def generator_command(a: argparse.Namespace, name: str, run_dir: Path) -> list[s
     if a.smoke:
         config = a.work / f"smoke-{name}.yaml"
         config.write_text(json.dumps(SMOKE_CONFIGS[name]))  # JSON is YAML
-    target = ["--target", "disgust"] if name == "cyclegan" else []
-    return feraug(*cmd, "-c", str(config), *target)
+    return feraug(*cmd, "-c", str(config))
 
 
 def generators(a: argparse.Namespace, seconds: float) -> dict:

@@ -30,7 +30,7 @@ def test_smoke_campaign_brings_back_loadable_results(tmp_path: Path) -> None:
     assert set(phases["throughput"]["result"].values()) == {"done"}
     out = tmp_path / "out"
     assert load_classifier(out / "classifier-half.pt").classes
-    for name in ("fastgan", "cyclegan"):
+    for name in ("fastgan", "stargan"):
         assert load_generator(out / f"{name}-sampling-half.pt").step == 3
     assert json.loads((out / "gan_throughput.json").read_text())["generators"]
     assert json.loads((out / "campaign.json").read_text())["git_commit"]
