@@ -125,3 +125,44 @@ def test_max_shift_bounds_the_residual_edit() -> None:
         with torch.no_grad():
             edited = net(x, labels)[0]
         assert float((edited - x).abs().max()) == pytest.approx(min(shift, 1.0), abs=1e-4)
+
+
+def test_max_shift_reaches_the_editors_and_needs_a_residual_edit() -> None:
+    from test_gan import CLASSES
+
+    from feraug.errors import ConfigError
+    from feraug.gan import build_generator
+
+    star = build_generator("stargan", {"ngf": 4, "n_blocks": 1, "ndf": 4, "edit": "warp",
+                                       "max_shift": 0.5}, CLASSES, 48)
+    assert star.nets["g"].max_shift == 0.5
+    cyc = build_generator("cyclegan", {"ngf": 4, "n_blocks": 1, "ndf": 4, "edit": "residual",
+                                       "max_shift": 0.25, "target": "disgust"}, CLASSES, 48)
+    assert cyc.nets["g_ab"].max_shift == cyc.nets["g_ba"].max_shift == 0.25
+    with pytest.raises(ConfigError, match="max_shift"):
+        build_generator("stargan", {"edit": "replace", "max_shift": 0.5}, CLASSES, 48)
+
+
+def test_a_resumed_ensemble_names_the_member_that_changed(ckpt: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from test_gan import tiny_faces, tiny_model
+
+    from feraug.engine.generator_loop import train_generator
+    from feraug.errors import ConfigError
+    from feraug.models.checkpoint import read_checkpoint, save_checkpoint
+
+    first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+    shutil.copy(ckpt, first)
+    state = read_checkpoint(ckpt)
+    state["step"] = 7
+    save_checkpoint(second, state)
+    members = [str(first), str(second)]
+    model = tiny_model("stargan", steps=2, guide=members)
+    train_generator(model, tiny_faces(), tmp_path / "run", device="cpu", progress=False)
+    state["step"] = 8  # the second member's file changes
+    save_checkpoint(second, state)
+    again = tiny_model("stargan", steps=4, guide=members)
+    with pytest.raises(ConfigError, match=r"second\.pt: this generator was trained with another"):
+        train_generator(again, tiny_faces(), tmp_path / "run", device="cpu", resume=True,
+                        progress=False)

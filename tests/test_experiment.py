@@ -395,6 +395,12 @@ def test_classifier_references_must_name_a_classifier_stage(tmp_path: Path) -> N
 
     assert resolved_generator_config(cfg, gen["config"])["guide"] == \
         str(tmp_path / "x" / "classifiers" / "nope" / "best.pt")
+    ensemble = {**gen["config"], "guide": ["classifier:nope", "bundled"]}
+    assert resolved_generator_config(cfg, ensemble)["guide"] == \
+        [str(tmp_path / "x" / "classifiers" / "nope" / "best.pt"), "bundled"]
+    with pytest.raises(ConfigError, match="'classifier:nah' names no classifier stage"):
+        parse_experiment_config({**values, "generators": [
+            {**gen, "config": {**ensemble, "guide": ["bundled", "classifier:nah"]}}]})
     assert cfg.classifier_config("nope").model == "zhu-cnn-wide"
     assert cfg.classifier_config("nope").synthetic == []
     values["classifiers"][0]["train"] = {"seed": 3}

@@ -80,3 +80,28 @@ def test_set_overrides_dotted_keys_with_yaml_values(tmp_path: Path) -> None:
     cfg = load_experiment_config(config, out=tmp_path / "o",
                                  overrides=["data.train_fraction=0.25", "out=ignored"])
     assert cfg.data.train_fraction == 0.25 and cfg.out == str(tmp_path / "o")
+
+
+def test_an_ensemble_guided_generator_is_reused_unless_a_member_changed(ckpt: Path,
+                                                                        tmp_path: Path) -> None:
+    """Every guide file that exists must be one the generator recorded; a deleted member
+    (cleaned up after training) does not make the generator another one."""
+    from feraug.errors import ConfigError
+    from feraug.experiment.stages import _check_same_guide
+    from feraug.io import file_sha256
+    from feraug.models.checkpoint import read_checkpoint, save_checkpoint
+
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    shutil.copy(ckpt, first)
+    state = read_checkpoint(ckpt)
+    state["step"] = 3
+    save_checkpoint(second, state)
+    meta = {"guide_sha256s": [file_sha256(first), file_sha256(second)]}
+    config = {"guide": [str(first), str(second)]}
+    _check_same_guide(tmp_path / "g.pt", meta, config)
+    second.unlink()
+    _check_same_guide(tmp_path / "g.pt", meta, config)
+    state["step"] = 4
+    save_checkpoint(second, state)
+    with pytest.raises(ConfigError, match="another guide file"):
+        _check_same_guide(tmp_path / "g.pt", meta, config)

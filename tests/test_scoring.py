@@ -189,3 +189,18 @@ def test_real_faces_inception_features_come_back_from_the_cache(
     other = InceptionFeatures(tmp_path / "other.pt")
     assert not torch.equal(other.cached(faces), first)
     assert len(set((cache_dir() / "inception").iterdir())) == 2
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_an_unwritable_feature_cache_only_costs_time(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from feraug.scoring.inception import InceptionFeatures
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("FERAUG_CACHE", str(blocker))
+    net = tmp_path / "tiny_inception.pt"
+    torch.jit.save(torch.jit.script(_TinyInception()), str(net))
+    faces = torch.randint(0, 256, (3, 1, 48, 48), dtype=torch.uint8)
+    inception = InceptionFeatures(net)
+    assert torch.equal(inception.cached(faces), inception(faces))

@@ -75,7 +75,7 @@ def _check_same_guide(ckpt: Path, meta: dict, config: dict) -> None:
     paths = [default_model_path() if g == BUNDLED else Path(g)
              for value in nested_values(config, "guide") for g in guide_paths(value)]
     current = {file_sha256(p) for p in paths if p.is_file()}
-    if stored and current and not stored <= current:
+    if stored and not current <= stored:  # a guide file that exists must be a recorded one
         raise ConfigError(f"{ckpt}: this generator was trained with another guide file than "
                           f"{', '.join(map(str, paths))} holds now (its hash differs); choose "
                           "a new `out` or delete that folder")

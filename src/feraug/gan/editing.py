@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from feraug.gan.base import GanConfig
 from feraug.gan.diffaugment import Policy
@@ -38,6 +38,13 @@ class EditConfig(GanConfig, GuideConfig):
                              "an expression cannot be a painted bar or hole")
     diffaugment: Policy = Field("translation", description="DiffAugment policy applied to "
                                 "everything the discriminator sees")
+
+    @model_validator(mode="after")
+    def _shift_needs_a_residual(self) -> EditConfig:
+        if self.edit == "replace" and self.max_shift != 2.0:
+            raise ValueError("max_shift bounds the residual and warp edits; edit: replace "
+                             "paints colour and ignores it")
+        return self
 
 
 class EditTranslator(GuidedGenerator):

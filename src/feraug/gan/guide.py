@@ -141,9 +141,11 @@ class GuidedGenerator(GeneratorModel):
             hashes = tuple(g.sha256 for g in guides)
             recorded = self.meta.guide_hashes()
             if recorded and recorded != hashes:  # a resumed run must keep its guides
-                raise ConfigError(f"{guides[0].path}: this generator was trained with another "
-                                  "guide file (its hash differs from the one recorded); "
-                                  "restore that file or train a new generator")
+                changed = [str(g.path) for i, g in enumerate(guides)
+                           if i >= len(recorded) or recorded[i] != g.sha256]
+                raise ConfigError(f"{', '.join(changed) or guides[0].path}: this generator was "
+                                  "trained with another guide file (its hash differs from the "
+                                  "one recorded); restore that file or train a new generator")
             self._guides = guides
             self.update_meta({"guide_sha256": hashes[0]} if len(hashes) == 1
                              else {"guide_sha256s": list(hashes)})

