@@ -55,6 +55,8 @@ def train(
     extra_train: list[str] = typer.Option(None, help="Another data set whose train split "
                                                      "joins training (repeatable); its val "
                                                      "and test faces are never used."),
+    teacher: str = typer.Option(None, help="Checkpoint to distil from (e.g. a `feraug "
+                                           "ensemble` of seeds; same classes and crop)."),
     checkpoint_every: int = typer.Option(None, help="Also checkpoint every N steps."),
     tensorboard: bool = typer.Option(None, "--tensorboard/--no-tensorboard",
                                      help="Also write TensorBoard events to OUT/tensorboard."),
@@ -78,7 +80,7 @@ def train(
                      balanced_sampling=balanced_sampling, select_metric=select_metric,
                      logit_adjust_tau=logit_adjust_tau,
                      synthetic=synthetic or None, extra_train=extra_train or None,
-                     checkpoint_every=checkpoint_every, tensorboard=tensorboard)
+                     teacher=teacher, checkpoint_every=checkpoint_every, tensorboard=tensorboard)
     if "data" not in file_values and data is None:
         raise ConfigError("no data: pass --data PATH or set `data:` in the config file")
     cfg = build_train_config(file_values, overrides, source=str(config or "flags"))

@@ -78,6 +78,13 @@ class TrainConfig(BaseModel):
     balanced_sampling: bool = False
     logit_adjust_tau: float = Field(0.0, ge=0, le=4, description="train with logit-adjusted "
                                     "cross-entropy (Menon et al. 2021); 0 = plain, 1 = paper")
+    teacher: str | None = Field(None, description="classifier checkpoint (e.g. a `feraug "
+                                "ensemble` of seeds) to distil from: its softened predictions "
+                                "join the loss (same classes, image and crop size)")
+    distill_weight: float = Field(0.5, gt=0, le=1, description="share of the teacher's soft "
+                                  "loss in the training loss (with a teacher)")
+    distill_temperature: float = Field(2.0, gt=0, description="softmax temperature of "
+                                       "distillation")
     select_metric: Literal["accuracy", "macro_f1"] = Field(
         "accuracy", description="validation metric that picks the best epoch (macro_f1 "
                                 "weighs rare classes equally)")

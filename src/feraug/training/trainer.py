@@ -26,6 +26,7 @@ from feraug.tensorboard import Board
 from feraug.training.augment import augment_batch
 from feraug.training.batches import TensorBatches
 from feraug.training.config import TrainConfig
+from feraug.training.distill import Teacher
 from feraug.training.inputs import predict_proba, to_model_input
 from feraug.training.metrics import classification_metrics
 from feraug.training.setup import (
@@ -182,6 +183,9 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     opt = build_optimizer(config, model, fused=fused_optimizer)
     sched = build_scheduler(config, opt)
     loss_fn = build_loss(config, train.labels, ds.num_classes, engine.device)
+    teacher = None if config.teacher is None else Teacher(
+        config.teacher, ds.classes, config.image_size, config.crop_size, engine.device,
+        config.distill_temperature, config.distill_weight)
     step_model = torch.compile(model) if config.compile else model
     aug_gen = torch.Generator(engine.device).manual_seed(_aug_seed(config, engine.rank))
     state = RunState()
@@ -217,7 +221,10 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
             if config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with engine.autocast():
-                loss = loss_fn(step_model(x), labels[idx])
+                logits = step_model(x)
+                loss = loss_fn(logits, labels[idx])
+                if teacher is not None:
+                    loss = teacher.blend(loss, logits, x)
             loss_value = float(loss.detach())
             ensure_finite_losses({"loss": loss_value},
                                  f"{out}: step {state.step + 1} (epoch {state.epoch + 1})")
