@@ -26,7 +26,7 @@ from feraug.errors import ConfigError
 from feraug.gan.base import GeneratorModel
 from feraug.gan.diffaugment import Policy, diff_augment
 from feraug.io import file_sha256
-from feraug.models.checkpoint import load_classifier
+from feraug.models.checkpoint import load_frozen_classifier, output_index
 
 #: ``guide: bundled`` names the default model that ships inside the package.
 BUNDLED = "bundled"
@@ -38,9 +38,7 @@ class Guide:
     def __init__(self, path: str | Path, classes: tuple[str, ...], image_size: int,
                  device: torch.device) -> None:
         path = default_model_path() if str(path) == BUNDLED else Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: guide classifier checkpoint not found")
-        loaded = load_classifier(path, device)
+        loaded = load_frozen_classifier(path, device, "guide classifier")
         missing = [c for c in classes if c not in loaded.classes]
         if missing:
             raise ConfigError(f"{path}: the guide classifier lacks classes {missing} "
@@ -49,12 +47,9 @@ class Guide:
             raise ConfigError(f"{path}: the guide expects {loaded.image_size} px faces, the "
                               f"generator makes {image_size} px")
         self.path, self.sha256 = path, file_sha256(path)
-        self.model = loaded.model.eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-        self.crop = loaded.crop_size
+        self.model, self.crop = loaded.model, loaded.crop_size
         #: generator class index -> guide class index
-        self.index = torch.tensor([loaded.classes.index(c) for c in classes], device=device)
+        self.index = output_index(loaded, classes, device)
 
     def to(self, device: torch.device) -> Guide:
         """Move the frozen classifier to ``device``."""

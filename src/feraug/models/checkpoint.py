@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from feraug.errors import CheckpointError
+from feraug.errors import CheckpointError, ConfigError
 from feraug.io import atomic_torch_save, read_torch_checkpoint
 from feraug.models import build_classifier
 
@@ -80,3 +80,24 @@ def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> Loa
         model_name=state["model_name"],
         meta=meta,
     )
+
+
+def load_frozen_classifier(path: str | Path, device: str | torch.device,
+                           role: str) -> LoadedClassifier:
+    """A classifier used as a fixed function (a generator's guide, a student's teacher): in
+    eval mode, its weights excluded from gradients. ConfigError naming ``role`` when the file
+    is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: {role} checkpoint not found")
+    loaded = load_classifier(path, device)
+    for p in loaded.model.parameters():
+        p.requires_grad_(False)
+    return loaded
+
+
+def output_index(loaded: LoadedClassifier, classes: tuple[str, ...],
+                 device: str | torch.device) -> torch.Tensor:
+    """For each of ``classes``, its position among ``loaded``'s outputs (every class must be
+    one of them)."""
+    return torch.tensor([loaded.classes.index(c) for c in classes], device=device)

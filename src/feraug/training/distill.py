@@ -15,7 +15,7 @@ import torch
 from torch.nn import functional as F
 
 from feraug.errors import ConfigError
-from feraug.models.checkpoint import load_classifier
+from feraug.models.checkpoint import load_frozen_classifier, output_index
 
 
 class Teacher:
@@ -25,9 +25,7 @@ class Teacher:
                  crop_size: int | None, device: torch.device, temperature: float,
                  weight: float) -> None:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: teacher checkpoint not found")
-        loaded = load_classifier(path, device)
+        loaded = load_frozen_classifier(path, device, "teacher")
         if set(loaded.classes) != set(classes):
             raise ConfigError(f"{path}: the teacher's classes ({', '.join(loaded.classes)}) "
                               f"differ from the data's ({', '.join(classes)})")
@@ -35,11 +33,9 @@ class Teacher:
             raise ConfigError(f"{path}: the teacher takes {loaded.image_size} px faces cropped "
                               f"to {loaded.crop_size}; the student {image_size} cropped to "
                               f"{crop_size} (distillation needs the same inputs)")
-        self.model = loaded.model.eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
+        self.model = loaded.model
         #: data class index -> teacher logit index
-        self.index = torch.tensor([loaded.classes.index(c) for c in classes], device=device)
+        self.index = output_index(loaded, classes, device)
         self.temperature, self.weight = temperature, weight
 
     @torch.no_grad()
