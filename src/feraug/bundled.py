@@ -9,6 +9,8 @@ from pathlib import Path
 from feraug.errors import CheckpointError
 
 DEFAULT_MODEL = "default_model.pt"
+#: How a config or option names the bundled model instead of a checkpoint path.
+BUNDLED = "bundled"
 
 
 def default_model_path() -> Path:
@@ -22,3 +24,8 @@ def default_model_path() -> Path:
             "line, or predict(images, model='path/to/best.pt') in Python")
     # Installed packages are plain folders (setuptools package-data), so this is a real file.
     return Path(str(ref))
+
+
+def checkpoint_path(name: str | Path) -> Path:
+    """``"bundled"`` -> the bundled default model's path; anything else as a path."""
+    return default_model_path() if str(name) == BUNDLED else Path(name)

@@ -65,15 +65,15 @@ def generator_status(cfg: ExperimentConfig, spec: GeneratorSpec) -> str:
 def _check_same_guide(ckpt: Path, meta: dict, config: dict) -> None:
     """A generator is reused only with the guide file it was trained with: a helper
     classifier retrained in place keeps its path, so the recorded hash is what tells."""
-    from feraug.bundled import default_model_path
+    from feraug.bundled import checkpoint_path
     from feraug.experiment.config import nested_values
-    from feraug.gan.guide import BUNDLED, guide_paths
+    from feraug.gan.guide import guide_paths
     from feraug.gan.meta import GeneratorMeta
     from feraug.io import file_sha256
 
     stored = set(GeneratorMeta.from_stored(meta).guide_hashes())
-    paths = [default_model_path() if g == BUNDLED else Path(g)
-             for value in nested_values(config, "guide") for g in guide_paths(value)]
+    paths = [checkpoint_path(g) for value in nested_values(config, "guide")
+             for g in guide_paths(value)]
     current = {file_sha256(p) for p in paths if p.is_file()}
     if stored and not current <= stored:  # a guide file that exists must be a recorded one
         raise ConfigError(f"{ckpt}: this generator was trained with another guide file than "

@@ -21,15 +21,14 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, Field, field_validator
 
-from feraug.bundled import default_model_path
+from feraug.bundled import BUNDLED, checkpoint_path
 from feraug.errors import ConfigError
 from feraug.gan.base import GeneratorModel
 from feraug.gan.diffaugment import Policy, diff_augment
 from feraug.io import file_sha256
 from feraug.models.checkpoint import load_frozen_classifier, output_index
 
-#: ``guide: bundled`` names the default model that ships inside the package.
-BUNDLED = "bundled"
+__all__ = ["BUNDLED", "Guide", "GuideConfig", "GuidedGenerator", "guide_paths"]
 
 
 class Guide:
@@ -37,7 +36,7 @@ class Guide:
 
     def __init__(self, path: str | Path, classes: tuple[str, ...], image_size: int,
                  device: torch.device) -> None:
-        path = default_model_path() if str(path) == BUNDLED else Path(path)
+        path = checkpoint_path(path)
         loaded = load_frozen_classifier(path, device, "guide classifier")
         missing = [c for c in classes if c not in loaded.classes]
         if missing:

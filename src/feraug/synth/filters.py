@@ -31,10 +31,9 @@ class QualityFilter:
 
     def __init__(self, checkpoint: str | Path, tau: float, device: str | torch.device = "cpu",
                  batch_size: int = 512) -> None:
-        from feraug.bundled import default_model_path
+        from feraug.bundled import checkpoint_path
 
-        self.checkpoint = default_model_path() if str(checkpoint) == "bundled" \
-            else Path(checkpoint)
+        self.checkpoint = checkpoint_path(checkpoint)
         self.tau = float(tau)
         self.batch_size = batch_size
         self.loaded: LoadedClassifier = load_classifier(self.checkpoint, device)
