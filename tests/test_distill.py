@@ -62,3 +62,11 @@ def test_a_distilled_run_learns_from_its_teacher_and_resumes_exactly(tmp_path: P
     whole = weights("whole")
     assert any(not torch.equal(v, weights("plain")[k]) for k, v in whole.items())
     assert all(torch.equal(v, weights("stopped")[k]) for k, v in whole.items())
+
+
+def test_a_missing_teacher_is_refused_before_the_run_folder_is_made(tmp_path: Path) -> None:
+    cfg = build_train_config({"data": "toy", "out": str(tmp_path / "run"), "epochs": 1,
+                              "device": "cpu", "teacher": str(tmp_path / "nope.pt")})
+    with pytest.raises(ConfigError, match="nope.pt: teacher checkpoint not found"):
+        fit(cfg, dataset=tiny_dataset())
+    assert not (tmp_path / "run").exists()

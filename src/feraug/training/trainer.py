@@ -166,6 +166,11 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     out = Path(config.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
     refuse_output_inside(out, [config.data, *config.synthetic], "the training data")
+    teacher = None
+    if config.teacher is not None:  # checked before the run folder is touched
+        with torch.random.fork_rng(devices=[]):  # building it draws weights: keep the seed's
+            teacher = Teacher(config.teacher, ds.classes, config.image_size, config.crop_size,
+                              engine.device, config.distill_temperature, config.distill_weight)
     folder = RunFolder(out, "train", "classifier training", main=engine.is_main)
     start = folder.begin(
         resume, last_path.name, partial=("metrics.jsonl", best_path.name, TENSORBOARD),
@@ -183,9 +188,6 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     opt = build_optimizer(config, model, fused=fused_optimizer)
     sched = build_scheduler(config, opt)
     loss_fn = build_loss(config, train.labels, ds.num_classes, engine.device)
-    teacher = None if config.teacher is None else Teacher(
-        config.teacher, ds.classes, config.image_size, config.crop_size, engine.device,
-        config.distill_temperature, config.distill_weight)
     step_model = torch.compile(model) if config.compile else model
     aug_gen = torch.Generator(engine.device).manual_seed(_aug_seed(config, engine.rank))
     state = RunState()
