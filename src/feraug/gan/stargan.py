@@ -6,10 +6,11 @@ through conditional instance norms in its bottleneck. The discriminator is a spe
 PatchGAN with an emotion-classification head over its whole feature map. Losses: hinge adversarial
 (DiffAugment translation on everything the discriminator sees), domain classification (real
 faces' labels for the discriminator, target labels for the generator, ``lambda_cls``),
-reconstruction (translate back to the original emotion, L1, ``lambda_rec``), the mask penalty
-(mean + total variation) and, with a ``guide`` classifier, its cross-entropy towards the
-target. Targets are drawn uniformly among the emotions other than the face's own; batches are
-class-balanced by default.
+reconstruction (translate back to the original emotion, L1, ``lambda_rec``), optional
+identity (translate into the face's own emotion: nothing should change, ``lambda_identity``),
+the mask penalty (mean + total variation) and, with a ``guide`` classifier, its
+cross-entropy towards the target. Targets are drawn uniformly among the emotions other than
+the face's own; batches are class-balanced by default.
 
 The hinge loss needs no gradient penalty (a double backward) and no 5 critic steps per
 generator step, unlike the paper's WGAN-GP: about 5x less compute on a CPU.
@@ -44,6 +45,10 @@ class StarGanConfig(EditConfig):
     lr: float = Field(1e-4, gt=0)
     lambda_cls: float = Field(1.0, ge=0)
     lambda_rec: float = Field(10.0, ge=0)
+    lambda_identity: float = Field(0.0, ge=0, description="times lambda_rec: L1 between a face "
+                                   "translated into its own emotion and the face itself, so "
+                                   "the translator learns to leave alone what an emotion does "
+                                   "not need (CycleGAN's identity loss)")
     n_critic: int = Field(1, ge=1, description="discriminator steps per generator step")
     balanced: bool = Field(True, description="equal images per class in every batch")
 
@@ -106,15 +111,17 @@ class StarGan(EditTranslator):
             g_adv = -src_fake.mean()
             g_cls = F.cross_entropy(cls_fake.float(), target)
             rec = F.l1_loss(g(fake, labels)[0], real)
+            idt = F.l1_loss(g(real, labels)[0], real) if c.lambda_identity > 0 \
+                else rec.new_zeros(())
             guide = self.guide_loss(fake, target)
-            loss_g = g_adv + c.lambda_cls * g_cls + c.lambda_rec * rec + \
-                self.mask_loss(mask) + guide
+            loss_g = g_adv + c.lambda_cls * g_cls + c.lambda_rec * (rec + c.lambda_identity * idt) \
+                + self.mask_loss(mask) + guide
         o["g"].zero_grad(set_to_none=True)
         loss_g.backward()
         o["g"].step()
         set_requires_grad(d, True)
         return {**losses, "g_adv": g_adv.detach(), "g_cls": g_cls.detach(), "rec": rec.detach(),
-                "mask": mask.detach().mean(), "guide": guide.detach()}
+                "identity": idt.detach(), "mask": mask.detach().mean(), "guide": guide.detach()}
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, label: int) -> torch.Tensor:
