@@ -63,6 +63,44 @@ def test_warp_edits_move_the_faces_own_pixels() -> None:
     assert torch.allclose(edited[1, :, :, :-1], x[1, :, :, 1:], atol=1e-4)
 
 
+def test_a_local_warp_moves_pixels_only_where_the_mask_is_on() -> None:
+    """edit: local_warp: with the mask off the face comes back exactly, however far the field
+    moves; with the mask on in the left half only that half moves, the right half keeps its
+    exact pixels (edit: warp would resample them all)."""
+    from feraug.gan.editnets import MAX_FLOW, MaskUNet
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 1, 48, 48) * 1.6 - 0.8
+    label = torch.tensor([0])
+    one_pixel = math.atanh((2 / 48) / MAX_FLOW)
+    net = MaskUNet(ngf=4, n_blocks=1, num_classes=1, edit="local_warp")
+    with torch.no_grad():
+        net.flow.weight.zero_()
+        net.flow.bias.copy_(torch.tensor([one_pixel, 0.0]))
+        net.colour.weight.zero_()
+        net.colour.bias.zero_()  # no intensity change: the warp alone
+        net.mask.weight.zero_()
+        net.mask.bias.fill_(-30.0)
+        assert torch.equal(net(x, label)[0], x)
+        half = torch.zeros(1, 1, 48, 48)
+        half[..., :24] = 60.0
+        net.mask = _ConstantMap(half - 30.0)
+        edited = net(x, label)[0]
+    assert torch.allclose(edited[..., :23], x[..., 1:24], atol=1e-4)  # moved one column
+    assert torch.equal(edited[..., 24:], x[..., 24:])  # untouched, exactly
+
+
+class _ConstantMap(torch.nn.Module):
+    """Stands in for a head: returns the same logit map whatever it is given."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(h.shape[0], -1, -1, -1)
+
+
 def test_a_resumed_generator_refuses_a_changed_guide_file(ckpt: Path, tmp_path: Path) -> None:
     """The guide's hash is recorded at the start; resuming with another file at the same
     path would mix two guides in one generator, so it is refused in one line."""

@@ -83,13 +83,18 @@ class MaskUNet(nn.Module):
     S/4, upsampled bilinearly, at most :data:`MAX_FLOW` of the half-width), then the residual
     edit adds what moving cannot make (teeth, shadows). Raised mouth corners and brows are
     displacements, and moved pixels keep the face's own texture and sharpness.
+    ``"local_warp"``: as ``"warp"``, but ``mask * moved + (1 - mask) * face`` before the
+    residual, so only the masked regions are resampled. Bilinear resampling blurs: on FER2013's
+    neutral faces a uniform quarter-pixel shift alone raises Inception FID against real neutral
+    faces from 34.2 to 37.9, about the whole cost of a ``"warp"`` translator's identity edit.
     """
 
     def __init__(self, ngf: int = 32, n_blocks: int = 3, num_classes: int = 0,
                  edit: str = "replace", max_shift: float = 2.0) -> None:
         super().__init__()
-        if edit not in ("replace", "residual", "warp"):
-            raise ValueError(f"edit must be 'replace', 'residual' or 'warp', got {edit!r}")
+        if edit not in ("replace", "residual", "warp", "local_warp"):
+            raise ValueError("edit must be 'replace', 'residual', 'warp' or 'local_warp', "
+                             f"got {edit!r}")
         self.edit, self.max_shift = edit, max_shift
         self.enc1 = _conv_block(1, ngf)
         self.enc2 = _conv_block(ngf, 2 * ngf, stride=2)
@@ -101,7 +106,7 @@ class MaskUNet(nn.Module):
         heads = max(num_classes, 1)
         self.colour = nn.Conv2d(ngf, heads, 3, 1, 1)
         self.mask = nn.Conv2d(ngf, heads, 3, 1, 1)
-        self.flow = nn.Conv2d(4 * ngf, 2 * heads, 3, 1, 1) if edit == "warp" else None
+        self.flow = nn.Conv2d(4 * ngf, 2 * heads, 3, 1, 1) if "warp" in edit else None
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, a=0.2)
@@ -118,8 +123,9 @@ class MaskUNet(nn.Module):
         h = self.enc3(e2)
         for block in self.blocks:
             h = block(h, labels)
-        if self.flow is not None:
-            x = self._warp(x, self.flow(h), labels)
+        moved = None if self.flow is None else self._warp(x, self.flow(h), labels)
+        if self.edit == "warp":
+            x = moved
         h = F.interpolate(h, size=e2.shape[-2:], mode="nearest")
         h = self.dec2(torch.cat([h, e2], 1))
         h = F.interpolate(h, size=e1.shape[-2:], mode="nearest")
@@ -129,6 +135,8 @@ class MaskUNet(nn.Module):
             pick = labels.view(-1, 1, 1, 1).expand(-1, 1, *mask.shape[2:])
             mask, colour = mask.gather(1, pick), colour.gather(1, pick)
         mask = torch.sigmoid(mask)
+        if self.edit == "local_warp":
+            x = mask * moved + (1 - mask) * x
         if self.edit != "replace":  # shift the source's own intensities: its texture stays
             edited = (x + self.max_shift * mask * torch.tanh(colour)).clamp(-1, 1)
         else:
