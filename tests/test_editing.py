@@ -165,6 +165,42 @@ def test_max_shift_bounds_the_residual_edit() -> None:
         assert float((edited - x).abs().max()) == pytest.approx(min(shift, 1.0), abs=1e-4)
 
 
+def test_residual_blur_smooths_the_change_and_keeps_its_sum() -> None:
+    """With residual_blur the same heads give a change of the same total amount (the kernel is
+    normalised) but far less pixel-to-pixel texture; the option needs a residual edit."""
+    from test_gan import CLASSES
+
+    from feraug.errors import ConfigError
+    from feraug.gan import build_generator
+    from feraug.gan.editnets import MaskUNet
+
+    x = torch.rand(1, 1, 48, 48, generator=torch.Generator().manual_seed(0)) * 0.5 - 0.25
+    label = torch.tensor([0])
+    change = {}
+    for sigma in (0.0, 1.0):
+        torch.manual_seed(0)
+        net = MaskUNet(ngf=4, n_blocks=1, num_classes=1, edit="residual", max_shift=0.5,
+                       residual_blur=sigma)
+        torch.nn.init.constant_(net.mask.bias, 30.0)  # mask fully on: the colour head decides
+        with torch.no_grad():
+            change[sigma] = net(x, label)[0] - x
+    sharp, smooth = change[0.0], change[1.0]
+    assert not torch.equal(sharp, smooth)
+    assert float(smooth[..., 8:-8, 8:-8].mean()) == pytest.approx(
+        float(sharp[..., 8:-8, 8:-8].mean()), abs=0.02)
+
+    def texture(t: torch.Tensor) -> float:
+        return float((t[..., :, 1:] - t[..., :, :-1]).abs().mean())
+
+    assert texture(smooth) < 0.5 * texture(sharp)
+    star = build_generator("stargan", {"ngf": 4, "n_blocks": 1, "ndf": 4, "edit": "warp",
+                                       "residual_blur": 1.0}, CLASSES, 48)
+    assert star.nets["g"].blur_kernel is not None
+    assert "blur_kernel" not in star.nets["g"].state_dict()  # old checkpoints load unchanged
+    with pytest.raises(ConfigError, match="residual_blur"):
+        build_generator("stargan", {"edit": "replace", "residual_blur": 1.0}, CLASSES, 48)
+
+
 def test_max_shift_reaches_the_editors_and_needs_a_residual_edit() -> None:
     from test_gan import CLASSES
 

@@ -57,8 +57,10 @@ class CycleGan(EditTranslator):
         self.source_emotion, self.target_emotion = src, tgt
         with self.seeded():
             self.nets = {
-                "g_ab": MaskUNet(c.ngf, c.n_blocks, edit=c.edit, max_shift=c.max_shift),
-                "g_ba": MaskUNet(c.ngf, c.n_blocks, edit=c.edit, max_shift=c.max_shift),
+                "g_ab": MaskUNet(c.ngf, c.n_blocks, edit=c.edit, max_shift=c.max_shift,
+                                 residual_blur=c.residual_blur),
+                "g_ba": MaskUNet(c.ngf, c.n_blocks, edit=c.edit, max_shift=c.max_shift,
+                                 residual_blur=c.residual_blur),
                 "d_a": SNPatchDiscriminator(c.ndf),
                 "d_b": SNPatchDiscriminator(c.ndf),
             }

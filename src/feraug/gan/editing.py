@@ -38,6 +38,10 @@ class EditConfig(GanConfig, GuideConfig):
                              "largest change of a pixel's intensity (the range is [-1, 1]); "
                              "2 paints any pixel black or white, 0.5 allows shading only, so "
                              "an expression cannot be a painted bar or hole")
+    residual_blur: float = Field(0.0, ge=0, le=4, description="residual and warp edits: "
+                                 "Gaussian sigma (pixels) of a blur applied to the intensity "
+                                 "change, so an edit is smooth shading rather than pixel-level "
+                                 "texture; 0: off")
     diffaugment: Policy = Field("translation", description="DiffAugment policy applied to "
                                 "everything the discriminator sees")
 
@@ -45,6 +49,9 @@ class EditConfig(GanConfig, GuideConfig):
     def _shift_needs_a_residual(self) -> EditConfig:
         if self.edit == "replace" and self.max_shift != 2.0:
             raise ValueError("max_shift bounds the residual and warp edits; edit: replace "
+                             "paints colour and ignores it")
+        if self.edit == "replace" and self.residual_blur:
+            raise ValueError("residual_blur smooths the residual and warp edits; edit: replace "
                              "paints colour and ignores it")
         return self
 

@@ -71,7 +71,7 @@ class StarGan(EditTranslator):
                                   f"the data (classes: {', '.join(self.classes)})")
         with self.seeded():
             self.nets = {"g": MaskUNet(c.ngf, c.n_blocks, num_classes=k, edit=c.edit,
-                                       max_shift=c.max_shift),
+                                       max_shift=c.max_shift, residual_blur=c.residual_blur),
                          "d": SNPatchDiscriminator(c.ndf, num_classes=k, image_size=image_size)}
         self.use_adam_with_linear_decay(
             {n: list(net.parameters()) for n, net in self.nets.items()}, c.lr, c.beta1)
