@@ -84,14 +84,14 @@ class MaskUNet(nn.Module):
     edit adds what moving cannot make (teeth, shadows). Raised mouth corners and brows are
     displacements, and moved pixels keep the face's own texture and sharpness.
     ``"local_warp"``: as ``"warp"``, but ``mask * moved + (1 - mask) * face`` before the
-    residual, so only the masked regions are resampled. Bilinear resampling blurs: on FER2013's
-    neutral faces a uniform quarter-pixel shift alone raises Inception FID against real neutral
-    faces from 34.2 to 37.9 (a trained ``"warp"`` translator moves its pixels by about 0.05 px
-    on average, which costs little). ``residual_blur`` (Gaussian sigma in pixels, 0: off)
-    low-passes the residual change, so an edit is smooth shading and not pixel-level texture:
-    Inception features punish such texture (blurring a trained translator's change with sigma 1
-    after the fact took its happy faces from 39.7 to 36.9 FID against PublicTest's happy faces,
-    below their untouched sources' 37.4).
+    residual, so only the masked regions are resampled. Bilinear resampling blurs: a uniform
+    quarter-pixel shift of FER2013's neutral train faces raises their Inception FID against
+    PublicTest's neutral faces from 35.9 to 37.3 (a trained ``"warp"`` translator moves its
+    pixels by about 0.05 px on average, which costs little). ``residual_blur`` (Gaussian sigma
+    in pixels, 0: off) low-passes the residual change, so an edit is smooth shading and not
+    pixel-level texture: Inception features punish such texture (blurring a trained translator's
+    change with sigma 1 after the fact took its happy faces from 39.7 to 36.9 FID against
+    PublicTest's happy faces, below their untouched sources' 37.4).
     """
 
     def __init__(self, ngf: int = 32, n_blocks: int = 3, num_classes: int = 0,
