@@ -53,10 +53,7 @@ def edit_parts(net: torch.nn.Module, x: torch.Tensor, label: int
     full = net(x, labels)[0]
     if net.flow is None:
         return full, None, None
-    h = net.enc3(net.enc2(net.enc1(x)))
-    for block in net.blocks:
-        h = block(h, labels)
-    flow = net.flow(h)
+    flow = net.flow(net.encode(x, labels)[2])
     moved = net._warp(x, flow, labels)
     if flow.shape[1] > 2:
         flow = flow[:, 2 * label : 2 * label + 2]

@@ -124,13 +124,19 @@ class MaskUNet(nn.Module):
         if self.flow is not None:  # no displacement at first: the editor starts at the identity
             nn.init.normal_(self.flow.weight, 0.0, 1e-3)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The two skip features and the conditioned bottleneck (S/4) of faces ``x``."""
         e1 = self.enc1(x)
         e2 = self.enc2(e1)
         h = self.enc3(e2)
         for block in self.blocks:
             h = block(h, labels)
+        return e1, e2, h
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        e1, e2, h = self.encode(x, labels)
         moved = None if self.flow is None else self._warp(x, self.flow(h), labels)
         if self.edit == "warp":
             x = moved
