@@ -12,7 +12,11 @@ lever must not look at test faces) and the share the judge assigns to the emotio
 - ``full``: the translator's output;
 - ``blur1``, ``blur2``: the source plus the translator's change low-passed after the fact
   (Gaussian sigma 1 and 2 px): what the expression costs in pixel-level texture;
-- ``flow_only`` / ``residual_only`` (warp editors): one of the two parts of the edit alone.
+- ``flow_only`` / ``residual_only`` (warp editors): one of the two parts of the edit alone;
+- ``strength<s>`` (``--strengths``): the source plus ``s`` times the translator's change, a
+  fainter (s < 1) or stronger edit of the same faces.
+
+``--strengths-only`` skips the blur and part rows (the strength sweep costs ~1 min per row).
 
 ``bilinear_shift`` reports what resampling alone costs: the neutral sources moved uniformly by
 a quarter and half a pixel, against the real neutral faces. Needs the packaged Inception
@@ -69,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--emotions", default="happy,sad,angry,fear")
     p.add_argument("--split", choices=("val", "test"), default="val")
     p.add_argument("-n", type=int, default=500)
+    p.add_argument("--strengths", default="", help="comma list of edit strengths, e.g. 0.5,0.75")
+    p.add_argument("--strengths-only", action="store_true")
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
     ds = load_dataset(args.data)
@@ -99,10 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         full, moved, flow_px = edit_parts(net, x, model.class_index(emotion))
         change = full - x
         rows = {"source": row(emotion, src), "full": row(emotion, full)}
-        for sigma in (1.0, 2.0):
+        for s in filter(None, args.strengths.split(",")):
+            rows[f"strength{float(s):g}"] = row(emotion, (x + float(s) * change).clamp(-1, 1))
+        for sigma in () if args.strengths_only else (1.0, 2.0):
             smooth = blur(change, gaussian_kernel(sigma))
             rows[f"blur{sigma:g}"] = row(emotion, (x + smooth).clamp(-1, 1))
-        if moved is not None:
+        if moved is not None and not args.strengths_only:
             rows["flow_only"] = row(emotion, moved)
             rows["residual_only"] = row(emotion, (x + full - moved).clamp(-1, 1))
             rows["flow_mean_pixels"] = flow_px
