@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 
@@ -54,7 +55,7 @@ class FakeGenerator:
                  classes: tuple[str, ...] = CLASSES, makes: tuple[str, ...] | None = None
                  ) -> None:
         self.mode, self.real, self.classes, self.makes = mode, real, classes, makes
-        self.needs_sources = mode == "translate"
+        self.needs_sources = mode in ("translate", "local_edit", "swap")
         self.source_emotion: str | None = "neutral" if self.needs_sources else None
         self.meta = GeneratorMeta()
         self.seen_sources: list[torch.Tensor] = []
@@ -69,6 +70,13 @@ class FakeGenerator:
             assert sources is not None and sources.shape == (n, 1, SIZE, SIZE)
             self.seen_sources.append(sources.clone())
             return sources.clone()  # a "translation" that copies its source face
+        if self.mode == "local_edit":  # a clear edit of 4 pixels (1.6% of the face)
+            out = sources.clone()
+            patch = out[:, :, 6:8, 6:8].int()
+            out[:, :, 6:8, 6:8] = torch.where(patch < 128, patch + 60, patch - 60).to(torch.uint8)
+            return out
+        if self.mode == "swap":  # each sample is another source face of the batch, unedited
+            return sources.roll(1, 0).clone()
         if self.mode == "copy":  # memorised real training faces
             train = self.real.images[self.real.indices("train")]
             return train[torch.randint(0, len(train), (n,), generator=g)].clone()
@@ -101,7 +109,7 @@ def pngs(folder: Path) -> list[Path]:
 def check_invariants(manifest: dict) -> None:
     for c in manifest["counts"].values():
         assert c["generated"] == (c["kept"] + c["dropped_quality"] + c["dropped_memorisation"]
-                                  + c["surplus"])
+                                  + c["dropped_unchanged"] + c["surplus"])
         assert c["shortfall"] == c["requested"] - c["kept"]
 
 
@@ -180,7 +188,7 @@ def test_translator_without_source_emotion_uses_other_emotions(tmp_path: Path) -
     real = make_real()
     gen = FakeGenerator("translate")  # like StarGAN without a fixed source: any emotion
     gen.source_emotion = None
-    m = build_synthetic_set(gen, real, make_plan(emotions=["disgust"], delta=0),
+    m = build_synthetic_set(gen, real, make_plan(emotions=["disgust"], delta=0, min_change=0),
                             tmp_path / "o")
     assert m["counts"]["disgust"]["kept"] == 8 and m["generator"]["source_emotion"] is None
     disgust = real.images[real.labels == CLASSES.index("disgust")].flatten(1)
@@ -251,7 +259,7 @@ def test_memorisation_guard_drops_copies(tmp_path: Path) -> None:
 def test_translator_sources_come_from_train_only(tmp_path: Path) -> None:
     real = make_real()
     gen = FakeGenerator("translate")
-    plan = make_plan(mode="multiply", k=2, delta=0, batch_size=5)
+    plan = make_plan(mode="multiply", k=2, delta=0, min_change=0, batch_size=5)
     m = build_synthetic_set(gen, real, plan, tmp_path / "o")
     assert "neutral" not in m["counts"]  # a translator's source emotion is not a default
     assert m["generator"]["source_emotion"] == "neutral"
@@ -266,10 +274,43 @@ def test_translator_sources_come_from_train_only(tmp_path: Path) -> None:
         assert not bool((held_out.flatten(1) == img).all(1).any())
     assert all(r["source"] in real.source_ids for r in m["files"])
     assert m["counts"]["happy"]["distinct_sources"] == TRAIN["neutral"]  # 20 from 8 faces
-    # with the guard on, "translations" that copy their source are all dropped
+    # by default, "translations" that copy their source are dropped as unchanged
     m2 = build_synthetic_set(FakeGenerator("translate"), real,
                              make_plan(emotions=["disgust"], max_attempts=1), tmp_path / "o2")
-    assert m2["counts"]["disgust"]["dropped_memorisation"] == m2["counts"]["disgust"]["generated"]
+    assert m2["counts"]["disgust"]["dropped_unchanged"] == m2["counts"]["disgust"]["generated"]
+
+
+def test_translators_are_judged_by_their_edit_and_guarded_against_other_faces(
+        tmp_path: Path) -> None:
+    """A clear local edit is kept although its whole-face RMS to its own source is under
+    delta; an unedited face is dropped as unchanged (or kept with min_change 0: its own
+    source is not a memorised face); another training face passed off as a translation is
+    dropped by the memorisation guard."""
+    real = make_real()
+    local = build_synthetic_set(FakeGenerator("local_edit"), real,
+                                make_plan(emotions=["disgust"], max_attempts=1), tmp_path / "a")
+    check_invariants(local)
+    c = local["counts"]["disgust"]
+    assert c["kept"] == c["requested"] and c["dropped_memorisation"] == 0
+    assert c["edit_size_min"] == pytest.approx(60 / 255, abs=1e-3)
+    assert all(r["nearest_real_rms"] > 0.05 for r in local["files"])
+    src = real.images[real.source_ids.index(local["files"][0]["source"])]
+    rms_to_source = float(((torch.from_numpy(cv2.imread(
+        str(tmp_path / "a" / local["files"][0]["file"]), cv2.IMREAD_GRAYSCALE)).float()
+        - src[0].float()) / 255).pow(2).mean().sqrt())
+    assert rms_to_source < 0.05  # what the guard used to drop
+
+    copies = build_synthetic_set(FakeGenerator("translate"), real,
+                                 make_plan(emotions=["disgust"], min_change=0, max_attempts=1),
+                                 tmp_path / "b")
+    assert copies["counts"]["disgust"]["kept"] == copies["counts"]["disgust"]["requested"]
+
+    swapped = build_synthetic_set(FakeGenerator("swap"), real,
+                                  make_plan(emotions=["disgust"], max_attempts=1), tmp_path / "c")
+    check_invariants(swapped)
+    c = swapped["counts"]["disgust"]
+    assert c["kept"] == 0 and c["dropped_unchanged"] == 0
+    assert c["dropped_memorisation"] == c["generated"]
 
 
 def test_refusals(tmp_path: Path) -> None:

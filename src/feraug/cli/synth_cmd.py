@@ -32,7 +32,9 @@ SYNTH_HELP = (
     "\n\n"
     "What is kept: with --filter-model, only samples that classifier assigns to the requested "
     "emotion with probability >= --tau; and (memorisation guard) only samples whose RMS pixel "
-    "distance (pixels in [0,1]) to the nearest real training face is >= --delta. Extra "
+    "distance (pixels in [0,1]) to the nearest real training face is >= --delta (for a "
+    "translator: any face but its own source); and, for translators, only samples whose edit "
+    "is at least --min-change (99th percentile of the absolute pixel change). Extra "
     "candidates are generated (--oversample, --max-attempts) so filtered counts can still be "
     "met; a shortfall is reported, not hidden."
     "\n\n"
@@ -77,7 +79,7 @@ def render_counts(manifest: dict, out: Path) -> None:
                   f"({escape(str(gen['checkpoint']))}, sha256 {str(gen['sha256'])[:12]})")
     console.print(f"[bold]Written:[/bold]   {escape(str(out))}")
     cols = ("requested", "generated", "kept", "dropped_quality", "dropped_memorisation",
-            "shortfall")
+            "dropped_unchanged", "shortfall")
     table = Table(title="Synthetic images per emotion")
     table.add_column("emotion")
     for c in cols:
@@ -88,7 +90,8 @@ def render_counts(manifest: dict, out: Path) -> None:
     console.print(table)
     if not manifest["complete"]:
         console.print("[yellow]warning:[/yellow] the filters left some emotions short of the "
-                      "plan; raise --max-attempts/--oversample or loosen --tau/--delta")
+                      "plan; raise --max-attempts/--oversample or loosen "
+                      "--tau/--delta/--min-change")
 
 
 def synth(
@@ -120,6 +123,10 @@ def synth(
     delta: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Memorisation guard: minimum RMS distance (pixels in [0,1]) to "
                                "the nearest real training face; 0 turns it off.")] = 0.05,
+    min_change: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Translators: minimum edit, the 99th percentile of the absolute "
+                               "pixel change (pixels in [0,1]) from the source face; 0 keeps "
+                               "unchanged faces.")] = 0.05,
     seed: Annotated[int, typer.Option(min=0, help="Sampling seed.")] = 0,
     oversample: Annotated[float, typer.Option(
         min=1.0, max=20.0, help="Candidates per missing image in each filtering round.")] = 1.5,
@@ -150,7 +157,8 @@ def synth(
         emotions=parse_emotions(emotions),
         mode="multiply" if multiply is not None else "balance",
         k=multiply, seed=seed, filter_model=None if filter_model is None else str(filter_model),
-        tau=tau, delta=delta, oversample=oversample, max_attempts=max_attempts,
+        tau=tau, delta=delta, min_change=min_change, oversample=oversample,
+        max_attempts=max_attempts,
         batch_size=batch_size,
     )
     check_format(format)

@@ -19,7 +19,7 @@ from feraug.data.synthetic import FORMAT, MANIFEST, split_fingerprint
 from feraug.errors import ConfigError, DataError, FeraugError
 from feraug.io import file_sha256, png_bytes, write_json
 from feraug.progress import progress_bar
-from feraug.synth.filters import MemorisationGuard, QualityFilter
+from feraug.synth.filters import MemorisationGuard, QualityFilter, edit_size
 from feraug.synth.plan import (
     SampleGenerator,
     SynthPlan,
@@ -29,6 +29,9 @@ from feraug.synth.plan import (
 )
 from feraug.synth.safety import check_generator_split, check_out_dir, prepare_synth_dir
 from feraug.synth.sources import TranslatorSources, derive_seed
+
+COUNT_KEYS = ("requested", "generated", "kept", "dropped_quality", "dropped_memorisation",
+              "dropped_unchanged", "surplus")
 
 
 @dataclass
@@ -40,17 +43,22 @@ class EmotionTally:
     kept: int = 0
     dropped_quality: int = 0
     dropped_memorisation: int = 0
+    dropped_unchanged: int = 0
     surplus: int = 0
     rounds: int = 0
     nearest_rms: list[float] = field(default_factory=list)
+    edit_sizes: list[float] = field(default_factory=list)
     sources: set[str] = field(default_factory=set)
 
     def as_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("requested", "generated", "kept", "dropped_quality",
-                                            "dropped_memorisation", "surplus", "rounds")}
+        d = {k: getattr(self, k) for k in COUNT_KEYS}
+        d["rounds"] = self.rounds
         d["shortfall"] = self.requested - self.kept
         if self.sources:  # translators: kept images made from this many different real faces
             d["distinct_sources"] = len(self.sources)
+        if self.edit_sizes:
+            d["edit_size_min"] = round(min(self.edit_sizes), 6)
+            d["edit_size_mean"] = round(sum(self.edit_sizes) / len(self.edit_sizes), 6)
         if self.nearest_rms:
             d["nearest_real_rms_min"] = round(min(self.nearest_rms), 6)
             d["nearest_real_rms_mean"] = round(sum(self.nearest_rms) / len(self.nearest_rms), 6)
@@ -68,27 +76,45 @@ def _check_batch(generator: SampleGenerator, images: object, n: int, size: int) 
     return images.cpu()
 
 
-def _apply_filters(images: torch.Tensor, emotion: str, quality: QualityFilter | None,
-                   guard: MemorisationGuard | None, tally: EmotionTally,
-                   ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Quality filter, then memorisation guard on the survivors; counts the drops in
-    ``tally``. Returns ``(keep mask, emotion probabilities, nearest-real RMS)`` (NaN RMS for
-    samples the quality filter already dropped)."""
+@dataclass
+class Candidates:
+    """One generated batch and, for a translator, its source faces and their positions in
+    the real train images (the memorisation guard leaves each sample's own source out)."""
+
+    images: torch.Tensor
+    sources: torch.Tensor | None = None
+    source_positions: torch.Tensor | None = None
+
+
+def _apply_filters(batch: Candidates, emotion: str, quality: QualityFilter | None,
+                   guard: MemorisationGuard | None, min_change: float, tally: EmotionTally,
+                   ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None,
+                              torch.Tensor | None]:
+    """Quality filter, then (translators) the edit-size check, then the memorisation guard
+    on the survivors; counts the drops in ``tally``. Returns ``(keep mask, emotion
+    probabilities, nearest-real RMS, edit sizes)`` (NaN for samples dropped earlier)."""
+    images = batch.images
     n = images.shape[0]
     keep = torch.ones(n, dtype=torch.bool)
-    probs = rms = None
+    probs = rms = sizes = None
     if quality is not None:
         keep, probs = quality.keep(images, emotion)
         tally.dropped_quality += int((~keep).sum())
+    if batch.sources is not None:
+        sizes = edit_size(images, batch.sources)
+        if min_change > 0:
+            unchanged = keep & (sizes < min_change)
+            tally.dropped_unchanged += int(unchanged.sum())
+            keep &= ~unchanged
     if guard is not None and keep.any():
         rms = torch.full((n,), math.nan)
-        far, rms[keep] = guard.keep(images[keep])
+        exclude = None if batch.source_positions is None else batch.source_positions[keep]
+        far, rms[keep] = guard.keep(images[keep], exclude)
         dropped = keep.clone()
         dropped[keep] = ~far
         tally.dropped_memorisation += int(dropped.sum())
         keep &= ~dropped
-    return keep, probs, rms
-
+    return keep, probs, rms, sizes
 
 
 def _describe_real(real: FaceDataset) -> dict:
@@ -146,6 +172,8 @@ def build_synthetic_set(
         quality = QualityFilter(plan.filter_model, plan.tau, device)
         quality.check_emotions(emotions)
     guard = None
+    train_positions = torch.full((len(real.labels),), -1, dtype=torch.long)
+    train_positions[real.indices("train")] = torch.arange(len(real.indices("train")))
     if plan.delta > 0:
         guard = MemorisationGuard(real.images[real.indices("train")], plan.delta, device)
     sources = TranslatorSources(real, src_emotion, plan.seed) if generator.needs_sources else None
@@ -171,16 +199,22 @@ def build_synthetic_set(
                     n = min(plan.batch_size, round_total - produced)
                     first = tally.generated
                     seed = derive_seed(plan.seed, emotion, batch_no)
-                    src, src_ids = (sources.take(emotion, first, n) if sources is not None
-                                    else (None, [None] * n))
+                    picks = (sources.take_indices(emotion, first, n) if sources is not None
+                             else None)
+                    src = None if picks is None else real.images[picks]
+                    src_ids = ([None] * n if picks is None
+                               else [real.source_ids[p] for p in picks])
                     images = _check_batch(generator, generator.sample(emotion, n, seed, src),
                                           n, real.size)
+                    candidates = Candidates(images, src, None if picks is None
+                                            else train_positions[picks])
                     batches.append({"emotion": emotion, "batch": batch_no, "seed": seed, "n": n,
                                     "first_index": first})
                     batch_no += 1
                     produced += n
                     tally.generated += n
-                    keep, probs, rms = _apply_filters(images, emotion, quality, guard, tally)
+                    keep, probs, rms, sizes = _apply_filters(candidates, emotion, quality, guard,
+                                                             plan.min_change, tally)
                     passing = keep.nonzero().flatten().tolist()
                     room = tally.requested - tally.kept
                     tally.surplus += max(0, len(passing) - room)
@@ -200,6 +234,9 @@ def build_synthetic_set(
                         if rms is not None:
                             record["nearest_real_rms"] = round(float(rms[pos]), 6)
                             tally.nearest_rms.append(float(rms[pos]))
+                        if sizes is not None:
+                            record["edit_size"] = round(float(sizes[pos]), 6)
+                            tally.edit_sizes.append(float(sizes[pos]))
                         files.append(record)
                     kept_now = min(len(passing), room)
                     tally.kept += kept_now
@@ -235,9 +272,7 @@ def build_synthetic_set(
         "seeds": {"plan": plan.seed, "batches": batches},
         "real": {**_describe_real(real), "data_spec": data_spec},
         "counts": counts,
-        "totals": {k: sum(c[k] for c in counts.values())
-                   for k in ("requested", "generated", "kept", "dropped_quality",
-                             "dropped_memorisation", "surplus", "shortfall")},
+        "totals": {k: sum(c[k] for c in counts.values()) for k in (*COUNT_KEYS, "shortfall")},
         "files": files,
     }
     write_json(manifest, out / MANIFEST)

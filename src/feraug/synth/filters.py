@@ -1,5 +1,6 @@
-"""The two sample filters of ``feraug synth``: a classifier-confidence quality filter and a
-memorisation guard (distance to the nearest real training image)."""
+"""The sample filters of ``feraug synth``: a classifier-confidence quality filter, a
+memorisation guard (distance to the nearest real training image) and, for translators, the
+size of the edit (how much a sample differs from its own source face)."""
 
 from __future__ import annotations
 
@@ -92,8 +93,11 @@ class MemorisationGuard:
         return ref if self.cached else ref.float().div_(255.0)
 
     @torch.no_grad()
-    def nearest(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(RMS distance, index into the real train images)`` of each sample's nearest."""
+    def nearest(self, images: torch.Tensor, exclude: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(RMS distance, index into the real train images)`` of each sample's nearest.
+        ``exclude`` (one index per sample, -1 for none) leaves that real image out of the
+        sample's search: a translator's own source face."""
         if images.shape[-1] != self.size:
             raise ValueError(f"samples are {images.shape[-1]} px, real images {self.size} px")
         x = images.reshape(images.shape[0], -1).to(self.device).float().div_(255.0)
@@ -104,6 +108,9 @@ class MemorisationGuard:
             # squared distance minus ||x||^2, which does not change the arg-min
             part = torch.addmm(self.real_sq[start : start + len(ref)][None], x, ref.T,
                                alpha=-2.0)
+            if exclude is not None:
+                rows = ((exclude >= start) & (exclude < start + len(ref))).nonzero().flatten()
+                part[rows.to(self.device), (exclude[rows] - start).to(self.device)] = math.inf
             d, i = part.min(dim=1)
             better = d < best
             best = torch.where(better, d, best)
@@ -113,10 +120,25 @@ class MemorisationGuard:
         rms = (x - nearest).pow(2).mean(1).sqrt()
         return rms.cpu(), where.cpu()
 
-    def keep(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(mask of samples far enough from every real training image, their distances)``."""
-        if images.shape[0] == 0 or self.real.shape[0] == 0:
+    def keep(self, images: torch.Tensor, exclude: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mask of samples far enough from every real training image, their distances)``;
+        ``exclude`` as in :meth:`nearest`."""
+        if images.shape[0] == 0 or self.real.shape[0] <= (exclude is not None):
             return torch.ones(images.shape[0], dtype=torch.bool), torch.full(
                 (images.shape[0],), math.inf)
-        rms, _ = self.nearest(images)
+        rms, _ = self.nearest(images, exclude)
         return rms >= self.delta, rms
+
+
+EDIT_QUANTILE = 0.99  # a local edit (brows, mouth) moves a few percent of the pixels
+
+
+def edit_size(images: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
+    """How much each translated face differs from its source: the 99th percentile of the
+    absolute pixel change (pixels in [0, 1]). A whole-face RMS would call a clear but local
+    edit (a lowered brow, a smile) a copy; this asks that at least 1% of the pixels moved."""
+    change = (images.float() - sources.float()).abs().div_(255.0).flatten(1)
+    if change.shape[0] == 0:
+        return change.new_zeros(0)
+    return change.quantile(EDIT_QUANTILE, dim=1)

@@ -56,7 +56,13 @@ class SynthPlan(BaseModel):
     - ``filter_model`` + ``tau``: keep a sample only when that classifier gives the requested
       emotion a probability >= ``tau``.
     - ``delta``: memorisation guard, drop samples whose RMS pixel distance (pixels in [0,1]) to
-      the nearest real training image is < ``delta``; 0 switches it off.
+      the nearest real training image is < ``delta``; 0 switches it off. A translator's
+      sample is compared with every training face except its own source: an edited training
+      face is meant to resemble the face it edits, and a whole-face RMS would call a clear
+      local edit (a lowered brow) a copy of it.
+    - ``min_change`` (translators): drop samples whose edit is too small to carry the
+      emotion, the 99th percentile of the absolute pixel change from their own source below
+      ``min_change`` (0.05: at least 1% of the pixels moved by 13 grey levels); 0 keeps all.
     - ``oversample`` / ``max_attempts``: when filters drop samples, each round generates
       ``ceil(missing * oversample)`` candidates, at most ``max_attempts`` rounds per emotion.
     """
@@ -71,7 +77,10 @@ class SynthPlan(BaseModel):
     filter_model: str | None = Field(None, description="classifier checkpoint for the filter "
                                      "('bundled': feraug's default model)")
     tau: float = Field(0.5, ge=0.0, le=1.0, description="minimum probability of the emotion")
-    delta: float = Field(0.05, ge=0.0, le=1.0, description="minimum RMS distance to real train")
+    delta: float = Field(0.05, ge=0.0, le=1.0, description="minimum RMS distance to real train "
+                         "(translators: to any but the own source)")
+    min_change: float = Field(0.05, ge=0.0, le=1.0, description="translators: minimum edit, "
+                              "the 99th percentile of the absolute change from the source")
     oversample: float = Field(1.5, ge=1.0, le=20.0)
     max_attempts: int = Field(5, ge=1, le=100)
     batch_size: int = Field(256, ge=1, le=65536)

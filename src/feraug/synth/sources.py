@@ -52,12 +52,19 @@ class TranslatorSources:
             self._order = ((emotion, cycle), torch.randperm(m, generator=g).tolist())
         return self._order[1]
 
-    def take(self, emotion: str, start: int, n: int) -> tuple[torch.Tensor, list[str]]:
-        """Sources for candidates ``start .. start+n-1`` of ``emotion`` (one per candidate);
-        each pass over the pool uses every face once, passes in different seeded orders."""
+    def take_indices(self, emotion: str, start: int, n: int) -> list[int]:
+        """Indices into the real data set of the sources for candidates ``start ..
+        start+n-1`` of ``emotion``; each pass over the pool uses every face once, passes in
+        different seeded orders."""
         pool = self.pool(emotion)
         picks = []
         for j in range(start, start + n):
             cycle, pos = divmod(j, len(pool))
             picks.append(int(pool[self._permutation(emotion, cycle, len(pool))[pos]]))
+        return picks
+
+    def take(self, emotion: str, start: int, n: int) -> tuple[torch.Tensor, list[str]]:
+        """Sources for candidates ``start .. start+n-1`` of ``emotion`` (one per candidate)
+        and their source ids."""
+        picks = self.take_indices(emotion, start, n)
         return self.real.images[picks], [self.real.source_ids[p] for p in picks]
