@@ -1,9 +1,10 @@
 """Two-stage synthesis (Gholipour Picha et al. 2023): first make a new person, then give them
 the requested expression.
 
-- Stage 1, identity generator: an unconditional StyleGAN2-style generator (``cgan``'s
-  networks with a single class) trained on all training faces (``identity_data: all``) or on
-  the neutral ones only (``identity_data: neutral``).
+- Stage 1, identity generator: an unconditional noise-to-face generator with a single class,
+  ``cgan``'s StyleGAN2-style networks or ``fastgan``'s (``identity_model``), trained on all
+  training faces (``identity_data: all``) or on the neutral ones only
+  (``identity_data: neutral``).
 - Stage 2, expression translator: a ``stargan`` translator trained on all training faces.
 
 ``sample(emotion, n, seed)`` draws ``n`` identities from noise seeded by ``seed`` and
@@ -21,31 +22,47 @@ weights, into the new checkpoint, so the file is self-contained) and trains stag
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from feraug.errors import ConfigError
 from feraug.gan.base import GanConfig, GeneratorModel, to_uint8
 from feraug.gan.cgan import CGan, CGanConfig
+from feraug.gan.fastgan import FastGan, FastGanConfig
 from feraug.gan.meta import GeneratorMeta
 from feraug.gan.stargan import StarGan, StarGanConfig
 
 SHARED = ("steps", "batch_size", "seed", "amp", "flip")
+IDENTITY_MODELS = {"cgan": (CGan, CGanConfig), "fastgan": (FastGan, FastGanConfig)}
 
 
 class TwoStageConfig(GanConfig):
     """twostage settings: the two stages' own configs plus where identities come from."""
 
-    identity: CGanConfig = Field(default_factory=CGanConfig,
-                                 description="stage 1 (unconditional cgan) settings")
+    identity_model: Literal["cgan", "fastgan"] = Field(
+        "cgan", description="stage 1's networks: cgan (StyleGAN2-style) or fastgan")
+    identity: CGanConfig | FastGanConfig = Field(
+        default_factory=CGanConfig, description="stage 1 settings (of identity_model)")
     translator: StarGanConfig = Field(default_factory=StarGanConfig,
                                       description="stage 2 (stargan) settings")
     identity_data: Literal["all", "neutral"] = Field(
         "all", description="train the identity generator on all faces or on neutral ones")
     translator_from: str | None = Field(
         None, description="stargan checkpoint to use as a fixed stage 2 (trains stage 1 only)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _identity_settings_of_its_model(cls, values: Any) -> Any:
+        """Read ``identity`` as the settings of ``identity_model`` (a union alone would take
+        whichever class accepts the keys first)."""
+        if isinstance(values, dict) and not isinstance(values.get("identity"), GanConfig):
+            model = values.get("identity_model", "cgan")
+            if model in IDENTITY_MODELS:
+                settings = IDENTITY_MODELS[model][1].model_validate(values.get("identity") or {})
+                values = {**values, "identity": settings}
+        return values
 
 
 class TwoStage(GeneratorModel):
@@ -62,7 +79,7 @@ class TwoStage(GeneratorModel):
         shared = {k: getattr(config, k) for k in SHARED}
         id_cfg = config.identity.model_copy(update={**shared, "balanced": False})
         tr_cfg = config.translator.model_copy(update={**shared, "source": None})
-        self.identity = CGan(id_cfg, ("face",), image_size)
+        self.identity = IDENTITY_MODELS[config.identity_model][0](id_cfg, ("face",), image_size)
         self._set_translator(StarGan(tr_cfg, self.classes, image_size))
 
     def _set_translator(self, translator: StarGan) -> None:
