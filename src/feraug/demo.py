@@ -34,7 +34,8 @@ QUICK: dict[str, Any] = {
     "base": {"epochs": 1, "max_steps": 2, "batch_size": 32, "device": "cpu"},
     "generator": {"steps": 3, "batch_size": 2, "ngf": 4, "n_blocks": 1, "ndf": 4,
                   "pool_size": 4},
-    "plan": {"delta": 0.0},  # an untrained editor makes near-copies; keep them in quick mode
+    # an untrained editor makes near-copies of its sources; keep them in quick mode
+    "plan": {"delta": 0.0, "min_change": 0.0},
     "judge": {"n": 16},
     "tsne_points": 60,
 }
