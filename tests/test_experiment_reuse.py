@@ -105,3 +105,29 @@ def test_an_ensemble_guided_generator_is_reused_unless_a_member_changed(ckpt: Pa
     save_checkpoint(second, state)
     with pytest.raises(ConfigError, match="another guide file"):
         _check_same_guide(tmp_path / "g.pt", meta, config)
+
+
+def test_a_twostage_with_a_copied_translator_is_reused_as_trained(tmp_path: Path) -> None:
+    """twostage stores the settings of the translator it copied (translator_from), not the
+    config's defaults; a rerun of the experiment must still find it finished."""
+    data = {"path": "procedural", "n_identities": 6,
+            "n_per_class": {c: 6 for c in FER2013_CLASSES}}
+    base = {"model": "zhu-cnn", "epochs": 1, "max_steps": 1, "device": "cpu"}
+    star = parse_experiment_config({
+        "title": "translator", "out": str(tmp_path / "star"), "data": data, "base": base,
+        "generators": [{"name": "s", "model": "stargan", "config": {
+            "ngf": 4, "n_blocks": 1, "ndf": 4, "batch_size": 7, "steps": 1}}],
+        "seeds": [0], "arms": [{"name": "real"}]})
+    real = load_real_data(star.data)
+    run_generator_stage(star, star.generators[0], real, log=lambda _: None)
+    two = parse_experiment_config({
+        "title": "two stages", "out": str(tmp_path / "two"), "data": data, "base": base,
+        "generators": [{"name": "t", "model": "twostage", "config": {
+            "steps": 1, "batch_size": 3,
+            "identity": {"z_dim": 8, "w_dim": 8, "g_channels": [8, 8, 8, 8],
+                         "d_channels": [8, 8, 8, 8]},
+            "translator_from": str(star.generator_dir("s") / "checkpoint.pt")}}],
+        "seeds": [0], "arms": [{"name": "real"}]})
+    spec = two.generators[0]
+    run_generator_stage(two, spec, real, log=lambda _: None)
+    assert generator_status(two, spec) == "done"
