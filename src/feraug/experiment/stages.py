@@ -51,10 +51,8 @@ def generator_status(cfg: ExperimentConfig, spec: GeneratorSpec) -> str:
     wanted = build_config(config_class, resolved_generator_config(cfg, spec.config),
                           f"generator {spec.name!r}").model_dump(mode="json")
     # options added since the run was made count as their defaults (how it behaved)
-    stored = with_current_defaults(state["config"], config_class)
-    if wanted.get("translator_from"):  # twostage stores the copied translator's own settings
-        stored, wanted = ({k: v for k, v in d.items() if k != "translator"}
-                          for d in (stored, wanted))
+    stored = config_class.same_run_settings(with_current_defaults(state["config"], config_class))
+    wanted = config_class.same_run_settings(wanted)
     if state["name"] != spec.model or stored != wanted:
         changed = sorted(k for k in wanted.keys() | stored.keys()
                          if wanted.get(k) != stored.get(k))

@@ -60,6 +60,12 @@ class GanConfig(BaseModel):
     amp: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
     flip: bool = Field(True, description="random horizontal flip of real faces")
 
+    @classmethod
+    def same_run_settings(cls, dumped: dict) -> dict:
+        """The part of a dumped config that says whether a stored run is the one a config
+        asks for (all of it, unless a generator stores settings it copied from elsewhere)."""
+        return dumped
+
 
 def balanced_streams(labels: torch.Tensor, num_classes: int, batch: int
                      ) -> list[tuple[torch.Tensor, int]]:

@@ -52,6 +52,14 @@ class TwoStageConfig(GanConfig):
     translator_from: str | None = Field(
         None, description="stargan checkpoint to use as a fixed stage 2 (trains stage 1 only)")
 
+    @classmethod
+    def same_run_settings(cls, dumped: dict) -> dict:
+        """With ``translator_from`` the stored ``translator`` holds the copied checkpoint's
+        settings, not the config's: the path is what identifies stage 2."""
+        if dumped.get("translator_from"):
+            return {k: v for k, v in dumped.items() if k != "translator"}
+        return dumped
+
     @model_validator(mode="before")
     @classmethod
     def _identity_settings_of_its_model(cls, values: Any) -> Any:
