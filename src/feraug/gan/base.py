@@ -141,6 +141,15 @@ def set_requires_grad(net: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+def frozen_copy(net: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``net`` without gradients (an EMA generator's starting point)."""
+    import copy
+
+    ema = copy.deepcopy(net).eval()
+    set_requires_grad(ema, False)
+    return ema
+
+
 class GeneratorModel(ABC):
     """Base class of all generators (see the module docstring for the contract).
 

@@ -9,8 +9,6 @@ optimisers ``{"g", "d"}`` (:meth:`NoiseToFace.set_networks`), and its config ext
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -22,8 +20,8 @@ from feraug.gan.base import (
     GeneratorModel,
     balanced_streams,
     ema_beta,
+    frozen_copy,
     r1_step,
-    set_requires_grad,
     to_uint8,
     update_ema,
 )
@@ -53,9 +51,7 @@ class NoiseToFace(GeneratorModel):
         one Adam each, the discriminator's corrected for lazy R1 (StyleGAN2: its steps run
         ``r1_every / (r1_every + 1)`` as often as the loss terms say)."""
         c = self.config
-        g_ema = copy.deepcopy(g).eval()
-        set_requires_grad(g_ema, False)
-        self.nets = {"g": g, "d": d, "g_ema": g_ema}
+        self.nets = {"g": g, "d": d, "g_ema": frozen_copy(g)}
         ratio = c.r1_every / (c.r1_every + 1) if c.r1_gamma > 0 else 1.0
         self.optims = {
             "g": torch.optim.Adam(g.parameters(), lr_g, betas),

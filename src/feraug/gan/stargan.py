@@ -21,8 +21,6 @@ generator step, unlike the paper's WGAN-GP: about 5x less compute on a CPU.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -33,6 +31,7 @@ from feraug.gan.base import (
     SAMPLE_CHUNK,
     balanced_streams,
     ema_beta,
+    frozen_copy,
     set_requires_grad,
     to_float,
     to_uint8,
@@ -87,9 +86,7 @@ class StarGan(EditTranslator):
         self.use_adam_with_linear_decay(
             {n: list(net.parameters()) for n, net in self.nets.items()}, c.lr, c.beta1)
         if c.ema_kimg > 0:  # a frozen copy, never given to an optimiser
-            g_ema = copy.deepcopy(self.nets["g"]).eval()
-            set_requires_grad(g_ema, False)
-            self.nets["g_ema"] = g_ema
+            self.nets["g_ema"] = frozen_copy(self.nets["g"])
 
     def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
         if self.config.balanced:
