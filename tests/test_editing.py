@@ -298,3 +298,40 @@ def test_stargan_ema_averages_the_generator_and_translates(tmp_path: Path) -> No
     train_generator(fast, data, tmp_path / "fast", device="cpu", progress=False, log_every=0)
     g, ema = fast.nets["g"].state_dict(), fast.nets["g_ema"].state_dict()
     assert all(torch.equal(g[k], ema[k]) for k in g)
+
+
+def test_a_conditional_discriminator_scores_each_face_by_its_own_emotions_channel() -> None:
+    """conditional_d: one real/fake map per emotion; each face gets its label's map, so the
+    same face scores differently as different emotions, and the maps are the unconditional
+    head's maps channel by channel."""
+    from feraug.gan.editnets import SNPatchDiscriminator
+
+    torch.manual_seed(0)
+    d = SNPatchDiscriminator(8, num_classes=3, image_size=48, conditional=True).eval()
+    x = faces()[:3]
+    labels = torch.tensor([2, 0, 1])
+    with torch.no_grad():
+        scores, logits = d(x, labels)
+        every = d.patch(d.features(x))
+    assert scores.shape == (3, 1, 12, 12) and logits.shape == (3, 3)
+    for i, k in enumerate(labels.tolist()):
+        assert torch.equal(scores[i, 0], every[i, k])
+    assert not torch.allclose(d(x, torch.tensor([0, 0, 0]))[0], scores)
+    with pytest.raises(ValueError, match="labels"):
+        d(x)
+
+
+def test_stargan_with_a_conditional_discriminator_trains_and_resumes_its_shape(
+        tmp_path: Path) -> None:
+    from test_gan import tiny_faces, tiny_model
+
+    from feraug.engine.generator_loop import train_generator
+
+    model = tiny_model("stargan", steps=2, conditional_d=True)
+    k = len(model.classes)
+    assert model.nets["d"].patch.out_channels == k
+    train_generator(model, tiny_faces(), tmp_path / "run", device="cpu", progress=False,
+                    log_every=0)
+    saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model"]["nets"]
+    assert saved["d"]["patch.weight_orig"].shape[0] == k
+    assert tiny_model("stargan", steps=2).nets["d"].patch.out_channels == 1

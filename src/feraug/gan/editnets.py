@@ -201,16 +201,25 @@ def blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
 class SNPatchDiscriminator(nn.Module):
     """Spectral-norm PatchGAN: a real/fake score map ``[N, 1, S/4, S/4]`` and, with
-    ``num_classes``, emotion logits ``[N, K]`` from the same features."""
+    ``num_classes``, emotion logits ``[N, K]`` from the same features.
 
-    def __init__(self, ndf: int = 32, num_classes: int = 0, image_size: int = 48) -> None:
+    With ``conditional`` the score map has one channel per emotion and ``forward(x, labels)``
+    returns the channel of each face's label: the question becomes "is this a real face *of
+    this emotion*?" (a multi-head form of the projection discriminator, Miyato & Koyama 2018),
+    so a translated face is judged against real faces of its target emotion, not of any."""
+
+    def __init__(self, ndf: int = 32, num_classes: int = 0, image_size: int = 48,
+                 conditional: bool = False) -> None:
         super().__init__()
         self.features = nn.Sequential(
             spectral_norm(nn.Conv2d(1, ndf, 4, 2, 1)), nn.LeakyReLU(0.2, True),
             spectral_norm(nn.Conv2d(ndf, 2 * ndf, 4, 2, 1)), nn.LeakyReLU(0.2, True),
             spectral_norm(nn.Conv2d(2 * ndf, 4 * ndf, 3, 1, 1)), nn.LeakyReLU(0.2, True),
         )
-        self.patch = spectral_norm(nn.Conv2d(4 * ndf, 1, 3, 1, 1))
+        if conditional and num_classes < 2:
+            raise ValueError("a conditional patch discriminator needs at least two classes")
+        self.conditional = conditional
+        self.patch = spectral_norm(nn.Conv2d(4 * ndf, num_classes if conditional else 1, 3, 1, 1))
         # The class head sees the whole S/4 x S/4 map at once (StarGAN's full-size head):
         # expressions are local, and an average-pooled, spectrally normalised head learned
         # them several times slower on the procedural faces (loss 1.74 vs 0.81 after 150
@@ -218,10 +227,16 @@ class SNPatchDiscriminator(nn.Module):
         self.cls = nn.Conv2d(4 * ndf, num_classes, image_size // 4) if num_classes > 0 \
             else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         h = self.features(x)
         logits = None if self.cls is None else self.cls(h).flatten(1)
-        return self.patch(h), logits
+        scores = self.patch(h)
+        if self.conditional:
+            if labels is None:
+                raise ValueError("a conditional patch discriminator scores faces of given labels")
+            scores = scores.gather(1, labels.view(-1, 1, 1, 1).expand(-1, 1, *scores.shape[2:]))
+        return scores, logits
 
 
 def hinge_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:

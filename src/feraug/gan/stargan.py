@@ -57,6 +57,9 @@ class StarGanConfig(EditConfig):
                                    "not need (CycleGAN's identity loss)")
     n_critic: int = Field(1, ge=1, description="discriminator steps per generator step")
     balanced: bool = Field(True, description="equal images per class in every batch")
+    conditional_d: bool = Field(False, description="the discriminator's real/fake map has one "
+                                "channel per emotion: a translated face is judged against "
+                                "real faces of its target emotion (projection-style)")
     ema_kimg: float = Field(0.0, ge=0, description="half-life (thousands of images) of an "
                             "exponential moving average of the generator's weights that "
                             "translates at sampling time; 0: off, the trained weights translate")
@@ -82,7 +85,8 @@ class StarGan(EditTranslator):
         with self.seeded():
             self.nets = {"g": MaskUNet(c.ngf, c.n_blocks, num_classes=k, edit=c.edit,
                                        max_shift=c.max_shift, residual_blur=c.residual_blur),
-                         "d": SNPatchDiscriminator(c.ndf, num_classes=k, image_size=image_size)}
+                         "d": SNPatchDiscriminator(c.ndf, num_classes=k, image_size=image_size,
+                                                   conditional=c.conditional_d)}
         self.use_adam_with_linear_decay(
             {n: list(net.parameters()) for n, net in self.nets.items()}, c.lr, c.beta1)
         if c.ema_kimg > 0:  # a frozen copy, never given to an optimiser
@@ -104,8 +108,8 @@ class StarGan(EditTranslator):
         # discriminator: hinge real/fake + classification of real faces
         with self.autocast():
             fake, mask = g(real, target)
-            src_real, cls_real = d(aug(real))
-            src_fake, _ = d(aug(fake.detach()))
+            src_real, cls_real = d(aug(real), labels)
+            src_fake, _ = d(aug(fake.detach()), target)
             d_adv = hinge_d_loss(src_real, src_fake)
             d_cls = F.cross_entropy(cls_real.float(), labels)
             loss_d = d_adv + c.lambda_cls * d_cls
@@ -119,7 +123,7 @@ class StarGan(EditTranslator):
         # the original, keep the edit small
         set_requires_grad(d, False)
         with self.autocast():
-            src_fake, cls_fake = d(aug(fake))
+            src_fake, cls_fake = d(aug(fake), target)
             g_adv = -src_fake.mean()
             g_cls = F.cross_entropy(cls_fake.float(), target)
             rec = F.l1_loss(g(fake, labels)[0], real)
