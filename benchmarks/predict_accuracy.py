@@ -2,6 +2,7 @@
 
     python benchmarks/predict_accuracy.py --data ../shared/data/jaffe
     python benchmarks/predict_accuracy.py --data ../shared/data/sfew2/Val --detectors none
+    python benchmarks/predict_accuracy.py --data ../shared/data/jaffe --detectors auto --margins 0.1 0 0.2 0.3
 
 Labels come from JAFFE file names (``KA.AN1.39.tiff``) or from class folder names
 (``Val/Angry/...``). Each image is one face: the detector's largest box is the prediction,
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -24,6 +26,7 @@ from feraug.data.listing import image_files
 from feraug.data.readers.jaffe import FILE_PATTERN, parse_name
 from feraug.emotions import canonical
 from feraug.predict import predict
+from feraug.predict.crop import MARGIN
 from feraug.predict.model import resolve_model
 
 
@@ -35,10 +38,11 @@ def labelled_files(folder: Path) -> tuple[list[Path], list[str]]:
     return files, [canonical(p.parent.name) for p in files]
 
 
-def score(files: list[Path], labels: list[str], model, detector: str, tta: str) -> dict:
+def score(files: list[Path], labels: list[str], model, detector: str, tta: str,
+          margin: float = MARGIN) -> dict:
     start = time.perf_counter()
     results = predict(files, model=model, detect=detector != "none", tta=tta,
-                      detector="auto" if detector == "none" else detector)
+                      detector="auto" if detector == "none" else detector, margin=margin)
     seconds = time.perf_counter() - start
     predicted, no_face = [], 0
     for r in results:
@@ -52,11 +56,15 @@ def score(files: list[Path], labels: list[str], model, detector: str, tta: str) 
     recall = recall_score(labels, predicted, labels=classes, average=None, zero_division=0)
     return {
         "detector": results[0].detector if detector != "none" else None,
+        "margin": margin,
         "accuracy": round(sum(p == t for p, t in zip(predicted, labels, strict=True))
                           / len(labels), 4),
         "macro_f1": round(float(f1_score(labels, predicted, labels=classes, average="macro",
                                          zero_division=0)), 4),
         "recall": {c: round(float(v), 3) for c, v in zip(classes, recall, strict=True)},
+        # where each emotion's faces went: the errors a recall of 0 hides
+        "predicted_as": {c: dict(Counter(p for p, t in zip(predicted, labels, strict=True)
+                                         if t == c).most_common(3)) for c in classes},
         "no_face": no_face,
         "seconds": round(seconds, 1),
     }
@@ -69,6 +77,9 @@ def main() -> None:
                         help="detector names, or none (whole image)")
     parser.add_argument("--model", default=None, help="checkpoint (default: bundled)")
     parser.add_argument("--tta", default=None, help="none, flip or tencrop (default: model's)")
+    parser.add_argument("--margins", nargs="*", type=float, default=[MARGIN],
+                        help="margins around the detector's box (share of its side, each "
+                        "side) to compare; the first is what `by_detector` uses")
     args = parser.parse_args()
     torch.set_num_threads(1)
     files, labels = labelled_files(args.data)
@@ -77,6 +88,9 @@ def main() -> None:
     report = {"data": str(args.data), "images": len(files), "model": args.model or "bundled",
               "tta": tta, "by_detector": {d: score(files, labels, model, d, tta)
                                           for d in args.detectors}}
+    if len(args.margins) > 1:  # the crop predict gives the model, against the training crop
+        report["by_margin"] = {str(m): score(files, labels, model, args.detectors[0], tta, m)
+                               for m in args.margins[1:]}
     print(json.dumps(report, indent=2))
 
 

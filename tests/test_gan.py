@@ -14,6 +14,7 @@ from feraug.engine.generator_loop import IndexStream, train_generator
 from feraug.errors import CheckpointError, ConfigError, DataError
 from feraug.gan import GENERATORS, build_generator, load_generator, save_generator
 from feraug.gan.base import GanConfig, GeneratorModel, to_float
+from feraug.io import file_sha256
 
 CLASSES = ("disgust", "happy", "neutral")
 SIZE = 48
@@ -285,10 +286,12 @@ def test_twostage_reuses_a_trained_stargan(tmp_path: Path) -> None:
     for k, net in star.nets.items():
         for a, b in zip(net.parameters(), two.translator.nets[k].parameters(), strict=True):
             assert torch.equal(a, b)  # stage 2 stayed fixed
+    star_sha = file_sha256(tmp_path / "star" / "checkpoint.pt")
     (tmp_path / "star" / "checkpoint.pt").unlink()  # the twostage checkpoint is self-contained
     reloaded = load_generator(tmp_path / "two" / "checkpoint.pt")
     assert torch.equal(reloaded.sample("happy", 2, 0), two.sample("happy", 2, 0))
     assert reloaded.meta.translator_from_step == 1
+    assert reloaded.meta.translator_from_sha256 == star_sha
 
 
 def test_translators_see_the_target_emotion(tmp_path: Path) -> None:

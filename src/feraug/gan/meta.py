@@ -45,6 +45,9 @@ class GeneratorMeta(BaseModel):
         None, description="SHA-256 of every member of a guide ensemble (none may judge it)")
     translator_from_step: int | None = Field(
         None, description="twostage: the step of the stargan copied as stage 2")
+    translator_from_sha256: str | None = Field(
+        None, description="twostage: SHA-256 of the stargan checkpoint copied as stage 2 (the "
+        "path alone does not say which file it was once that run goes on or is replaced)")
 
     @classmethod
     def from_stored(cls, stored: Mapping[str, Any] | None) -> GeneratorMeta:

@@ -114,6 +114,7 @@ class TwoStage(GeneratorModel):
         if path is None:
             return
         from feraug.gan.base import load_generator
+        from feraug.io import file_sha256
 
         loaded = load_generator(path)
         if loaded.name != "stargan" or loaded.classes != self.classes \
@@ -127,7 +128,8 @@ class TwoStage(GeneratorModel):
         for k, net in translator.nets.items():
             net.load_state_dict(loaded.nets[k].state_dict())
         self._set_translator(translator)
-        self.update_meta({"translator_from_step": loaded.step})
+        self.update_meta({"translator_from_step": loaded.step,
+                          "translator_from_sha256": file_sha256(path)})
         translator.update_meta(loaded.meta.guide_record())
 
     def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
