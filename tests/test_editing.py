@@ -335,3 +335,13 @@ def test_stargan_with_a_conditional_discriminator_trains_and_resumes_its_shape(
     saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model"]["nets"]
     assert saved["d"]["patch.weight_orig"].shape[0] == k
     assert tiny_model("stargan", steps=2).nets["d"].patch.out_channels == 1
+
+
+def test_stargan_gives_its_discriminator_its_own_learning_rate() -> None:
+    from test_gan import tiny_model
+
+    model = tiny_model("stargan", steps=2, lr=1e-4, d_lr_mult=4.0)
+    assert model.optims["g"].param_groups[0]["lr"] == pytest.approx(1e-4)
+    assert model.optims["d"].param_groups[0]["lr"] == pytest.approx(4e-4)
+    assert tiny_model("stargan", steps=2, lr=1e-4).optims["d"].param_groups[0]["lr"] \
+        == pytest.approx(1e-4)

@@ -195,11 +195,14 @@ class GeneratorModel(ABC):
         pretrained parts. The default does nothing."""
         return None
 
-    def use_adam_with_linear_decay(self, params: dict[str, list[nn.Parameter]], lr: float,
-                                   beta1: float) -> None:
+    def use_adam_with_linear_decay(self, params: dict[str, list[nn.Parameter]],
+                                   lr: float | dict[str, float], beta1: float) -> None:
         """One Adam optimiser (betas ``(beta1, 0.999)``) per named parameter group, each with
-        the CycleGAN/StarGAN linear learning-rate decay (:meth:`linear_decay`)."""
-        self.optims = {k: torch.optim.Adam(p, lr, (beta1, 0.999)) for k, p in params.items()}
+        the CycleGAN/StarGAN linear learning-rate decay (:meth:`linear_decay`); ``lr`` is one
+        rate for all groups or one per group name."""
+        rates = lr if isinstance(lr, dict) else dict.fromkeys(params, lr)
+        self.optims = {k: torch.optim.Adam(p, rates[k], (beta1, 0.999))
+                       for k, p in params.items()}
         self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, self.linear_decay)
                        for k, o in self.optims.items()}
 

@@ -57,6 +57,11 @@ class StarGanConfig(EditConfig):
                                    "not need (CycleGAN's identity loss)")
     n_critic: int = Field(1, ge=1, description="discriminator steps per generator step")
     balanced: bool = Field(True, description="equal images per class in every batch")
+    d_lr_mult: float = Field(1.0, gt=0, description="the discriminator's learning rate as a "
+                             "multiple of lr (two time-scale update rule, Heusel et al. 2017): "
+                             "a discriminator that learns faster can tell edits from real faces")
+    lambda_adv: float = Field(1.0, ge=0, description="weight of the generator's adversarial "
+                              "loss (realism) against the guide and the emotion head")
     conditional_d: bool = Field(False, description="the discriminator's real/fake map has one "
                                 "channel per emotion: a translated face is judged against "
                                 "real faces of its target emotion (projection-style)")
@@ -88,7 +93,8 @@ class StarGan(EditTranslator):
                          "d": SNPatchDiscriminator(c.ndf, num_classes=k, image_size=image_size,
                                                    conditional=c.conditional_d)}
         self.use_adam_with_linear_decay(
-            {n: list(net.parameters()) for n, net in self.nets.items()}, c.lr, c.beta1)
+            {n: list(net.parameters()) for n, net in self.nets.items()},
+            {"g": c.lr, "d": c.lr * c.d_lr_mult}, c.beta1)
         if c.ema_kimg > 0:  # a frozen copy, never given to an optimiser
             self.nets["g_ema"] = frozen_copy(self.nets["g"])
 
@@ -130,8 +136,8 @@ class StarGan(EditTranslator):
             idt = F.l1_loss(g(real, labels)[0], real) if c.lambda_identity > 0 \
                 else rec.new_zeros(())
             guide = self.guide_loss(fake, target)
-            loss_g = g_adv + c.lambda_cls * g_cls + c.lambda_rec * (rec + c.lambda_identity * idt) \
-                + self.mask_loss(mask) + guide
+            loss_g = c.lambda_adv * g_adv + c.lambda_cls * g_cls \
+                + c.lambda_rec * (rec + c.lambda_identity * idt) + self.mask_loss(mask) + guide
         o["g"].zero_grad(set_to_none=True)
         loss_g.backward()
         o["g"].step()
