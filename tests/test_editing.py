@@ -345,3 +345,16 @@ def test_stargan_gives_its_discriminator_its_own_learning_rate() -> None:
     assert model.optims["d"].param_groups[0]["lr"] == pytest.approx(4e-4)
     assert tiny_model("stargan", steps=2, lr=1e-4).optims["d"].param_groups[0]["lr"] \
         == pytest.approx(1e-4)
+
+
+def test_the_discriminators_score_gain_scales_its_scores_not_its_emotion_logits() -> None:
+    from feraug.gan.editnets import SNPatchDiscriminator
+
+    x = faces()[:2]
+    torch.manual_seed(0)
+    plain = SNPatchDiscriminator(8, num_classes=3).eval()
+    torch.manual_seed(0)
+    steep = SNPatchDiscriminator(8, num_classes=3, score_gain=10.0).eval()
+    with torch.no_grad():
+        (a, la), (b, lb) = plain(x), steep(x)
+    assert torch.allclose(b, 10 * a, atol=1e-6) and torch.equal(la, lb)

@@ -62,6 +62,10 @@ class StarGanConfig(EditConfig):
                              "a discriminator that learns faster can tell edits from real faces")
     lambda_adv: float = Field(1.0, ge=0, description="weight of the generator's adversarial "
                               "loss (realism) against the guide and the emotion head")
+    d_score_gain: float = Field(1.0, gt=0, description="factor on the spectral-norm "
+                                "discriminator's real/fake scores (a steeper critic than "
+                                "1-Lipschitz, whose scores of edits and real faces stay far "
+                                "inside the hinge margin)")
     conditional_d: bool = Field(False, description="the discriminator's real/fake map has one "
                                 "channel per emotion: a translated face is judged against "
                                 "real faces of its target emotion (projection-style)")
@@ -91,7 +95,8 @@ class StarGan(EditTranslator):
             self.nets = {"g": MaskUNet(c.ngf, c.n_blocks, num_classes=k, edit=c.edit,
                                        max_shift=c.max_shift, residual_blur=c.residual_blur),
                          "d": SNPatchDiscriminator(c.ndf, num_classes=k, image_size=image_size,
-                                                   conditional=c.conditional_d)}
+                                                   conditional=c.conditional_d,
+                                                   score_gain=c.d_score_gain)}
         self.use_adam_with_linear_decay(
             {n: list(net.parameters()) for n, net in self.nets.items()},
             {"g": c.lr, "d": c.lr * c.d_lr_mult}, c.beta1)
