@@ -233,6 +233,36 @@ def test_quality_filter_oversampling_meets_target(tmp_path: Path, monkeypatch) -
     assert len(loaded) == 8 and bool((loaded.images == 200).all())
 
 
+def test_a_per_emotion_tau_is_calibrated_on_real_validation_faces(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """tau_quantile: each emotion's tau is that quantile of the filter's probability on the
+    real *validation* faces of the emotion (never train or test faces), recorded in the
+    manifest; samples are held to their emotion's tau."""
+
+    def brightness(model, images, crop_size, tta, batch_size):
+        p = images.float().mean(dim=(1, 2, 3)) / 255
+        return p[:, None].expand(-1, len(CLASSES)).clone()
+
+    monkeypatch.setattr(filters_mod, "predict_proba", brightness)
+    real = make_real()
+    # the validation faces set the bar: angry's are dark (tau 0.1), disgust's bright (0.9)
+    val = real.indices("val")
+    for emotion, level in (("angry", 25), ("disgust", 230)):
+        real.images[val[real.labels[val] == CLASSES.index(emotion)]] = level
+    clf = fake_classifier(tmp_path / "clf.pt", favourite="happy")
+    plan = make_plan(emotions=["angry", "disgust"], filter_model=str(clf), tau_quantile=0.5,
+                     delta=0, max_attempts=1, oversample=1.0)
+    m = build_synthetic_set(FakeGenerator("brightdark"), real, plan, tmp_path / "o")
+    taus = m["filter"]["tau_by_emotion"]
+    assert taus == {"angry": pytest.approx(25 / 255, abs=1e-5),
+                    "disgust": pytest.approx(230 / 255, abs=1e-5)}
+    # bright (200) and dark (30) samples alternate: angry keeps both kinds, disgust neither
+    assert m["counts"]["angry"]["dropped_quality"] == 0
+    assert m["counts"]["disgust"]["kept"] == 0
+    with pytest.raises(ConfigError, match="filter_model"):
+        make_plan(tau_quantile=0.5)
+
+
 def test_memorisation_guard_drops_copies(tmp_path: Path) -> None:
     real = make_real()
     plan = make_plan(emotions=["angry", "disgust"], delta=0.05, max_attempts=3)

@@ -120,6 +120,10 @@ def synth(
     tau: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Quality filter: minimum probability of the requested emotion.",
     )] = 0.5,
+    tau_quantile: Annotated[float | None, typer.Option(
+        "--tau-quantile", min=0.0, max=1.0,
+        help="Quality filter: one tau per emotion instead of --tau, this quantile of the "
+             "filter's probabilities on real validation faces of the emotion.")] = None,
     delta: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Memorisation guard: minimum RMS distance (pixels in [0,1]) to "
                                "the nearest real training face; 0 turns it off.")] = 0.05,
@@ -157,7 +161,8 @@ def synth(
         emotions=parse_emotions(emotions),
         mode="multiply" if multiply is not None else "balance",
         k=multiply, seed=seed, filter_model=None if filter_model is None else str(filter_model),
-        tau=tau, delta=delta, min_change=min_change, oversample=oversample,
+        tau=tau, tau_quantile=tau_quantile, delta=delta, min_change=min_change,
+        oversample=oversample,
         max_attempts=max_attempts,
         batch_size=batch_size,
     )

@@ -86,6 +86,15 @@ class Candidates:
     source_positions: torch.Tensor | None = None
 
 
+def _validation_faces(real: FaceDataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """The real validation faces and labels that calibrate a per-emotion tau."""
+    if "val" not in real.split_names():
+        raise DataError(f"{real.root or real.format}: tau_quantile needs a validation split "
+                        "to calibrate on")
+    idx = real.indices("val")
+    return real.images[idx], real.labels[idx]
+
+
 def _apply_filters(batch: Candidates, emotion: str, quality: QualityFilter | None,
                    guard: MemorisationGuard | None, min_change: float, tally: EmotionTally,
                    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None,
@@ -171,6 +180,9 @@ def build_synthetic_set(
     if plan.filter_model:
         quality = QualityFilter(plan.filter_model, plan.tau, device)
         quality.check_emotions(emotions)
+        if plan.tau_quantile is not None:
+            quality.calibrate(*_validation_faces(real), real.classes, emotions,
+                              plan.tau_quantile)
     guard = None
     train_positions = torch.full((len(real.labels),), -1, dtype=torch.long)
     train_positions[real.indices("train")] = torch.arange(len(real.indices("train")))
@@ -267,6 +279,7 @@ def build_synthetic_set(
             "model_name": quality.loaded.model_name,
             "classes": list(quality.loaded.classes),
             "tau": plan.tau,
+            "tau_by_emotion": {e: round(quality.tau_for(e), 6) for e in emotions},
         },
         "plan": plan.model_dump(mode="json"),
         "seeds": {"plan": plan.seed, "batches": batches},

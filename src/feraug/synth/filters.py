@@ -36,6 +36,7 @@ class QualityFilter:
 
         self.checkpoint = checkpoint_path(checkpoint)
         self.tau = float(tau)
+        self.tau_by_emotion: dict[str, float] = {}
         self.batch_size = batch_size
         self.loaded: LoadedClassifier = load_classifier(self.checkpoint, device)
 
@@ -54,10 +55,26 @@ class QualityFilter:
                               self.batch_size)
         return probs[:, self.loaded.classes.index(emotion)].float()
 
+    def calibrate(self, images: torch.Tensor, labels: torch.Tensor, classes: tuple[str, ...],
+                  emotions: list[str], quantile: float) -> dict[str, float]:
+        """One tau per emotion: the ``quantile`` of this classifier's probability of the
+        emotion on the real faces ``images`` of that emotion (``labels`` index ``classes``);
+        an emotion without such faces keeps ``tau``. Sets and returns ``tau_by_emotion``."""
+        for emotion in emotions:
+            mine = images[labels == classes.index(emotion)] if emotion in classes else images[:0]
+            if len(mine):
+                p = self.probabilities(mine, emotion)
+                self.tau_by_emotion[emotion] = float(torch.quantile(p, quantile))
+        return dict(self.tau_by_emotion)
+
+    def tau_for(self, emotion: str) -> float:
+        """The threshold ``emotion`` is held to (its calibrated tau, else ``tau``)."""
+        return self.tau_by_emotion.get(emotion, self.tau)
+
     def keep(self, images: torch.Tensor, emotion: str) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mask of samples to keep, their probabilities)``."""
         p = self.probabilities(images, emotion)
-        return p >= self.tau, p
+        return p >= self.tau_for(emotion), p
 
 
 class MemorisationGuard:

@@ -54,7 +54,9 @@ class SynthPlan(BaseModel):
       the train split (an emotion already that large gets nothing).
     - ``mode="multiply"``: ``k`` x each chosen emotion's real train count (0.5 <= k <= 5).
     - ``filter_model`` + ``tau``: keep a sample only when that classifier gives the requested
-      emotion a probability >= ``tau``.
+      emotion a probability >= ``tau``. With ``tau_quantile`` each emotion gets its own tau:
+      that quantile of the filter's probabilities on real validation faces of the emotion
+      (validation, never test, chooses it; the faces are only scored).
     - ``delta``: memorisation guard, drop samples whose RMS pixel distance (pixels in [0,1]) to
       the nearest real training image is < ``delta``; 0 switches it off. A translator's
       sample is compared with every training face except its own source: an edited training
@@ -77,6 +79,11 @@ class SynthPlan(BaseModel):
     filter_model: str | None = Field(None, description="classifier checkpoint for the filter "
                                      "('bundled': feraug's default model)")
     tau: float = Field(0.5, ge=0.0, le=1.0, description="minimum probability of the emotion")
+    tau_quantile: float | None = Field(
+        None, ge=0.0, le=1.0, description="instead of one tau, one per emotion: this quantile "
+        "of the filter's probability of the emotion on the real *validation* faces of that "
+        "emotion (0.5: as convincing to the filter as the median real face); keeps emotions "
+        "the filter is unsure of even on real faces (fear, sad)")
     delta: float = Field(0.05, ge=0.0, le=1.0, description="minimum RMS distance to real train "
                          "(translators: to any but the own source)")
     min_change: float = Field(0.05, ge=0.0, le=1.0, description="translators: minimum edit, "
@@ -97,6 +104,12 @@ class SynthPlan(BaseModel):
             return list(sort_classes(names))
         except DataError as exc:
             raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _quantile_needs_a_filter(self) -> SynthPlan:
+        if self.tau_quantile is not None and not self.filter_model:
+            raise ValueError("tau_quantile needs a filter_model")
+        return self
 
     @model_validator(mode="after")
     def _mode_needs_k(self) -> SynthPlan:
