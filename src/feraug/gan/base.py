@@ -31,6 +31,7 @@ its config dict, never from pickled code.
 from __future__ import annotations
 
 import contextlib
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -143,8 +144,6 @@ def set_requires_grad(net: nn.Module, flag: bool) -> None:
 
 def frozen_copy(net: nn.Module) -> nn.Module:
     """An eval-mode copy of ``net`` without gradients (an EMA generator's starting point)."""
-    import copy
-
     ema = copy.deepcopy(net).eval()
     set_requires_grad(ema, False)
     return ema

@@ -235,7 +235,7 @@ class SNPatchDiscriminator(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         h = self.features(x)
         logits = None if self.cls is None else self.cls(h).flatten(1)
-        scores = self.patch(h) * self.score_gain if self.score_gain != 1.0 else self.patch(h)
+        scores = self.patch(h) * self.score_gain
         if self.conditional:
             if labels is None:
                 raise ValueError("a conditional patch discriminator scores faces of given labels")

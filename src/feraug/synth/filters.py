@@ -58,10 +58,11 @@ class QualityFilter:
     def calibrate(self, images: torch.Tensor, labels: torch.Tensor, classes: tuple[str, ...],
                   emotions: list[str], quantile: float) -> dict[str, float]:
         """One tau per emotion: the ``quantile`` of this classifier's probability of the
-        emotion on the real faces ``images`` of that emotion (``labels`` index ``classes``);
-        an emotion without such faces keeps ``tau``. Sets and returns ``tau_by_emotion``."""
+        emotion on the real faces ``images`` of that emotion (``labels`` index ``classes``,
+        which hold every emotion); an emotion without such faces keeps ``tau``. Sets and
+        returns ``tau_by_emotion``."""
         for emotion in emotions:
-            mine = images[labels == classes.index(emotion)] if emotion in classes else images[:0]
+            mine = images[labels == classes.index(emotion)]
             if len(mine):
                 p = self.probabilities(mine, emotion)
                 self.tau_by_emotion[emotion] = float(torch.quantile(p, quantile))
