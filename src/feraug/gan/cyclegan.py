@@ -24,7 +24,7 @@ from feraug.errors import ConfigError
 from feraug.gan.base import SAMPLE_CHUNK, set_requires_grad, to_float, to_uint8
 from feraug.gan.diffaugment import diff_augment
 from feraug.gan.editing import EditConfig, EditTranslator
-from feraug.gan.editnets import MaskUNet, SNPatchDiscriminator, hinge_d_loss
+from feraug.gan.editnets import MaskUNet, PatchDiscriminator, hinge_d_loss
 from feraug.gan.nets import ImagePool
 
 
@@ -61,8 +61,8 @@ class CycleGan(EditTranslator):
                                  residual_blur=c.residual_blur),
                 "g_ba": MaskUNet(c.ngf, c.n_blocks, edit=c.edit, max_shift=c.max_shift,
                                  residual_blur=c.residual_blur),
-                "d_a": SNPatchDiscriminator(c.ndf),
-                "d_b": SNPatchDiscriminator(c.ndf),
+                "d_a": PatchDiscriminator(c.ndf),
+                "d_b": PatchDiscriminator(c.ndf),
             }
         n = self.nets
         self.use_adam_with_linear_decay(
