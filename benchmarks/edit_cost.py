@@ -17,6 +17,9 @@ lever must not look at test faces) and the share the judge assigns to the emotio
   fainter (s < 1) or stronger edit of the same faces.
 
 ``--strengths-only`` skips the blur and part rows (the strength sweep costs ~1 min per row).
+``--critic`` adds the translator's own discriminator's mean score (the mean of its patch map;
+conditional critics asked about the emotion) to every row, and for the real faces of the
+emotion in ``--split``: a critic that judges scores edits below real faces.
 
 ``bilinear_shift`` reports what resampling alone costs: the neutral sources moved uniformly by
 a quarter and half a pixel, against the real neutral faces. Needs the packaged Inception
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-n", type=int, default=500)
     p.add_argument("--strengths", default="", help="comma list of edit strengths, e.g. 0.5,0.75")
     p.add_argument("--strengths-only", action="store_true")
+    p.add_argument("--critic", action="store_true", help="add the discriminator's scores")
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
     ds = load_dataset(args.data)
@@ -91,11 +95,20 @@ def main(argv: list[str] | None = None) -> int:
     def real(emotion: str) -> torch.Tensor:
         return inception.cached(ref.images[ref.labels == ds.classes.index(emotion)])
 
+    def critic(emotion: str, u: torch.Tensor) -> float:
+        d = model.nets["d"].eval()
+        labels = torch.full((len(u),), model.class_index(emotion), dtype=torch.long)
+        return float(torch.cat([d(to_float(u[i : i + 256]), labels[i : i + 256])[0]
+                                .flatten(1).mean(1) for i in range(0, len(u), 256)]).mean())
+
     def row(emotion: str, faces: torch.Tensor) -> dict:
         u = faces if faces.dtype == torch.uint8 else to_uint8(faces)
         agree = (judge.predict(u).argmax(1) == judge.classes.index(emotion)).float().mean()
         features = inception.cached(u) if u is src else inception(u)  # only real faces cached
-        return {"fid": fid(real(emotion), features), "judge_agreement": float(agree)}
+        out = {"fid": fid(real(emotion), features), "judge_agreement": float(agree)}
+        if args.critic:
+            out["critic"] = critic(emotion, u)
+        return out
 
     result: dict = {"generator": args.generator, "split": args.split, "n": len(src),
                     "bilinear_shift": {"0": row("neutral", src)["fid"]}}
@@ -105,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         full, moved, flow_px = edit_parts(net, x, model.class_index(emotion))
         change = full - x
         rows = {"source": row(emotion, src), "full": row(emotion, full)}
+        if args.critic:
+            rows["critic_real"] = critic(emotion, ref.images[ref.labels == ds.classes.index(
+                emotion)])
         for s in filter(None, args.strengths.split(",")):
             rows[f"strength{float(s):g}"] = row(emotion, (x + float(s) * change).clamp(-1, 1))
         for sigma in () if args.strengths_only else (1.0, 2.0):
