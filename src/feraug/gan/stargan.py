@@ -109,10 +109,10 @@ class StarGan(EditTranslator):
             self.nets = {"g": MaskUNet(c.ngf, c.n_blocks, num_classes=k, edit=c.edit,
                                        max_shift=c.max_shift, residual_blur=c.residual_blur),
                          "d": PatchDiscriminator(c.ndf, num_classes=k, image_size=image_size,
-                                                   conditional=c.conditional_d,
-                                                   score_gain=c.d_score_gain,
-                                                   spectral=c.d_spectral_norm,
-                                                   extra_layers=c.d_extra_layers)}
+                                                 conditional=c.conditional_d,
+                                                 score_gain=c.d_score_gain,
+                                                 spectral=c.d_spectral_norm,
+                                                 extra_layers=c.d_extra_layers)}
         self.use_adam_with_linear_decay(
             {n: list(net.parameters()) for n, net in self.nets.items()},
             {"g": c.lr, "d": c.lr * c.d_lr_mult}, c.beta1)
