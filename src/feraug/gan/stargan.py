@@ -146,8 +146,9 @@ class StarGan(EditTranslator):
         if c.r1_gamma > 0:  # logged every step (0 between lazy steps): the log's mean is
             # the penalty per step, comparable across r1_every
             r1 = r1_penalty(src_real.float(), seen_real) if lazy_r1 else loss_d.new_zeros(())
-            loss_d = loss_d + 0.5 * c.r1_gamma * c.r1_every * r1
-            losses["d_r1"] = (0.5 * c.r1_gamma * c.r1_every * r1).detach()
+            r1_term = 0.5 * c.r1_gamma * c.r1_every * r1
+            loss_d = loss_d + r1_term
+            losses["d_r1"] = r1_term.detach()
         o["d"].zero_grad(set_to_none=True)
         loss_d.backward()
         o["d"].step()
