@@ -94,3 +94,36 @@ def test_stargan_with_an_r1_critic_penalises_lazily_and_resumes_exactly(tmp_path
     penalties = [float(fresh.train_step(real, labels)["d_r1"]) for _ in range(4)]
     assert penalties[0] > 0 and penalties[2] > 0  # steps 0 and 2 of every 2
     assert penalties[1] == penalties[3] == 0
+
+
+def test_a_matching_aware_critic_learns_that_a_real_face_passes_only_as_its_own_emotion(
+        tmp_path: Path) -> None:
+    """d_mismatch: real faces asked about another emotion are negatives. On faces whose
+    emotion is their brightness, 40 steps make the critic score each real face far higher
+    under its own emotion than under the next one; the term is logged and resumes exactly."""
+    from test_gan import CLASSES, check_resume_is_exact, tiny_model
+
+    from feraug.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="conditional_d"):
+        tiny_model("stargan", d_mismatch=1.0)
+    extra = {"conditional_d": True, "d_mismatch": 1.0, "d_spectral_norm": False}
+    check_resume_is_exact("stargan", extra, tmp_path)
+    logged = [json.loads(x) for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert all(row["d_wrong"] > 0 for row in logged)
+
+    k = len(CLASSES)
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(k).repeat(8)
+    real = (labels.float() / (k - 1) * 1.6 - 0.8).view(-1, 1, 1, 1) \
+        + 0.1 * torch.randn(len(labels), 1, 48, 48, generator=g)
+    torch.manual_seed(0)
+    model = tiny_model("stargan", lr=1e-3, **extra)
+    for _ in range(40):
+        pick = torch.randperm(len(labels), generator=g)[:12]
+        model.train_step(real[pick], labels[pick])
+    d = model.nets["d"].eval()
+    with torch.no_grad():
+        own = d(real, labels)[0].mean()
+        other = d(real, (labels + 1) % k)[0].mean()
+    assert own - other > 1.0

@@ -20,7 +20,10 @@ step, unlike the paper's WGAN-GP: about 5x less compute on a CPU. The default cr
 spectrally normalised; ``d_spectral_norm: false`` with ``r1_gamma`` trains a plain, optionally
 deeper (``d_extra_layers``) critic held in check by a lazy R1 penalty on real faces instead
 (StyleGAN2), which a 1-Lipschitz constraint does not limit in how steeply it may separate an
-edit from a real face.
+edit from a real face. A conditional critic learns "real face of emotion e" from real faces of
+e and edits into e only, so it may take an untouched neutral face for a real angry one;
+``d_mismatch`` adds real faces asked about another emotion to its negatives (Reed et al.
+2016), so that passing as angry takes what angry faces have and neutral ones lack.
 """
 
 from __future__ import annotations
@@ -83,6 +86,10 @@ class StarGanConfig(EditConfig):
     conditional_d: bool = Field(False, description="the discriminator's real/fake map has one "
                                 "channel per emotion: a translated face is judged against "
                                 "real faces of its target emotion (projection-style)")
+    d_mismatch: float = Field(0.0, ge=0, description="with conditional_d: weight of real "
+                              "faces scored as another emotion among the critic's negatives "
+                              "(the matching-aware critic of Reed et al. 2016), so that a "
+                              "real face only passes as the emotion it shows; 0: off")
     ema_kimg: float = Field(0.0, ge=0, description="half-life (thousands of images) of an "
                             "exponential moving average of the generator's weights that "
                             "translates at sampling time; 0: off, the trained weights translate")
@@ -100,6 +107,9 @@ class StarGan(EditTranslator):
         c, k = config, len(self.classes)
         if k < 2:
             raise ConfigError("stargan needs at least two emotions in the data")
+        if c.d_mismatch > 0 and not c.conditional_d:
+            raise ConfigError("stargan: d_mismatch needs conditional_d: true (an "
+                              "unconditional critic cannot score a face as an emotion)")
         if c.source is not None:
             self.source_emotion = canonical(c.source, "source")
             if self.source_emotion not in self.classes:
@@ -142,7 +152,12 @@ class StarGan(EditTranslator):
             d_adv = hinge_d_loss(src_real, src_fake)
             d_cls = F.cross_entropy(cls_real.float(), labels)
             loss_d = d_adv + c.lambda_cls * d_cls
+            if c.d_mismatch > 0:  # real faces asked about the random other emotion `target`
+                d_wrong = F.relu(1 + d(aug(real), target)[0].float()).mean()
+                loss_d = loss_d + c.d_mismatch * d_wrong
         losses = {"d_adv": d_adv.detach(), "d_cls": d_cls.detach()}
+        if c.d_mismatch > 0:
+            losses["d_wrong"] = d_wrong.detach()
         if c.r1_gamma > 0:  # logged every step (0 between lazy steps): the log's mean is
             # the penalty per step, comparable across r1_every
             r1 = r1_penalty(src_real.float(), seen_real) if lazy_r1 else loss_d.new_zeros(())
