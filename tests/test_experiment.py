@@ -72,6 +72,23 @@ def test_summarise_hand_made_records() -> None:
     json.dumps(res, allow_nan=False)  # strict JSON: NaN became None
 
 
+def test_an_arm_with_no_finished_seed_gets_one_line_and_is_not_counted() -> None:
+    from feraug.experiment.tables import verdicts
+
+    def rec(arm: str, seed: int, acc: float) -> dict:
+        return {"arm": arm, "seed": seed, "accuracy": acc, "macro_f1": acc - 0.1,
+                "classes": ["happy", "sad"],
+                "per_class": {"happy": {"recall": acc}, "sad": {"recall": 1 - acc}}}
+
+    records = [rec("real", s, 0.5 + 0.01 * s) for s in range(3)]
+    records += [rec("cw", s, 0.52 + 0.01 * s) for s in range(3)]
+    res = summarise(records, ["real", "cw", "gan"], "real", expected_seeds=[0, 1, 2])
+    text = verdicts(res)
+    assert text.count("**gan**: no seed finished") == 1
+    assert "**cw** vs real, test accuracy" in text and "**cw** vs real, test macro-F1" in text
+    assert "2 comparisons are made here" in text
+
+
 # ----------------------------------------------------------------------------- config
 
 

@@ -33,6 +33,14 @@ def main_table(results: dict, vs_best: bool = False) -> str:
     return markdown_table(headers, rows)
 
 
+def _verdict_pair(arm: str, reference: str, delta: dict) -> list[str]:
+    """Accuracy and macro-F1 verdicts of one comparison; one line when no seed is paired."""
+    if delta["accuracy"].get("n", 0) == 0:
+        return ["- " + verdict(arm, reference, delta["accuracy"])]
+    return ["- " + verdict(arm, reference, delta["accuracy"], "accuracy"),
+            "- " + verdict(arm, reference, delta["macro_f1"], "macro-F1")]
+
+
 def verdicts(results: dict, pairing: str = "arm minus baseline with the same seed",
              selection: str = "mean", what: str = "run") -> str:
     """A plain verdict per comparison (against the baseline, then GAN arms against the best
@@ -45,16 +53,14 @@ def verdicts(results: dict, pairing: str = "arm minus baseline with the same see
         d = e.get("delta_vs_baseline")
         if d is None:
             continue
-        lines.append("- " + verdict(arm, base, d["accuracy"], "accuracy"))
-        lines.append("- " + verdict(arm, base, d["macro_f1"], "macro-F1"))
+        lines += _verdict_pair(arm, base, d)
     best = (results.get("best_non_gan") or {}).get("arm")
     gan_lines = []
     for arm, e in results["arms"].items():
         d = e.get("delta_vs_best_non_gan")
         if d is None or best is None or best == base:
             continue  # against the baseline it is already above
-        gan_lines.append("- " + verdict(arm, best, d["accuracy"], "accuracy"))
-        gan_lines.append("- " + verdict(arm, best, d["macro_f1"], "macro-F1"))
+        gan_lines += _verdict_pair(arm, best, d)
     if not lines:
         return f"Only the baseline arm was {what}; there is nothing to compare."
     text = f"Paired over seeds ({pairing}), 95% Student-t interval:\n\n" + "\n".join(lines)
@@ -64,7 +70,7 @@ def verdicts(results: dict, pairing: str = "arm minus baseline with the same see
                  f"is **{best}**; every GAN arm must beat it, not only {base}.")
         if gan_lines:
             text += "\n\n" + "\n".join(gan_lines)
-    n = len(lines) + len(gan_lines)
+    n = sum(1 for line in lines + gan_lines if "nothing to compare" not in line)
     text += (f"\n\n{n} comparisons are made here, each at the 95% level; about "
              f"{0.05 * n:.1f} of them would exclude zero by chance alone if no arm differed.")
     return text
