@@ -86,10 +86,11 @@ class StarGanConfig(EditConfig):
     conditional_d: bool = Field(False, description="the discriminator's real/fake map has one "
                                 "channel per emotion: a translated face is judged against "
                                 "real faces of its target emotion (projection-style)")
-    d_mismatch: float = Field(0.0, ge=0, description="with conditional_d: weight of real "
-                              "faces scored as another emotion among the critic's negatives "
-                              "(the matching-aware critic of Reed et al. 2016), so that a "
-                              "real face only passes as the emotion it shows; 0: off")
+    d_mismatch: float = Field(0.0, ge=0, lt=1, description="with conditional_d: the share "
+                              "of the critic's negatives that are real faces asked about "
+                              "another emotion, the rest being edits (the matching-aware "
+                              "critic of Reed et al. 2016: 0.5), so that a real face only "
+                              "passes as the emotion it shows; 0: off")
     ema_kimg: float = Field(0.0, ge=0, description="half-life (thousands of images) of an "
                             "exponential moving average of the generator's weights that "
                             "translates at sampling time; 0: off, the trained weights translate")
@@ -153,8 +154,11 @@ class StarGan(EditTranslator):
             d_cls = F.cross_entropy(cls_real.float(), labels)
             loss_d = d_adv + c.lambda_cls * d_cls
             if c.d_mismatch > 0:  # real faces asked about the random other emotion `target`
+                # take that share of the negatives' weight from the edits: added on top,
+                # the extra negatives pulled every score towards -1 (1,000 steps at 0.5)
                 d_wrong = F.relu(1 + d(aug(real), target)[0].float()).mean()
-                loss_d = loss_d + c.d_mismatch * d_wrong
+                d_fake = F.relu(1 + src_fake.float()).mean()
+                loss_d = loss_d + c.d_mismatch * (d_wrong - d_fake)
         losses = {"d_adv": d_adv.detach(), "d_cls": d_cls.detach()}
         if c.d_mismatch > 0:
             losses["d_wrong"] = d_wrong.detach()
