@@ -3,6 +3,7 @@ confident) and the warp edit that moves a face's own pixels."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -324,3 +325,49 @@ def test_stargan_gives_its_discriminator_its_own_learning_rate() -> None:
     assert model.optims["d"].param_groups[0]["lr"] == pytest.approx(4e-4)
     assert tiny_model("stargan", steps=2, lr=1e-4).optims["d"].param_groups[0]["lr"] \
         == pytest.approx(1e-4)
+
+
+def test_linear_mmd2_matches_a_hand_computation_and_is_unbiased() -> None:
+    """The pairwise form by hand; over many draws from one distribution it averages ~0,
+    where the plain squared distance of the means stays positive (its noise term)."""
+    from feraug.gan.guide import linear_mmd2
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(3, 5, generator=g), torch.randn(4, 5, generator=g) + 0.5
+    kxx = sum(float(x[i] @ x[j]) for i in range(3) for j in range(3) if i != j) / 6
+    kyy = sum(float(y[a] @ y[b]) for a in range(4) for b in range(4) if a != b) / 12
+    kxy = sum(float(x[i] @ y[a]) for i in range(3) for a in range(4)) / 12
+    assert float(linear_mmd2(x, y)) == pytest.approx(kxx + kyy - 2 * kxy, rel=1e-5)
+    same = [(torch.randn(2, 8, generator=g), torch.randn(2, 8, generator=g))
+            for _ in range(2000)]
+    unbiased = sum(float(linear_mmd2(a, b)) for a, b in same) / len(same)
+    plain = sum(float((a.mean(0) - b.mean(0)).square().sum()) for a, b in same) / len(same)
+    assert abs(unbiased) < 0.4 and plain == pytest.approx(8.0, rel=0.1)  # 8 x (1/2 + 1/2)
+
+
+def test_feature_matching_compares_each_emotion_with_its_own_real_faces(ckpt: Path,
+                                                                       tmp_path: Path) -> None:
+    """Made faces that are the real faces of their emotion cost ~nothing (unbiased: up to
+    noise), the same faces under swapped labels cost more; emotions with fewer than two made
+    or real faces are left out; stargan needs a guide for it, logs it and resumes exactly."""
+    from test_gan import check_resume_is_exact, tiny_model
+
+    from feraug.errors import ConfigError
+
+    model = tiny_model("stargan", guide=str(ckpt))
+    g = torch.Generator().manual_seed(0)
+    real = torch.cat([torch.rand(4, 1, 48, 48, generator=g) * 0.3 - 0.9,
+                      torch.rand(4, 1, 48, 48, generator=g) * 0.3 + 0.6])
+    labels = torch.tensor([0] * 4 + [1] * 4)
+    matched = model.feature_match_loss(real, labels, real, labels, 1.0)
+    swapped = model.feature_match_loss(real, 1 - labels, real, labels, 1.0)
+    assert float(swapped) > 10 * abs(float(matched))
+    lonely = torch.tensor([0, 1, 2, 2, 2, 2, 2, 2])  # one face each of 0 and 1; no real 2
+    assert float(model.feature_match_loss(real, lonely, real, labels, 1.0)) == 0.0
+    assert float(model.feature_match_loss(real, 1 - labels, real, labels, 0.0)) == 0.0
+    with pytest.raises(ConfigError, match="needs a guide"):
+        tiny_model("stargan", lambda_feature_match=1.0)
+    check_resume_is_exact("stargan", {"guide": str(ckpt), "lambda_feature_match": 1.0},
+                          tmp_path)
+    logged = [json.loads(x) for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert all("feature_match" in row for row in logged)

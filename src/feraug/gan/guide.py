@@ -64,6 +64,14 @@ class Guide:
             faces = faces[..., off : off + self.crop, off : off + self.crop]
         return self.model(faces.contiguous(memory_format=torch.channels_last))
 
+    def features(self, faces: torch.Tensor) -> torch.Tensor:
+        """Penultimate features ``[N, D]`` for float faces in [-1, 1], cropped as for
+        :meth:`logits`; differentiable w.r.t. ``faces``."""
+        if self.crop is not None and self.crop < faces.shape[-1]:
+            off = (faces.shape[-1] - self.crop) // 2
+            faces = faces[..., off : off + self.crop, off : off + self.crop]
+        return self.model.embed(faces.contiguous(memory_format=torch.channels_last)).flatten(1)
+
     def loss(self, faces: torch.Tensor, labels: torch.Tensor,
              confidence: float | None = None) -> torch.Tensor:
         """Cross-entropy of the guide's prediction towards ``labels`` (generator indices).
@@ -168,3 +176,39 @@ class GuidedGenerator(GeneratorModel):
         views = torch.where(flip, views.flip(-1), views)
         losses = [g.loss(views, labels, self.config.guide_confidence) for g in guides]
         return self.config.lambda_guide * torch.stack(losses).mean()
+
+    def feature_match_loss(self, faces: torch.Tensor, labels: torch.Tensor,
+                           real: torch.Tensor, real_labels: torch.Tensor,
+                           weight: float) -> torch.Tensor:
+        """``weight`` x the feature-matching loss: per emotion with at
+        least two made and two real faces in the batch, the unbiased squared MMD with a
+        linear kernel (the squared distance of the feature means, without the noise terms
+        that would reward identical faces) between the guides' features of ``faces`` made
+        as that emotion and of the ``real`` faces of it, divided by the real features' mean
+        squared norm; averaged over emotions and guides (0 when off or none qualifies)."""
+        guides = self.guides()
+        if not guides or weight == 0:
+            return faces.new_zeros(())
+        wanted = [k for k in labels.unique().tolist()
+                  if int((labels == k).sum()) >= 2 and int((real_labels == k).sum()) >= 2]
+        if not wanted:
+            return faces.new_zeros(())
+        losses = []
+        for g in guides:
+            made = g.features(faces).float()
+            with torch.no_grad():
+                ref = g.features(real).float()
+            scale = ref.square().sum(1).mean().clamp_min(1e-8)
+            losses += [linear_mmd2(made[labels == k], ref[real_labels == k]) / scale
+                       for k in wanted]
+        return weight * torch.stack(losses).mean()
+
+
+def linear_mmd2(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Unbiased squared MMD of samples ``x [n, D]`` and ``y [m, D]`` (n, m >= 2) with the
+    linear kernel: ``|mean x - mean y|^2`` with each mean's own-sample terms left out."""
+    n, m = len(x), len(y)
+    sx, sy = x.sum(0), y.sum(0)
+    kxx = (sx.dot(sx) - x.square().sum()) / (n * (n - 1))
+    kyy = (sy.dot(sy) - y.square().sum()) / (m * (m - 1))
+    return kxx + kyy - 2 * sx.dot(sy) / (n * m)

@@ -91,6 +91,13 @@ class StarGanConfig(EditConfig):
                               "another emotion, the rest being edits (the matching-aware "
                               "critic of Reed et al. 2016: 0.5), so that a real face only "
                               "passes as the emotion it shows; 0: off")
+    lambda_feature_match: float = Field(0.0, ge=0, description="weight of the distance "
+                                        "(unbiased linear MMD, relative to the real features' "
+                                        "squared norm) between the guides' penultimate "
+                                        "features of faces made as each emotion and of the "
+                                        "batch's real faces of it: the guide asks for the "
+                                        "features real faces of the emotion have, not only "
+                                        "for its decision (0: off; needs a guide)")
     ema_kimg: float = Field(0.0, ge=0, description="half-life (thousands of images) of an "
                             "exponential moving average of the generator's weights that "
                             "translates at sampling time; 0: off, the trained weights translate")
@@ -108,6 +115,9 @@ class StarGan(EditTranslator):
         c, k = config, len(self.classes)
         if k < 2:
             raise ConfigError("stargan needs at least two emotions in the data")
+        if c.lambda_feature_match > 0 and not c.guide:
+            raise ConfigError("stargan: lambda_feature_match needs a guide (its features are "
+                              "the guide's)")
         if c.d_mismatch > 0 and not c.conditional_d:
             raise ConfigError("stargan: d_mismatch needs conditional_d: true (an "
                               "unconditional critic cannot score a face as an emotion)")
@@ -184,8 +194,11 @@ class StarGan(EditTranslator):
             idt = F.l1_loss(g(real, labels)[0], real) if c.lambda_identity > 0 \
                 else rec.new_zeros(())
             guide = self.guide_loss(fake, target)
+            match = self.feature_match_loss(fake, target, real, labels,
+                                            c.lambda_feature_match)
             loss_g = c.lambda_adv * g_adv + c.lambda_cls * g_cls \
-                + c.lambda_rec * (rec + c.lambda_identity * idt) + self.mask_loss(mask) + guide
+                + c.lambda_rec * (rec + c.lambda_identity * idt) + self.mask_loss(mask) \
+                + guide + match
         o["g"].zero_grad(set_to_none=True)
         loss_g.backward()
         o["g"].step()
@@ -194,7 +207,8 @@ class StarGan(EditTranslator):
             update_ema(self.nets["g_ema"], g, ema_beta(self.step, real.shape[0], c.ema_kimg,
                                                        c.ema_rampup))
         return {**losses, "g_adv": g_adv.detach(), "g_cls": g_cls.detach(), "rec": rec.detach(),
-                "identity": idt.detach(), "mask": mask.detach().mean(), "guide": guide.detach()}
+                "identity": idt.detach(), "mask": mask.detach().mean(), "guide": guide.detach(),
+                **({"feature_match": match.detach()} if c.lambda_feature_match > 0 else {})}
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, label: int) -> torch.Tensor:
