@@ -371,3 +371,25 @@ def test_feature_matching_compares_each_emotion_with_its_own_real_faces(ckpt: Pa
                           tmp_path)
     logged = [json.loads(x) for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
     assert all("feature_match" in row for row in logged)
+
+
+def test_residual_edits_shift_the_faces_own_pixels() -> None:
+    """edit: residual keeps the source's texture: where the mask is full, the output is the
+    face plus a change, not a flat colour; an untrained editor starts near the identity."""
+    from test_gan import SIZE, tiny_model
+
+    from feraug.gan.editnets import MaskUNet
+
+    torch.manual_seed(0)
+    net = MaskUNet(ngf=4, n_blocks=1, edit="residual")
+    x = torch.rand(2, 1, SIZE, SIZE) * 1.6 - 0.8
+    edited, mask = net(x)
+    assert (edited - x).abs().mean() < 0.1
+    torch.nn.init.constant_(net.mask.bias, 10.0)  # mask ~1 everywhere
+    torch.nn.init.zeros_(net.colour.weight)
+    torch.nn.init.constant_(net.colour.bias, 0.1)  # the same small change everywhere
+    edited, _ = net(x)
+    assert torch.allclose(edited, (x + 2 * torch.tanh(torch.tensor(0.1))).clamp(-1, 1),
+                          atol=1e-4)
+    model = tiny_model("stargan", edit="residual")
+    assert model.nets["g"].edit == "residual"
