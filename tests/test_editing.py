@@ -1,5 +1,6 @@
-"""Levers of the editing translators: the guide's loss (plain, or cut once the guide is
-confident) and the warp edit that moves a face's own pixels."""
+"""Levers of the editing translators: the guide's loss (plain, cut once the guide is
+confident, an ensemble's), feature matching in the guide's features, and the residual and
+warp edits that change a face's own pixels."""
 
 from __future__ import annotations
 
