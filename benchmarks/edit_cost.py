@@ -57,10 +57,13 @@ def edit_parts(net: torch.nn.Module, x: torch.Tensor, label: int
                ) -> tuple[torch.Tensor, torch.Tensor | None, float | None]:
     """The output, the flow-only image (warp editors) and the flow's mean size in pixels."""
     labels = torch.full((x.shape[0],), label, dtype=torch.long)
-    full = net(x, labels)[0]
+    style = None  # a styled translator: the codes its sample() draws for seed 0
+    if getattr(net, "style_dim", 0):
+        style = torch.randn(len(x), net.style_dim, generator=torch.Generator().manual_seed(0))
+    full = net(x, labels, style)[0]
     if net.flow is None:
         return full, None, None
-    flow = net.flow(net.encode(x, labels)[2])
+    flow = net.flow(net.encode(x, labels, style)[2])
     moved = net._warp(x, flow, labels)
     if flow.shape[1] > 2:
         flow = flow[:, 2 * label : 2 * label + 2]

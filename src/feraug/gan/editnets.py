@@ -49,7 +49,7 @@ class ConditionalResBlock(nn.Module):
     """Residual block whose two instance norms are followed by a per-class scale and shift
     (zero at initialisation, so an untrained block is class-independent)."""
 
-    def __init__(self, channels: int, num_classes: int) -> None:
+    def __init__(self, channels: int, num_classes: int, style_dim: int = 0) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1)
         self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1)
@@ -57,12 +57,21 @@ class ConditionalResBlock(nn.Module):
         self.film = nn.Embedding(num_classes, 4 * channels) if num_classes > 0 else None
         if self.film is not None:
             nn.init.zeros_(self.film.weight)
+        # a style code shifts the same scales and shifts (zero at first: one edit per face)
+        self.style = nn.Linear(style_dim, 4 * channels) if style_dim > 0 else None
+        if self.style is not None:
+            nn.init.zeros_(self.style.weight)
+            nn.init.zeros_(self.style.bias)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None,
+                style: torch.Tensor | None = None) -> torch.Tensor:
         if self.film is not None:
             if labels is None:
                 raise ValueError("this generator is conditional: pass labels")
-            s1, b1, s2, b2 = (t[:, :, None, None] for t in self.film(labels).chunk(4, dim=1))
+            film = self.film(labels)
+            if self.style is not None and style is not None:
+                film = film + self.style(style)
+            s1, b1, s2, b2 = (t[:, :, None, None] for t in film.chunk(4, dim=1))
         else:
             s1 = b1 = s2 = b2 = 0.0
         h = F.leaky_relu(self.norm1(self.conv1(x)) * (1 + s1) + b1, 0.2)
@@ -96,8 +105,11 @@ class MaskUNet(nn.Module):
 
     def __init__(self, ngf: int = 32, n_blocks: int = 3, num_classes: int = 0,
                  edit: str = "replace", max_shift: float = 2.0,
-                 residual_blur: float = 0.0) -> None:
+                 residual_blur: float = 0.0, style_dim: int = 0) -> None:
         super().__init__()
+        if style_dim > 0 and num_classes == 0:
+            raise ValueError("a style code needs a conditional generator (num_classes > 0)")
+        self.style_dim = style_dim
         if edit not in ("replace", "residual", "warp", "local_warp"):
             raise ValueError("edit must be 'replace', 'residual', 'warp' or 'local_warp', "
                              f"got {edit!r}")
@@ -107,7 +119,7 @@ class MaskUNet(nn.Module):
         self.enc1 = _conv_block(1, ngf)
         self.enc2 = _conv_block(ngf, 2 * ngf, stride=2)
         self.enc3 = _conv_block(2 * ngf, 4 * ngf, stride=2)
-        self.blocks = nn.ModuleList(ConditionalResBlock(4 * ngf, num_classes)
+        self.blocks = nn.ModuleList(ConditionalResBlock(4 * ngf, num_classes, style_dim)
                                     for _ in range(n_blocks))
         self.dec2 = _conv_block(4 * ngf + 2 * ngf, 2 * ngf)
         self.dec1 = _conv_block(2 * ngf + ngf, ngf)
@@ -124,19 +136,21 @@ class MaskUNet(nn.Module):
         if self.flow is not None:  # no displacement at first: the editor starts at the identity
             nn.init.normal_(self.flow.weight, 0.0, 1e-3)
 
-    def encode(self, x: torch.Tensor, labels: torch.Tensor | None
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | None,
+               style: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The two skip features and the conditioned bottleneck (S/4) of faces ``x``."""
+        """The two skip features and the conditioned bottleneck (S/4) of faces ``x``
+        (``style``: ``[N, style_dim]`` codes; None: the zero code)."""
         e1 = self.enc1(x)
         e2 = self.enc2(e1)
         h = self.enc3(e2)
         for block in self.blocks:
-            h = block(h, labels)
+            h = block(h, labels, style)
         return e1, e2, h
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        e1, e2, h = self.encode(x, labels)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+                style: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        e1, e2, h = self.encode(x, labels, style)
         moved = None if self.flow is None else self._warp(x, self.flow(h), labels)
         if self.edit == "warp":
             x = moved

@@ -98,6 +98,14 @@ class StarGanConfig(EditConfig):
                                         "batch's real faces of it: the guide asks for the "
                                         "features real faces of the emotion have, not only "
                                         "for its decision (0: off; needs a guide)")
+    style_dim: int = Field(0, ge=0, description="size of a random style code that shifts "
+                           "the bottleneck's per-emotion scales and shifts, so that one face "
+                           "can become several versions of an emotion (StarGAN v2); 0: one "
+                           "deterministic edit per face and emotion")
+    lambda_ds: float = Field(0.0, ge=0, description="with style_dim: weight of the "
+                             "diversity-sensitive loss (the mean absolute difference of two "
+                             "edits of the same faces under two codes, maximised; Mao et al. "
+                             "2019), without which a generator learns to ignore the code")
     ema_kimg: float = Field(0.0, ge=0, description="half-life (thousands of images) of an "
                             "exponential moving average of the generator's weights that "
                             "translates at sampling time; 0: off, the trained weights translate")
@@ -118,6 +126,9 @@ class StarGan(EditTranslator):
         if c.lambda_feature_match > 0 and not c.guide:
             raise ConfigError("stargan: lambda_feature_match needs a guide (its features are "
                               "the guide's)")
+        if c.lambda_ds > 0 and c.style_dim == 0:
+            raise ConfigError("stargan: lambda_ds needs style_dim > 0 (without a style code "
+                              "there is nothing to diversify)")
         if c.d_mismatch > 0 and not c.conditional_d:
             raise ConfigError("stargan: d_mismatch needs conditional_d: true (an "
                               "unconditional critic cannot score a face as an emotion)")
@@ -128,7 +139,8 @@ class StarGan(EditTranslator):
                                   f"the data (classes: {', '.join(self.classes)})")
         with self.seeded():
             self.nets = {"g": MaskUNet(c.ngf, c.n_blocks, num_classes=k, edit=c.edit,
-                                       max_shift=c.max_shift, residual_blur=c.residual_blur),
+                                       max_shift=c.max_shift, residual_blur=c.residual_blur,
+                                       style_dim=c.style_dim),
                          "d": PatchDiscriminator(c.ndf, num_classes=k, image_size=image_size,
                                                  conditional=c.conditional_d,
                                                  score_gain=c.d_score_gain,
@@ -155,8 +167,10 @@ class StarGan(EditTranslator):
 
         # discriminator: hinge real/fake + classification of real faces (+ lazy R1)
         lazy_r1 = c.r1_gamma > 0 and self.step % c.r1_every == 0
+        style = torch.randn(real.shape[0], c.style_dim, device=real.device) \
+            if c.style_dim else None
         with self.autocast():
-            fake, mask = g(real, target)
+            fake, mask = g(real, target, style)
             seen_real = aug(real).detach().requires_grad_(lazy_r1)
             src_real, cls_real = d(seen_real, labels)
             src_fake, _ = d(aug(fake.detach()), target)
@@ -190,15 +204,18 @@ class StarGan(EditTranslator):
             src_fake, cls_fake = d(aug(fake), target)
             g_adv = -src_fake.mean()
             g_cls = F.cross_entropy(cls_fake.float(), target)
+            # back under the zero code: nothing encodes the source's own style
             rec = F.l1_loss(g(fake, labels)[0], real)
             idt = F.l1_loss(g(real, labels)[0], real) if c.lambda_identity > 0 \
                 else rec.new_zeros(())
             guide = self.guide_loss(fake, target)
             match = self.feature_match_loss(fake, target, real, labels,
                                             c.lambda_feature_match)
+            ds = (fake - g(real, target, torch.randn_like(style))[0]).abs().mean() \
+                if c.lambda_ds > 0 else rec.new_zeros(())
             loss_g = c.lambda_adv * g_adv + c.lambda_cls * g_cls \
                 + c.lambda_rec * (rec + c.lambda_identity * idt) + self.mask_loss(mask) \
-                + guide + match
+                + guide + match - c.lambda_ds * ds
         o["g"].zero_grad(set_to_none=True)
         loss_g.backward()
         o["g"].step()
@@ -208,27 +225,33 @@ class StarGan(EditTranslator):
                                                        c.ema_rampup))
         return {**losses, "g_adv": g_adv.detach(), "g_cls": g_cls.detach(), "rec": rec.detach(),
                 "identity": idt.detach(), "mask": mask.detach().mean(), "guide": guide.detach(),
-                **({"feature_match": match.detach()} if c.lambda_feature_match > 0 else {})}
+                **({"feature_match": match.detach()} if c.lambda_feature_match > 0 else {}),
+                **({"diversity": ds.detach()} if c.lambda_ds > 0 else {})}
 
     @torch.no_grad()
-    def translate(self, x: torch.Tensor, label: int) -> torch.Tensor:
+    def translate(self, x: torch.Tensor, label: int, seed: int = 0) -> torch.Tensor:
         """Float faces in [-1, 1] on ``self.device`` -> the same faces showing class ``label``
-        (by the EMA generator when there is one)."""
+        (by the EMA generator when there is one; with ``style_dim``, under style codes drawn
+        from ``seed``)."""
         g = self.nets.get("g_ema", self.nets["g"])
         was_training = g.training
         g.eval()
+        styles = self._noise(x.shape[0], self.config.style_dim, seed).to(x.device) \
+            if self.config.style_dim else None
         out = []
         for i in range(0, x.shape[0], SAMPLE_CHUNK):
             chunk = x[i : i + SAMPLE_CHUNK]
             labels = torch.full((chunk.shape[0],), label, dtype=torch.long, device=x.device)
-            out.append(g(chunk, labels)[0])
+            style = None if styles is None else styles[i : i + SAMPLE_CHUNK]
+            out.append(g(chunk, labels, style)[0])
         g.train(was_training)
         return torch.cat(out) if out else x.new_zeros(0, 1, *x.shape[2:])
 
     def sample(self, emotion: str, n: int, seed: int,
                sources: torch.Tensor | None = None) -> torch.Tensor:
         """Translate ``sources[i % len(sources)]`` (uint8 real faces, normally of
-        ``source_emotion``) into ``emotion``; ``seed`` is unused (deterministic)."""
+        ``source_emotion``) into ``emotion``; ``seed`` draws the style codes (without
+        ``style_dim`` the edit is deterministic and ``seed`` unused)."""
         label = self.class_index(emotion)
         src = self.check_sources(sources, n)
-        return to_uint8(self.translate(to_float(src.to(self.device)), label))
+        return to_uint8(self.translate(to_float(src.to(self.device)), label, seed))

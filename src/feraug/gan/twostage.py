@@ -162,7 +162,8 @@ class TwoStage(GeneratorModel):
         """``n`` new people showing ``emotion`` (``sources`` ignored)."""
         label = self.class_index(emotion)
         faces = self.identity.generate(0, n, seed).float().clamp(-1, 1)
-        return to_uint8(self.translator.translate(faces, label))
+        # seed + 1: the style codes must not repeat the identity noise's first draws
+        return to_uint8(self.translator.translate(faces, label, seed + 1))
 
     @property
     def amp(self) -> bool:
