@@ -59,18 +59,19 @@ class Guide:
     def logits(self, faces: torch.Tensor) -> torch.Tensor:
         """Guide logits for float faces in [-1, 1] (the classifiers' own input scale),
         centre-cropped as the classifier was trained; differentiable w.r.t. ``faces``."""
-        if self.crop is not None and self.crop < faces.shape[-1]:
-            off = (faces.shape[-1] - self.crop) // 2
-            faces = faces[..., off : off + self.crop, off : off + self.crop]
-        return self.model(faces.contiguous(memory_format=torch.channels_last))
+        return self.model(self._input(faces))
 
     def features(self, faces: torch.Tensor) -> torch.Tensor:
         """Penultimate features ``[N, D]`` for float faces in [-1, 1], cropped as for
         :meth:`logits`; differentiable w.r.t. ``faces``."""
+        return self.model.embed(self._input(faces)).flatten(1)
+
+    def _input(self, faces: torch.Tensor) -> torch.Tensor:
+        """``faces`` centre-cropped to the classifier's crop, channels-last."""
         if self.crop is not None and self.crop < faces.shape[-1]:
             off = (faces.shape[-1] - self.crop) // 2
             faces = faces[..., off : off + self.crop, off : off + self.crop]
-        return self.model.embed(faces.contiguous(memory_format=torch.channels_last)).flatten(1)
+        return faces.contiguous(memory_format=torch.channels_last)
 
     def loss(self, faces: torch.Tensor, labels: torch.Tensor,
              confidence: float | None = None) -> torch.Tensor:

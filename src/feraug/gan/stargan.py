@@ -236,7 +236,7 @@ class StarGan(EditTranslator):
         g = self.nets.get("g_ema", self.nets["g"])
         was_training = g.training
         g.eval()
-        styles = self._noise(x.shape[0], self.config.style_dim, seed).to(x.device) \
+        styles = self._noise(x.shape[0], self.config.style_dim, seed) \
             if self.config.style_dim else None
         out = []
         for i in range(0, x.shape[0], SAMPLE_CHUNK):
