@@ -167,16 +167,18 @@ def refuse_output_inside(out: str | Path, inputs: str | Path | list, what: str) 
                               "back as input; choose an --out outside it")
 
 
-def prepare_output_dir(path: Path, allow_existing_run: bool = False) -> Path:
+def prepare_output_dir(path: Path, allow_existing_run: bool = False,
+                       ignore: frozenset[str] = frozenset()) -> Path:
     """Create an output folder, refusing to write into an existing non-empty one.
 
     ``allow_existing_run`` permits a folder that feraug itself created earlier (it holds
-    ``manifest.json``), which is how ``--resume`` continues a run in place.
+    ``manifest.json``), which is how ``--resume`` continues a run in place; files named in
+    ``ignore`` (the run's own lock) do not make a folder non-empty.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise FeraugError(f"{path}: exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and any(p.name not in ignore for p in path.iterdir()):
         if not (allow_existing_run and (path / "manifest.json").is_file()):
             raise FeraugError(f"{path}: folder exists and is not empty; refusing to overwrite "
                               "(choose a new --out, or --resume a feraug run)")

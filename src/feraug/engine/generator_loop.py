@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,8 +158,10 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
                         f"{train.class_counts('train')})")
     engine = make_engine(device, model.config.amp)
     try:
-        return _train(model, train, dataset, streams, Path(out), engine, sample_every,
-                      checkpoint_every, log_every, resume, meta, progress, tensorboard)
+        with ExitStack() as lock:
+            return _train(model, train, dataset, streams, Path(out), engine, sample_every,
+                          checkpoint_every, log_every, resume, meta, progress, tensorboard,
+                          lock)
     finally:
         engine.close()
 
@@ -203,9 +206,10 @@ def _begin(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
 def _train(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
            streams: list[tuple[torch.Tensor, int]], out: Path, engine: Engine,
            sample_every: int, checkpoint_every: int, log_every: int, resume: bool,
-           meta: Mapping[str, Any] | None, progress: bool, tensorboard: bool) -> GanRunResult:
+           meta: Mapping[str, Any] | None, progress: bool, tensorboard: bool,
+           lock: ExitStack) -> GanRunResult:
     main, dev = engine.is_main, engine.device
-    folder = RunFolder(out, KIND, "generator training", main=main)
+    folder = RunFolder(out, KIND, "generator training", main=main, hold=lock)
     start, samplers = _begin(model, train, dataset, streams, folder, engine, resume, meta)
     ckpt, log = out / CHECKPOINT, folder.log(LOG)
     for optimizer in model.optims.values():

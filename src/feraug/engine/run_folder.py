@@ -5,17 +5,21 @@ new or empty. With ``resume`` it must hold a run of the same kind (its ``manifes
 :mod:`feraug.resume`); a run with a checkpoint continues exactly where that checkpoint
 stopped, and a run stopped before or during its first save starts again from step 0 in its
 own folder. Rank 0 alone writes; every rank reaches the same decision from the same files.
+:meth:`RunFolder.begin` takes the folder's lock (:mod:`feraug.engine.run_lock`) for the caller,
+who holds it until the run ends.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from feraug.engine.run_lock import LOCK_FILES, run_lock
 from feraug.errors import CheckpointError
 from feraug.io import atomic_write_bytes, prepare_output_dir
 from feraug.manifest import write_manifest
@@ -43,6 +47,8 @@ class RunFolder:
     kind: str
     what: str
     main: bool = True
+    #: holds the folder's lock from :meth:`begin` until the caller closes it (the run's end)
+    hold: ExitStack | None = None
 
     def begin(self, resume: bool, checkpoint: str, partial: Iterable[str],
               check: Callable[[dict, Start], None] = _accept) -> Start:
@@ -53,19 +59,24 @@ class RunFolder:
         from step 0. ``check(manifest, start)`` sees the stored manifest before anything
         changes and raises to refuse (settings or data that differ). Refusals are one-line
         :class:`~feraug.errors.FeraugError` subclasses: no run to resume, another kind of
-        run, a non-empty folder for a new run. Only the main process deletes or creates
-        files; the caller waits on a barrier after.
+        run, a non-empty folder for a new run, a folder another process trains into now
+        (the lock, taken into ``hold``). Only the main process deletes or creates files; the
+        caller waits on a barrier after.
         """
         start = Start.NEW
         if resume:
             manifest = read_run_manifest(self.out, self.kind, self.what)
+        if self.hold is not None:  # before a file changes; after refusals that change none
+            self.hold.enter_context(run_lock(self.out, enabled=self.main))
+        if resume:
             start = Start.RESUME if (self.out / checkpoint).is_file() else Start.RESTART
             check(manifest, start)
             if start is Start.RESTART and self.main:
                 start_again(self.out, partial)
         if self.main:
             # a continued run keeps its files; stale temporaries of killed saves go
-            prepare_output_dir(self.out, allow_existing_run=start is not Start.NEW)
+            prepare_output_dir(self.out, allow_existing_run=start is not Start.NEW,
+                               ignore=LOCK_FILES)
         return start
 
     def write_manifest(self, config: dict, seed: int, data_fingerprint: str | None,

@@ -7,8 +7,11 @@ where a run executed. Job logs go to ``<out>/jobs/``.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from feraug.errors import ConfigError, FeraugError
@@ -45,16 +48,58 @@ def _executor(cfg: ExperimentConfig):  # noqa: ANN202 (submitit is an optional d
     return ex
 
 
+@contextmanager
+def _terminate_raises() -> Iterator[None]:
+    """Turn SIGTERM (``kill``) into ``SystemExit`` while waiting on jobs, so that the jobs
+    are cancelled as on Ctrl-C instead of training on unseen (signals: main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _cancel(running: list, log: Callable[[str], None]) -> None:
+    """Cancel the jobs still running (the runner is stopping early): a job left running
+    would go on training its run folder, and a rerun would meet it there."""
+    for arm, seed, job in running:
+        try:
+            job.cancel(check=False)
+            log(f"cancelled {arm} seed {seed} (job {job.job_id}); a rerun resumes it")
+        except Exception as exc:  # cancelling is best effort; say which job may be left
+            log(f"could not cancel {arm} seed {seed} (job {job.job_id}): {exc}")
+
+
 def run_as_jobs(cfg: ExperimentConfig, runs: list[tuple[str, int]],
                 log: Callable[[str], None]) -> None:
     """Submit ``runs`` as jobs, at most ``executor.max_parallel`` at a time, and wait for
-    them all; a failed job is one error line naming the run and its log folder."""
+    them all; a failed job is one error line naming the run and its log folder. When the
+    runner stops early (a failed job, Ctrl-C, ``kill``) it cancels the jobs still running."""
     values = cfg.model_dump(mode="json")
     values["out"] = str(Path(cfg.out).resolve())  # a job may start in another folder
     ex = _executor(cfg)
     waiting, running, total = list(runs), [], len(runs)
+    try:
+        with _terminate_raises():
+            _drive(ex, values, waiting, running, total, cfg.executor.max_parallel, log)
+    except BaseException:
+        _cancel(running, log)
+        raise
+
+
+def _drive(ex, values: dict, waiting: list, running: list, total: int,
+           max_parallel: int, log: Callable[[str], None]) -> None:
+    """Keep up to ``max_parallel`` jobs running until ``waiting`` and ``running`` are empty
+    (both lists are changed in place, so that a caller can cancel what is left)."""
     while waiting or running:
-        while waiting and len(running) < cfg.executor.max_parallel:
+        while waiting and len(running) < max_parallel:
             arm, seed = waiting.pop(0)
             running.append((arm, seed, ex.submit(run_job, values, arm, seed)))
             log(f"submitted {arm} seed {seed} (job {running[-1][2].job_id})")

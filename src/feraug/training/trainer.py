@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,8 +159,20 @@ def _check_same_run(out: Path, manifest: dict, config: TrainConfig,
 
 def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = False,
         fused_optimizer: bool = False) -> FitResult:
-    """Train a classifier as ``config`` says; the best checkpoint is chosen on ``val``."""
+    """Train a classifier as ``config`` says; the best checkpoint is chosen on ``val``.
+
+    The run's folder is locked while it trains: a second process training into it fails
+    at once with :class:`~feraug.engine.run_lock.RunInUseError`."""
     engine = make_engine(config.device, config.amp)
+    try:
+        with ExitStack() as lock:
+            return _fit(config, engine, dataset, resume, fused_optimizer, lock)
+    finally:
+        engine.close()
+
+
+def _fit(config: TrainConfig, engine: Engine, dataset: FaceDataset | None, resume: bool,
+         fused_optimizer: bool, lock: ExitStack) -> FitResult:
     torch.manual_seed(config.seed)
     ds = load_training_data(config, dataset)
     train, val = ds.subset("train"), ds.subset("val")
@@ -171,7 +184,7 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
         with torch.random.fork_rng(devices=[]):  # building it draws weights: keep the seed's
             teacher = Teacher(config.teacher, ds.classes, config.image_size, config.crop_size,
                               engine.device, config.distill_temperature, config.distill_weight)
-    folder = RunFolder(out, "train", "classifier training", main=engine.is_main)
+    folder = RunFolder(out, "train", "classifier training", main=engine.is_main, hold=lock)
     start = folder.begin(
         resume, last_path.name, partial=("metrics.jsonl", best_path.name, TENSORBOARD),
         check=lambda manifest, _: _check_same_run(out, manifest, config, ds.fingerprint()))
@@ -278,6 +291,5 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
         _save_last(last_path, model, opt, sched, state, aug_gen, meta, engine)
     board.close()
     engine.barrier()
-    engine.close()
     return FitResult(out_dir=out, best_checkpoint=best_path, last_checkpoint=last_path,
                      best_val=state.best_val, history=state.history, model=unwrap(model))

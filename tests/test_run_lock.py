@@ -1,0 +1,149 @@
+"""One trainer per run folder: a second process training into a folder that another process
+trains into gets one error line; a holder that dies, however it dies, frees the folder; the
+experiment runner cancels its jobs when it stops early."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from feraug.engine.run_lock import LOCK_NAME, OWNER_NAME, RunInUseError, run_lock
+from feraug.errors import FeraugError
+
+HOLD = """
+import sys, time
+from feraug.engine.run_lock import run_lock
+with run_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def _holder(folder: Path) -> subprocess.Popen:
+    """A separate process holding ``folder``'s lock until it is killed."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_second_process_is_refused_and_a_killed_holder_frees_the_folder(
+        tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = _holder(run)
+    try:
+        with pytest.raises(RunInUseError) as err, run_lock(run):
+            pass
+        message = str(err.value)
+        assert str(run) in message and f"process {proc.pid} on " in message
+        assert "\n" not in message
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no clean-up code runs: the OS drops the lock
+        proc.wait()
+    with run_lock(run):  # taken at once: no stale lock
+        assert (run / OWNER_NAME).read_text().startswith(f"{os.getpid()} on ")
+    with run_lock(run):  # released on leaving the block, in this process too
+        pass
+
+
+def test_a_user_folder_gets_no_lock_file(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with run_lock(mine):
+        pass
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_training_into_a_folder_in_use_is_one_error_line(fer_slice: Path, run_cli,
+                                                         tmp_path: Path, one_thread) -> None:
+    run = tmp_path / "run"
+    args = ("train", "--data", fer_slice, "--model", "zhu-cnn", "--max-steps", "1",
+            "--batch-size", "8", "--out", run)
+    proc = _holder(run)
+    try:
+        res = run_cli(*args)
+        assert res.code == 2
+        assert "is training this run now" in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+        assert sorted(p.name for p in run.iterdir()) == [LOCK_NAME, OWNER_NAME]
+        gan = run_cli("gan", "train", "-m", "fastgan", "-d", fer_slice, "--steps", "1",
+                      "-o", run)
+        assert gan.code == 2 and "is training this run now" in gan.stderr
+    finally:
+        proc.kill()
+        proc.wait()
+    # the lock files alone do not make the folder someone else's: a new run starts there
+    assert run_cli(*args).code == 0
+    assert (run / "manifest.json").is_file() and (run / "best.pt").is_file()
+
+
+class _Job:
+    def __init__(self, job_id: str, outcome: object) -> None:
+        self.job_id, self.outcome, self.cancelled = job_id, outcome, False
+        self.paths = type("Paths", (), {"stderr": Path(f"jobs/{job_id}.err")})()
+
+    def done(self) -> bool:
+        if isinstance(self.outcome, BaseException) and not isinstance(self.outcome, Exception):
+            raise self.outcome  # Ctrl-C arrives while the runner polls
+        return self.outcome is not None
+
+    def result(self) -> dict:
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+    def cancel(self, check: bool = True) -> None:
+        self.cancelled = True
+
+
+class _Executor:
+    def __init__(self, outcomes: list[object]) -> None:
+        self.jobs = [_Job(str(i), o) for i, o in enumerate(outcomes)]
+        self.submitted = 0
+
+    def submit(self, fn, *args) -> _Job:  # noqa: ANN001
+        job = self.jobs[self.submitted]
+        self.submitted += 1
+        return job
+
+
+@pytest.mark.parametrize("stop", [RuntimeError("CUDA out of memory"), KeyboardInterrupt()],
+                         ids=["a-job-fails", "ctrl-c"])
+def test_the_runner_cancels_its_jobs_when_it_stops_early(monkeypatch: pytest.MonkeyPatch,
+                                                         stop: BaseException) -> None:
+    from feraug.experiment import executors
+    from feraug.experiment.config import parse_experiment_config
+
+    cfg = parse_experiment_config({"data": {"path": "unused"}, "arms": [{"name": "real"}],
+                                   "seeds": [0, 1, 2],
+                                   "executor": {"kind": "submitit-local", "max_parallel": 3}},
+                                  source="test")
+    fake = _Executor([None, stop, None])  # jobs 0 and 2 still train when job 1 stops things
+    monkeypatch.setattr(executors, "_executor", lambda cfg: fake)
+    monkeypatch.setattr(executors, "POLL_SECONDS", 0.0)
+    lines: list[str] = []
+    expected = FeraugError if isinstance(stop, Exception) else KeyboardInterrupt
+    with pytest.raises(expected):
+        executors.run_as_jobs(cfg, [("real", 0), ("real", 1), ("real", 2)], lines.append)
+    # a failed job has ended; a job interrupted while being polled may still run
+    still_running = [True, isinstance(stop, KeyboardInterrupt), True]
+    assert [job.cancelled for job in fake.jobs] == still_running
+    assert sum("cancelled real seed" in line for line in lines) == sum(still_running)
+
+
+def test_sigterm_while_waiting_becomes_a_clean_stop() -> None:
+    from feraug.experiment.executors import _terminate_raises
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit), _terminate_raises():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises long before this ends
+    assert signal.getsignal(signal.SIGTERM) == before
