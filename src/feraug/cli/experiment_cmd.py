@@ -45,6 +45,8 @@ def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict) -> 
         extra = ", ".join(f"{k}={v}" for k, v in r["overrides"].items())
         if r["synthetic"]:
             extra += (", " if extra else "") + "synthetic=" + ",".join(r["synthetic"])
+        if r.get("match_steps"):
+            extra += (", " if extra else "") + f"epochs=as many steps as {r['match_steps']}"
         typer.echo(f"  {r['arm']:<18} seed {r['seed']:<4} {r['status']:<8} {r['run_dir']}"
                    + (f"  [{extra}]" if extra else ""))
 

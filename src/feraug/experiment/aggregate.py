@@ -43,6 +43,12 @@ def _deltas(runs: list[dict], other: list[dict], classes: list[str]) -> dict[str
     }
 
 
+def _mean_steps(runs: list[dict]) -> float | None:
+    """Mean optimiser steps of an arm's runs (None when no run recorded them)."""
+    steps = [r["steps"] for r in runs if r.get("steps") is not None]
+    return sum(steps) / len(steps) if steps else None
+
+
 def best_on_validation(by_arm: dict[str, list[dict]], candidates: Sequence[str]
                        ) -> tuple[str | None, float | None]:
     """The candidate arm with the highest mean *validation* accuracy of its chosen
@@ -86,6 +92,7 @@ def summarise(records: list[dict], arms: Sequence[str], baseline: str,
             "accuracy": ci_summary([r["accuracy"] for r in runs]),
             "macro_f1": ci_summary([r["macro_f1"] for r in runs]),
             "recall": {c: ci_summary(list(_recall_by_seed(runs, c).values())) for c in classes},
+            "steps": _mean_steps(runs),
         }
         if arm != baseline:
             entry["delta_vs_baseline"] = _deltas(runs, base, classes)

@@ -55,6 +55,10 @@ class ArmSpec(BaseModel):
     description: str = ""
     synthetic: list[str] = Field(default_factory=list)
     train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig overrides")
+    match_steps: str | None = Field(
+        None, description="another arm whose optimiser steps this arm matches: its epochs "
+        "are set from the two train-set sizes once the synthetic sets exist (the control "
+        "for training length of an arm that adds faces)")
 
     @model_validator(mode="before")
     @classmethod
@@ -62,7 +66,7 @@ class ArmSpec(BaseModel):
         """Accept overrides written flat (``class_weighted_loss: true``) beside ``name``."""
         if not isinstance(value, dict):
             return value
-        own = {"name", "description", "synthetic", "train"}
+        own = {"name", "description", "synthetic", "train", "match_steps"}
         flat = {k: v for k, v in value.items() if k not in own}
         if not flat:
             return value
@@ -135,6 +139,7 @@ class ExperimentConfig(BaseModel):
             if len(set(stage_names)) != len(stage_names):
                 raise ValueError(f"{kind} names must be unique")
         self._check_references()
+        self._check_matched_steps()
         gens = {g.name for g in self.generators}
         for syn in self.synthetic:
             if syn.generator not in gens:
@@ -145,6 +150,20 @@ class ExperimentConfig(BaseModel):
         elif self.baseline not in names:
             raise ValueError(f"baseline {self.baseline!r} is not an arm ({', '.join(names)})")
         return self
+
+    def _check_matched_steps(self) -> None:
+        """``match_steps`` names another arm that matches none itself, and its arm sets no
+        ``epochs`` of its own (they are computed)."""
+        arms = {a.name: a for a in self.arms}
+        for a in self.arms:
+            if a.match_steps is None:
+                continue
+            ref = arms.get(a.match_steps)
+            if ref is None or ref is a or ref.match_steps is not None:
+                raise ValueError(f"arm {a.name!r}: match_steps {a.match_steps!r} must name "
+                                 "another arm that matches no arm itself")
+            if "epochs" in a.train:
+                raise ValueError(f"arm {a.name!r}: set either epochs or match_steps")
 
     def arm(self, name: str) -> ArmSpec:
         """The arm called ``name``."""
@@ -172,11 +191,15 @@ class ExperimentConfig(BaseModel):
         """A generator stage's run folder (``out/generators/<name>``)."""
         return Path(self.out) / "generators" / name
 
-    def train_config(self, arm: str, seed: int, out_dir: str | Path) -> TrainConfig:
+    def train_config(self, arm: str, seed: int, out_dir: str | Path,
+                     epochs: int | None = None) -> TrainConfig:
         """The TrainConfig of one run: model recipe <- ``base`` <- the arm's overrides, with
-        the data options, seed, synthetic folders and output folder set by the experiment."""
+        the data options, seed, synthetic folders and output folder set by the experiment;
+        ``epochs`` replaces the recipe's (a ``match_steps`` arm's, see
+        :mod:`feraug.experiment.step_match`)."""
         spec = self.arm(arm)
-        return self._train_config({**self.base, **spec.train}, seed,
+        own = {} if epochs is None else {"epochs": epochs}
+        return self._train_config({**self.base, **spec.train, **own}, seed,
                                   [self.synthetic_dir(d) for d in spec.synthetic], out_dir,
                                   f"arm {arm!r}")
 

@@ -44,6 +44,7 @@ from feraug.experiment.runs import (
     run_status,
 )
 from feraug.experiment.stages import generator_status, run_stages, synthetic_status
+from feraug.experiment.step_match import matched_epochs
 from feraug.io import prepare_output_dir
 from feraug.manifest import write_manifest
 from feraug.models.checkpoint import LoadedClassifier
@@ -86,7 +87,7 @@ def plan(cfg: ExperimentConfig) -> list[dict]:
         folder = run_dir(cfg.out, arm, seed)
         rows.append({"stage": "arm", "arm": arm, "seed": seed, "run_dir": str(folder),
                      "status": run_status(folder), "baseline": arm == cfg.baseline,
-                     "overrides": dict(spec.train),
+                     "overrides": dict(spec.train), "match_steps": spec.match_steps,
                      "synthetic": [cfg.synthetic_dir(d) for d in spec.synthetic]})
     return rows
 
@@ -152,8 +153,9 @@ def run_one(cfg: ExperimentConfig, arm: str, seed: int, real: FaceDataset,
                 "steps": result.history[-1]["step"] if result.history else None,
                 "train_seconds": round(seconds, 2), **_train_summary(folder)}
 
-    return fit_and_test(cfg.train_config(arm, seed, folder), real, f"{arm} seed {seed}", log,
-                        annotate)
+    epochs = matched_epochs(cfg, arm, real_train_images(real))
+    return fit_and_test(cfg.train_config(arm, seed, folder, epochs=epochs), real,
+                        f"{arm} seed {seed}", log, annotate)
 
 
 def collect(cfg: ExperimentConfig) -> list[dict]:
@@ -190,7 +192,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
-def refuse_changed_work(cfg: ExperimentConfig) -> None:
+def real_train_images(real: FaceDataset) -> int:
+    """The real faces in the train split (after ``data.train_fraction``)."""
+    return len(real.indices("train"))
+
+
+def refuse_changed_work(cfg: ExperimentConfig, n_real: int) -> None:
     """ConfigError (one line) when a started or finished stage or run of ``cfg.out`` was made
     with another configuration than ``cfg`` asks for: helper classifiers, generators (their
     config and guide file), the judge, every arm x seed. Checked before anything is written,
@@ -199,11 +206,14 @@ def refuse_changed_work(cfg: ExperimentConfig) -> None:
                for c in cfg.classifiers]
     if cfg.judge is not None and cfg.generators and judge_status(cfg) != "reused":
         started.append((cfg.judge_dir(), cfg.judge_config()))
-    started += [(run_dir(cfg.out, a, s), cfg.train_config(a, s, run_dir(cfg.out, a, s)))
-                for a, s in cfg.runs()]
     for folder, tc in started:
         if run_status(folder) != "todo":
             check_run_config(folder, tc.model_dump())
+    for arm, seed in cfg.runs():  # a started arm's synthetic sets exist (match_steps)
+        folder = run_dir(cfg.out, arm, seed)
+        if run_status(folder) != "todo":
+            epochs = matched_epochs(cfg, arm, n_real)
+            check_run_config(folder, cfg.train_config(arm, seed, folder, epochs).model_dump())
     for generator in cfg.generators:
         generator_status(cfg, generator)  # raises on a changed config or guide file
 
@@ -214,7 +224,7 @@ def run_experiment(cfg: ExperimentConfig, log: Log = _quiet) -> dict:
     real = load_real_data(cfg.data)
     out = Path(cfg.out)
     existed = prepare_experiment_dir(out, real.fingerprint())
-    refuse_changed_work(cfg)  # before the manifest is rewritten with this config
+    refuse_changed_work(cfg, real_train_images(real))  # before the manifest is rewritten
     log(f"{'continuing' if existed else 'starting'} experiment in {out}: "
         f"{len(cfg.classifiers)} helper classifier(s), "
         f"{len(cfg.generators)} generator(s), {len(cfg.synthetic)} synthetic set(s), "

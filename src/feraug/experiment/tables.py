@@ -70,10 +70,35 @@ def verdicts(results: dict, pairing: str = "arm minus baseline with the same see
                  f"is **{best}**; every GAN arm must beat it, not only {base}.")
         if gan_lines:
             text += "\n\n" + "\n".join(gan_lines)
+    if best is not None:
+        text += training_length_note(results, best)
     n = sum(1 for line in lines + gan_lines if "nothing to compare" not in line)
     text += (f"\n\n{n} comparisons are made here, each at the 95% level; about "
              f"{0.05 * n:.1f} of them would exclude zero by chance alone if no arm differed.")
     return text
+
+
+#: A GAN arm taking this many times the steps of the reference arm gets a warning.
+STEP_RATIO_WARNING = 1.1
+
+
+def training_length_note(results: dict, reference: str) -> str:
+    """A paragraph for each GAN arm trained for clearly more optimiser steps than the
+    non-GAN ``reference`` (its faces enlarge the epoch): a difference may be training length,
+    and ``match_steps`` gives the fair control. Empty when the lengths match."""
+    ref_steps = results["arms"].get(reference, {}).get("steps")
+    notes = []
+    for arm, e in results["arms"].items():
+        steps = e.get("steps")
+        if "delta_vs_best_non_gan" not in e or not steps or not ref_steps:
+            continue
+        if steps > STEP_RATIO_WARNING * ref_steps:
+            notes.append(f"**Training length:** {arm} took {steps / ref_steps:.2f}x the "
+                         f"optimiser steps of {reference} ({steps:,.0f} against "
+                         f"{ref_steps:,.0f}), so part of any difference may be training "
+                         f"length, not the synthetic faces; an arm of real faces with "
+                         f"`match_steps: {arm}` is the fair control.")
+    return "".join(f"\n\n{n}" for n in notes)
 
 
 def recall_tables(results: dict, deltas: bool = True) -> str:

@@ -1,0 +1,68 @@
+"""Training length matched between arms (``match_steps``).
+
+An arm that adds synthetic faces trains on a larger set for the same epochs, so it takes
+more optimiser steps than the real-only arms it is compared with; a gain can then be
+training length, not the faces (on FER2013 with zhu-cnn, a real-only arm trained 1.7x longer
+matched the whole gain of CycleGAN class balancing: docs/results.md). An arm with
+``match_steps: OTHER`` trains for the number of epochs that gives it as many optimiser steps
+as ``OTHER`` takes, computed from the two train-set sizes (real faces plus the files in
+the synthetic sets), so the comparison is fair by construction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from feraug.data.listing import image_files, subfolders
+from feraug.data.synthetic import kept_nothing
+from feraug.errors import ConfigError
+from feraug.experiment.config import ExperimentConfig
+from feraug.training.config import TrainConfig
+
+
+def synthetic_images(folder: str | Path) -> int | None:
+    """Faces a finished synthetic set adds to training (the files the loader reads, counted
+    without decoding them); None while the set is not made (no manifest yet)."""
+    folder = Path(folder)
+    if not (folder / "manifest.json").is_file():
+        return None
+    if kept_nothing(folder):
+        return 0
+    return sum(len(image_files(d)) for d in subfolders(folder))
+
+
+def train_images(tc: TrainConfig, n_real: int) -> int | None:
+    """Training faces of the run ``tc`` given ``n_real`` real ones; None while one of its
+    synthetic sets is not made."""
+    counts = [synthetic_images(folder) for folder in tc.synthetic]
+    if any(c is None for c in counts):
+        return None
+    return (0 if tc.synthetic_only else n_real) + sum(counts)
+
+
+def steps_per_epoch(tc: TrainConfig, n_images: int) -> int:
+    """Optimiser steps in one epoch of one process (incomplete last batches are dropped)."""
+    return max(n_images // tc.batch_size, 1)
+
+
+def matched_epochs(cfg: ExperimentConfig, arm: str, n_real: int) -> int | None:
+    """The epochs of ``arm`` (None: the recipe's own, for an arm with no ``match_steps``).
+
+    ConfigError when the arm it matches has a synthetic set that is not made yet (the runner
+    makes every set before any arm trains) or when either arm reads ``extra_train`` folders,
+    whose size is not known here.
+    """
+    spec = cfg.arm(arm)
+    if spec.match_steps is None:
+        return None
+    ref = cfg.train_config(spec.match_steps, cfg.seeds[0], "unused")
+    own = cfg.train_config(arm, cfg.seeds[0], "unused")
+    if ref.extra_train or own.extra_train:
+        raise ConfigError(f"arm {arm!r}: match_steps cannot size extra_train folders; set "
+                          "its epochs by hand")
+    n_ref, n_own = train_images(ref, n_real), train_images(own, n_real)
+    if n_ref is None or n_own is None:
+        raise ConfigError(f"arm {arm!r}: match_steps needs the synthetic sets of arm "
+                          f"{spec.match_steps!r} and its own to be made first")
+    target = ref.epochs * steps_per_epoch(ref, n_ref)
+    return max(1, round(target / steps_per_epoch(own, n_own)))
