@@ -270,6 +270,26 @@ class PatchDiscriminator(nn.Module):
         return scores, logits
 
 
+class StyleEncoder(nn.Module):
+    """Reads a style code back from a face, one linear head per emotion (a small form of
+    StarGAN v2's style encoder). Trained with the generator to recover the code an edit was
+    made with, it makes a code that leaves no trace in the face cost the generator."""
+
+    def __init__(self, ndf: int, num_classes: int, style_dim: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(2 * ndf, 4 * ndf, 4, 2, 1), nn.LeakyReLU(0.2, True),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(4 * ndf, num_classes * style_dim)
+        self.num_classes, self.style_dim = num_classes, style_dim
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        codes = self.head(self.features(x)).view(-1, self.num_classes, self.style_dim)
+        return codes[torch.arange(len(labels), device=labels.device), labels]
+
+
 def r1_penalty(scores: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     """R1 (Mescheder et al. 2018): mean over faces of the squared gradient norm, with respect
     to the real ``inputs`` (which must require grad), of each face's score: the mean of its

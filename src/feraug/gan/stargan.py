@@ -46,7 +46,13 @@ from feraug.gan.base import (
 )
 from feraug.gan.diffaugment import diff_augment
 from feraug.gan.editing import EditConfig, EditTranslator
-from feraug.gan.editnets import MaskUNet, PatchDiscriminator, hinge_d_loss, r1_penalty
+from feraug.gan.editnets import (
+    MaskUNet,
+    PatchDiscriminator,
+    StyleEncoder,
+    hinge_d_loss,
+    r1_penalty,
+)
 
 
 class StarGanConfig(EditConfig):
@@ -106,6 +112,10 @@ class StarGanConfig(EditConfig):
                              "diversity-sensitive loss (the mean absolute difference of two "
                              "edits of the same faces under two codes, maximised; Mao et al. "
                              "2019), without which a generator learns to ignore the code")
+    lambda_sty: float = Field(0.0, ge=0, description="with style_dim: weight of the style "
+                              "reconstruction loss: a style encoder trained with the "
+                              "generator must read the code back from the edit (L1), so a "
+                              "code has to change the face (StarGAN v2); 0: off")
     ema_kimg: float = Field(0.0, ge=0, description="half-life (thousands of images) of an "
                             "exponential moving average of the generator's weights that "
                             "translates at sampling time; 0: off, the trained weights translate")
@@ -126,9 +136,9 @@ class StarGan(EditTranslator):
         if c.lambda_feature_match > 0 and not c.guide:
             raise ConfigError("stargan: lambda_feature_match needs a guide (its features are "
                               "the guide's)")
-        if c.lambda_ds > 0 and c.style_dim == 0:
-            raise ConfigError("stargan: lambda_ds needs style_dim > 0 (without a style code "
-                              "there is nothing to diversify)")
+        if (c.lambda_ds > 0 or c.lambda_sty > 0) and c.style_dim == 0:
+            raise ConfigError("stargan: lambda_ds and lambda_sty need style_dim > 0 (without "
+                              "a style code there is nothing to diversify or read back)")
         if c.d_mismatch > 0 and not c.conditional_d:
             raise ConfigError("stargan: d_mismatch needs conditional_d: true (an "
                               "unconditional critic cannot score a face as an emotion)")
@@ -146,8 +156,12 @@ class StarGan(EditTranslator):
                                                  score_gain=c.d_score_gain,
                                                  spectral=c.d_spectral_norm,
                                                  extra_layers=c.d_extra_layers)}
+            if c.lambda_sty > 0:  # trained by the generator's loss, in its optimiser
+                self.nets["e"] = StyleEncoder(c.ndf, k, c.style_dim)
+        generator_side = [p for n in ("g", "e") if n in self.nets
+                          for p in self.nets[n].parameters()]
         self.use_adam_with_linear_decay(
-            {n: list(net.parameters()) for n, net in self.nets.items()},
+            {"g": generator_side, "d": list(self.nets["d"].parameters())},
             {"g": c.lr, "d": c.lr * c.d_lr_mult}, c.beta1)
         if c.ema_kimg > 0:  # a frozen copy, never given to an optimiser
             self.nets["g_ema"] = frozen_copy(self.nets["g"])
@@ -213,9 +227,11 @@ class StarGan(EditTranslator):
                                             c.lambda_feature_match)
             ds = (fake - g(real, target, torch.randn_like(style))[0]).abs().mean() \
                 if c.lambda_ds > 0 else rec.new_zeros(())
+            sty = (self.nets["e"](fake, target).float() - style).abs().mean() \
+                if c.lambda_sty > 0 else rec.new_zeros(())
             loss_g = c.lambda_adv * g_adv + c.lambda_cls * g_cls \
                 + c.lambda_rec * (rec + c.lambda_identity * idt) + self.mask_loss(mask) \
-                + guide + match - c.lambda_ds * ds
+                + guide + match - c.lambda_ds * ds + c.lambda_sty * sty
         o["g"].zero_grad(set_to_none=True)
         loss_g.backward()
         o["g"].step()
@@ -226,7 +242,8 @@ class StarGan(EditTranslator):
         return {**losses, "g_adv": g_adv.detach(), "g_cls": g_cls.detach(), "rec": rec.detach(),
                 "identity": idt.detach(), "mask": mask.detach().mean(), "guide": guide.detach(),
                 **({"feature_match": match.detach()} if c.lambda_feature_match > 0 else {}),
-                **({"diversity": ds.detach()} if c.lambda_ds > 0 else {})}
+                **({"diversity": ds.detach()} if c.lambda_ds > 0 else {}),
+                **({"style_rec": sty.detach()} if c.lambda_sty > 0 else {})}
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, label: int, seed: int = 0) -> torch.Tensor:
