@@ -16,6 +16,9 @@ lever must not look at test faces) and the share the judge assigns to the emotio
 - ``strength<s>`` (``--strengths``): the source plus ``s`` times the translator's change, a
   fainter (s < 1) or stronger edit of the same faces.
 
+A translator with a style code also gets ``code_spread_grey_levels``: how far apart two
+draws of codes put the same faces' edits (0: the code is ignored).
+
 ``--strengths-only`` skips the blur and part rows (the strength sweep costs ~1 min per row).
 ``--critic`` adds the translator's own discriminator's mean score (the mean of its patch map;
 conditional critics asked about the emotion) to every row, and for the real faces of the
@@ -53,13 +56,28 @@ def shifted(x: torch.Tensor, pixels: float) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def style_codes(net: torch.nn.Module, n: int, seed: int) -> torch.Tensor | None:
+    """``n`` style codes drawn from ``seed`` (None for a translator without a style input)."""
+    if not getattr(net, "style_dim", 0):
+        return None
+    return torch.randn(n, net.style_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def code_spread(net: torch.nn.Module, x: torch.Tensor, label: int) -> float | None:
+    """Mean grey-level difference (0-255) between the edits of the same faces under two
+    draws of style codes: how much a styled translator uses its code (None without one)."""
+    labels = torch.full((x.shape[0],), label, dtype=torch.long)
+    a, b = style_codes(net, len(x), 0), style_codes(net, len(x), 1)
+    if a is None:
+        return None
+    return float((net(x, labels, a)[0] - net(x, labels, b)[0]).abs().mean() * 127.5)
+
+
 def edit_parts(net: torch.nn.Module, x: torch.Tensor, label: int
                ) -> tuple[torch.Tensor, torch.Tensor | None, float | None]:
     """The output, the flow-only image (warp editors) and the flow's mean size in pixels."""
     labels = torch.full((x.shape[0],), label, dtype=torch.long)
-    style = None  # a styled translator: the codes its sample() draws for seed 0
-    if getattr(net, "style_dim", 0):
-        style = torch.randn(len(x), net.style_dim, generator=torch.Generator().manual_seed(0))
+    style = style_codes(net, len(x), 0)  # what the translator's sample() draws for seed 0
     full = net(x, labels, style)[0]
     if net.flow is None:
         return full, None, None
@@ -133,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             rows["flow_only"] = row(emotion, moved)
             rows["residual_only"] = row(emotion, (x + full - moved).clamp(-1, 1))
             rows["flow_mean_pixels"] = flow_px
+        spread = code_spread(net, x, model.class_index(emotion))
+        if spread is not None:
+            rows["code_spread_grey_levels"] = spread
         result[emotion] = rows
         print(json.dumps({emotion: rows}), file=sys.stderr, flush=True)
     print(json.dumps(result, indent=1))
