@@ -92,7 +92,8 @@ class _Job:
 
     def done(self) -> bool:
         if isinstance(self.outcome, BaseException) and not isinstance(self.outcome, Exception):
-            raise self.outcome  # Ctrl-C arrives while the runner polls
+            interrupt, self.outcome = self.outcome, None
+            raise interrupt  # Ctrl-C arrives (once) while the runner polls
         return self.outcome is not None
 
     def result(self) -> dict:
@@ -147,3 +148,24 @@ def test_sigterm_while_waiting_becomes_a_clean_stop() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the handler raises long before this ends
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_second_experiment_runner_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    """Two runners on one experiment folder would each take the other's unfinished stages for
+    interrupted ones and delete them: the second is refused; the lock files alone do not make
+    the folder someone else's."""
+    from experiment_helpers import tiny_config
+
+    from feraug.experiment.config import parse_experiment_config
+    from feraug.experiment.runner import run_experiment
+
+    out = tmp_path / "exp"
+    cfg = parse_experiment_config({**tiny_config(out), "seeds": [0]})
+    proc = _holder(out)
+    try:
+        with pytest.raises(RunInUseError):
+            run_experiment(cfg)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert run_experiment(cfg)["runs_done"] == 2

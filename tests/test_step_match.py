@@ -29,7 +29,8 @@ def _stand_in_set(values: dict, folder: Path, extra: int) -> int:
 
 
 def _values(tmp_path: Path, **base: object) -> dict:
-    values = tiny_config(tmp_path / "exp", synthetic=tmp_path / "syn", **base)
+    values = tiny_config(tmp_path / "exp", synthetic=tmp_path / "syn", scheduler="cosine",
+                         **base)
     values["base"].pop("max_steps")
     values["arms"] = [{"name": "real"}, {"name": "syn", "synthetic": [str(tmp_path / "syn")]},
                       {"name": "real-matched", "match_steps": "syn"}]
@@ -53,9 +54,11 @@ def test_epochs_come_from_the_two_train_set_sizes(tmp_path: Path) -> None:
     ({"name": "m", "match_steps": "nope"}, "must name another arm"),
     ({"name": "m", "match_steps": "m"}, "must name another arm"),
     ({"name": "m", "match_steps": "real", "epochs": 4}, "either epochs or match_steps"),
+    ({"name": "m", "match_steps": "real", "scheduler": "plateau"}, "cosine or none"),
+    ({"name": "m", "match_steps": "real", "extra_train": ["x"]}, "extra_train"),
 ])
 def test_a_bad_match_is_refused(tmp_path: Path, arm: dict, message: str) -> None:
-    values = tiny_config(tmp_path / "exp")
+    values = tiny_config(tmp_path / "exp", scheduler="cosine")
     values["arms"] = [{"name": "real"}, arm]
     with pytest.raises(ConfigError, match=message):
         parse_experiment_config(values)
@@ -90,3 +93,6 @@ def test_the_report_warns_when_a_gan_arm_trained_longer() -> None:
     assert "gan took 1.68x the optimiser steps of real (7,520 against 4,480)" in note
     assert "`match_steps: gan`" in note
     assert training_length_note(results(4600.0), "real") == ""  # within 10%: no warning
+    present = {**results(7520.0), "step_matches": {"real-matched": "gan"}}
+    assert "real-matched in this experiment is that control" in training_length_note(
+        present, "real")

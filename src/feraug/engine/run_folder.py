@@ -66,6 +66,8 @@ class RunFolder:
         start = Start.NEW
         if resume:
             manifest = read_run_manifest(self.out, self.kind, self.what)
+        elif self.main:  # a new run into someone's folder is refused before any lock file
+            prepare_output_dir(self.out, ignore=LOCK_FILES)
         if self.hold is not None:  # before a file changes; after refusals that change none
             self.hold.enter_context(run_lock(self.out, enabled=self.main))
         if resume:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,15 +56,16 @@ def _may_lock(out: Path) -> bool:
 
 
 @contextmanager
-def run_lock(out: str | Path, enabled: bool = True) -> Iterator[None]:
+def run_lock(out: str | Path, enabled: bool = True, checked: bool = False) -> Iterator[None]:
     """Hold the run folder ``out``'s lock inside the ``with`` block (creating the folder).
 
     ``enabled=False`` (every rank but the main one of a multi-process run) does nothing: the
-    main process holds the lock for the whole job. Raises :class:`RunInUseError` at once when
-    another process holds it; never waits.
+    main process holds the lock for the whole job. ``checked``: the caller has already
+    accepted the folder as its own (otherwise only a new, empty or feraug folder gets a lock
+    file). Raises :class:`RunInUseError` at once when another process holds it; never waits.
     """
     out = Path(out)
-    if not enabled or not _may_lock(out):
+    if not enabled or not (checked or _may_lock(out)):
         yield
         return
     out.mkdir(parents=True, exist_ok=True)
@@ -74,6 +76,11 @@ def run_lock(out: str | Path, enabled: bool = True) -> Iterator[None]:
         raise RunInUseError(
             f"{out}: {_owner(out)} is training this run now; wait for it to finish or stop "
             "it first (an interrupted `experiment run` can leave its jobs running)") from None
+    except (NotImplementedError, OSError) as exc:  # a file system without locks
+        print(f"warning: {out}: cannot lock the run folder ({exc}); nothing stops a second "
+              "process from training into it", file=sys.stderr)
+        yield
+        return
     try:
         (out / OWNER_NAME).write_text(f"{os.getpid()} on {socket.gethostname()}\n")
         yield

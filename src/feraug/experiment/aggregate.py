@@ -64,7 +64,8 @@ def best_on_validation(by_arm: dict[str, list[dict]], candidates: Sequence[str]
 
 def summarise(records: list[dict], arms: Sequence[str], baseline: str,
               expected_seeds: Sequence[int] | None = None,
-              gan_arms: Sequence[str] = ()) -> dict[str, Any]:
+              gan_arms: Sequence[str] = (),
+              step_matches: dict[str, str] | None = None) -> dict[str, Any]:
     """Per-arm summaries of finished runs.
 
     Returns ``{"baseline", "confidence", "classes", "arms": {name: {...}}, "runs": [...],
@@ -74,6 +75,8 @@ def summarise(records: list[dict], arms: Sequence[str], baseline: str,
     With ``gan_arms`` (arms trained with synthetic faces), the non-GAN arm with the best mean
     validation accuracy is ``best_non_gan`` and every GAN arm also gets
     ``delta_vs_best_non_gan``: a GAN arm must beat the strongest remedy without a GAN.
+    ``step_matches`` (arm -> the arm whose optimiser steps it matches) is kept as
+    ``step_matches`` for the report's training-length note.
     """
     classes: list[str] = []
     for r in records:
@@ -83,7 +86,8 @@ def summarise(records: list[dict], arms: Sequence[str], baseline: str,
               for a in arms}
     base = by_arm.get(baseline, [])
     result: dict[str, Any] = {"baseline": baseline, "confidence": CONFIDENCE,
-                              "classes": classes, "arms": {}}
+                              "classes": classes, "arms": {},
+                              "step_matches": dict(step_matches or {})}
     for arm in arms:
         runs = by_arm[arm]
         entry: dict[str, Any] = {

@@ -164,6 +164,14 @@ class ExperimentConfig(BaseModel):
                                  "another arm that matches no arm itself")
             if "epochs" in a.train:
                 raise ValueError(f"arm {a.name!r}: set either epochs or match_steps")
+            own, other = {**self.base, **a.train}, {**self.base, **ref.train}
+            if own.get("extra_train") or other.get("extra_train"):
+                raise ValueError(f"arm {a.name!r}: match_steps cannot size extra_train "
+                                 "folders; set its epochs by hand")
+            if own.get("scheduler", TrainConfig.model_fields["scheduler"].default) == "plateau":
+                raise ValueError(f"arm {a.name!r}: match_steps needs scheduler cosine or none "
+                                 "(plateau counts its patience in epochs, so the matched "
+                                 "arm's schedule would differ)")
 
     def arm(self, name: str) -> ArmSpec:
         """The arm called ``name``."""

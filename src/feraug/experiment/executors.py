@@ -62,8 +62,8 @@ def _terminate_raises() -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    finally:  # None: a handler not set from Python; the default is the safe guess
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _cancel(running: list, log: Callable[[str], None]) -> None:
@@ -71,6 +71,8 @@ def _cancel(running: list, log: Callable[[str], None]) -> None:
     would go on training its run folder, and a rerun would meet it there."""
     for arm, seed, job in running:
         try:
+            if job.done():  # finished while another job's failure was being handled
+                continue
             job.cancel(check=False)
             log(f"cancelled {arm} seed {seed} (job {job.job_id}); a rerun resumes it")
         except Exception as exc:  # cancelling is best effort; say which job may be left

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from feraug.data.dataset import FaceDataset
+from feraug.engine.run_lock import LOCK_FILES, run_lock
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.aggregate import arm_summaries, summarise, write_results
 from feraug.experiment.classifiers import run_classifier_stages
@@ -111,12 +112,12 @@ def prepare_experiment_dir(out: Path, data_fingerprint: str) -> bool:
     holding only stage folders (``generators/``, ``synthetic/``) put there beforehand;
     returns whether an experiment existed. Any other non-empty folder is refused."""
     out = Path(out)
-    existed = out.is_dir() and any(out.iterdir())
-    seeded = existed and not (out / "manifest.json").exists() and \
-        {p.name for p in out.iterdir()} <= SEEDABLE
+    names = {p.name for p in out.iterdir()} - LOCK_FILES if out.is_dir() else set()
+    existed = bool(names)
+    seeded = existed and "manifest.json" not in names and names <= SEEDABLE
     if seeded:  # stage folders copied in by the user (e.g. generators trained earlier)
         return False
-    prepare_output_dir(out, allow_existing_run=True)
+    prepare_output_dir(out, allow_existing_run=True, ignore=LOCK_FILES)
     if existed:
         old = read_experiment_manifest(out).get("data_fingerprint")
         if old != data_fingerprint:
@@ -177,6 +178,7 @@ def finish(cfg: ExperimentConfig, real: FaceDataset | None, log: Log = _quiet,
 
     records = collect(cfg)
     results = summarise(records, [a.name for a in cfg.arms], cfg.baseline,
+                        step_matches={a.name: a.match_steps for a in cfg.arms if a.match_steps},
                         gan_arms=[a.name for a in cfg.arms if a.synthetic],
                         expected_seeds=cfg.seeds)
     out = Path(cfg.out)
@@ -209,10 +211,13 @@ def refuse_changed_work(cfg: ExperimentConfig, n_real: int) -> None:
     for folder, tc in started:
         if run_status(folder) != "todo":
             check_run_config(folder, tc.model_dump())
-    for arm, seed in cfg.runs():  # a started arm's synthetic sets exist (match_steps)
+    for arm, seed in cfg.runs():
         folder = run_dir(cfg.out, arm, seed)
         if run_status(folder) != "todo":
-            epochs = matched_epochs(cfg, arm, n_real)
+            try:
+                epochs = matched_epochs(cfg, arm, n_real)
+            except ConfigError:  # its sets are being rebuilt: run_one checks it once they are
+                continue
             check_run_config(folder, cfg.train_config(arm, seed, folder, epochs).model_dump())
     for generator in cfg.generators:
         generator_status(cfg, generator)  # raises on a changed config or guide file
@@ -224,6 +229,12 @@ def run_experiment(cfg: ExperimentConfig, log: Log = _quiet) -> dict:
     real = load_real_data(cfg.data)
     out = Path(cfg.out)
     existed = prepare_experiment_dir(out, real.fingerprint())
+    with run_lock(out, checked=True):  # a second runner would delete this one's stages
+        return _run_locked(cfg, real, existed, log)
+
+
+def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Log) -> dict:
+    out = Path(cfg.out)
     refuse_changed_work(cfg, real_train_images(real))  # before the manifest is rewritten
     log(f"{'continuing' if existed else 'starting'} experiment in {out}: "
         f"{len(cfg.classifiers)} helper classifier(s), "

@@ -49,20 +49,20 @@ def matched_epochs(cfg: ExperimentConfig, arm: str, n_real: int) -> int | None:
     """The epochs of ``arm`` (None: the recipe's own, for an arm with no ``match_steps``).
 
     ConfigError when the arm it matches has a synthetic set that is not made yet (the runner
-    makes every set before any arm trains) or when either arm reads ``extra_train`` folders,
-    whose size is not known here.
+    makes every set before any arm trains). The config refuses ``extra_train`` folders (their
+    size is not known here) and the plateau scheduler (its patience counts epochs) for such
+    arms; with cosine the schedule stretches over the matched epochs.
     """
     spec = cfg.arm(arm)
     if spec.match_steps is None:
         return None
     ref = cfg.train_config(spec.match_steps, cfg.seeds[0], "unused")
     own = cfg.train_config(arm, cfg.seeds[0], "unused")
-    if ref.extra_train or own.extra_train:
-        raise ConfigError(f"arm {arm!r}: match_steps cannot size extra_train folders; set "
-                          "its epochs by hand")
     n_ref, n_own = train_images(ref, n_real), train_images(own, n_real)
     if n_ref is None or n_own is None:
         raise ConfigError(f"arm {arm!r}: match_steps needs the synthetic sets of arm "
                           f"{spec.match_steps!r} and its own to be made first")
     target = ref.epochs * steps_per_epoch(ref, n_ref)
+    if ref.max_steps is not None:
+        target = min(target, ref.max_steps)
     return max(1, round(target / steps_per_epoch(own, n_own)))

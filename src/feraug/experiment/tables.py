@@ -93,11 +93,15 @@ def training_length_note(results: dict, reference: str) -> str:
         if "delta_vs_best_non_gan" not in e or not steps or not ref_steps:
             continue
         if steps > STEP_RATIO_WARNING * ref_steps:
+            matched = [m for m, ref in (results.get("step_matches") or {}).items()
+                       if ref == arm]
+            control = (f"{matched[0]} in this experiment is that control (real faces, as "
+                       "many steps); compare with it too" if matched else
+                       f"an arm of real faces with `match_steps: {arm}` is the fair control")
             notes.append(f"**Training length:** {arm} took {steps / ref_steps:.2f}x the "
                          f"optimiser steps of {reference} ({steps:,.0f} against "
                          f"{ref_steps:,.0f}), so part of any difference may be training "
-                         f"length, not the synthetic faces; an arm of real faces with "
-                         f"`match_steps: {arm}` is the fair control.")
+                         f"length, not the synthetic faces; {control}.")
     return "".join(f"\n\n{n}" for n in notes)
 
 
