@@ -1,0 +1,46 @@
+"""Draw what a styled translator's code does: the first row holds neutral training faces, each
+further row the same faces made into ``--emotion`` under one draw of style codes (seeds 0, 1,
+...). Rows that look alike mean the generator ignores its code.
+
+    python docs/gan/make_style_grid.py runs/gan-stargan-r1-bundled_style20/checkpoint.pt \
+        --data ../shared/data/fer2013 --emotion angry --out docs/gan/style_codes_ds20.png
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import cv2
+import torch
+from torchvision.utils import make_grid
+
+from feraug.data.load import load_dataset
+from feraug.gan.base import load_generator, to_float, to_uint8
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("generator")
+    p.add_argument("--data", required=True)
+    p.add_argument("--emotion", default="angry")
+    p.add_argument("--faces", type=int, default=8)
+    p.add_argument("--codes", type=int, default=6)
+    p.add_argument("--scale", type=int, default=2, help="pixel repeat for viewing")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    torch.set_grad_enabled(False)
+    train = load_dataset(args.data).subset("train")
+    sources = train.images[train.labels == train.classes.index("neutral")][: args.faces]
+    model = load_generator(args.generator, "cpu")
+    rows = [sources] + [model.translate(to_float(sources), model.class_index(args.emotion),
+                                        seed=seed) for seed in range(args.codes)]
+    rows = [r if r.dtype == torch.uint8 else to_uint8(r) for r in rows]
+    grid = make_grid(torch.cat(rows), nrow=args.faces, padding=2, pad_value=255)[0]
+    grid = grid.repeat_interleave(args.scale, 0).repeat_interleave(args.scale, 1)
+    cv2.imwrite(args.out, grid.numpy())
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
