@@ -45,7 +45,7 @@ from feraug.experiment.runs import (
     run_status,
 )
 from feraug.experiment.stages import generator_status, run_stages, synthetic_status
-from feraug.experiment.step_match import matched_epochs
+from feraug.experiment.step_match import arm_train_config
 from feraug.io import prepare_output_dir
 from feraug.manifest import write_manifest
 from feraug.models.checkpoint import LoadedClassifier
@@ -154,9 +154,8 @@ def run_one(cfg: ExperimentConfig, arm: str, seed: int, real: FaceDataset,
                 "steps": result.history[-1]["step"] if result.history else None,
                 "train_seconds": round(seconds, 2), **_train_summary(folder)}
 
-    epochs = matched_epochs(cfg, arm, real_train_images(real))
-    return fit_and_test(cfg.train_config(arm, seed, folder, epochs=epochs), real,
-                        f"{arm} seed {seed}", log, annotate)
+    tc = arm_train_config(cfg, arm, seed, folder, real_train_images(real))
+    return fit_and_test(tc, real, f"{arm} seed {seed}", log, annotate)
 
 
 def collect(cfg: ExperimentConfig) -> list[dict]:
@@ -215,10 +214,10 @@ def refuse_changed_work(cfg: ExperimentConfig, n_real: int) -> None:
         folder = run_dir(cfg.out, arm, seed)
         if run_status(folder) != "todo":
             try:
-                epochs = matched_epochs(cfg, arm, n_real)
+                tc = arm_train_config(cfg, arm, seed, folder, n_real)
             except ConfigError:  # its sets are being rebuilt: run_one checks it once they are
                 continue
-            check_run_config(folder, cfg.train_config(arm, seed, folder, epochs).model_dump())
+            check_run_config(folder, tc.model_dump())
     for generator in cfg.generators:
         generator_status(cfg, generator)  # raises on a changed config or guide file
 

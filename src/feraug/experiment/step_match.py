@@ -17,6 +17,7 @@ from feraug.data.listing import image_files, subfolders
 from feraug.data.synthetic import kept_nothing
 from feraug.errors import ConfigError
 from feraug.experiment.config import ExperimentConfig
+from feraug.training.batches import batches_per_epoch
 from feraug.training.config import TrainConfig
 
 
@@ -40,11 +41,6 @@ def train_images(tc: TrainConfig, n_real: int) -> int | None:
     return (0 if tc.synthetic_only else n_real) + sum(counts)
 
 
-def steps_per_epoch(tc: TrainConfig, n_images: int) -> int:
-    """Optimiser steps in one epoch of one process (incomplete last batches are dropped)."""
-    return max(n_images // tc.batch_size, 1)
-
-
 def matched_epochs(cfg: ExperimentConfig, arm: str, n_real: int) -> int | None:
     """The epochs of ``arm`` (None: the recipe's own, for an arm with no ``match_steps``).
 
@@ -62,7 +58,13 @@ def matched_epochs(cfg: ExperimentConfig, arm: str, n_real: int) -> int | None:
     if n_ref is None or n_own is None:
         raise ConfigError(f"arm {arm!r}: match_steps needs the synthetic sets of arm "
                           f"{spec.match_steps!r} and its own to be made first")
-    target = ref.epochs * steps_per_epoch(ref, n_ref)
+    target = ref.epochs * batches_per_epoch(n_ref, ref.batch_size)
     if ref.max_steps is not None:
         target = min(target, ref.max_steps)
-    return max(1, round(target / steps_per_epoch(own, n_own)))
+    return max(1, round(target / batches_per_epoch(n_own, own.batch_size)))
+
+
+def arm_train_config(cfg: ExperimentConfig, arm: str, seed: int, folder: str | Path,
+                     n_real: int) -> TrainConfig:
+    """The TrainConfig of one arm x seed run, a ``match_steps`` arm's epochs included."""
+    return cfg.train_config(arm, seed, folder, epochs=matched_epochs(cfg, arm, n_real))

@@ -6,6 +6,15 @@ from __future__ import annotations
 import torch
 
 
+def batches_per_epoch(n_images: int, batch_size: int, world_size: int = 1,
+                      drop_last: bool = True) -> int:
+    """Batches (optimiser steps) one rank takes in an epoch over ``n_images`` faces."""
+    per_rank = n_images // world_size
+    if drop_last:
+        return max(per_rank // batch_size, 1)
+    return -(-per_rank // batch_size)
+
+
 class TensorBatches:
     """Index batches for one epoch at a time.
 
@@ -36,10 +45,8 @@ class TensorBatches:
         return torch.randperm(n, generator=gen)
 
     def batches_per_epoch(self) -> int:
-        per_rank = len(self.labels) // self.world_size
-        if self.drop_last:
-            return max(per_rank // self.batch_size, 1)
-        return -(-per_rank // self.batch_size)
+        return batches_per_epoch(len(self.labels), self.batch_size, self.world_size,
+                                 self.drop_last)
 
     def epoch(self, epoch: int, skip: int = 0):
         """Yield this rank's index batches for ``epoch``, skipping the first ``skip``."""
