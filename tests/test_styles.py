@@ -76,3 +76,28 @@ def test_the_style_encoder_trains_with_the_generator_and_resumes_exactly(
     model.train_step(to_float(data.images[:6]), data.labels[:6])
     after = model.nets["e"].state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_reference_styles_come_from_real_faces_of_the_target_emotion(tmp_path: Path) -> None:
+    """With style_reference, the first half of the edits take the style encoder's code of a
+    real face in the batch showing the edit's target emotion (StarGAN v2's reference path),
+    the rest keep their random codes; training resumes exactly."""
+    with pytest.raises(ConfigError, match="lambda_sty"):
+        tiny_model("stargan", style_dim=4, style_reference=True)
+    extra = {"style_dim": 4, "lambda_sty": 1.0, "style_reference": True, "lr": 2e-3}
+    check_resume_is_exact("stargan", extra, tmp_path)
+
+    torch.manual_seed(0)
+    model = tiny_model("stargan", **extra)
+    data = tiny_faces()
+    real, labels = to_float(data.images[:8]), data.labels[:8]
+    target = labels.roll(1)
+    random_codes = torch.randn(8, 4)
+    with torch.no_grad():
+        styles = model._reference_styles(real, labels, target, random_codes)
+        # every_code[i, j]: face j's code for the emotion target[i]
+        every_code = torch.stack([model.nets["e"](real, t.expand(8)) for t in target])
+    for i in range(4):  # a code of one of the faces showing target[i]
+        showing = (labels == target[i]).nonzero().flatten()
+        assert any(torch.allclose(styles[i], every_code[i, j]) for j in showing)
+    assert torch.equal(styles[4:], random_codes[4:])

@@ -116,6 +116,13 @@ class StarGanConfig(EditConfig):
                               "reconstruction loss: a style encoder trained with the "
                               "generator must read the code back from the edit (L1), so a "
                               "code has to change the face (StarGAN v2); 0: off")
+    style_reference: bool = Field(False, description="with lambda_sty: StarGAN v2's "
+                                  "reference paths, which give the style encoder a job on "
+                                  "real faces from the first step: the translation back to "
+                                  "the source emotion uses the encoder's code of the source "
+                                  "face (so the code must carry what the edit removed), and "
+                                  "half of the edits use the code of a real face of the "
+                                  "target emotion from the batch (random codes otherwise)")
     ema_kimg: float = Field(0.0, ge=0, description="half-life (thousands of images) of an "
                             "exponential moving average of the generator's weights that "
                             "translates at sampling time; 0: off, the trained weights translate")
@@ -139,6 +146,9 @@ class StarGan(EditTranslator):
         if (c.lambda_ds > 0 or c.lambda_sty > 0) and c.style_dim == 0:
             raise ConfigError("stargan: lambda_ds and lambda_sty need style_dim > 0 (without "
                               "a style code there is nothing to diversify or read back)")
+        if c.style_reference and c.lambda_sty == 0:
+            raise ConfigError("stargan: style_reference needs lambda_sty > 0 (its codes come "
+                              "from the style encoder)")
         if c.d_mismatch > 0 and not c.conditional_d:
             raise ConfigError("stargan: d_mismatch needs conditional_d: true (an "
                               "unconditional critic cannot score a face as an emotion)")
@@ -184,6 +194,8 @@ class StarGan(EditTranslator):
         style = torch.randn(real.shape[0], c.style_dim, device=real.device) \
             if c.style_dim else None
         with self.autocast():
+            if c.style_reference:
+                style = self._reference_styles(real, labels, target, style)
             fake, mask = g(real, target, style)
             seen_real = aug(real).detach().requires_grad_(lazy_r1)
             src_real, cls_real = d(seen_real, labels)
@@ -218,8 +230,10 @@ class StarGan(EditTranslator):
             src_fake, cls_fake = d(aug(fake), target)
             g_adv = -src_fake.mean()
             g_cls = F.cross_entropy(cls_fake.float(), target)
-            # back under the zero code: nothing encodes the source's own style
-            rec = F.l1_loss(g(fake, labels)[0], real)
+            # back under the source face's own code when the encoder reads real faces,
+            # else under the zero code
+            source_style = self.nets["e"](real, labels) if c.style_reference else None
+            rec = F.l1_loss(g(fake, labels, source_style)[0], real)
             idt = F.l1_loss(g(real, labels)[0], real) if c.lambda_identity > 0 \
                 else rec.new_zeros(())
             guide = self.guide_loss(fake, target)
@@ -227,7 +241,8 @@ class StarGan(EditTranslator):
                                             c.lambda_feature_match)
             ds = (fake - g(real, target, torch.randn_like(style))[0]).abs().mean() \
                 if c.lambda_ds > 0 else rec.new_zeros(())
-            sty = (self.nets["e"](fake, target).float() - style).abs().mean() \
+            # the code is a fixed target: read back, not moved towards what is read
+            sty = (self.nets["e"](fake, target).float() - style.detach().float()).abs().mean() \
                 if c.lambda_sty > 0 else rec.new_zeros(())
             loss_g = c.lambda_adv * g_adv + c.lambda_cls * g_cls \
                 + c.lambda_rec * (rec + c.lambda_identity * idt) + self.mask_loss(mask) \
@@ -244,6 +259,22 @@ class StarGan(EditTranslator):
                 **({"feature_match": match.detach()} if c.lambda_feature_match > 0 else {}),
                 **({"diversity": ds.detach()} if c.lambda_ds > 0 else {}),
                 **({"style_rec": sty.detach()} if c.lambda_sty > 0 else {})}
+
+    def _reference_styles(self, real: torch.Tensor, labels: torch.Tensor, target: torch.Tensor,
+                          random_styles: torch.Tensor) -> torch.Tensor:
+        """Codes for the edits: for the first half of the batch, the style encoder's code of a
+        random real face in the batch whose emotion is the edit's target (a random code where
+        the batch has none); random codes for the rest."""
+        has_target = labels[None, :] == target[:, None]           # edit i x real face j
+        pick = (has_target.float() + torch.rand(has_target.shape, device=real.device)).argmax(1)
+        found = has_target.any(1)
+        found[real.shape[0] // 2:] = False
+        if not found.any():
+            return random_styles
+        ref = self.nets["e"](real[pick[found]], target[found])
+        styles = random_styles.to(ref.dtype).clone()
+        styles[found] = ref
+        return styles
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, label: int, seed: int = 0) -> torch.Tensor:
