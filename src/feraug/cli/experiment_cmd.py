@@ -41,18 +41,20 @@ def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict) -> 
                    f"{r['run_dir']}")
     typer.echo(f"{len(rows)} run(s) into {out} (baseline: {baseline})")
     typer.echo("shared: " + (", ".join(f"{k}={v}" for k, v in base.items()) or "defaults"))
+    width = max((len(r["arm"]) for r in rows), default=0)
     for r in rows:
         extra = ", ".join(f"{k}={v}" for k, v in r["overrides"].items())
         if r["synthetic"]:
             extra += (", " if extra else "") + "synthetic=" + ",".join(r["synthetic"])
         if r.get("match_steps"):
             extra += (", " if extra else "") + f"epochs=as many steps as {r['match_steps']}"
-        typer.echo(f"  {r['arm']:<18} seed {r['seed']:<4} {r['status']:<8} {r['run_dir']}"
+        typer.echo(f"  {r['arm']:<{width}} seed {r['seed']:<4} {r['status']:<8} {r['run_dir']}"
                    + (f"  [{extra}]" if extra else ""))
 
 
 def _echo_summary(summary: dict) -> None:
     typer.echo(f"{summary['runs_done']}/{summary['runs_total']} runs finished")
+    width = max((len(arm) for arm in summary["arms"]), default=0)
     for arm, s in summary["arms"].items():
         def pm(value: float | None, half: float | None, sign: bool = False) -> str:
             if value is None:
@@ -61,7 +63,7 @@ def _echo_summary(summary: dict) -> None:
             return text if half is None else f"{text} ± {half:.4f}"
 
         delta = s.get("delta_accuracy")
-        typer.echo(f"  {arm:<18} accuracy {pm(s['accuracy'], s['accuracy_ci95'])}  "
+        typer.echo(f"  {arm:<{width}} accuracy {pm(s['accuracy'], s['accuracy_ci95'])}  "
                    f"macro-F1 {pm(s['macro_f1'], s['macro_f1_ci95'])}"
                    + (f"  Δacc {pm(delta, s.get('delta_accuracy_ci95'), True)}"
                       if delta is not None else ""))
