@@ -394,3 +394,28 @@ def test_residual_edits_shift_the_faces_own_pixels() -> None:
                           atol=1e-4)
     model = tiny_model("stargan", edit="residual")
     assert model.nets["g"].edit == "residual"
+
+
+def test_reference_matching_is_the_cosine_distance_to_the_face_whose_code_was_used(
+        ckpt: Path, tmp_path: Path) -> None:
+    """0 for an edit identical to its reference, larger for another face; refused without
+    reference codes or a guide; trained runs log it and resume exactly."""
+    from test_gan import check_resume_is_exact, tiny_model
+
+    from feraug.errors import ConfigError
+
+    model = tiny_model("stargan", guide=str(ckpt))
+    g = torch.Generator().manual_seed(0)
+    dark = torch.rand(4, 1, 48, 48, generator=g) * 0.3 - 0.9
+    light = torch.rand(4, 1, 48, 48, generator=g) * 0.3 + 0.6
+    assert abs(float(model.reference_match_loss(dark, dark, 1.0))) < 1e-5
+    assert float(model.reference_match_loss(dark, light, 1.0)) > 1e-3
+    assert float(model.reference_match_loss(dark, light, 0.0)) == 0.0
+    for extra in ({"guide": str(ckpt)}, {"style_dim": 4, "lambda_sty": 1.0}):
+        with pytest.raises(ConfigError, match="lambda_reference_match"):
+            tiny_model("stargan", **extra, lambda_reference_match=1.0)
+    check_resume_is_exact("stargan", {"guide": str(ckpt), "style_dim": 4, "lambda_sty": 1.0,
+                                      "style_reference": True, "lambda_reference_match": 1.0},
+                          tmp_path)
+    logged = [json.loads(x) for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert all("reference_match" in row for row in logged)

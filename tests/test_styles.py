@@ -94,10 +94,11 @@ def test_reference_styles_come_from_real_faces_of_the_target_emotion(tmp_path: P
     target = labels.roll(1)
     random_codes = torch.randn(8, 4)
     with torch.no_grad():
-        styles = model._reference_styles(real, labels, target, random_codes)
+        styles, (edited, refs) = model._reference_styles(real, labels, target, random_codes)
         # every_code[i, j]: face j's code for the emotion target[i]
         every_code = torch.stack([model.nets["e"](real, t.expand(8)) for t in target])
     for i in range(4):  # a code of one of the faces showing target[i]
         showing = (labels == target[i]).nonzero().flatten()
         assert any(torch.allclose(styles[i], every_code[i, j]) for j in showing)
     assert torch.equal(styles[4:], random_codes[4:])
+    assert torch.equal(labels[refs], target[edited]) and edited.tolist() == list(range(4))

@@ -205,6 +205,22 @@ class GuidedGenerator(GeneratorModel):
         return weight * torch.stack(losses).mean()
 
 
+    def reference_match_loss(self, faces: torch.Tensor, references: torch.Tensor,
+                             weight: float) -> torch.Tensor:
+        """``weight`` x the mean cosine distance between the guides' features of each made
+        face and of the real face whose style code made it, so that a code read from a face
+        asks for that face's version of the emotion (0 when off, unguided or no pair)."""
+        guides = self.guides()
+        if not guides or weight == 0 or len(faces) == 0:
+            return faces.new_zeros(())
+        losses = []
+        for g in guides:
+            with torch.no_grad():
+                ref = g.features(references).float()
+            losses.append(1 - F.cosine_similarity(g.features(faces).float(), ref).mean())
+        return weight * torch.stack(losses).mean()
+
+
 def linear_mmd2(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Unbiased squared MMD of samples ``x [n, D]`` and ``y [m, D]`` (n, m >= 2) with the
     linear kernel: ``|mean x - mean y|^2`` with each mean's own-sample terms left out."""

@@ -123,6 +123,12 @@ class StarGanConfig(EditConfig):
                                   "face (so the code must carry what the edit removed), and "
                                   "half of the edits use the code of a real face of the "
                                   "target emotion from the batch (random codes otherwise)")
+    lambda_reference_match: float = Field(0.0, ge=0, description="with style_reference and a "
+                                          "guide: weight of the cosine distance between the "
+                                          "guides' features of an edit and of the real face "
+                                          "its code was read from, which gives a code read "
+                                          "from a face a meaning the generator must honour; "
+                                          "0: off")
     ema_kimg: float = Field(0.0, ge=0, description="half-life (thousands of images) of an "
                             "exponential moving average of the generator's weights that "
                             "translates at sampling time; 0: off, the trained weights translate")
@@ -149,6 +155,9 @@ class StarGan(EditTranslator):
         if c.style_reference and c.lambda_sty == 0:
             raise ConfigError("stargan: style_reference needs lambda_sty > 0 (its codes come "
                               "from the style encoder)")
+        if c.lambda_reference_match > 0 and not (c.style_reference and c.guide):
+            raise ConfigError("stargan: lambda_reference_match needs style_reference: true "
+                              "and a guide (the features compared are the guide's)")
         if c.d_mismatch > 0 and not c.conditional_d:
             raise ConfigError("stargan: d_mismatch needs conditional_d: true (an "
                               "unconditional critic cannot score a face as an emotion)")
@@ -194,8 +203,9 @@ class StarGan(EditTranslator):
         style = torch.randn(real.shape[0], c.style_dim, device=real.device) \
             if c.style_dim else None
         with self.autocast():
+            referenced = None
             if c.style_reference:
-                style = self._reference_styles(real, labels, target, style)
+                style, referenced = self._reference_styles(real, labels, target, style)
             fake, mask = g(real, target, style)
             seen_real = aug(real).detach().requires_grad_(lazy_r1)
             src_real, cls_real = d(seen_real, labels)
@@ -239,6 +249,9 @@ class StarGan(EditTranslator):
             guide = self.guide_loss(fake, target)
             match = self.feature_match_loss(fake, target, real, labels,
                                             c.lambda_feature_match)
+            ref_match = self.reference_match_loss(fake[referenced[0]], real[referenced[1]],
+                                                   c.lambda_reference_match) \
+                if referenced is not None else rec.new_zeros(())
             ds = (fake - g(real, target, torch.randn_like(style))[0]).abs().mean() \
                 if c.lambda_ds > 0 else rec.new_zeros(())
             # the code is a fixed target: read back, not moved towards what is read
@@ -246,7 +259,7 @@ class StarGan(EditTranslator):
                 if c.lambda_sty > 0 else rec.new_zeros(())
             loss_g = c.lambda_adv * g_adv + c.lambda_cls * g_cls \
                 + c.lambda_rec * (rec + c.lambda_identity * idt) + self.mask_loss(mask) \
-                + guide + match - c.lambda_ds * ds + c.lambda_sty * sty
+                + guide + match + ref_match - c.lambda_ds * ds + c.lambda_sty * sty
         o["g"].zero_grad(set_to_none=True)
         loss_g.backward()
         o["g"].step()
@@ -258,23 +271,28 @@ class StarGan(EditTranslator):
                 "identity": idt.detach(), "mask": mask.detach().mean(), "guide": guide.detach(),
                 **({"feature_match": match.detach()} if c.lambda_feature_match > 0 else {}),
                 **({"diversity": ds.detach()} if c.lambda_ds > 0 else {}),
-                **({"style_rec": sty.detach()} if c.lambda_sty > 0 else {})}
+                **({"style_rec": sty.detach()} if c.lambda_sty > 0 else {}),
+                **({"reference_match": ref_match.detach()}
+                   if c.lambda_reference_match > 0 else {})}
 
     def _reference_styles(self, real: torch.Tensor, labels: torch.Tensor, target: torch.Tensor,
-                          random_styles: torch.Tensor) -> torch.Tensor:
+                          random_styles: torch.Tensor
+                          ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """Codes for the edits: for the first half of the batch, the style encoder's code of a
         random real face in the batch whose emotion is the edit's target (a random code where
-        the batch has none); random codes for the rest."""
+        the batch has none); random codes for the rest. Also the indices of the edits made
+        under a face's code and of those faces."""
         has_target = labels[None, :] == target[:, None]           # edit i x real face j
         pick = (has_target.float() + torch.rand(has_target.shape, device=real.device)).argmax(1)
         found = has_target.any(1)
         found[real.shape[0] // 2:] = False
-        if not found.any():
-            return random_styles
-        ref = self.nets["e"](real[pick[found]], target[found])
+        edited = found.nonzero().flatten()
+        if not len(edited):
+            return random_styles, (edited, edited)
+        ref = self.nets["e"](real[pick[edited]], target[edited])
         styles = random_styles.to(ref.dtype).clone()
-        styles[found] = ref
-        return styles
+        styles[edited] = ref
+        return styles, (edited, pick[edited])
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, label: int, seed: int = 0) -> torch.Tensor:
