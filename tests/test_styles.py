@@ -102,3 +102,15 @@ def test_reference_styles_come_from_real_faces_of_the_target_emotion(tmp_path: P
         assert any(torch.allclose(styles[i], every_code[i, j]) for j in showing)
     assert torch.equal(styles[4:], random_codes[4:])
     assert torch.equal(labels[refs], target[edited]) and edited.tolist() == list(range(4))
+
+
+def test_style_init_makes_codes_matter_before_training() -> None:
+    """With style_init the style layers start random: two codes give two edits at step 0."""
+    torch.manual_seed(0)
+    model = tiny_model("stargan", style_dim=4, style_init=0.5)
+    x = to_float(sources())
+    labels = torch.zeros(len(x), dtype=torch.long)
+    with torch.no_grad():
+        a = model.nets["g"](x, labels, torch.randn(len(x), 4))[0]
+        b = model.nets["g"](x, labels, torch.randn(len(x), 4))[0]
+    assert (a - b).abs().mean() > 1e-4

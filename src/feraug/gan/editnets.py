@@ -49,7 +49,8 @@ class ConditionalResBlock(nn.Module):
     """Residual block whose two instance norms are followed by a per-class scale and shift
     (zero at initialisation, so an untrained block is class-independent)."""
 
-    def __init__(self, channels: int, num_classes: int, style_dim: int = 0) -> None:
+    def __init__(self, channels: int, num_classes: int, style_dim: int = 0,
+                 style_init: float = 0.0) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1)
         self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1)
@@ -57,10 +58,14 @@ class ConditionalResBlock(nn.Module):
         self.film = nn.Embedding(num_classes, 4 * channels) if num_classes > 0 else None
         if self.film is not None:
             nn.init.zeros_(self.film.weight)
-        # a style code shifts the same scales and shifts (zero at first: one edit per face)
+        # a style code shifts the same scales and shifts; zero at first (one edit per face)
+        # unless style_init, the std of the shift a unit-normal code makes from the start
         self.style = nn.Linear(style_dim, 4 * channels) if style_dim > 0 else None
         if self.style is not None:
-            nn.init.zeros_(self.style.weight)
+            if style_init > 0:
+                nn.init.normal_(self.style.weight, 0.0, style_init / style_dim ** 0.5)
+            else:  # draws nothing: the other layers' initial weights stay as without it
+                nn.init.zeros_(self.style.weight)
             nn.init.zeros_(self.style.bias)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None,
@@ -105,7 +110,8 @@ class MaskUNet(nn.Module):
 
     def __init__(self, ngf: int = 32, n_blocks: int = 3, num_classes: int = 0,
                  edit: str = "replace", max_shift: float = 2.0,
-                 residual_blur: float = 0.0, style_dim: int = 0) -> None:
+                 residual_blur: float = 0.0, style_dim: int = 0,
+                 style_init: float = 0.0) -> None:
         super().__init__()
         if style_dim > 0 and num_classes == 0:
             raise ValueError("a style code needs a conditional generator (num_classes > 0)")
@@ -119,8 +125,8 @@ class MaskUNet(nn.Module):
         self.enc1 = _conv_block(1, ngf)
         self.enc2 = _conv_block(ngf, 2 * ngf, stride=2)
         self.enc3 = _conv_block(2 * ngf, 4 * ngf, stride=2)
-        self.blocks = nn.ModuleList(ConditionalResBlock(4 * ngf, num_classes, style_dim)
-                                    for _ in range(n_blocks))
+        self.blocks = nn.ModuleList(ConditionalResBlock(4 * ngf, num_classes, style_dim,
+                                                        style_init) for _ in range(n_blocks))
         self.dec2 = _conv_block(4 * ngf + 2 * ngf, 2 * ngf)
         self.dec1 = _conv_block(2 * ngf + ngf, ngf)
         heads = max(num_classes, 1)

@@ -108,6 +108,11 @@ class StarGanConfig(EditConfig):
                            "the bottleneck's per-emotion scales and shifts, so that one face "
                            "can become several versions of an emotion (StarGAN v2); 0: one "
                            "deterministic edit per face and emotion")
+    style_init: float = Field(0.0, ge=0, description="with style_dim: std of the shift of "
+                              "the bottleneck's scales and shifts that a unit-normal code "
+                              "makes before training (StarGAN v2's AdaIN uses its code from "
+                              "the first step); 0: the style layers start at zero and an "
+                              "untrained code changes nothing")
     lambda_ds: float = Field(0.0, ge=0, description="with style_dim: weight of the "
                              "diversity-sensitive loss (the mean absolute difference of two "
                              "edits of the same faces under two codes, maximised; Mao et al. "
@@ -169,7 +174,7 @@ class StarGan(EditTranslator):
         with self.seeded():
             self.nets = {"g": MaskUNet(c.ngf, c.n_blocks, num_classes=k, edit=c.edit,
                                        max_shift=c.max_shift, residual_blur=c.residual_blur,
-                                       style_dim=c.style_dim),
+                                       style_dim=c.style_dim, style_init=c.style_init),
                          "d": PatchDiscriminator(c.ndf, num_classes=k, image_size=image_size,
                                                  conditional=c.conditional_d,
                                                  score_gain=c.d_score_gain,
