@@ -199,3 +199,13 @@ def test_installed_console_script_uses_main() -> None:
 
     (script,) = entry_points(group="console_scripts", name="feraug")
     assert script.value == "feraug.cli.main:main"
+
+
+@pytest.mark.parametrize("command,extra", [(("experiment", "run"), "feraug[cluster]"),
+                                           (("predict",), "feraug[detect]")])
+def test_help_shows_pip_extras_literally(run_cli, command, extra, monkeypatch) -> None:
+    # the help renderer reads square brackets as markup; an extra's name must survive it
+    monkeypatch.setenv("COLUMNS", "400")
+    result = run_cli(*command, "--help")
+    assert result.code == 0
+    assert extra in result.stdout

@@ -81,7 +81,7 @@ def run(
         "--json", help="Print the plan (--dry-run) or the result summary as JSON.")] = False,
     executor: Annotated[str | None, typer.Option(
         "--executor", help="sequential, submitit-local or slurm (overrides `executor.kind` "
-        "in the config; the last two need `pip install 'feraug[cluster]'`).")] = None,
+        "in the config; the last two need `pip install 'feraug\\[cluster]'`).")] = None,
     overrides: Annotated[list[str] | None, typer.Option(
         "--set", help="KEY=VALUE: override one config value by its dotted key through "
         "mappings (list items such as one arm cannot be addressed; the value is read as "

@@ -65,7 +65,7 @@ def predict_command(
     ] = None,
     detector: Annotated[str, typer.Option(
         "--detector", help=f"Face detector: {', '.join(DETECTORS)}. auto = dlib or mtcnn "
-        "when installed (pip install 'feraug[detect]'), with Haar as the fallback.")] = "auto",
+        "when installed (pip install 'feraug\\[detect]'), with Haar as the fallback.")] = "auto",
     every: Annotated[int, typer.Option(
         "--every", min=1, help="Videos: look at every Nth frame.")] = 10,
     device: Annotated[str, typer.Option("--device", help="torch device, e.g. cpu or cuda.")
