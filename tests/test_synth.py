@@ -109,7 +109,8 @@ def pngs(folder: Path) -> list[Path]:
 def check_invariants(manifest: dict) -> None:
     for c in manifest["counts"].values():
         assert c["generated"] == (c["kept"] + c["dropped_quality"] + c["dropped_memorisation"]
-                                  + c["dropped_unchanged"] + c["surplus"])
+                                  + c["dropped_unchanged"] + c["dropped_duplicate"]
+                                  + c["surplus"])
         assert c["shortfall"] == c["requested"] - c["kept"]
 
 
@@ -223,7 +224,8 @@ def test_quality_filter_oversampling_meets_target(tmp_path: Path, monkeypatch) -
 
     monkeypatch.setattr(filters_mod, "predict_proba", bright)
     clf = fake_classifier(tmp_path / "clf.pt", favourite="happy")
-    plan = make_plan(emotions=["disgust"], filter_model=str(clf), tau=0.5, oversample=1.5)
+    plan = make_plan(emotions=["disgust"], filter_model=str(clf), tau=0.5, oversample=1.5,
+                     unique=False)  # its bright faces are all alike
     m = build_synthetic_set(FakeGenerator("brightdark"), make_real(), plan, tmp_path / "o")
     d = m["counts"]["disgust"]  # 8 wanted: round 1 makes 12 (6 pass), round 2 makes 3 (2 pass)
     assert (d["requested"], d["kept"], d["rounds"]) == (8, 8, 2)
@@ -289,7 +291,7 @@ def test_memorisation_guard_drops_copies(tmp_path: Path) -> None:
 def test_translator_sources_come_from_train_only(tmp_path: Path) -> None:
     real = make_real()
     gen = FakeGenerator("translate")
-    plan = make_plan(mode="multiply", k=2, delta=0, min_change=0, batch_size=5)
+    plan = make_plan(mode="multiply", k=2, delta=0, min_change=0, batch_size=5, unique=False)
     m = build_synthetic_set(gen, real, plan, tmp_path / "o")
     assert "neutral" not in m["counts"]  # a translator's source emotion is not a default
     assert m["generator"]["source_emotion"] == "neutral"
@@ -308,6 +310,33 @@ def test_translator_sources_come_from_train_only(tmp_path: Path) -> None:
     m2 = build_synthetic_set(FakeGenerator("translate"), real,
                              make_plan(emotions=["disgust"], max_attempts=1), tmp_path / "o2")
     assert m2["counts"]["disgust"]["dropped_unchanged"] == m2["counts"]["disgust"]["generated"]
+
+
+def test_a_deterministic_translator_gives_each_face_once(tmp_path: Path) -> None:
+    """Asked for more faces than it has sources, or drawing the same sources again in a
+    filter round, a translator without a noise input repeats itself: the copies are dropped
+    and counted, and the shortfall is reported, unless the plan allows copies."""
+    real = make_real()
+    plan = dict(mode="multiply", k=2, emotions=["happy"], max_attempts=3, batch_size=7)
+    unique = build_synthetic_set(FakeGenerator("local_edit"), real, make_plan(**plan),
+                                 tmp_path / "u")
+    check_invariants(unique)
+    c = unique["counts"]["happy"]
+    assert c["requested"] == 20 and c["kept"] == TRAIN["neutral"] == c["distinct_sources"]
+    assert c["dropped_duplicate"] == c["generated"] - TRAIN["neutral"] > 0
+    assert c["shortfall"] == 12 and not unique["complete"]
+    written = [p.read_bytes() for p in pngs(tmp_path / "u")]
+    assert len(written) == len(set(written)) == TRAIN["neutral"]
+
+    copies = build_synthetic_set(FakeGenerator("local_edit"), real,
+                                 make_plan(**plan, unique=False), tmp_path / "c")
+    check_invariants(copies)
+    assert copies["counts"]["happy"]["kept"] == 20
+    assert copies["counts"]["happy"]["dropped_duplicate"] == 0
+    # a generator that draws new faces is not affected
+    noise = build_synthetic_set(FakeGenerator("noise"), real, make_plan(**plan, delta=0),
+                                tmp_path / "n")
+    assert noise["counts"]["happy"]["kept"] == 20
 
 
 def test_translators_are_judged_by_their_edit_and_guarded_against_other_faces(

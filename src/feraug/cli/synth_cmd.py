@@ -78,12 +78,17 @@ def render_counts(manifest: dict, out: Path) -> None:
     console.print(f"[bold]Generator:[/bold] {escape(gen['name'])} "
                   f"({escape(str(gen['checkpoint']))}, sha256 {str(gen['sha256'])[:12]})")
     console.print(f"[bold]Written:[/bold]   {escape(str(out))}")
-    cols = ("requested", "generated", "kept", "dropped_quality", "dropped_memorisation",
-            "dropped_unchanged", "shortfall")
-    table = Table(title="Synthetic images per emotion")
-    table.add_column("emotion")
-    for c in cols:
-        table.add_column(c.replace("_", " "), justify="right")
+    # short headers: eight counts must fit an 80-column terminal beside the emotion names
+    cols = {"requested": "asked", "generated": "made", "kept": "kept",
+            "dropped_quality": "quality", "dropped_memorisation": "memorised",
+            "dropped_unchanged": "unedited", "dropped_duplicate": "copies",
+            "shortfall": "short"}
+    table = Table(title="Synthetic images per emotion (dropped as: quality, memorised, "
+                        "unedited, copies)", box=None, pad_edge=False,
+                  header_style="bold underline")
+    table.add_column("emotion", no_wrap=True)
+    for header in cols.values():
+        table.add_column(header, justify="right", min_width=len(header))
     for emotion, c in manifest["counts"].items():
         table.add_row(emotion, *(f"{c[k]:,}" for k in cols))
     table.add_row("total", *(f"{manifest['totals'][k]:,}" for k in cols), style="bold")
@@ -91,7 +96,9 @@ def render_counts(manifest: dict, out: Path) -> None:
     if not manifest["complete"]:
         console.print("[yellow]warning:[/yellow] the filters left some emotions short of the "
                       "plan; raise --max-attempts/--oversample or loosen "
-                      "--tau/--delta/--min-change")
+                      "--tau/--delta/--min-change (dropped duplicates: the generator gave "
+                      "the same face again, e.g. a translator with fewer sources than the "
+                      "plan asks for; --allow-copies keeps them)")
 
 
 def synth(
@@ -131,6 +138,11 @@ def synth(
         min=0.0, max=1.0, help="Translators: minimum edit, the 99th percentile of the absolute "
                                "pixel change (pixels in [0,1]) from the source face; 0 keeps "
                                "unchanged faces.")] = 0.05,
+    allow_copies: Annotated[bool, typer.Option(
+        "--allow-copies", help="Keep a face identical to one already kept for its emotion (a "
+                               "translator without a noise or style input repeats itself "
+                               "when it runs out of sources); by default they are dropped.",
+    )] = False,
     seed: Annotated[int, typer.Option(min=0, help="Sampling seed.")] = 0,
     oversample: Annotated[float, typer.Option(
         min=1.0, max=20.0, help="Candidates per missing image in each filtering round.")] = 1.5,
@@ -162,7 +174,7 @@ def synth(
         mode="multiply" if multiply is not None else "balance",
         k=multiply, seed=seed, filter_model=None if filter_model is None else str(filter_model),
         tau=tau, tau_quantile=tau_quantile, delta=delta, min_change=min_change,
-        oversample=oversample,
+        unique=not allow_copies, oversample=oversample,
         max_attempts=max_attempts,
         batch_size=batch_size,
     )

@@ -7,6 +7,7 @@ The output folder holds ``<emotion>/<emotion>_<seed>_<index>.png`` (``seed`` is 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from feraug.synth.safety import check_generator_split, check_out_dir, prepare_sy
 from feraug.synth.sources import TranslatorSources, derive_seed
 
 COUNT_KEYS = ("requested", "generated", "kept", "dropped_quality", "dropped_memorisation",
-              "dropped_unchanged", "surplus")
+              "dropped_unchanged", "dropped_duplicate", "surplus")
 
 
 @dataclass
@@ -44,11 +45,13 @@ class EmotionTally:
     dropped_quality: int = 0
     dropped_memorisation: int = 0
     dropped_unchanged: int = 0
+    dropped_duplicate: int = 0
     surplus: int = 0
     rounds: int = 0
     nearest_rms: list[float] = field(default_factory=list)
     edit_sizes: list[float] = field(default_factory=list)
     sources: set[str] = field(default_factory=set)
+    digests: set[bytes] = field(default_factory=set)
 
     def as_dict(self) -> dict:
         d = {k: getattr(self, k) for k in COUNT_KEYS}
@@ -124,6 +127,21 @@ def _apply_filters(batch: Candidates, emotion: str, quality: QualityFilter | Non
         tally.dropped_memorisation += int(dropped.sum())
         keep &= ~dropped
     return keep, probs, rms, sizes
+
+
+def _first_of_each_image(images: torch.Tensor, passing: list[int],
+                         tally: EmotionTally) -> list[int]:
+    """``passing`` without the images identical to one kept before (or earlier in this
+    batch); counts them in ``tally``. Only the positions returned may be kept."""
+    fresh = []
+    for pos in passing:  # one digest per survivor: a few hundred per batch, not a hot loop
+        digest = hashlib.blake2b(images[pos].numpy().tobytes(), digest_size=16).digest()
+        if digest in tally.digests:
+            tally.dropped_duplicate += 1
+            continue
+        tally.digests.add(digest)
+        fresh.append(pos)
+    return fresh
 
 
 def _describe_real(real: FaceDataset) -> dict:
@@ -228,6 +246,8 @@ def build_synthetic_set(
                     keep, probs, rms, sizes = _apply_filters(candidates, emotion, quality, guard,
                                                              plan.min_change, tally)
                     passing = keep.nonzero().flatten().tolist()
+                    if plan.unique:
+                        passing = _first_of_each_image(images, passing, tally)
                     room = tally.requested - tally.kept
                     tally.surplus += max(0, len(passing) - room)
                     if passing and room > 0:
