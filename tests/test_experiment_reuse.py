@@ -131,3 +131,53 @@ def test_a_twostage_with_a_copied_translator_is_reused_as_trained(tmp_path: Path
     spec = two.generators[0]
     run_generator_stage(two, spec, real, log=lambda _: None)
     assert generator_status(two, spec) == "done"
+
+
+def test_a_synthetic_set_is_reused_only_with_the_plan_it_was_built_with(ckpt: Path,
+                                                                          tmp_path: Path) -> None:
+    import json
+
+    from feraug.experiment.stages import synthetic_status
+    from feraug.synth.plan import make_plan
+
+    filt = tmp_path / "filter.pt"
+    shutil.copy(ckpt, filt)
+
+    def config(plan: dict):
+        return parse_experiment_config({
+            "title": "reuse", "out": str(tmp_path / "exp"),
+            "data": {"path": "procedural", "n_identities": 6,
+                     "n_per_class": {c: 6 for c in FER2013_CLASSES}},
+            "generators": [{"name": "g", "model": "stargan", "config": {
+                "ngf": 4, "n_blocks": 1, "ndf": 4, "batch_size": 7, "steps": 1}}],
+            "synthetic": [{"name": "s", "generator": "g", "plan": plan}],
+            "base": {"model": "zhu-cnn", "epochs": 1, "max_steps": 1, "device": "cpu"},
+            "seeds": [0], "arms": [{"name": "real"}, {"name": "gan", "synthetic": ["s"]}]})
+
+    plan = {"mode": "balance", "emotions": ["disgust"], "filter_model": str(filt)}
+    cfg = config(plan)
+    spec = cfg.synthetic[0]
+    folder = Path(cfg.synthetic_dir("s"))
+    assert synthetic_status(cfg, spec) == "todo"
+    folder.mkdir(parents=True)
+    built = make_plan(**plan).model_dump(mode="json")
+    from feraug.io import file_sha256
+    manifest = {"plan": built, "filter": {"sha256": file_sha256(filt)}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert synthetic_status(cfg, spec) == "done"
+    def status(plan: dict) -> str:
+        other = config(plan)
+        return synthetic_status(other, other.synthetic[0])
+
+    with pytest.raises(ConfigError, match=r"another plan \(tau\)"):
+        status({**plan, "tau": 0.7})
+    # a set built before `unique` existed kept copies: reused where the config allows them
+    del manifest["plan"]["unique"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match=r"another plan \(unique\)"):
+        synthetic_status(cfg, spec)
+    assert status({**plan, "unique": False}) == "done"
+    # the filter is compared by its bytes: retrained in place, it is another filter
+    torch.save({"other": torch.zeros(1)}, filt)
+    with pytest.raises(ConfigError, match="filter_model"):
+        status({**plan, "unique": False})

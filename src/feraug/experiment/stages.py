@@ -97,12 +97,43 @@ def discard_interrupted(folder: Path, marker: Path) -> None:
     shutil.rmtree(folder)
 
 
+#: Plan options added after sets were built, with the value that describes how those sets
+#: were made (before ``unique`` existed, copies were kept).
+PLAN_OPTIONS_BEFORE_THEY_EXISTED = {"unique": False}
+
+
 def synthetic_status(cfg: ExperimentConfig, spec: SyntheticSpec) -> str:
-    """``done`` (manifest written), ``partial`` (interrupted) or ``todo``."""
+    """``done`` (manifest written, and built with the plan the config gives), ``partial``
+    (interrupted) or ``todo``."""
     folder = Path(cfg.synthetic_dir(spec.name))
     if (folder / "manifest.json").is_file():
+        _check_same_plan(cfg, spec, folder)
         return "done"
     return "partial" if folder.exists() else "todo"
+
+
+def _check_same_plan(cfg: ExperimentConfig, spec: SyntheticSpec, folder: Path) -> None:
+    """A finished set is reused only when its manifest records the plan the config asks for
+    now (its filter compared by file hash: a path can move, a retrained helper keeps its)."""
+    import json
+
+    from feraug.io import file_sha256
+    from feraug.synth.plan import make_plan
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    wanted = make_plan(**resolved_plan(cfg, spec.plan)).model_dump(mode="json")
+    stored = {**PLAN_OPTIONS_BEFORE_THEY_EXISTED, **manifest.get("plan", {})}
+    changed = sorted(k for k in wanted if k != "filter_model" and stored.get(k) != wanted[k])
+    filt = manifest.get("filter") or {}
+    if (wanted["filter_model"] is None) != (not filt):
+        changed.append("filter_model")
+    elif wanted["filter_model"] is not None and Path(wanted["filter_model"]).is_file() \
+            and file_sha256(wanted["filter_model"]) != filt.get("sha256"):
+        changed.append("filter_model (another file)")
+    if changed:
+        raise ConfigError(f"{folder}: this synthetic set was built with another plan "
+                          f"({', '.join(changed)}); move that folder away to rebuild it, or "
+                          "restore the config")
 
 
 def run_generator_stage(cfg: ExperimentConfig, spec: GeneratorSpec, real: FaceDataset,
