@@ -74,6 +74,8 @@ def test_smoke_config_runs_the_whole_pipeline_and_skips_finished_stages(
     assert judge_sha not in (score.get("guide_sha256"), filter_sha)
     report = (out / "report.md").read_text()
     assert "## Generators, judged independently" in report and "best_worst" in report
+    kept = manifest["counts"]["disgust"]["kept"]  # the set's counts, from its manifest
+    assert f"| disgust | {manifest['counts']['disgust']['requested']:,} | {kept:,} |" in report
 
     import feraug.experiment.runs as runs
 

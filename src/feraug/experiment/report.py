@@ -207,7 +207,24 @@ def _samples_section(cfg: ExperimentConfig, real: FaceDataset | None, out: Path)
             parts.append(image_md(grid, f"synthetic set {syn.name}", out)
                          + f"\n\nSynthetic set `{syn.name}` (generator `{syn.generator}`), "
                          "drawn at random: what the GAN arms add to their training split.")
+        if (folder / "manifest.json").is_file():
+            parts.append(_synthetic_counts(folder))
     return "\n\n".join(parts) or "No figures (the data were not loaded)."
+
+
+def _synthetic_counts(folder: Path) -> str:
+    """Per emotion: faces asked for, kept, from how many real source faces, and why the
+    others were dropped, from the set's manifest."""
+    counts = json.loads((folder / "manifest.json").read_text()).get("counts", {})
+    keys = ("requested", "kept", "distinct_sources", "dropped_quality", "dropped_memorisation",
+            "dropped_unchanged", "dropped_duplicate", "shortfall")
+    rows = [[emotion, *(f"{c[k]:,}" if isinstance(c.get(k), int) else "—" for k in keys)]
+            for emotion, c in counts.items()]
+    return ("Per emotion: faces asked for and kept, the real faces a translator started "
+            "from, and the drafts dropped by the quality filter, the memorisation guard, "
+            "as unedited, or as copies of a face already kept.\n\n"
+            + markdown_table(["emotion", "asked", "kept", "source faces", "quality",
+                              "memorised", "unedited", "copies", "short"], rows))
 
 
 def _generator_section(cfg: ExperimentConfig, out: Path) -> str | None:
