@@ -47,6 +47,7 @@ class EmotionTally:
     dropped_unchanged: int = 0
     dropped_duplicate: int = 0
     surplus: int = 0
+    exhausted: bool = False
     rounds: int = 0
     nearest_rms: list[float] = field(default_factory=list)
     edit_sizes: list[float] = field(default_factory=list)
@@ -57,6 +58,8 @@ class EmotionTally:
         d = {k: getattr(self, k) for k in COUNT_KEYS}
         d["rounds"] = self.rounds
         d["shortfall"] = self.requested - self.kept
+        if self.exhausted:  # a batch of nothing but repeats ended this emotion early
+            d["exhausted"] = True
         if self.sources:  # translators: kept images made from this many different real faces
             d["distinct_sources"] = len(self.sources)
         if self.edit_sizes:
@@ -100,18 +103,19 @@ def _validation_faces(real: FaceDataset) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _apply_filters(batch: Candidates, emotion: str, quality: QualityFilter | None,
                    guard: MemorisationGuard | None, min_change: float, tally: EmotionTally,
-                   ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None,
-                              torch.Tensor | None]:
+                   keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None,
+                                                torch.Tensor | None, torch.Tensor | None]:
     """Quality filter, then (translators) the edit-size check, then the memorisation guard
-    on the survivors; counts the drops in ``tally``. Returns ``(keep mask, emotion
-    probabilities, nearest-real RMS, edit sizes)`` (NaN for samples dropped earlier)."""
+    on the survivors of ``keep``; counts the drops in ``tally``. Returns ``(keep mask,
+    emotion probabilities, nearest-real RMS, edit sizes)`` (NaN for samples dropped
+    earlier)."""
     images = batch.images
     n = images.shape[0]
-    keep = torch.ones(n, dtype=torch.bool)
     probs = rms = sizes = None
     if quality is not None:
-        keep, probs = quality.keep(images, emotion)
-        tally.dropped_quality += int((~keep).sum())
+        good, probs = quality.keep(images, emotion)
+        tally.dropped_quality += int((keep & ~good).sum())
+        keep = keep & good
     if batch.sources is not None:
         sizes = edit_size(images, batch.sources)
         if min_change > 0:
@@ -129,18 +133,18 @@ def _apply_filters(batch: Candidates, emotion: str, quality: QualityFilter | Non
     return keep, probs, rms, sizes
 
 
-def _first_of_each_image(images: torch.Tensor, passing: list[int],
-                         tally: EmotionTally) -> list[int]:
-    """``passing`` without the images identical to one kept before (or earlier in this
-    batch); counts them in ``tally``. Only the positions returned may be kept."""
-    fresh = []
-    for pos in passing:  # one digest per survivor: a few hundred per batch, not a hot loop
+def _new_images(images: torch.Tensor, tally: EmotionTally) -> torch.Tensor:
+    """Mask of the drafts not identical to an earlier draft of this emotion (kept or
+    dropped: the filters are deterministic, so a repeat of a dropped face is dropped again);
+    counts the copies in ``tally``."""
+    fresh = torch.ones(len(images), dtype=torch.bool)
+    for pos in range(len(images)):  # one digest per draft: hashing, not per-pixel Python
         digest = hashlib.blake2b(images[pos].numpy().tobytes(), digest_size=16).digest()
         if digest in tally.digests:
-            tally.dropped_duplicate += 1
-            continue
-        tally.digests.add(digest)
-        fresh.append(pos)
+            fresh[pos] = False
+        else:
+            tally.digests.add(digest)
+    tally.dropped_duplicate += int((~fresh).sum())
     return fresh
 
 
@@ -243,11 +247,11 @@ def build_synthetic_set(
                     batch_no += 1
                     produced += n
                     tally.generated += n
+                    fresh = (_new_images(images, tally) if plan.unique
+                             else torch.ones(n, dtype=torch.bool))
                     keep, probs, rms, sizes = _apply_filters(candidates, emotion, quality, guard,
-                                                             plan.min_change, tally)
+                                                             plan.min_change, tally, fresh)
                     passing = keep.nonzero().flatten().tolist()
-                    if plan.unique:
-                        passing = _first_of_each_image(images, passing, tally)
                     room = tally.requested - tally.kept
                     tally.surplus += max(0, len(passing) - room)
                     if passing and room > 0:
@@ -273,6 +277,11 @@ def build_synthetic_set(
                     kept_now = min(len(passing), room)
                     tally.kept += kept_now
                     bar.update(kept_now)
+                    if not fresh.any():  # only repeats: a deterministic translator is out of
+                        tally.exhausted = True  # sources, and more rounds would repeat too
+                        break
+                if tally.exhausted:
+                    break
     finally:
         bar.close()
 

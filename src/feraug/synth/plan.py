@@ -65,11 +65,13 @@ class SynthPlan(BaseModel):
     - ``min_change`` (translators): drop samples whose edit is too small to carry the
       emotion, the 99th percentile of the absolute pixel change from their own source below
       ``min_change`` (0.05: at least 1% of the pixels moved by 13 grey levels); 0 keeps all.
-    - ``unique``: drop a sample identical to one already kept for its emotion. A translator
-      without a noise or style input gives one face per source, so a plan that asks for more
-      faces than there are sources, or a filter round that draws the same sources again,
-      would otherwise write copies: oversampling dressed up as new faces. The manifest's
-      ``shortfall`` then says how many were missing; ``unique: false`` allows the copies.
+    - ``unique``: drop a sample identical to an earlier draft of its emotion (kept or
+      dropped: the filters would decide the same again). A translator without a noise or
+      style input gives one face per source, so a plan that asks for more faces than there
+      are sources, or a filter round that draws the same sources again, would otherwise write
+      copies: oversampling dressed up as new faces. A batch of nothing but copies ends that
+      emotion (``exhausted`` in the manifest) and ``shortfall`` says how many were missing;
+      ``unique: false`` allows the copies.
     - ``oversample`` / ``max_attempts``: when filters drop samples, each round generates
       ``ceil(missing * oversample)`` candidates, at most ``max_attempts`` rounds per emotion.
     """
@@ -93,7 +95,7 @@ class SynthPlan(BaseModel):
                          "(translators: to any but the own source)")
     min_change: float = Field(0.05, ge=0.0, le=1.0, description="translators: minimum edit, "
                               "the 99th percentile of the absolute change from the source")
-    unique: bool = Field(True, description="drop a sample identical to one already kept for "
+    unique: bool = Field(True, description="drop a sample identical to an earlier draft of "
                          "its emotion (a deterministic translator repeats itself)")
     oversample: float = Field(1.5, ge=1.0, le=20.0)
     max_attempts: int = Field(5, ge=1, le=100)
