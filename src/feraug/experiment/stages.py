@@ -98,8 +98,9 @@ def discard_interrupted(folder: Path, marker: Path) -> None:
 
 
 #: Plan options added after sets were built, with the value that describes how those sets
-#: were made (before ``unique`` existed, copies were kept).
-PLAN_OPTIONS_BEFORE_THEY_EXISTED = {"unique": False}
+#: were made (before ``unique`` existed copies were kept; before ``min_change`` no edit was
+#: too small; before ``tau_quantile`` every emotion had the one ``tau``).
+PLAN_OPTIONS_BEFORE_THEY_EXISTED = {"unique": False, "min_change": 0.0, "tau_quantile": None}
 
 
 def synthetic_status(cfg: ExperimentConfig, spec: SyntheticSpec) -> str:
