@@ -63,6 +63,9 @@ def test_smoke_config_runs_the_whole_pipeline_and_skips_finished_stages(
     assert (gen / "checkpoint.pt").is_file() and (syn / "manifest.json").is_file()
     manifest = json.loads((syn / "manifest.json").read_text())
     assert manifest["generator"]["sha256"] and manifest["totals"]["kept"] > 0
+    built = next(m for m in lines if m.startswith("synthetic set disgust-balance:"))
+    assert f"{manifest['totals']['kept']} faces" in built
+    assert ("short of" in built) == (manifest["totals"]["shortfall"] > 0)
     results = json.loads((out / "results.json").read_text())
     counts = {(r["arm"], r["seed"]): r["synthetic_train_images"] for r in results["runs"]}
     assert counts[("real", 0)] == 0 and counts[("gan-balance", 1)] == manifest["totals"]["kept"]

@@ -186,8 +186,12 @@ def run_synthetic_stage(cfg: ExperimentConfig, spec: SyntheticSpec, real: FaceDa
                                    folder,
                                    generator_checkpoint=ckpt, device=generator.device)
     marker.unlink(missing_ok=True)
-    kept = manifest["totals"]["kept"]
-    log(f"synthetic set {spec.name}: {kept} faces from generator {spec.generator} -> {folder}")
+    totals = manifest["totals"]
+    short = (f" ({totals['shortfall']} short of the {totals['requested']} asked for; "
+             f"{totals.get('dropped_duplicate', 0)} copies dropped)"
+             if totals["shortfall"] else "")
+    log(f"synthetic set {spec.name}: {totals['kept']} faces from generator {spec.generator}"
+        f"{short} -> {folder}")
 
 
 def run_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
