@@ -29,7 +29,8 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory):
     return cfg, out, summary, lines
 
 
-SMOKE_SECTIONS = ["Main result", "Did it help?", "Generators, judged independently", "Faces",
+SMOKE_SECTIONS = ["Main result", "Did it help?", "Generators, judged independently",
+                  "Shortcut check", "Faces",
                   "Per-class recall", "Confusion matrices", "Feature space (t-SNE)", "Runs",
                   "What was run", "Files"]
 
@@ -77,6 +78,8 @@ def test_smoke_config_runs_the_whole_pipeline_and_skips_finished_stages(
     assert judge_sha not in (score.get("guide_sha256"), filter_sha)
     report = (out / "report.md").read_text()
     assert "## Generators, judged independently" in report and "best_worst" in report
+    shortcut = report.split("## Shortcut check")[1].split("\n## ")[0]
+    assert "| gan-balance | disgust-balance | disgust |" in shortcut
     kept = manifest["counts"]["disgust"]["kept"]  # the set's counts, from its manifest
     assert f"| disgust | {manifest['counts']['disgust']['requested']:,} | {kept:,} |" in report
 

@@ -269,6 +269,9 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
     title = cfg.title or f"feraug experiment: {out.name}"
     intro = PROCEDURAL_NOTE if cfg.data.is_procedural else ""
     judged = _generator_section(cfg, out)
+    from feraug.experiment.shortcut import shortcut_section
+
+    shortcut = shortcut_section(cfg, results, real)
     ratio = _ratio_section(cfg, results, out)
     status = (f"{done} of {total} runs finished." if done < total else
               f"All {total} runs finished ({len(cfg.arms)} arms x {len(cfg.seeds)} seeds).")
@@ -279,6 +282,7 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
         ("Did it help?", verdicts(results)),
         *([("Synthetic:real ratio", ratio)] if ratio else []),
         *([("Generators, judged independently", judged)] if judged else []),
+        *([("Shortcut check", shortcut)] if shortcut else []),
         ("Faces", _samples_section(cfg, real, out)),
         ("Per-class recall", "Test recall per class, mean ± 95% CI over seeds.\n\n"
          + recall_tables(results)),
