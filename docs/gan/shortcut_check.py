@@ -8,6 +8,7 @@ not the expression.
 The edits are made from the test split's neutral faces (never seen by the generator or the
 classifier); prints JSON: per emotion, the share of edits the classifier calls that emotion.
 Compare with the classifier's recall on real test faces (its run's test/metrics.json).
+Every experiment report runs the same check on validation faces (feraug.experiment.shortcut).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import json
 import torch
 
 from feraug.data.load import load_dataset
+from feraug.experiment.shortcut import share_called
 from feraug.gan import load_generator
 from feraug.models.checkpoint import load_classifier
-from feraug.training.inputs import predict_proba
 
 
 def main() -> None:
@@ -41,9 +42,7 @@ def main() -> None:
         if emotion == gen.source_emotion:
             continue
         faces = gen.sample(emotion, len(sources), a.seed, sources)
-        probs = predict_proba(clf.model, faces, clf.crop_size, "flip")
-        hit = probs.argmax(1) == clf.classes.index(emotion)
-        called[emotion] = round(float(hit.float().mean()), 3)
+        called[emotion] = round(share_called(clf, faces, emotion), 3)
     print(json.dumps({"generator": a.generator, "classifier": a.classifier,
                       "edits": len(sources), "called_their_emotion": called}))
 

@@ -10,6 +10,7 @@ neither the generator nor any classifier trained on them, and the test split is 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -17,8 +18,19 @@ from feraug.data.dataset import FaceDataset
 from feraug.experiment.config import ExperimentConfig, run_dir
 from feraug.report import markdown_table
 
+if TYPE_CHECKING:
+    from feraug.models.checkpoint import LoadedClassifier
+
 #: validation faces of the source emotion edited per emotion (seconds on a CPU)
 EDITS = 200
+
+
+def share_called(model: LoadedClassifier, faces: torch.Tensor, emotion: str) -> float:
+    """The share of ``faces`` that ``model`` (flip TTA) assigns to ``emotion``."""
+    from feraug.training.inputs import predict_proba
+
+    probs = predict_proba(model.model, faces, model.crop_size, "flip")
+    return float((probs.argmax(1) == model.classes.index(emotion)).float().mean())
 
 
 def shortcut_rows(cfg: ExperimentConfig, results: dict, real: FaceDataset) -> list[list[str]]:
@@ -28,7 +40,6 @@ def shortcut_rows(cfg: ExperimentConfig, results: dict, real: FaceDataset) -> li
     from feraug.experiment.stages import generator_checkpoint
     from feraug.gan import load_generator
     from feraug.models.checkpoint import load_classifier
-    from feraug.training.inputs import predict_proba
 
     val = real.subset("val")
     sets = {s.name: s for s in cfg.synthetic}
@@ -57,8 +68,7 @@ def shortcut_rows(cfg: ExperimentConfig, results: dict, real: FaceDataset) -> li
                 if emotion not in val.classes:
                     continue
                 faces = gen.sample(emotion, len(sources), cfg.seeds[0], sources)
-                called = [float((predict_proba(m.model, faces, m.crop_size, "flip").argmax(1)
-                                 == m.classes.index(emotion)).float().mean()) for m in models]
+                called = [share_called(m, faces, emotion) for m in models]
                 recall = (record.get("recall") or {}).get(emotion, {}).get("mean")
                 rows.append([arm.name, spec.name, emotion, f"{sum(called) / len(called):.2f}",
                              "—" if recall is None else f"{recall:.2f}"])
