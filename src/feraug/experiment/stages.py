@@ -121,7 +121,11 @@ def _check_same_plan(cfg: ExperimentConfig, spec: SyntheticSpec, folder: Path) -
     from feraug.io import file_sha256
     from feraug.synth.plan import make_plan
 
-    manifest = json.loads((folder / "manifest.json").read_text())
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{folder / 'manifest.json'}: unreadable ({exc}); move the folder "
+                          "away to rebuild the set") from None
     wanted = make_plan(**resolved_plan(cfg, spec.plan)).model_dump(mode="json")
     stored = {**PLAN_OPTIONS_BEFORE_THEY_EXISTED, **manifest.get("plan", {})}
     changed = sorted(k for k in wanted if k != "filter_model" and stored.get(k) != wanted[k])
