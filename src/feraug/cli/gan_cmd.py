@@ -256,6 +256,12 @@ def score_cmd(
                                "final report)")] = "test",
     json_out: Annotated[bool, typer.Option("--json", help="print score.json to stdout")
                         ] = False,
+    reverse_epochs: Annotated[int, typer.Option(
+        "--reverse-epochs", min=0, help="also run the reverse test: train a classifier for "
+        "this many epochs on the samples (other classes: real faces), test it on real faces "
+        "beside one trained on as many real faces (0: off)")] = 0,
+    reverse_model: Annotated[str, typer.Option("--reverse-model", help="classifier of the "
+                             "reverse test")] = "zhu-cnn",
     format: FormatOpt = None,
     class_map: ClassMapOpt = None,
     folds: FoldsOpt = None,
@@ -264,7 +270,8 @@ def score_cmd(
     device: DeviceOpt = "auto",
 ) -> None:
     """Score a generator with an independent judge: agreement, KID/FID, memorisation,
-    diversity and (translators) how much of the source face survives."""
+    diversity, (translators) how much of the source face survives and, with
+    --reverse-epochs, how much its faces teach a classifier about real faces."""
 
     from feraug.gan.base import read_generator_checkpoint, resolve_device
     from feraug.gan.meta import GeneratorMeta
@@ -282,7 +289,9 @@ def score_cmd(
     dev = resolve_device(device)
     result = score_generator(checkpoint, ds, judge, n=n, seed=seed, out=out,
                              inception=resolve_inception(inception, dev), device=str(dev),
-                             split=reference_split, data_spec=spec.model_dump())
+                             split=reference_split, data_spec=spec.model_dump(),
+                             reverse={"model": reverse_model, "epochs": reverse_epochs}
+                             if reverse_epochs else None)
     if json_out:
         typer.echo(json.dumps(result, indent=2))
     else:

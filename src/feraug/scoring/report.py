@@ -35,7 +35,22 @@ def score_table(result: dict) -> str:
                 f"{fmt(d['generated'], 2)} / {fmt(d['real_test'], 2)}"]
         rows.append(row)
     judge = result["judge"]
-    return (f"Judge: {judge['model']} `{judge['path']}` ({judge['decisions']}); generator "
+    reverse = result.get("reverse")
+    if reverse is not None:
+        headers.insert(5, "reverse: recall taught by generated / real")
+        headers.insert(6, "ratio")
+        for row in rows:
+            r = reverse["emotions"].get(row[0], {})
+            row.insert(5, f"{fmt(r.get('recall_generated'))} / {fmt(r.get('recall_real'))}")
+            row.insert(6, r.get("ratio"))
+    text = (f"Judge: {judge['model']} `{judge['path']}` ({judge['decisions']}); generator "
             f"`{result['generator']}` step {result['step']}; real references: "
             f"{result.get('reference_split', 'test')} split; mean agreement ratio "
-            f"{fmt(result['mean_agreement_ratio'])}.\n\n" + markdown_table(headers, rows))
+            f"{fmt(result['mean_agreement_ratio'])}")
+    if reverse is not None:
+        text += (f"; reverse test ({reverse['model']}, {reverse['epochs']} epochs, "
+                 f"{sum(reverse['per_class_train'].values())} faces per classifier): mean "
+                 f"reverse ratio {fmt(reverse['mean_ratio'])}, accuracy on real faces "
+                 f"{fmt(reverse['accuracy']['generated'])} taught by generated faces vs "
+                 f"{fmt(reverse['accuracy']['real'])} by real ones")
+    return text + ".\n\n" + markdown_table(headers, rows)

@@ -17,7 +17,9 @@ split when the score is used to choose between generators.
   and judge features), beside the same for real test faces; **diversity**: mean pairwise
   judge-feature distance, beside real test faces of ``e``;
 - translators: feature and pixel distance to the sample's own source, and the share of
-  near-copies of it (pixel RMS below ``copy_rms``).
+  near-copies of it (pixel RMS below ``copy_rms``);
+- optionally the **reverse test** (:mod:`feraug.scoring.reverse`): a classifier trained on the
+  samples, tested on real faces, beside one trained on as many real faces.
 
 Generated faces never enter any split; only train faces (sources, memorisation) and test faces
 (references) are read.
@@ -146,7 +148,7 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
                     n: int = 500, seed: int = 0, inception: InceptionFeatures | None = None,
                     out: str | Path | None = None, copy_rms: float = COPY_RMS,
                     device: str = "cpu", split: str = "test",
-                    data_spec: dict | None = None) -> dict:
+                    data_spec: dict | None = None, reverse: dict | None = None) -> dict:
     """Score ``generator`` (a checkpoint) on ``dataset`` with the classifier ``judge``.
 
     Real references (agreement's recall, KID/FID, diversity) come from ``split``: ``val`` when
@@ -154,7 +156,9 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
     Returns the JSON-ready result; with ``out`` (new or empty folder) also writes
     ``score.json``, ``best_worst.png``, ``nearest_real.png`` and, for translators,
     ``first_samples.png`` there. ``data_spec`` (how ``dataset`` was read and split, a
-    :class:`~feraug.data.spec.DataSpec` dump) is recorded with the result.
+    :class:`~feraug.data.spec.DataSpec` dump) is recorded with the result. ``reverse``
+    (keyword arguments of :func:`~feraug.scoring.reverse.reverse_score`: ``model``,
+    ``epochs``) adds the reverse test on the same samples, trained in ``out/reverse``.
     """
     from feraug.io import prepare_output_dir, write_json
     from feraug.scoring.figures import save_best_worst, save_first_pairs, save_nearest_pairs
@@ -196,6 +200,15 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
     }
     if out is not None:
         out = prepare_output_dir(Path(out))
+    if reverse is not None:
+        from feraug.scoring.reverse import reverse_score
+
+        result["reverse"] = reverse_score(
+            train, dataset.subset("val"), test,
+            {e: figures[e]["faces"] for e in model.emotions()}, n, seed, device=device,
+            out=None if out is None else out / "reverse",
+            skip=frozenset({model.source_emotion} - {None}), **reverse)
+    if out is not None:
         result["files"] = {"best_worst": str(save_best_worst(figures, out / "best_worst.png")),
                            "nearest_real": str(save_nearest_pairs(figures,
                                                                   out / "nearest_real.png"))}

@@ -1,0 +1,118 @@
+"""The reverse test: how much a generator's faces teach a classifier about *real* faces.
+
+The judge's agreement (the forward test) asks whether generated faces look like their emotion
+to a classifier of real faces. It can be high for faces that teach nothing useful: edits that
+draw an emotion with a cue real faces rarely use (a closed-mouth "disgust") are recognised, yet
+a classifier trained on them learns the cue and misses real faces. The reverse test measures
+that directly ("classification accuracy score", Ravuri & Vinyals 2019), per emotion:
+
+- a classifier is trained from scratch on ``n`` faces per class, where every class the
+  generator makes is its generated faces and every other class is real train faces;
+- the same recipe is trained on ``n`` real train faces per class (the reference);
+- both are tested on real faces of the reference split; per emotion the generator makes, the
+  recall of the first over the recall of the second is the **reverse ratio** (1.0: generated
+  faces teach the emotion as well as as many real faces do).
+
+Both classifiers train for a fixed number of epochs on a cosine schedule and are used as they
+end: nothing is chosen on the reference faces. Per class ``n`` is capped by the real train
+count of that class, in both sets, so that they differ only in where the faces come from.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import torch
+
+from feraug.data.dataset import FaceDataset, concat
+from feraug.training.config import build_train_config
+from feraug.training.inputs import predict_proba
+from feraug.training.metrics import classification_metrics
+
+REVERSE_DEFAULTS = {"model": "zhu-cnn", "epochs": 30}
+
+
+def _real_faces(train: FaceDataset, k: int, n: int, seed: int) -> torch.Tensor:
+    pool = (train.labels == k).nonzero().flatten()
+    gen = torch.Generator().manual_seed(seed + 7 * k)
+    return train.images[pool[torch.randperm(len(pool), generator=gen)[:n]]]
+
+
+def per_class_counts(train: FaceDataset, n: int) -> dict[str, int]:
+    """Faces per class in both training sets: ``n``, or fewer where the real train split has
+    fewer faces of that class."""
+    counts = train.class_counts()
+    return {c: min(n, counts[c]) for c in train.classes}
+
+
+def training_set(train: FaceDataset, generated: dict[str, torch.Tensor], n: int,
+                 seed: int) -> FaceDataset:
+    """The train split of one reverse-test classifier: for each class, the first
+    ``per_class_counts`` faces of ``generated[class]`` when the generator makes the class,
+    otherwise a seeded sample of real train faces. ``generated={}`` gives the real reference."""
+    images, labels, sources, synthetic = [], [], [], []
+    for k, (emotion, count) in enumerate(per_class_counts(train, n).items()):
+        faces = generated[emotion][:count] if emotion in generated \
+            else _real_faces(train, k, count, seed)
+        images.append(faces)
+        labels.append(torch.full((len(faces),), k, dtype=torch.int64))
+        kind = "generated" if emotion in generated else "real"
+        sources += [f"{kind}:{emotion}:{i}" for i in range(len(faces))]
+        synthetic.append(torch.full((len(faces),), emotion in generated))
+    return FaceDataset(images=torch.cat(images), labels=torch.cat(labels), classes=train.classes,
+                       split=["train"] * len(sources), source_ids=sources,
+                       synthetic=torch.cat(synthetic), format="reverse-test", root=train.root)
+
+
+def _train_and_test(train_set: FaceDataset, val: FaceDataset, reference: FaceDataset,
+                    model: str, epochs: int, seed: int, device: str, out: Path) -> dict:
+    """Train one classifier on ``train_set`` (validation faces are logged, never used to
+    choose) and return its metrics on ``reference`` with its last weights."""
+    from feraug.training.trainer import fit
+
+    config = build_train_config(
+        {"model": model, "epochs": epochs, "seed": seed, "device": device,
+         "scheduler": "cosine", "data": str(train_set.root), "out": str(out)},
+        source="reverse test")
+    ds = concat([train_set, val])
+    result = fit(config, dataset=ds)
+    probs = predict_proba(result.model.eval(), reference.images, config.crop_size, config.tta)
+    metrics = classification_metrics(reference.labels.numpy(), probs.argmax(1).numpy(),
+                                     reference.classes)
+    metrics.pop("confusion_matrix")
+    metrics["train_images"] = len(train_set)
+    return metrics
+
+
+def reverse_score(train: FaceDataset, val: FaceDataset, reference: FaceDataset,
+                  generated: dict[str, torch.Tensor], n: int, seed: int = 0,
+                  model: str = REVERSE_DEFAULTS["model"],
+                  epochs: int = REVERSE_DEFAULTS["epochs"], device: str = "cpu",
+                  out: str | Path | None = None, skip: frozenset[str] = frozenset()) -> dict:
+    """The reverse test of one generator's faces (see the module docstring).
+
+    ``generated`` maps each emotion the generator makes to at least ``n`` of its faces;
+    ``val`` is logged during training only; ``reference`` (real val faces to choose between
+    generators, real test faces for a final report) scores both classifiers. With ``out``
+    the two training runs are kept in ``out/generated`` and ``out/real``. ``skip`` names
+    emotions left out of the mean ratio (a translator's source emotion)."""
+    with tempfile.TemporaryDirectory(prefix="feraug-reverse-") as tmp:
+        base = Path(out) if out is not None else Path(tmp)
+        arms = {name: _train_and_test(training_set(train, faces, n, seed), val, reference,
+                                      model, epochs, seed, device, base / name)
+                for name, faces in (("generated", generated), ("real", {}))}
+    emotions = {}
+    for emotion in generated:
+        gen = arms["generated"]["per_class"][emotion]["recall"]
+        real = arms["real"]["per_class"][emotion]["recall"]
+        emotions[emotion] = {"recall_generated": gen, "recall_real": real,
+                             "ratio": gen / real if real else None}
+    ratios = [r["ratio"] for e, r in emotions.items() if r["ratio"] is not None
+              and e not in skip]
+    return {"model": model, "epochs": epochs, "seed": seed,
+            "per_class_train": per_class_counts(train, n),
+            "accuracy": {name: arm["accuracy"] for name, arm in arms.items()},
+            "macro_f1": {name: arm["macro_f1"] for name, arm in arms.items()},
+            "emotions": emotions,
+            "mean_ratio": sum(ratios) / len(ratios) if ratios else None}
