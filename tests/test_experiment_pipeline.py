@@ -74,10 +74,12 @@ def test_smoke_config_runs_the_whole_pipeline_and_skips_finished_stages(
     judge_sha = score["judge"]["sha256"]
     assert score["judge"]["path"] == str(out / "judge" / "best.pt") and judge_sha
     assert set(score["emotions"]) == {"disgust"} and score["n"] == 64
+    assert set(score["reverse"]["emotions"]) == {"disgust"} and score["reverse"]["epochs"] == 2
     filter_sha = (manifest.get("filter") or {}).get("sha256")
     assert judge_sha not in (score.get("guide_sha256"), filter_sha)
     report = (out / "report.md").read_text()
     assert "## Generators, judged independently" in report and "best_worst" in report
+    assert "mean reverse ratio" in report
     shortcut = report.split("## Shortcut check")[1].split("\n## ")[0]
     assert "| gan-balance | disgust-balance | disgust |" in shortcut
     kept = manifest["counts"]["disgust"]["kept"]  # the set's counts, from its manifest

@@ -36,7 +36,7 @@ QUICK: dict[str, Any] = {
                   "pool_size": 4},
     # an untrained editor makes near-copies of its sources; keep them in quick mode
     "plan": {"delta": 0.0, "min_change": 0.0},
-    "judge": {"n": 16},
+    "judge": {"n": 16, "reverse_epochs": 1},
     "tsne_points": 60,
 }
 
@@ -93,7 +93,8 @@ def _gan_summary(cfg: ExperimentConfig) -> dict | None:
             "synthetic_kept": manifest["totals"]["kept"],
             "judge_agreement": judged.get("agreement"),
             "judge_recall_real": judged.get("judge_recall_real"),
-            "agreement_ratio": judged.get("agreement_ratio")}
+            "agreement_ratio": judged.get("agreement_ratio"),
+            "reverse": ((score.get("reverse") or {}).get("emotions") or {}).get(target)}
 
 
 def run_demo(out_dir: str | Path, quick: bool = False, seed: int = 0, gan: bool = True,

@@ -5,8 +5,9 @@ into ``out/judge/`` (a normal ``feraug train`` folder; finished when its test me
 or an existing checkpoint is used. It never guides a generator or filters a synthetic set:
 the scorer refuses a judge whose file is a generator's guide. Each generator's score
 (``feraug gan score``: agreement against the judge's own recall on real faces, KID/FID,
-memorisation, diversity) goes to ``out/scores/<generator>/`` and is finished when its
-``score.json`` exists; an interrupted one is scored again.
+memorisation, diversity; with ``reverse_epochs`` the reverse test) goes to
+``out/scores/<generator>/`` and is finished when its ``score.json`` exists; an interrupted
+one is scored again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from feraug.experiment.classifiers import train_real_classifier
 from feraug.experiment.config import ExperimentConfig, JudgeSpec
 from feraug.experiment.runs import run_status
 from feraug.experiment.stages import discard_interrupted, generator_checkpoint, started_marker
+from feraug.report import fmt
 
 Log = Callable[[str], None]
 
@@ -69,6 +71,8 @@ def score_generators(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None
     if len(pending) < len(cfg.generators):
         log(f"scores: {len(cfg.generators) - len(pending)} finished earlier")
     inception = resolve_inception(spec.inception) if pending else None
+    reverse = {"model": spec.reverse_model, "epochs": spec.reverse_epochs} \
+        if spec.reverse_epochs else None
     for gen in pending:
         folder = score_dir(cfg, gen.name)
         marker = started_marker(cfg, "score", gen.name)
@@ -78,11 +82,12 @@ def score_generators(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None
         marker.touch()
         result = score_generator(generator_checkpoint(cfg, gen.name), real, judge, n=spec.n,
                                  seed=spec.seed, inception=inception, out=folder,
-                                 split=spec.split, data_spec=cfg.data.model_dump())
+                                 split=spec.split, data_spec=cfg.data.model_dump(),
+                                 reverse=reverse)
         marker.unlink(missing_ok=True)
-        ratio = result["mean_agreement_ratio"]
-        log(f"score {gen.name}: mean agreement ratio "
-            + ("—" if ratio is None else f"{ratio:.2f}"))
+        log(f"score {gen.name}: mean agreement ratio {fmt(result['mean_agreement_ratio'], 2)}"
+            + ("" if reverse is None else ", mean reverse ratio "
+               f"{fmt(result['reverse']['mean_ratio'], 2)}"))
 
 
 def run_judging(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:

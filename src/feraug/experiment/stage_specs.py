@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from feraug.experiment.data import DataSpec
+from feraug.models import CLASSIFIERS
 
 #: TrainConfig fields the experiment sets itself (data options come from ``data``).
 RESERVED = ("data", "format", "image_size", "class_map", "folds", "fold", "seed", "out",
@@ -134,11 +135,22 @@ class JudgeSpec(BaseModel):
     split: Literal["val", "test"] = Field("test", description="real reference faces")
     inception: Literal["auto", "off"] = Field("auto", description="Inception FID/KID when the "
                                               "packaged network is installed")
+    reverse_epochs: int = Field(0, ge=0, description="also run the reverse test (a classifier "
+                                "trained on the generated faces, tested on real ones; "
+                                "`feraug gan score --reverse-epochs`): its epochs, 0 = off")
+    reverse_model: str = Field("zhu-cnn", description="classifier of the reverse test")
 
     @field_validator("train")
     @classmethod
     def _no_reserved(cls, v: dict[str, Any]) -> dict[str, Any]:
         return reject_reserved(v, "in `judge.train`")
+
+    @field_validator("reverse_model")
+    @classmethod
+    def _known_classifier(cls, v: str) -> str:
+        if v not in CLASSIFIERS:
+            raise ValueError(f"unknown classifier {v!r} (known: {', '.join(CLASSIFIERS)})")
+        return v
 
     @field_validator("inception", mode="before")
     @classmethod
