@@ -83,3 +83,13 @@ def test_cli_score_with_the_reverse_test(faces, tmp_path: Path, run_cli, one_thr
     assert reverse["epochs"] == 1 and reverse["model"] == "zhu-cnn"
     for name in ("generated", "real"):
         assert (tmp_path / "score" / "reverse" / name / "last.pt").is_file()
+    assert reverse["real_from_cache"] is None
+    # a second score of the same data and settings reads the real classifier from the cache
+    again = run_cli("gan", "score", ckpt, "--data", data, "--judge", judge, "-n", 6,
+                    "--inception", "off", "--device", "cpu", "--split", "val",
+                    "--reverse-epochs", 1, "--out", tmp_path / "score2", "--json")
+    assert again.code == 0, again.stderr
+    second = json.loads(again.stdout)["reverse"]
+    assert second["real_from_cache"] and second["accuracy"]["real"] == reverse["accuracy"]["real"]
+    assert not (tmp_path / "score2" / "reverse" / "real").exists()
+    assert (tmp_path / "score2" / "reverse" / "generated" / "last.pt").is_file()

@@ -16,10 +16,16 @@ that directly ("classification accuracy score", Ravuri & Vinyals 2019), per emot
 Both classifiers train for a fixed number of epochs on a cosine schedule and are used as they
 end: nothing is chosen on the reference faces. Per class ``n`` is capped by the real train
 count of that class, in both sets, so that they differ only in where the faces come from.
+
+The real classifier is the same for every generator scored on the same data with the same
+settings, so its metrics are kept in the data cache (``$FERAUG_CACHE/reverse``), keyed by
+every input of its training (faces, labels, recipe, seed, device type, torch version).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
 from pathlib import Path
 
@@ -31,6 +37,8 @@ from feraug.training.inputs import predict_proba
 from feraug.training.metrics import classification_metrics
 
 REVERSE_DEFAULTS = {"model": "zhu-cnn", "epochs": 30}
+#: Part of every cache key of the real classifier: raise it when its training changes.
+CACHE_VERSION = 1
 
 
 def _real_faces(train: FaceDataset, k: int, n: int, seed: int) -> torch.Tensor:
@@ -85,6 +93,39 @@ def _train_and_test(train_set: FaceDataset, val: FaceDataset, reference: FaceDat
     return metrics
 
 
+def _real_arm_key(parts: list[FaceDataset], model: str, epochs: int, seed: int,
+                  device: str) -> str:
+    digest = hashlib.sha256(repr((CACHE_VERSION, model, epochs, seed, torch.device(device).type,
+                                  torch.__version__)).encode())
+    for ds in parts:
+        digest.update(ds.images.contiguous().numpy().tobytes())
+        digest.update(ds.labels.numpy().tobytes())
+        digest.update(repr(ds.classes).encode())
+    return digest.hexdigest()
+
+
+def _cached_real_arm(train_set: FaceDataset, val: FaceDataset, reference: FaceDataset,
+                     model: str, epochs: int, seed: int, device: str, out: Path) -> dict:
+    """The real classifier's metrics, from the cache or trained (and then cached)."""
+    from feraug.data.load import cache_dir
+    from feraug.io import write_json
+
+    key = _real_arm_key([train_set, val, reference], model, epochs, seed, device)
+    path = cache_dir() / "reverse" / f"{key}.json"
+    if path.is_file():
+        try:
+            return {**json.loads(path.read_text()), "cached": str(path)}
+        except (OSError, json.JSONDecodeError):
+            pass  # a damaged entry is trained again and replaced
+    metrics = _train_and_test(train_set, val, reference, model, epochs, seed, device, out)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(metrics, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+    return metrics
+
+
 def reverse_score(train: FaceDataset, val: FaceDataset, reference: FaceDataset,
                   generated: dict[str, torch.Tensor], n: int, seed: int = 0,
                   model: str = REVERSE_DEFAULTS["model"],
@@ -95,13 +136,16 @@ def reverse_score(train: FaceDataset, val: FaceDataset, reference: FaceDataset,
     ``generated`` maps each emotion the generator makes to at least ``n`` of its faces;
     ``val`` is logged during training only; ``reference`` (real val faces to choose between
     generators, real test faces for a final report) scores both classifiers. With ``out``
-    the two training runs are kept in ``out/generated`` and ``out/real``. ``skip`` names
+    the two training runs are kept in ``out/generated`` and ``out/real`` (the latter only
+    when the real classifier's metrics were not in the cache). ``skip`` names
     emotions left out of the mean ratio (a translator's source emotion)."""
     with tempfile.TemporaryDirectory(prefix="feraug-reverse-") as tmp:
         base = Path(out) if out is not None else Path(tmp)
-        arms = {name: _train_and_test(training_set(train, faces, n, seed), val, reference,
-                                      model, epochs, seed, device, base / name)
-                for name, faces in (("generated", generated), ("real", {}))}
+        arms = {"generated": _train_and_test(training_set(train, generated, n, seed), val,
+                                             reference, model, epochs, seed, device,
+                                             base / "generated"),
+                "real": _cached_real_arm(training_set(train, {}, n, seed), val, reference,
+                                         model, epochs, seed, device, base / "real")}
     emotions = {}
     for emotion in generated:
         gen = arms["generated"]["per_class"][emotion]["recall"]
@@ -112,6 +156,7 @@ def reverse_score(train: FaceDataset, val: FaceDataset, reference: FaceDataset,
               and e not in skip]
     return {"model": model, "epochs": epochs, "seed": seed,
             "per_class_train": per_class_counts(train, n),
+            "real_from_cache": arms["real"].get("cached"),
             "accuracy": {name: arm["accuracy"] for name, arm in arms.items()},
             "macro_f1": {name: arm["macro_f1"] for name, arm in arms.items()},
             "emotions": emotions,
