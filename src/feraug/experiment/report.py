@@ -239,7 +239,13 @@ def _generator_section(cfg: ExperimentConfig, out: Path) -> str | None:
     parts = ["Every generator scored by a classifier that never guided a generator or "
              "filtered a synthetic set (`judge` in the config): the share of generated faces "
              "of each emotion it recognises, next to its own recall on real faces of that "
-             "emotion (ratio 1 = as recognisable as real faces), and distances to real faces."]
+             "emotion (ratio 1 = as recognisable as real faces), and distances to real faces."
+             + (" The reverse test (`judge.reverse_epochs`): a classifier trained on the "
+                "generated faces (real faces for the classes the generator does not make), "
+                "tested on real faces, beside one trained on as many real faces; its ratio "
+                "says how much of an emotion the faces teach (1 = as much as real faces). "
+                "A recognisable face can teach little: a cue real faces rarely show."
+                if cfg.judge.reverse_epochs else "")]
     for gen in cfg.generators:
         result = scores.get(gen.name)
         if result is None:
