@@ -55,8 +55,9 @@ def test_faces_identical_to_the_real_sample_teach_exactly_as_much(faces, one_thr
     row = result["emotions"]["surprise"]
     # the two training sets are equal, training is deterministic: equal recall
     assert row["recall_generated"] == pytest.approx(row["recall_real"])
+    assert row["f1_generated"] == pytest.approx(row["f1_real"])
     assert result["accuracy"]["generated"] == pytest.approx(result["accuracy"]["real"])
-    if row["recall_real"]:
+    if row["f1_real"]:
         assert row["ratio"] == pytest.approx(1.0) and result["mean_ratio"] == pytest.approx(1.0)
     assert result["per_class_train"]["surprise"] == min(8, train.class_counts()["surprise"])
 
@@ -75,7 +76,7 @@ def test_cli_score_with_the_reverse_test(faces, tmp_path: Path, run_cli, one_thr
                   "--inception", "off", "--device", "cpu", "--split", "val",
                   "--reverse-epochs", 1, "--out", tmp_path / "score")
     assert res.code == 0, res.stderr
-    assert "reverse: recall taught by generated / real" in res.stdout
+    assert "reverse: F1 taught by generated / real" in res.stdout
     assert "mean reverse ratio" in res.stdout
     scored = json.loads((tmp_path / "score" / "score.json").read_text())
     reverse = scored["reverse"]

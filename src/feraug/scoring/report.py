@@ -37,12 +37,13 @@ def score_table(result: dict) -> str:
     judge = result["judge"]
     reverse = result.get("reverse")
     if reverse is not None:
-        headers.insert(5, "reverse: recall taught by generated / real")
-        headers.insert(6, "ratio")
+        headers[5:5] = ["reverse: F1 taught by generated / real", "ratio",
+                        "recall generated / real"]
         for row in rows:
             r = reverse["emotions"].get(row[0], {})
-            row.insert(5, f"{fmt(r.get('recall_generated'))} / {fmt(r.get('recall_real'))}")
-            row.insert(6, r.get("ratio"))
+            row[5:5] = [f"{fmt(r.get('f1_generated'))} / {fmt(r.get('f1_real'))}",
+                        r.get("ratio"),
+                        f"{fmt(r.get('recall_generated'))} / {fmt(r.get('recall_real'))}"]
     text = (f"Judge: {judge['model']} `{judge['path']}` ({judge['decisions']}); generator "
             f"`{result['generator']}` step {result['step']}; real references: "
             f"{result.get('reference_split', 'test')} split; mean agreement ratio "
@@ -50,7 +51,9 @@ def score_table(result: dict) -> str:
     if reverse is not None:
         text += (f"; reverse test ({reverse['model']}, {reverse['epochs']} epochs, "
                  f"{sum(reverse['per_class_train'].values())} faces per classifier): mean "
-                 f"reverse ratio {fmt(reverse['mean_ratio'])}, accuracy on real faces "
-                 f"{fmt(reverse['accuracy']['generated'])} taught by generated faces vs "
-                 f"{fmt(reverse['accuracy']['real'])} by real ones")
+                 f"reverse ratio (F1) {fmt(reverse['mean_ratio'])}; on real faces, accuracy "
+                 f"{fmt(reverse['accuracy']['generated'])} and macro-F1 "
+                 f"{fmt(reverse['macro_f1']['generated'])} taught by generated faces vs "
+                 f"{fmt(reverse['accuracy']['real'])} and {fmt(reverse['macro_f1']['real'])} "
+                 "by real ones")
     return text + ".\n\n" + markdown_table(headers, rows)

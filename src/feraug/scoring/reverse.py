@@ -10,8 +10,10 @@ that directly ("classification accuracy score", Ravuri & Vinyals 2019), per emot
   generator makes is its generated faces and every other class is real train faces;
 - the same recipe is trained on ``n`` real train faces per class (the reference);
 - both are tested on real faces of the reference split; per emotion the generator makes, the
-  recall of the first over the recall of the second is the **reverse ratio** (1.0: generated
-  faces teach the emotion as well as as many real faces do).
+  F1 of the first over the F1 of the second is the **reverse ratio** (1.0: generated faces
+  teach the emotion as well as as many real faces do). F1, not recall: a classifier taught by
+  faces that carry an emotion's cue too widely calls many real faces that emotion, which
+  raises its recall and lowers its precision.
 
 Both classifiers train for a fixed number of epochs on a cosine schedule and are used as they
 end: nothing is chosen on the reference faces. Per class ``n`` is capped by the real train
@@ -148,10 +150,10 @@ def reverse_score(train: FaceDataset, val: FaceDataset, reference: FaceDataset,
                                          model, epochs, seed, device, base / "real")}
     emotions = {}
     for emotion in generated:
-        gen = arms["generated"]["per_class"][emotion]["recall"]
-        real = arms["real"]["per_class"][emotion]["recall"]
-        emotions[emotion] = {"recall_generated": gen, "recall_real": real,
-                             "ratio": gen / real if real else None}
+        gen, real = (arms[a]["per_class"][emotion] for a in ("generated", "real"))
+        emotions[emotion] = {"recall_generated": gen["recall"], "recall_real": real["recall"],
+                             "f1_generated": gen["f1"], "f1_real": real["f1"],
+                             "ratio": gen["f1"] / real["f1"] if real["f1"] else None}
     ratios = [r["ratio"] for e, r in emotions.items() if r["ratio"] is not None
               and e not in skip]
     return {"model": model, "epochs": epochs, "seed": seed,
@@ -159,5 +161,6 @@ def reverse_score(train: FaceDataset, val: FaceDataset, reference: FaceDataset,
             "real_from_cache": arms["real"].get("cached"),
             "accuracy": {name: arm["accuracy"] for name, arm in arms.items()},
             "macro_f1": {name: arm["macro_f1"] for name, arm in arms.items()},
+            "per_class": {name: arm["per_class"] for name, arm in arms.items()},
             "emotions": emotions,
             "mean_ratio": sum(ratios) / len(ratios) if ratios else None}
