@@ -6,13 +6,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from feraug.data.procedural import make_procedural_faces, save_image_folder
 from feraug.engine.generator_loop import train_generator
 from feraug.gan import build_generator
-from feraug.scoring.reverse import _real_faces, per_class_counts, reverse_score, training_set
+from feraug.scoring.reverse import (
+    _real_faces,
+    above_chance_ratio,
+    one_vs_rest_auc,
+    per_class_counts,
+    reverse_score,
+    training_set,
+)
 from feraug.training.config import build_train_config
 from feraug.training.trainer import fit
 
@@ -46,6 +54,18 @@ def test_training_sets_differ_only_where_the_generator_makes_faces(faces) -> Non
     assert torch.equal(real.images[real.labels == k], _real_faces(train, k, want["disgust"], 0))
 
 
+def test_auc_and_the_above_chance_ratio_by_hand() -> None:
+    labels = np.array([0, 0, 1, 1])
+    p1 = np.array([0.1, 0.4, 0.35, 0.8])  # positives above negatives in 3 of 4 pairs
+    auc = one_vs_rest_auc(labels, np.stack([1 - p1, p1], 1), ("a", "b"))
+    assert auc == {"a": pytest.approx(0.75), "b": pytest.approx(0.75)}
+    assert one_vs_rest_auc(np.array([1, 1]), np.ones((2, 2)) / 2, ("a", "b")) == \
+        {"a": None, "b": None}
+    assert above_chance_ratio(0.7, 0.9) == pytest.approx(0.5)
+    assert above_chance_ratio(0.4, 0.9) == pytest.approx(-0.25)  # worse than chance
+    assert above_chance_ratio(0.7, 0.5) is None and above_chance_ratio(None, 0.9) is None
+
+
 def test_faces_identical_to_the_real_sample_teach_exactly_as_much(faces, one_thread) -> None:
     train = faces.subset("train")
     k = train.classes.index("surprise")
@@ -56,8 +76,9 @@ def test_faces_identical_to_the_real_sample_teach_exactly_as_much(faces, one_thr
     # the two training sets are equal, training is deterministic: equal recall
     assert row["recall_generated"] == pytest.approx(row["recall_real"])
     assert row["f1_generated"] == pytest.approx(row["f1_real"])
+    assert row["auc_generated"] == pytest.approx(row["auc_real"])
     assert result["accuracy"]["generated"] == pytest.approx(result["accuracy"]["real"])
-    if row["f1_real"]:
+    if row["auc_real"] > 0.5:
         assert row["ratio"] == pytest.approx(1.0) and result["mean_ratio"] == pytest.approx(1.0)
     assert result["per_class_train"]["surprise"] == min(8, train.class_counts()["surprise"])
 
@@ -76,7 +97,7 @@ def test_cli_score_with_the_reverse_test(faces, tmp_path: Path, run_cli, one_thr
                   "--inception", "off", "--device", "cpu", "--split", "val",
                   "--reverse-epochs", 1, "--out", tmp_path / "score")
     assert res.code == 0, res.stderr
-    assert "reverse: F1 taught by generated / real" in res.stdout
+    assert "reverse: AUC taught by generated / real" in res.stdout
     assert "mean reverse ratio" in res.stdout
     scored = json.loads((tmp_path / "score" / "score.json").read_text())
     reverse = scored["reverse"]

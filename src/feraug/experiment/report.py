@@ -243,8 +243,8 @@ def _generator_section(cfg: ExperimentConfig, out: Path) -> str | None:
              + (" The reverse test (`judge.reverse_epochs`): a classifier trained on the "
                 "generated faces (real faces for the classes the generator does not make), "
                 "tested on real faces, beside one trained on as many real faces; its ratio "
-                "(of per-emotion F1) says how much of an emotion the faces teach (1 = as "
-                "much as real faces). "
+                "(per emotion, one-vs-rest ROC AUC above chance) says how much of an emotion "
+                "the faces teach (1 = as much as real faces, 0 = nothing). "
                 "A recognisable face can teach little: a cue real faces rarely show."
                 if cfg.judge.reverse_epochs else "")]
     for gen in cfg.generators:

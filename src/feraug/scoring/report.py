@@ -37,11 +37,11 @@ def score_table(result: dict) -> str:
     judge = result["judge"]
     reverse = result.get("reverse")
     if reverse is not None:
-        headers[5:5] = ["reverse: F1 taught by generated / real", "ratio",
+        headers[5:5] = ["reverse: AUC taught by generated / real", "ratio",
                         "recall generated / real"]
         for row in rows:
             r = reverse["emotions"].get(row[0], {})
-            row[5:5] = [f"{fmt(r.get('f1_generated'))} / {fmt(r.get('f1_real'))}",
+            row[5:5] = [f"{fmt(r.get('auc_generated'))} / {fmt(r.get('auc_real'))}",
                         r.get("ratio"),
                         f"{fmt(r.get('recall_generated'))} / {fmt(r.get('recall_real'))}"]
     text = (f"Judge: {judge['model']} `{judge['path']}` ({judge['decisions']}); generator "
@@ -51,7 +51,7 @@ def score_table(result: dict) -> str:
     if reverse is not None:
         text += (f"; reverse test ({reverse['model']}, {reverse['epochs']} epochs, "
                  f"{sum(reverse['per_class_train'].values())} faces per classifier): mean "
-                 f"reverse ratio (F1) {fmt(reverse['mean_ratio'])}; on real faces, accuracy "
+                 f"reverse ratio (AUC above chance) {fmt(reverse['mean_ratio'])}; on real faces, accuracy "
                  f"{fmt(reverse['accuracy']['generated'])} and macro-F1 "
                  f"{fmt(reverse['macro_f1']['generated'])} taught by generated faces vs "
                  f"{fmt(reverse['accuracy']['real'])} and {fmt(reverse['macro_f1']['real'])} "

@@ -9,11 +9,14 @@ that directly ("classification accuracy score", Ravuri & Vinyals 2019), per emot
 - a classifier is trained from scratch on ``n`` faces per class, where every class the
   generator makes is its generated faces and every other class is real train faces;
 - the same recipe is trained on ``n`` real train faces per class (the reference);
-- both are tested on real faces of the reference split; per emotion the generator makes, the
-  F1 of the first over the F1 of the second is the **reverse ratio** (1.0: generated faces
-  teach the emotion as well as as many real faces do). F1, not recall: a classifier taught by
-  faces that carry an emotion's cue too widely calls many real faces that emotion, which
-  raises its recall and lowers its precision.
+- both are tested on real faces of the reference split. Per emotion the generator makes, how
+  well each classifier tells real faces of it from all other real faces is the one-vs-rest
+  ROC AUC of its probability for that emotion; the **reverse ratio** is the first's AUC above
+  chance over the second's, ``(AUC_gen - 0.5) / (AUC_real - 0.5)`` (1.0: generated faces
+  teach the emotion as well as as many real faces do; 0: nothing). AUC, not recall or F1:
+  recall rewards a classifier taught to call too many faces an emotion, and F1 on an
+  imbalanced test split mixes in its class prior; AUC depends on neither. Recall and F1 are
+  reported beside it.
 
 Both classifiers train for a fixed number of epochs on a cosine schedule and are used as they
 end: nothing is chosen on the reference faces. Per class ``n`` is capped by the real train
@@ -31,6 +34,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from feraug.data.dataset import FaceDataset, concat
@@ -40,7 +44,7 @@ from feraug.training.metrics import classification_metrics
 
 REVERSE_DEFAULTS = {"model": "zhu-cnn", "epochs": 30}
 #: Part of every cache key of the real classifier: raise it when its training changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def _real_faces(train: FaceDataset, k: int, n: int, seed: int) -> torch.Tensor:
@@ -88,11 +92,34 @@ def _train_and_test(train_set: FaceDataset, val: FaceDataset, reference: FaceDat
     ds = concat([train_set, val])
     result = fit(config, dataset=ds)
     probs = predict_proba(result.model.eval(), reference.images, config.crop_size, config.tta)
-    metrics = classification_metrics(reference.labels.numpy(), probs.argmax(1).numpy(),
-                                     reference.classes)
+    labels = reference.labels.numpy()
+    metrics = classification_metrics(labels, probs.argmax(1).numpy(), reference.classes)
     metrics.pop("confusion_matrix")
+    metrics["auc"] = one_vs_rest_auc(labels, probs.double().numpy(), reference.classes)
     metrics["train_images"] = len(train_set)
     return metrics
+
+
+def one_vs_rest_auc(labels: np.ndarray, probs: np.ndarray,
+                    classes: tuple[str, ...]) -> dict[str, float | None]:
+    """Per class, the ROC AUC of its probability for telling faces of it from all others
+    (None where the faces hold only one side)."""
+    from sklearn.metrics import roc_auc_score
+
+    out: dict[str, float | None] = {}
+    for k, name in enumerate(classes):
+        positive = labels == k
+        out[name] = float(roc_auc_score(positive, probs[:, k])) \
+            if 0 < positive.sum() < len(labels) else None
+    return out
+
+
+def above_chance_ratio(auc_generated: float | None, auc_real: float | None) -> float | None:
+    """``(AUC_gen - 0.5) / (AUC_real - 0.5)``; None when either is missing or real faces
+    teach nothing (AUC at or below chance)."""
+    if auc_generated is None or auc_real is None or auc_real <= 0.5:
+        return None
+    return (auc_generated - 0.5) / (auc_real - 0.5)
 
 
 def _real_arm_key(parts: list[FaceDataset], model: str, epochs: int, seed: int,
@@ -151,9 +178,11 @@ def reverse_score(train: FaceDataset, val: FaceDataset, reference: FaceDataset,
     emotions = {}
     for emotion in generated:
         gen, real = (arms[a]["per_class"][emotion] for a in ("generated", "real"))
-        emotions[emotion] = {"recall_generated": gen["recall"], "recall_real": real["recall"],
-                             "f1_generated": gen["f1"], "f1_real": real["f1"],
-                             "ratio": gen["f1"] / real["f1"] if real["f1"] else None}
+        auc_gen, auc_real = (arms[a]["auc"][emotion] for a in ("generated", "real"))
+        emotions[emotion] = {"auc_generated": auc_gen, "auc_real": auc_real,
+                             "ratio": above_chance_ratio(auc_gen, auc_real),
+                             "recall_generated": gen["recall"], "recall_real": real["recall"],
+                             "f1_generated": gen["f1"], "f1_real": real["f1"]}
     ratios = [r["ratio"] for e, r in emotions.items() if r["ratio"] is not None
               and e not in skip]
     return {"model": model, "epochs": epochs, "seed": seed,
@@ -162,5 +191,6 @@ def reverse_score(train: FaceDataset, val: FaceDataset, reference: FaceDataset,
             "accuracy": {name: arm["accuracy"] for name, arm in arms.items()},
             "macro_f1": {name: arm["macro_f1"] for name, arm in arms.items()},
             "per_class": {name: arm["per_class"] for name, arm in arms.items()},
+            "auc": {name: arm["auc"] for name, arm in arms.items()},
             "emotions": emotions,
             "mean_ratio": sum(ratios) / len(ratios) if ratios else None}
