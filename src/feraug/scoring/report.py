@@ -51,7 +51,8 @@ def score_table(result: dict) -> str:
     if reverse is not None:
         text += (f"; reverse test ({reverse['model']}, {reverse['epochs']} epochs, "
                  f"{sum(reverse['per_class_train'].values())} faces per classifier): mean "
-                 f"reverse ratio (AUC above chance) {fmt(reverse['mean_ratio'])}; on real faces, accuracy "
+                 f"reverse ratio (AUC above chance) {fmt(reverse['mean_ratio'])}; on real "
+                 "faces, accuracy "
                  f"{fmt(reverse['accuracy']['generated'])} and macro-F1 "
                  f"{fmt(reverse['macro_f1']['generated'])} taught by generated faces vs "
                  f"{fmt(reverse['accuracy']['real'])} and {fmt(reverse['macro_f1']['real'])} "
