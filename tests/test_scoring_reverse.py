@@ -14,13 +14,13 @@ from feraug.data.procedural import make_procedural_faces, save_image_folder
 from feraug.engine.generator_loop import train_generator
 from feraug.gan import build_generator
 from feraug.scoring.reverse import (
-    _real_faces,
     above_chance_ratio,
     one_vs_rest_auc,
     per_class_counts,
     reverse_score,
     training_set,
 )
+from feraug.scoring.score import real_train_sample
 from feraug.training.config import build_train_config
 from feraug.training.trainer import fit
 
@@ -51,7 +51,8 @@ def test_training_sets_differ_only_where_the_generator_makes_faces(faces) -> Non
     # every other class: the same real faces in both sets
     others = generated.labels != k
     assert torch.equal(generated.images[others], real.images[real.labels != k])
-    assert torch.equal(real.images[real.labels == k], _real_faces(train, k, want["disgust"], 0))
+    assert torch.equal(real.images[real.labels == k],
+                       real_train_sample(train, k, want["disgust"], 0))
 
 
 def test_auc_and_the_above_chance_ratio_by_hand() -> None:
@@ -69,7 +70,7 @@ def test_auc_and_the_above_chance_ratio_by_hand() -> None:
 def test_faces_identical_to_the_real_sample_teach_exactly_as_much(faces, one_thread) -> None:
     train = faces.subset("train")
     k = train.classes.index("surprise")
-    same = _real_faces(train, k, 8, 0)
+    same = real_train_sample(train, k, 8, 0)
     result = reverse_score(train, faces.subset("val"), faces.subset("test"),
                            {"surprise": same}, n=8, epochs=1, device="cpu")
     row = result["emotions"]["surprise"]

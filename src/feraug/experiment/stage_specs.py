@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from feraug.experiment.data import DataSpec
-from feraug.models import CLASSIFIERS
+from feraug.models import known_classifier
 
 #: TrainConfig fields the experiment sets itself (data options come from ``data``).
 RESERVED = ("data", "format", "image_size", "class_map", "folds", "fold", "seed", "out",
@@ -148,9 +148,7 @@ class JudgeSpec(BaseModel):
     @field_validator("reverse_model")
     @classmethod
     def _known_classifier(cls, v: str) -> str:
-        if v not in CLASSIFIERS:
-            raise ValueError(f"unknown classifier {v!r} (known: {', '.join(CLASSIFIERS)})")
-        return v
+        return known_classifier(v)
 
     @field_validator("inception", mode="before")
     @classmethod

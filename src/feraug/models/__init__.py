@@ -36,6 +36,14 @@ ASSEMBLED: dict[str, ModuleType] = {
 }
 
 
+def known_classifier(name: str) -> str:
+    """``name`` when it is a trainable registered classifier; ValueError otherwise (for
+    config validators)."""
+    if name not in CLASSIFIERS:
+        raise ValueError(f"unknown model {name!r} (known: {', '.join(CLASSIFIERS)})")
+    return name
+
+
 def get_classifier(name: str) -> ModuleType:
     """The module registered as ``name``."""
     module = CLASSIFIERS.get(name) or ASSEMBLED.get(name)

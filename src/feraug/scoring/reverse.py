@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from feraug.data.dataset import FaceDataset, concat
+from feraug.scoring.score import real_train_sample
 from feraug.training.config import build_train_config
 from feraug.training.inputs import predict_proba
 from feraug.training.metrics import classification_metrics
@@ -45,12 +46,6 @@ from feraug.training.metrics import classification_metrics
 REVERSE_DEFAULTS = {"model": "zhu-cnn", "epochs": 30}
 #: Part of every cache key of the real classifier: raise it when its training changes.
 CACHE_VERSION = 2
-
-
-def _real_faces(train: FaceDataset, k: int, n: int, seed: int) -> torch.Tensor:
-    pool = (train.labels == k).nonzero().flatten()
-    gen = torch.Generator().manual_seed(seed + 7 * k)
-    return train.images[pool[torch.randperm(len(pool), generator=gen)[:n]]]
 
 
 def per_class_counts(train: FaceDataset, n: int) -> dict[str, int]:
@@ -68,7 +63,7 @@ def training_set(train: FaceDataset, generated: dict[str, torch.Tensor], n: int,
     images, labels, sources, synthetic = [], [], [], []
     for k, (emotion, count) in enumerate(per_class_counts(train, n).items()):
         faces = generated[emotion][:count] if emotion in generated \
-            else _real_faces(train, k, count, seed)
+            else real_train_sample(train, k, count, seed)
         images.append(faces)
         labels.append(torch.full((len(faces),), k, dtype=torch.int64))
         kind = "generated" if emotion in generated else "real"

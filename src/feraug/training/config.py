@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from feraug.data.spec import DataSpec
 from feraug.errors import ConfigError, validate_config
-from feraug.models import CLASSIFIERS, recipe
+from feraug.models import CLASSIFIERS, known_classifier, recipe
 
 
 class AugmentConfig(BaseModel):
@@ -105,9 +105,7 @@ class TrainConfig(BaseModel):
     @field_validator("model")
     @classmethod
     def _known_model(cls, v: str) -> str:
-        if v not in CLASSIFIERS:
-            raise ValueError(f"unknown model {v!r} (known: {', '.join(CLASSIFIERS)})")
-        return v
+        return known_classifier(v)
 
     @model_validator(mode="after")
     def _fold_in_range(self) -> TrainConfig:
