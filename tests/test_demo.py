@@ -9,15 +9,13 @@ from pathlib import Path
 import pytest
 
 from feraug.data.procedural import make_procedural_faces
-from feraug.report import (
+from feraug.reporting.figures import sample_grid_tensor, save_sample_grid, save_training_curves
+from feraug.reporting.markdown import (
     confusion_table,
     dataset_table,
     fmt_mean_ci,
     markdown_table,
     per_class_table,
-    sample_grid_tensor,
-    save_sample_grid,
-    save_training_curves,
     write_report,
 )
 from feraug.reporting.stats import mean_ci

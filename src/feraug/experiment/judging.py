@@ -21,7 +21,7 @@ from feraug.experiment.classifiers import train_real_classifier
 from feraug.experiment.config import ExperimentConfig, JudgeSpec
 from feraug.experiment.runs import run_status
 from feraug.experiment.stages import discard_interrupted, generator_checkpoint, started_marker
-from feraug.report import fmt
+from feraug.reporting.markdown import fmt
 
 Log = Callable[[str], None]
 

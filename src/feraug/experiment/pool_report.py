@@ -10,7 +10,7 @@ from pathlib import Path
 
 from feraug.experiment.data import PROCEDURAL
 from feraug.experiment.tables import main_table, recall_tables, verdicts
-from feraug.report import markdown_table, write_report
+from feraug.reporting.markdown import markdown_table, write_report
 
 PROCEDURAL_NOTE = ("**These are procedural cartoon faces, not real data.** The numbers show "
                    "that the pooling works; they say nothing about facial expression "

@@ -13,7 +13,8 @@ import yaml
 from feraug.data.dataset import FaceDataset
 from feraug.experiment.config import ExperimentConfig, run_dir
 from feraug.experiment.tables import main_table, recall_tables, verdicts
-from feraug.report import fmt, image_md, markdown_table, pyplot, save_figure, write_report
+from feraug.reporting.figures import pyplot, save_figure
+from feraug.reporting.markdown import fmt, image_md, markdown_table, write_report
 
 PROCEDURAL_NOTE = ("**These are procedural cartoon faces, not real data.** The numbers show "
                    "that the experiment machinery works; they say nothing about facial "
@@ -183,7 +184,7 @@ def _ratio_section(cfg: ExperimentConfig, results: dict, out: Path) -> str | Non
 def _samples_section(cfg: ExperimentConfig, real: FaceDataset | None, out: Path) -> str:
     """Random real training faces per class, and random faces of every synthetic set."""
     from feraug.data.synthetic import kept_nothing, load_synthetic
-    from feraug.report import save_sample_grid
+    from feraug.reporting.figures import save_sample_grid
 
     figures = out / "figures"
     parts = []

@@ -16,7 +16,7 @@ import torch
 
 from feraug.data.dataset import FaceDataset
 from feraug.experiment.config import ExperimentConfig, run_dir
-from feraug.report import markdown_table
+from feraug.reporting.markdown import markdown_table
 
 if TYPE_CHECKING:
     from feraug.models.checkpoint import LoadedClassifier

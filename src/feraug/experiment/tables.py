@@ -5,7 +5,7 @@ one experiment's report (:mod:`feraug.experiment.report`) and pooled folds'
 from __future__ import annotations
 
 from feraug.experiment.aggregate import cell, verdict
-from feraug.report import markdown_table
+from feraug.reporting.markdown import markdown_table
 
 
 def main_table(results: dict, vs_best: bool = False) -> str:

@@ -81,7 +81,7 @@ def save_tsne(loaded: LoadedClassifier, real: FaceDataset, path: str | Path,
 
 def _plot(xy: np.ndarray, labels: np.ndarray, group: np.ndarray, classes: list[str],
           path: Path, title: str) -> None:
-    from feraug.report import pyplot, save_figure
+    from feraug.reporting.figures import pyplot, save_figure
 
     plt = pyplot()
     colors = plt.get_cmap("tab10")

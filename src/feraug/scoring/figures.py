@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from feraug.report import save_labelled_grid
+from feraug.reporting.figures import save_labelled_grid
 
 COLUMNS = 8
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from feraug.report import fmt, markdown_table
+from feraug.reporting.markdown import fmt, markdown_table
 
 
 def _kid(entry: dict | None, key: str) -> str:
