@@ -93,6 +93,50 @@ def check_synthetic_faces_train_only(out: Path, manifest: dict) -> None:
     assert counts[("real", 3)] == 0 and counts[("gan-balance", 3)] == kept
 
 
+def _tensors(obj: object, prefix: str = "") -> dict[str, object]:
+    """Every tensor inside a loaded checkpoint, by its path in the nested structure."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return {prefix: obj}
+    items = obj.items() if isinstance(obj, dict) else (
+        enumerate(obj) if isinstance(obj, list | tuple) else ())
+    found: dict[str, object] = {}
+    for key, value in items:
+        found.update(_tensors(value, f"{prefix}/{key}"))
+    return found
+
+
+def _numbers(obj: object) -> object:
+    """A JSON document without its timings, file hashes, cache flags and paths (the two runs
+    write to different folders)."""
+    skip = ("seconds", "sha256", "cache")
+    if isinstance(obj, dict):
+        return {k: _numbers(v) for k, v in obj.items() if not any(s in k for s in skip)}
+    if isinstance(obj, list):
+        return [_numbers(v) for v in obj]
+    return "(a path)" if isinstance(obj, str) and "/" in obj else obj
+
+
+def test_quick_demo_is_reproducible(run_cli, tmp_path: Path) -> None:
+    """Two runs of the same demo give the same weights at every stage and the same numbers
+    (the second takes the reverse test's real arm from the cache the first filled)."""
+    import torch
+
+    outs = [tmp_path / "first", tmp_path / "second"]
+    for out in outs:
+        assert run_cli("demo", "--out", out, "--quick", "--seed", 5).code == 0
+    for name in ("classifiers/guide/last.pt", "generators/cyclegan-disgust/checkpoint.pt",
+                 "judge/last.pt", "real/seed6/last.pt", "gan-balance/seed5/last.pt"):
+        first, second = (_tensors(torch.load(o / name, map_location="cpu",
+                                             weights_only=True)) for o in outs)
+        assert first.keys() == second.keys() and first, name
+        assert all(torch.equal(first[k], second[k]) for k in first), name
+    for name in ("results.json", "scores/cyclegan-disgust/score.json"):
+        first, second = (_numbers(json.loads((o / name).read_text())) for o in outs)
+        assert first == second, name
+
+
 def test_quick_demo_without_gan(run_cli, tmp_path: Path) -> None:
     out = tmp_path / "plain"
     res = run_cli("demo", "--out", out, "--quick", "--no-gan", "--json")
