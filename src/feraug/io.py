@@ -7,8 +7,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from feraug.errors import FeraugError
 
@@ -41,17 +42,17 @@ def _write_failed(path: Path, exc: OSError) -> FeraugError:
                        "version, if any, is unchanged")
 
 
-def atomic_write_bytes(data: bytes, path: Path) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename);
-    FeraugError naming ``path`` when the disk refuses."""
-    path = Path(path)
+def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, flush and sync it to disk, then
+    rename it over ``path``; FeraugError naming ``path`` when the disk refuses. On any failure
+    the temporary file goes and the previous file at ``path`` stays as it was."""
     try:
         fd, tmp = _temporary_sibling(path)
     except OSError as exc:
         raise _write_failed(path, exc) from None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        with os.fdopen(fd, "wb") as fh:  # one handle: written, flushed and synced to disk
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -61,6 +62,12 @@ def atomic_write_bytes(data: bytes, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(data: bytes, path: Path) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename);
+    FeraugError naming ``path`` when the disk refuses."""
+    _atomic_write(Path(path), lambda fh: fh.write(data))
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
@@ -68,23 +75,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     refuses."""
     import torch
 
-    path = Path(path)
-    try:
-        fd, tmp = _temporary_sibling(path)
-    except OSError as exc:
-        raise _write_failed(path, exc) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:  # one handle: written, flushed and synced to disk
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise _write_failed(path, exc) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_write(Path(path), lambda fh: torch.save(obj, fh))
 
 
 def read_torch_checkpoint(path: str | Path, fmt: str, kind: str) -> dict:
