@@ -204,3 +204,45 @@ def test_an_unwritable_feature_cache_only_costs_time(tmp_path: Path,
     faces = torch.randint(0, 256, (3, 1, 48, 48), dtype=torch.uint8)
     inception = InceptionFeatures(net)
     assert torch.equal(inception.cached(faces), inception(faces))
+
+
+def _labelled_faces() -> object:
+    """A train split whose every face is filled with its class index, so a face's pixels say
+    which emotion it was."""
+    from feraug.data.dataset import FaceDataset
+
+    classes = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    labels = torch.arange(7).repeat_interleave(3)
+    images = labels.to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 48, 48).contiguous()
+    return FaceDataset(images, labels, classes, ["train"] * len(labels),
+                       [f"f{i}" for i in range(len(labels))])
+
+
+def test_translator_sources_per_emotion_and_the_any_source_override() -> None:
+    """A translator with a source emotion translates those faces for every emotion; a
+    StarGAN told to take any source gets every emotion's faces but the one it makes, like
+    `feraug synth`; a CycleGAN (trained on one pair) refuses the override."""
+    from feraug.errors import ConfigError
+    from feraug.scoring.score import source_faces
+
+    train = _labelled_faces()
+    model = build_generator("stargan", {"ngf": 4, "n_blocks": 1, "ndf": 4}, train.classes, 48)
+    neutral = train.classes.index("neutral")
+    for emotion in ("angry", "happy"):
+        faces = source_faces(model, train, emotion, 5, seed=0)
+        assert faces.shape == (5, 1, 48, 48) and bool((faces == neutral).all())
+    model.use_sources(None)
+    for k, emotion in enumerate(train.classes):
+        faces = source_faces(model, train, emotion, 40, seed=0)
+        made_from = set(faces[:, 0, 0, 0].tolist())
+        assert k not in made_from and len(made_from) == 6, emotion
+    again = source_faces(model, train, "angry", 40, seed=0)
+    assert torch.equal(again, source_faces(model, train, "angry", 40, seed=0))
+    model.use_sources("happy")
+    assert bool((source_faces(model, train, "sad", 4, seed=0) == 3).all())
+    with pytest.raises(ConfigError, match="no 'contempt' faces"):
+        model.use_sources("contempt")
+    cyclegan = build_generator("cyclegan", {"ngf": 4, "n_blocks": 1, "ndf": 4}, train.classes,
+                               48)
+    with pytest.raises(ConfigError, match="cannot be changed"):
+        cyclegan.use_sources(None)

@@ -262,6 +262,10 @@ def score_cmd(
         "beside one trained on as many real faces (0: off)")] = 0,
     reverse_model: Annotated[str, typer.Option("--reverse-model", help="classifier of the "
                              "reverse test")] = "zhu-cnn",
+    sources: Annotated[str | None, typer.Option(
+        "--sources", help="translators trained between every pair of emotions (stargan): "
+        "translate faces of this emotion, or 'any' (every emotion but the one made), instead "
+        "of the source emotion it was trained with")] = None,
     format: FormatOpt = None,
     class_map: ClassMapOpt = None,
     folds: FoldsOpt = None,
@@ -287,11 +291,13 @@ def score_cmd(
     ds = spec.load()
     check_generator_split(meta, ds)
     dev = resolve_device(device)
+    if sources is not None and sources != "any":
+        sources = canonical(sources, "--sources")
     result = score_generator(checkpoint, ds, judge, n=n, seed=seed, out=out,
                              inception=resolve_inception(inception, dev), device=str(dev),
                              split=reference_split, data_spec=spec.model_dump(),
                              reverse={"model": reverse_model, "epochs": reverse_epochs}
-                             if reverse_epochs else None)
+                             if reverse_epochs else None, sources_from=sources)
     if json_out:
         typer.echo(json.dumps(result, indent=2))
     else:

@@ -13,7 +13,8 @@ Every generator is a :class:`GeneratorModel` subclass in its own module, registe
   subset of ``classes`` (the classes of the data it was trained on);
 - ``needs_sources`` and ``source_emotion``: whether it translates real faces and, if so, of
   which emotion (``None``: noise-to-face generators, and translators that take faces of any
-  emotion);
+  emotion); ``use_sources(emotion)`` changes the latter for translators trained between
+  every pair of emotions (``any_source``, e.g. StarGAN);
 - ``sample(emotion, n, seed, sources=None)``: ``n`` uint8 faces ``[n, 1, S, S]`` on the CPU,
   the same for the same seed. Translators (``needs_sources = True``) turn the given real
   faces of ``source_emotion`` into ``emotion``; the others ignore ``sources``;
@@ -160,6 +161,9 @@ class GeneratorModel(ABC):
     name: ClassVar[str]
     config_class: ClassVar[type[GanConfig]] = GanConfig
     needs_sources: ClassVar[bool] = False
+    #: trained to translate faces of every emotion into every other, so the source emotion
+    #: used when sampling may differ from the one its config names
+    any_source: ClassVar[bool] = False
     source_emotion: str | None
 
     def __init__(self, config: GanConfig, classes: tuple[str, ...], image_size: int) -> None:
@@ -253,6 +257,18 @@ class GeneratorModel(ABC):
             raise ConfigError(f"{self.name} generator cannot make {emotion!r} "
                               f"(it makes: {', '.join(self.emotions())})")
         return self.classes.index(emotion)
+
+    def use_sources(self, emotion: str | None) -> None:
+        """Sample from faces of ``emotion`` (None: of every emotion but the one made) instead
+        of the source emotion it was configured with; only for ``any_source`` translators."""
+        if not self.any_source:
+            raise ConfigError(f"{self.name} was trained to translate "
+                              f"{self.source_emotion or 'its own sources'} only; its sources "
+                              "cannot be changed")
+        if emotion is not None and emotion not in self.classes:
+            raise ConfigError(f"{self.name}: no {emotion!r} faces in its classes "
+                              f"({', '.join(self.classes)})")
+        self.source_emotion = emotion
 
     def check_sources(self, sources: torch.Tensor | None, n: int) -> torch.Tensor:
         """Validate translator sources and return ``n`` of them (``sources[i % len]``)."""

@@ -141,10 +141,14 @@ class StarGanConfig(EditConfig):
 
 
 class StarGan(EditTranslator):
-    """Multi-domain expression translator: ``sample(emotion, n, seed, sources=faces)``."""
+    """Multi-domain expression translator: ``sample(emotion, n, seed, sources=faces)``.
+
+    Every training step translates real faces of every emotion into another, so any emotion's
+    faces can be its sources (``any_source``); ``source`` only sets the default."""
 
     name = "stargan"
     config_class = StarGanConfig
+    any_source = True
 
     def __init__(self, config: StarGanConfig, classes: tuple[str, ...], image_size: int) -> None:
         super().__init__(config, classes, image_size)

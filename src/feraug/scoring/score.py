@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from feraug.data.dataset import FaceDataset
-from feraug.errors import ConfigError
+from feraug.errors import ConfigError, DataError
 from feraug.gan.base import GeneratorModel, load_generator
 from feraug.scoring.distances import fid, kid, mean_pairwise_distance, nearest_distance
 from feraug.scoring.inception import InceptionFeatures
@@ -57,13 +57,25 @@ def generate(model: GeneratorModel, emotion: str, n: int, seed: int,
     return model.sample(emotion, n, seed, sources if model.needs_sources else None)
 
 
-def source_faces(model: GeneratorModel, train: FaceDataset) -> torch.Tensor | None:
-    """Train faces a translator translates (its source emotion; all faces when it has none)."""
+def source_faces(model: GeneratorModel, train: FaceDataset, emotion: str, n: int,
+                 seed: int) -> torch.Tensor | None:
+    """The ``n`` train faces a translator turns into ``emotion`` (None for noise-to-face
+    generators): its source emotion's faces in order, repeated when there are fewer; for a
+    translator without a source emotion, a seeded sample of every other emotion's faces (as
+    ``feraug synth`` draws them: a face is never translated into its own emotion)."""
     if not model.needs_sources:
         return None
-    if model.source_emotion is None:
-        return train.images
-    return train.images[train.labels == train.classes.index(model.source_emotion)]
+    if model.source_emotion is not None:
+        pool = (train.labels == train.classes.index(model.source_emotion)).nonzero().flatten()
+    else:
+        own = train.classes.index(emotion) if emotion in train.classes else -1
+        pool = (train.labels != own).nonzero().flatten()
+        gen = torch.Generator().manual_seed(seed + 1_000_003)
+        pool = pool[torch.randperm(len(pool), generator=gen)]
+    if len(pool) == 0:
+        raise DataError(f"{train.root or train.format}: the train split has no faces for "
+                        f"{model.name} to translate into {emotion!r}")
+    return train.images[pool[torch.arange(n) % len(pool)]]
 
 
 def _distances(ref: torch.Tensor, gen: torch.Tensor, floor: torch.Tensor,
@@ -148,7 +160,8 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
                     n: int = 500, seed: int = 0, inception: InceptionFeatures | None = None,
                     out: str | Path | None = None, copy_rms: float = COPY_RMS,
                     device: str = "cpu", split: str = "test",
-                    data_spec: dict | None = None, reverse: dict | None = None) -> dict:
+                    data_spec: dict | None = None, reverse: dict | None = None,
+                    sources_from: str | None = None) -> dict:
     """Score ``generator`` (a checkpoint) on ``dataset`` with the classifier ``judge``.
 
     Real references (agreement's recall, KID/FID, diversity) come from ``split``: ``val`` when
@@ -159,11 +172,16 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
     :class:`~feraug.data.spec.DataSpec` dump) is recorded with the result. ``reverse``
     (keyword arguments of :func:`~feraug.scoring.reverse.reverse_score`: ``model``,
     ``epochs``) adds the reverse test on the same samples, trained in ``out/reverse``.
+    ``sources_from`` (translators trained between every pair of emotions only) translates
+    faces of that emotion, or with ``"any"`` of every emotion but the one made, instead of
+    the source emotion the generator was trained with.
     """
     from feraug.io import prepare_output_dir, write_json
     from feraug.scoring.figures import save_best_worst, save_first_pairs, save_nearest_pairs
 
     model = load_generator(generator, device)
+    if sources_from is not None:
+        model.use_sources(None if sources_from == "any" else sources_from)
     the_judge = load_judge(judge, dataset, device)
     check_independent(the_judge, model.meta, generator)
     if split not in ("val", "test"):
@@ -171,15 +189,17 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
     train, test = dataset.subset("train"), dataset.subset(split)
     if len(test) == 0:
         raise ConfigError(f"{dataset.root}: no {split} faces to compare with")
-    sources = source_faces(model, train)
     guard = MemorisationGuard(train.images, 0.0, device)
     f_all_train = the_judge.features(train.images)
-    used = None if sources is None else sources[torch.arange(n) % len(sources)]
-    src = SourceFeatures(used, None if used is None else the_judge.features(used),
-                         None if used is None or inception is None else inception.cached(used))
     emotions, figures = {}, {}
+    src = None
     for emotion in model.emotions():
-        faces = generate(model, emotion, n, seed, sources)
+        if src is None or model.source_emotion is None:  # one source set serves every emotion
+            used = source_faces(model, train, emotion, n, seed)
+            src = SourceFeatures(used, None if used is None else the_judge.features(used),
+                                 None if used is None or inception is None
+                                 else inception.cached(used))
+        faces = generate(model, emotion, n, seed, src.faces)
         emotions[emotion], figures[emotion] = score_emotion(
             the_judge, emotion, faces, src, train, test, guard, f_all_train, inception, seed,
             copy_rms)
@@ -194,6 +214,7 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
         "data": str(dataset.root), "data_spec": data_spec,
         "train_fingerprint": train.fingerprint(),
         "n": n, "seed": seed, "reference_split": split,
+        "sources": None if not model.needs_sources else model.source_emotion or "any",
         "inception": None if inception is None else str(inception.path),
         "mean_agreement_ratio": sum(ratios) / len(ratios) if ratios else None,
         "emotions": emotions,
