@@ -63,6 +63,9 @@ class FakeGenerator:
     def emotions(self) -> tuple[str, ...]:
         return self.makes or self.classes
 
+    def use_sources(self, emotion: str | None) -> None:
+        self.source_emotion = emotion
+
     def sample(self, emotion: str, n: int, seed: int,
                sources: torch.Tensor | None = None) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
@@ -197,6 +200,34 @@ def test_translator_without_source_emotion_uses_other_emotions(tmp_path: Path) -
     for img in torch.cat(gen.seen_sources).flatten(1):
         assert not bool((disgust == img).all(1).any())
         assert bool((train == img).all(1).any())
+
+
+def test_a_plan_can_change_a_translators_sources(tmp_path: Path) -> None:
+    """`sources: any` (every emotion but the one made) and `sources: <emotion>` override the
+    translator's own source emotion; a noise-to-face generator has no sources to change."""
+    real = make_real()
+    train = real.images[real.indices("train")]
+    train_labels = real.labels[real.indices("train")]
+
+    def labels_of(faces: torch.Tensor) -> set[str]:
+        same = (faces.flatten(1)[:, None] == train.flatten(1)[None]).all(2)
+        return {CLASSES[int(train_labels[same[i].nonzero()[0, 0]])] for i in range(len(faces))}
+
+    gen = FakeGenerator("translate")
+    m = build_synthetic_set(gen, real, make_plan(emotions=["disgust"], delta=0, min_change=0,
+                                                 sources="any"), tmp_path / "any")
+    assert m["generator"]["source_emotion"] is None and m["plan"]["sources"] == "any"
+    made_from = labels_of(torch.cat(gen.seen_sources))
+    assert "disgust" not in made_from and len(made_from) > 1
+    gen = FakeGenerator("translate")
+    build_synthetic_set(gen, real, make_plan(emotions=["disgust"], delta=0, min_change=0,
+                                             sources="Happy"), tmp_path / "happy")
+    assert labels_of(torch.cat(gen.seen_sources)) == {"happy"}
+    with pytest.raises(ConfigError, match="makes faces from noise"):
+        build_synthetic_set(FakeGenerator("noise"), real, make_plan(sources="any"),
+                            tmp_path / "noise")
+    with pytest.raises(ConfigError, match="sources"):
+        make_plan(sources="boredom")
 
 
 def test_quality_filter_with_real_checkpoint(tmp_path: Path) -> None:

@@ -146,6 +146,11 @@ def synth(
                                "translator without a noise or style input repeats itself "
                                "when it runs out of sources); by default they are dropped.",
     )] = False,
+    sources: Annotated[str | None, typer.Option(
+        "--sources", help="Translators trained between every pair of emotions (stargan): "
+                          "translate faces of this emotion, or 'any' (every emotion but the "
+                          "one made), instead of the source emotion it was trained with.",
+    )] = None,
     seed: Annotated[int, typer.Option(min=0, help="Sampling seed.")] = 0,
     oversample: Annotated[float, typer.Option(
         min=1.0, max=20.0, help="Candidates per missing image in each filtering round.")] = 1.5,
@@ -177,7 +182,7 @@ def synth(
         mode="multiply" if multiply is not None else "balance",
         k=multiply, seed=seed, filter_model=None if filter_model is None else str(filter_model),
         tau=tau, tau_quantile=tau_quantile, delta=delta, min_change=min_change,
-        unique=not allow_copies, oversample=oversample,
+        unique=not allow_copies, sources=sources, oversample=oversample,
         max_attempts=max_attempts,
         batch_size=batch_size,
     )

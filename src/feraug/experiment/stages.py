@@ -99,8 +99,10 @@ def discard_interrupted(folder: Path, marker: Path) -> None:
 
 #: Plan options added after sets were built, with the value that describes how those sets
 #: were made (before ``unique`` existed copies were kept; before ``min_change`` no edit was
-#: too small; before ``tau_quantile`` every emotion had the one ``tau``).
-PLAN_OPTIONS_BEFORE_THEY_EXISTED = {"unique": False, "min_change": 0.0, "tau_quantile": None}
+#: too small; before ``tau_quantile`` every emotion had the one ``tau``; before ``sources`` a
+#: translator took its own source emotion's faces).
+PLAN_OPTIONS_BEFORE_THEY_EXISTED = {"unique": False, "min_change": 0.0, "tau_quantile": None,
+                                    "sources": None}
 
 
 def synthetic_status(cfg: ExperimentConfig, spec: SyntheticSpec) -> str:

@@ -46,6 +46,10 @@ class SampleGenerator(Protocol):
         """``n`` uint8 faces ``[n,1,S,S]`` of ``emotion``; translators need ``sources``."""
         ...
 
+    def use_sources(self, emotion: str | None) -> None:
+        """Translate faces of ``emotion`` (None: of every other emotion) from now on."""
+        ...
+
 
 class SynthPlan(BaseModel):
     """Which emotions to synthesise, how many, and which samples to throw away.
@@ -97,6 +101,10 @@ class SynthPlan(BaseModel):
                               "the 99th percentile of the absolute change from the source")
     unique: bool = Field(True, description="drop a sample identical to an earlier draft of "
                          "its emotion (a deterministic translator repeats itself)")
+    sources: str | None = Field(
+        None, description="translators trained between every pair of emotions (stargan): "
+        "translate faces of this emotion, or 'any' (every emotion but the one made), instead "
+        "of the source emotion the generator was trained with")
     oversample: float = Field(1.5, ge=1.0, le=20.0)
     max_attempts: int = Field(5, ge=1, le=100)
     batch_size: int = Field(256, ge=1, le=65536)
@@ -111,6 +119,16 @@ class SynthPlan(BaseModel):
             raise ValueError("no emotions given")
         try:
             return list(sort_classes(names))
+        except DataError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("sources")
+    @classmethod
+    def _canonical_sources(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() == "any":
+            return None if value is None else "any"
+        try:
+            return canonical(value, source="sources")
         except DataError as exc:
             raise ValueError(str(exc)) from None
 
