@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from feraug.data.procedural import make_procedural_faces
 from feraug.reporting.figures import sample_grid_tensor, save_sample_grid, save_training_curves
@@ -93,15 +94,13 @@ def check_synthetic_faces_train_only(out: Path, manifest: dict) -> None:
     assert counts[("real", 3)] == 0 and counts[("gan-balance", 3)] == kept
 
 
-def _tensors(obj: object, prefix: str = "") -> dict[str, object]:
+def _tensors(obj: object, prefix: str = "") -> dict[str, torch.Tensor]:
     """Every tensor inside a loaded checkpoint, by its path in the nested structure."""
-    import torch
-
     if isinstance(obj, torch.Tensor):
         return {prefix: obj}
     items = obj.items() if isinstance(obj, dict) else (
         enumerate(obj) if isinstance(obj, list | tuple) else ())
-    found: dict[str, object] = {}
+    found: dict[str, torch.Tensor] = {}
     for key, value in items:
         found.update(_tensors(value, f"{prefix}/{key}"))
     return found
@@ -121,11 +120,10 @@ def _numbers(obj: object) -> object:
 def test_quick_demo_is_reproducible(run_cli, tmp_path: Path) -> None:
     """Two runs of the same demo give the same weights at every stage and the same numbers
     (the second takes the reverse test's real arm from the cache the first filled)."""
-    import torch
-
     outs = [tmp_path / "first", tmp_path / "second"]
     for out in outs:
-        assert run_cli("demo", "--out", out, "--quick", "--seed", 5).code == 0
+        res = run_cli("demo", "--out", out, "--quick", "--seed", 5)
+        assert res.code == 0, res.stderr
     for name in ("classifiers/guide/last.pt", "generators/cyclegan-disgust/checkpoint.pt",
                  "judge/last.pt", "real/seed6/last.pt", "gan-balance/seed5/last.pt"):
         first, second = (_tensors(torch.load(o / name, map_location="cpu",

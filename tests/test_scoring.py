@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from feraug.data.dataset import FaceDataset
 from feraug.data.procedural import make_procedural_faces, save_image_folder
 from feraug.engine.generator_loop import train_generator
 from feraug.gan import build_generator
@@ -206,11 +207,9 @@ def test_an_unwritable_feature_cache_only_costs_time(tmp_path: Path,
     assert torch.equal(inception.cached(faces), inception(faces))
 
 
-def _labelled_faces() -> object:
+def _labelled_faces() -> FaceDataset:
     """A train split whose every face is filled with its class index, so a face's pixels say
     which emotion it was."""
-    from feraug.data.dataset import FaceDataset
-
     classes = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
     labels = torch.arange(7).repeat_interleave(3)
     images = labels.to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 48, 48).contiguous()

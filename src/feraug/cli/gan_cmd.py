@@ -291,8 +291,8 @@ def score_cmd(
     ds = spec.load()
     check_generator_split(meta, ds)
     dev = resolve_device(device)
-    if sources is not None and sources != "any":
-        sources = canonical(sources, "--sources")
+    if sources is not None:
+        sources = "any" if sources.strip().lower() == "any" else canonical(sources, "--sources")
     result = score_generator(checkpoint, ds, judge, n=n, seed=seed, out=out,
                              inception=resolve_inception(inception, dev), device=str(dev),
                              split=reference_split, data_spec=spec.model_dump(),

@@ -32,7 +32,6 @@ its config dict, never from pickled code.
 from __future__ import annotations
 
 import contextlib
-import copy
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -69,47 +68,6 @@ class GanConfig(BaseModel):
         return dumped
 
 
-def balanced_streams(labels: torch.Tensor, num_classes: int, batch: int
-                     ) -> list[tuple[torch.Tensor, int]]:
-    """One stream per class present, splitting ``batch`` as evenly as possible."""
-    pools = [(labels == k).nonzero().flatten() for k in range(num_classes)]
-    pools = [p for p in pools if len(p)]
-    shares = [batch // len(pools) + (i < batch % len(pools)) for i in range(len(pools))]
-    return [(p, n) for p, n in zip(pools, shares, strict=True) if n > 0]
-
-
-def ema_beta(step: int, batch: int, half_life_kimg: float, rampup: float) -> float:
-    """StyleGAN2-ADA's EMA decay for one step: a half-life of ``half_life_kimg`` thousand
-    images, shortened to ``rampup`` x the images seen so far early in training."""
-    half_life = half_life_kimg * 1000
-    if rampup > 0:
-        half_life = min(half_life, (step + 1) * batch * rampup)
-    return 0.5 ** (batch / max(half_life, 1e-8)) if half_life > 0 else 0.0
-
-
-@torch.no_grad()
-def update_ema(ema: nn.Module, net: nn.Module, beta: float) -> None:
-    """Move ``ema``'s parameters towards ``net``'s by ``1 - beta``; copy its buffers (batch
-    norm statistics) as they are."""
-    for p_ema, p in zip(ema.parameters(), net.parameters(), strict=True):
-        p_ema.lerp_(p, 1.0 - beta)
-    for b_ema, b in zip(ema.buffers(), net.buffers(), strict=True):
-        b_ema.copy_(b)
-
-
-def r1_step(d: nn.Module, real: torch.Tensor, labels: torch.Tensor,
-            optimizer: torch.optim.Optimizer, weight: float) -> torch.Tensor:
-    """One lazy R1 step (Mescheder et al. 2018) in fp32: ``weight / 2`` x the squared
-    gradient norm of ``d``'s score at the real faces; returns the detached penalty."""
-    x = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(d(x, labels).sum(), x, create_graph=True)
-    r1 = grad.square().sum(dim=(1, 2, 3)).mean()
-    optimizer.zero_grad(set_to_none=True)
-    (r1 * (weight / 2)).backward()
-    optimizer.step()
-    return r1.detach()
-
-
 def build_config(config_class: type[GanConfig], values: dict | None = None,
                  source: str = "config") -> GanConfig:
     """Validate ``values`` into ``config_class``; ConfigError naming ``source`` on problems."""
@@ -135,19 +93,6 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
 def count_parameters(net: nn.Module) -> int:
     """Number of parameters of a network."""
     return sum(p.numel() for p in net.parameters())
-
-
-def set_requires_grad(net: nn.Module, flag: bool) -> None:
-    """Switch gradient tracking for all parameters of ``net``."""
-    for p in net.parameters():
-        p.requires_grad_(flag)
-
-
-def frozen_copy(net: nn.Module) -> nn.Module:
-    """An eval-mode copy of ``net`` without gradients (an EMA generator's starting point)."""
-    ema = copy.deepcopy(net).eval()
-    set_requires_grad(ema, False)
-    return ema
 
 
 class GeneratorModel(ABC):
@@ -261,6 +206,9 @@ class GeneratorModel(ABC):
     def use_sources(self, emotion: str | None) -> None:
         """Sample from faces of ``emotion`` (None: of every emotion but the one made) instead
         of the source emotion it was configured with; only for ``any_source`` translators."""
+        if not self.needs_sources:
+            raise ConfigError(f"{self.name} makes faces from noise, not from real faces: it "
+                              "has no sources to change")
         if not self.any_source:
             raise ConfigError(f"{self.name} was trained to translate "
                               f"{self.source_emotion or 'its own sources'} only; its sources "

@@ -21,11 +21,12 @@ from pydantic import Field
 
 from feraug.emotions import canonical
 from feraug.errors import ConfigError
-from feraug.gan.base import SAMPLE_CHUNK, set_requires_grad, to_float, to_uint8
+from feraug.gan.base import SAMPLE_CHUNK, to_float, to_uint8
 from feraug.gan.diffaugment import diff_augment
 from feraug.gan.editing import EditConfig, EditTranslator
 from feraug.gan.editnets import MaskUNet, PatchDiscriminator, hinge_d_loss
 from feraug.gan.nets import ImagePool
+from feraug.gan.steps import set_requires_grad
 
 
 class CycleGanConfig(EditConfig):

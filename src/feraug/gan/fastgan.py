@@ -20,12 +20,10 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from feraug.gan.base import (
-    set_requires_grad,
-)
 from feraug.gan.fastnets import FastGenerator
 from feraug.gan.guide import GuideConfig, GuidedGenerator
 from feraug.gan.noise import NoiseConfig, NoiseToFace
+from feraug.gan.steps import set_requires_grad
 from feraug.gan.stylenets import ProjectionDiscriminator
 
 

@@ -14,18 +14,9 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from feraug.gan.base import (
-    SAMPLE_CHUNK,
-    GanConfig,
-    GeneratorModel,
-    balanced_streams,
-    ema_beta,
-    frozen_copy,
-    r1_step,
-    to_uint8,
-    update_ema,
-)
+from feraug.gan.base import SAMPLE_CHUNK, GanConfig, GeneratorModel, to_uint8
 from feraug.gan.diffaugment import Policy, diff_augment
+from feraug.gan.steps import balanced_streams, ema_beta, frozen_copy, r1_step, update_ema
 
 
 class NoiseConfig(GanConfig):

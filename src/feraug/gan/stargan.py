@@ -34,16 +34,7 @@ from pydantic import Field
 
 from feraug.emotions import canonical
 from feraug.errors import ConfigError
-from feraug.gan.base import (
-    SAMPLE_CHUNK,
-    balanced_streams,
-    ema_beta,
-    frozen_copy,
-    set_requires_grad,
-    to_float,
-    to_uint8,
-    update_ema,
-)
+from feraug.gan.base import SAMPLE_CHUNK, to_float, to_uint8
 from feraug.gan.diffaugment import diff_augment
 from feraug.gan.editing import EditConfig, EditTranslator
 from feraug.gan.editnets import (
@@ -52,6 +43,13 @@ from feraug.gan.editnets import (
     StyleEncoder,
     hinge_d_loss,
     r1_penalty,
+)
+from feraug.gan.steps import (
+    balanced_streams,
+    ema_beta,
+    frozen_copy,
+    set_requires_grad,
+    update_ema,
 )
 
 

@@ -2,7 +2,8 @@
 measured by an independent judge (see :mod:`feraug.scoring.judge`).
 
 Per emotion ``e`` the generator can make, with ``n`` samples (translators translate real
-train faces of their source emotion, cycling through them):
+train faces of their source emotion, cycling through them; a translator without one, a seeded
+sample of every other emotion's faces):
 
 Real references ("real test faces" below) come from the test split, or from the validation
 split when the score is used to choose between generators.
@@ -40,6 +41,9 @@ from feraug.scoring.inception import InceptionFeatures
 from feraug.scoring.judge import Judge, check_independent, load_judge
 from feraug.synth.filters import MemorisationGuard
 
+#: keeps the order of sources drawn from every other emotion apart from other seeded draws
+SOURCE_ORDER_OFFSET = 1_000_003
+
 COPY_RMS = 0.02
 
 
@@ -61,8 +65,8 @@ def source_faces(model: GeneratorModel, train: FaceDataset, emotion: str, n: int
                  seed: int) -> torch.Tensor | None:
     """The ``n`` train faces a translator turns into ``emotion`` (None for noise-to-face
     generators): its source emotion's faces in order, repeated when there are fewer; for a
-    translator without a source emotion, a seeded sample of every other emotion's faces (as
-    ``feraug synth`` draws them: a face is never translated into its own emotion)."""
+    translator without a source emotion, a seeded sample of every other emotion's faces (the
+    pool ``feraug synth`` draws from: a face is never translated into its own emotion)."""
     if not model.needs_sources:
         return None
     if model.source_emotion is not None:
@@ -70,7 +74,7 @@ def source_faces(model: GeneratorModel, train: FaceDataset, emotion: str, n: int
     else:
         own = train.classes.index(emotion) if emotion in train.classes else -1
         pool = (train.labels != own).nonzero().flatten()
-        gen = torch.Generator().manual_seed(seed + 1_000_003)
+        gen = torch.Generator().manual_seed(seed + SOURCE_ORDER_OFFSET)
         pool = pool[torch.randperm(len(pool), generator=gen)]
     if len(pool) == 0:
         raise DataError(f"{train.root or train.format}: the train split has no faces for "
@@ -87,7 +91,8 @@ def _distances(ref: torch.Tensor, gen: torch.Tensor, floor: torch.Tensor,
 
 @dataclass
 class SourceFeatures:
-    """The translated sources and their features, computed once for all emotions."""
+    """The translated sources and their features (computed once for all emotions when the
+    translator has a source emotion, else once per emotion)."""
 
     faces: torch.Tensor | None
     judge: torch.Tensor | None
@@ -194,7 +199,8 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
     emotions, figures = {}, {}
     src = None
     for emotion in model.emotions():
-        if src is None or model.source_emotion is None:  # one source set serves every emotion
+        # a source emotion: one set serves every emotion; else each leaves out its own faces
+        if src is None or model.source_emotion is None:
             used = source_faces(model, train, emotion, n, seed)
             src = SourceFeatures(used, None if used is None else the_judge.features(used),
                                  None if used is None or inception is None

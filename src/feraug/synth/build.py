@@ -174,7 +174,8 @@ def build_synthetic_set(
     """Generate, filter and write a synthetic training set; return its manifest.
 
     Counts come from ``plan`` and the real *train* split; translators start from the real
-    train faces of their source emotion only (or of ``plan.sources``). Refuses (FeraugError)
+    train faces of their source emotion only (or of ``plan.sources``, which ``generator``
+    keeps after the call). Refuses (FeraugError)
     an existing non-empty ``out_dir``, one under a validation/test split folder, or one
     inside the real data set.
     When filters leave an emotion short after ``plan.max_attempts`` rounds, the manifest
@@ -189,10 +190,7 @@ def build_synthetic_set(
                           f"size={generator.image_size}")
     if "train" not in real.split_names():
         raise DataError(f"{real.root or real.format}: data set has no train split")
-    if plan.sources is not None:
-        if not generator.needs_sources:
-            raise ConfigError(f"plan sources: generator {generator.name!r} makes faces from "
-                              "noise, not from real faces")
+    if plan.sources is not None:  # the caller's generator keeps these sources afterwards
         generator.use_sources(None if plan.sources == "any" else plan.sources)
     emotions = resolve_emotions(plan, generator, real.classes)
     train_counts = real.class_counts("train")
