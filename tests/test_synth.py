@@ -63,7 +63,7 @@ class FakeGenerator:
         return self.makes or self.classes
 
     def use_sources(self, emotion: str | None) -> None:
-        self.source_emotion = emotion
+        self.source_emotion = None if emotion == "any" else emotion
 
     def sample(self, emotion: str, n: int, seed: int,
                sources: torch.Tensor | None = None) -> torch.Tensor:

@@ -84,6 +84,12 @@ def canonical(name: str, source: str = "label") -> str:
     raise DataError(f"{source}: unknown emotion label {name!r} (known: {known} and synonyms)")
 
 
+def canonical_sources(name: str, source: str = "sources") -> str:
+    """A translator's sources as a user writes them: ``"any"`` (every emotion but the one
+    made, in any case) or a canonical emotion; DataError naming ``source`` otherwise."""
+    return "any" if name.strip().lower() == "any" else canonical(name, source)
+
+
 def emotion_index(name: str) -> int:
     """Canonical index of a canonical emotion name."""
     return EMOTIONS.index(canonical(name))

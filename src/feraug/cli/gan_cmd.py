@@ -18,7 +18,7 @@ from feraug.cli.split_options import (
     data_spec_from_options,
     generator_data_spec,
 )
-from feraug.emotions import canonical
+from feraug.emotions import canonical, canonical_sources
 from feraug.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -292,7 +292,7 @@ def score_cmd(
     check_generator_split(meta, ds)
     dev = resolve_device(device)
     if sources is not None:
-        sources = "any" if sources.strip().lower() == "any" else canonical(sources, "--sources")
+        sources = canonical_sources(sources, "--sources")
     result = score_generator(checkpoint, ds, judge, n=n, seed=seed, out=out,
                              inception=resolve_inception(inception, dev), device=str(dev),
                              split=reference_split, data_spec=spec.model_dump(),

@@ -204,8 +204,9 @@ class GeneratorModel(ABC):
         return self.classes.index(emotion)
 
     def use_sources(self, emotion: str | None) -> None:
-        """Sample from faces of ``emotion`` (None: of every emotion but the one made) instead
-        of the source emotion it was configured with; only for ``any_source`` translators."""
+        """Sample from faces of ``emotion`` (None or ``"any"``: of every emotion but the one
+        made) instead of the source emotion it was configured with; only for ``any_source``
+        translators."""
         if not self.needs_sources:
             raise ConfigError(f"{self.name} makes faces from noise, not from real faces: it "
                               "has no sources to change")
@@ -213,6 +214,8 @@ class GeneratorModel(ABC):
             raise ConfigError(f"{self.name} was trained to translate "
                               f"{self.source_emotion or 'its own sources'} only; its sources "
                               "cannot be changed")
+        if emotion == "any":
+            emotion = None
         if emotion is not None and emotion not in self.classes:
             raise ConfigError(f"{self.name}: no {emotion!r} faces in its classes "
                               f"({', '.join(self.classes)})")

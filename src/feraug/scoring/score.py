@@ -40,6 +40,7 @@ from feraug.scoring.distances import fid, kid, mean_pairwise_distance, nearest_d
 from feraug.scoring.inception import InceptionFeatures
 from feraug.scoring.judge import Judge, check_independent, load_judge
 from feraug.synth.filters import MemorisationGuard
+from feraug.synth.sources import source_mask
 
 #: keeps the order of sources drawn from every other emotion apart from other seeded draws
 SOURCE_ORDER_OFFSET = 1_000_003
@@ -69,11 +70,9 @@ def source_faces(model: GeneratorModel, train: FaceDataset, emotion: str, n: int
     pool ``feraug synth`` draws from: a face is never translated into its own emotion)."""
     if not model.needs_sources:
         return None
-    if model.source_emotion is not None:
-        pool = (train.labels == train.classes.index(model.source_emotion)).nonzero().flatten()
-    else:
-        own = train.classes.index(emotion) if emotion in train.classes else -1
-        pool = (train.labels != own).nonzero().flatten()
+    pool = source_mask(train.labels, train.classes, model.source_emotion,
+                       emotion).nonzero().flatten()
+    if model.source_emotion is None:
         gen = torch.Generator().manual_seed(seed + SOURCE_ORDER_OFFSET)
         pool = pool[torch.randperm(len(pool), generator=gen)]
     if len(pool) == 0:
@@ -186,7 +185,7 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
 
     model = load_generator(generator, device)
     if sources_from is not None:
-        model.use_sources(None if sources_from == "any" else sources_from)
+        model.use_sources(sources_from)
     the_judge = load_judge(judge, dataset, device)
     check_independent(the_judge, model.meta, generator)
     if split not in ("val", "test"):

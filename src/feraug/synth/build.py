@@ -175,9 +175,8 @@ def build_synthetic_set(
 
     Counts come from ``plan`` and the real *train* split; translators start from the real
     train faces of their source emotion only (or of ``plan.sources``, which ``generator``
-    keeps after the call). Refuses (FeraugError)
-    an existing non-empty ``out_dir``, one under a validation/test split folder, or one
-    inside the real data set.
+    keeps after the call). Refuses (FeraugError) an existing non-empty ``out_dir``, one under
+    a validation/test split folder, or one inside the real data set.
     When filters leave an emotion short after ``plan.max_attempts`` rounds, the manifest
     says so (``shortfall`` > 0, ``complete`` false) instead of failing. ``data_spec`` (how
     ``real`` was read and split, a :class:`~feraug.data.spec.DataSpec` dump) is recorded in
@@ -191,7 +190,7 @@ def build_synthetic_set(
     if "train" not in real.split_names():
         raise DataError(f"{real.root or real.format}: data set has no train split")
     if plan.sources is not None:  # the caller's generator keeps these sources afterwards
-        generator.use_sources(None if plan.sources == "any" else plan.sources)
+        generator.use_sources(plan.sources)
     emotions = resolve_emotions(plan, generator, real.classes)
     train_counts = real.class_counts("train")
     targets = target_counts(plan, emotions, train_counts)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from feraug.emotions import canonical, sort_classes
+from feraug.emotions import canonical, canonical_sources, sort_classes
 from feraug.errors import ConfigError, DataError, validate_config
 
 if TYPE_CHECKING:
@@ -47,7 +47,8 @@ class SampleGenerator(Protocol):
         ...
 
     def use_sources(self, emotion: str | None) -> None:
-        """Translate faces of ``emotion`` (None: of every other emotion) from now on."""
+        """Translate faces of ``emotion`` (None or ``"any"``: of every other emotion) from
+        now on."""
         ...
 
 
@@ -125,10 +126,8 @@ class SynthPlan(BaseModel):
     @field_validator("sources")
     @classmethod
     def _canonical_sources(cls, value: str | None) -> str | None:
-        if value is None or value.strip().lower() == "any":
-            return None if value is None else "any"
         try:
-            return canonical(value, source="sources")
+            return None if value is None else canonical_sources(value)
         except DataError as exc:
             raise ValueError(str(exc)) from None
 

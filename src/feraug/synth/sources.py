@@ -16,6 +16,15 @@ def derive_seed(seed: int, emotion: str, batch: int) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
+def source_mask(labels: torch.Tensor, classes: tuple[str, ...], source: str | None,
+                emotion: str) -> torch.Tensor:
+    """Which faces (by label) a translator may turn into ``emotion``: those of its
+    ``source`` emotion, or without one those of every emotion but ``emotion`` itself."""
+    if source is not None:
+        return labels == classes.index(source)
+    return labels != (classes.index(emotion) if emotion in classes else -1)
+
+
 class TranslatorSources:
     """Real *train* faces a translator starts from, handed out in a seeded order: those of its
     source emotion, or (no fixed source emotion) those of every emotion but the requested one."""
@@ -31,15 +40,11 @@ class TranslatorSources:
         if self._pool is None or self._pool[0] != emotion:
             labels = self.real.labels[self.train]
             where = self.real.root or self.real.format
-            if self.source is not None:
-                if self.source not in self.real.classes:
-                    raise DataError(f"{where}: has no {self.source!r} faces to translate")
-                idx = self.train[labels == self.real.classes.index(self.source)]
-                what = f"{self.source!r} faces"
-            else:
-                other = self.real.classes.index(emotion) if emotion in self.real.classes else -1
-                idx = self.train[labels != other]
-                what = f"faces of emotions other than {emotion!r}"
+            if self.source is not None and self.source not in self.real.classes:
+                raise DataError(f"{where}: has no {self.source!r} faces to translate")
+            idx = self.train[source_mask(labels, self.real.classes, self.source, emotion)]
+            what = f"{self.source!r} faces" if self.source is not None \
+                else f"faces of emotions other than {emotion!r}"
             if len(idx) == 0:
                 raise DataError(f"{where}: the train split has no "
                                 f"{what} for the translator to start from")
