@@ -55,6 +55,10 @@ class CycleGan(EditTranslator):
                                   f"(classes: {', '.join(self.classes)})")
         if src == tgt:
             raise ConfigError("cyclegan: source and target emotions must differ")
+        if c.edit == "paste":
+            raise ConfigError("cyclegan: edit 'paste' takes regions of real target faces, "
+                              "which only stargan draws (use replace, residual, warp or "
+                              "local_warp)")
         self.source_emotion, self.target_emotion = src, tgt
         with self.seeded():
             self.nets = {

@@ -28,12 +28,14 @@ class EditConfig(GanConfig, GuideConfig):
     lambda_mask: float = Field(0.5, ge=0, description="weight of the mean mask (keeps the "
                                "edit local)")
     lambda_tv: float = Field(0.5, ge=0, description="weight of the mask's total variation")
-    edit: Literal["replace", "residual", "warp", "local_warp"] = Field(
+    edit: Literal["replace", "residual", "warp", "local_warp", "paste"] = Field(
         "replace", description="replace: paint the generated colour over the masked region; "
         "residual: shift the face's own intensities there (keeps its texture); warp: move "
         "the face's own pixels by a smooth field first, then the residual edit; local_warp: "
         "as warp, but the moved pixels replace the face only where the mask is on, so the "
-        "regions an emotion leaves alone keep their exact, unresampled pixels")
+        "regions an emotion leaves alone keep their exact, unresampled pixels; paste "
+        "(stargan): as local_warp, but the pixels moved into the masked region are a real "
+        "face's of the target emotion (a reference), not the source's own")
     max_shift: float = Field(2.0, gt=0, le=2, description="residual and warp edits: the "
                              "largest change of a pixel's intensity (the range is [-1, 1]); "
                              "2 paints any pixel black or white, 0.5 allows shading only, so "

@@ -44,6 +44,7 @@ from feraug.gan.editnets import (
     hinge_d_loss,
     r1_penalty,
 )
+from feraug.gan.references import ReferenceBank
 from feraug.gan.steps import (
     balanced_streams,
     ema_beta,
@@ -136,6 +137,16 @@ class StarGanConfig(EditConfig):
                             "exponential moving average of the generator's weights that "
                             "translates at sampling time; 0: off, the trained weights translate")
     ema_rampup: float = Field(0.05, ge=0, description="EMA half-life <= rampup x images seen")
+    reference_bank: int = Field(256, ge=1, description="with edit: paste, the real training "
+                                "faces kept per emotion (in the checkpoint) to paste from "
+                                "when sampling")
+
+
+def same_label_pick(labels: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+    """For each ``wanted[i]``, the index of a random face of the batch labelled so (an
+    arbitrary face where the batch has none)."""
+    has = labels[None, :] == wanted[:, None]                 # wanted i x face j
+    return (has.float() + torch.rand(has.shape, device=labels.device)).argmax(1)
 
 
 class StarGan(EditTranslator):
@@ -168,6 +179,10 @@ class StarGan(EditTranslator):
         if c.d_mismatch > 0 and not c.conditional_d:
             raise ConfigError("stargan: d_mismatch needs conditional_d: true (an "
                               "unconditional critic cannot score a face as an emotion)")
+        if c.edit == "paste" and not (c.balanced and c.batch_size >= k):
+            raise ConfigError(f"stargan: edit 'paste' takes each edit's reference from the "
+                              f"batch, so it needs balanced: true and batch_size >= {k} (one "
+                              "face of every emotion per batch)")
         if c.source is not None:
             self.source_emotion = canonical(c.source, "source")
             if self.source_emotion not in self.classes:
@@ -184,6 +199,8 @@ class StarGan(EditTranslator):
                                                  extra_layers=c.d_extra_layers)}
             if c.lambda_sty > 0:  # trained by the generator's loss, in its optimiser
                 self.nets["e"] = StyleEncoder(c.ndf, k, c.style_dim)
+            if c.edit == "paste":  # no parameters: written from batches, read when sampling
+                self.nets["bank"] = ReferenceBank(k, c.reference_bank, image_size)
         generator_side = [p for n in ("g", "e") if n in self.nets
                           for p in self.nets[n].parameters()]
         self.use_adam_with_linear_decay(
@@ -209,11 +226,15 @@ class StarGan(EditTranslator):
         lazy_r1 = c.r1_gamma > 0 and self.step % c.r1_every == 0
         style = torch.randn(real.shape[0], c.style_dim, device=real.device) \
             if c.style_dim else None
+        ref = rev = None  # with the paste edit: a real face of each edit's target emotion
+        if c.edit == "paste":
+            self.nets["bank"].add(real, labels)
+            ref, rev = real[same_label_pick(labels, target)], real
         with self.autocast():
             referenced = None
             if c.style_reference:
                 style, referenced = self._reference_styles(real, labels, target, style)
-            fake, mask = g(real, target, style)
+            fake, mask = g(real, target, style, ref)
             seen_real = aug(real).detach().requires_grad_(lazy_r1)
             src_real, cls_real = d(seen_real, labels)
             src_fake, _ = d(aug(fake.detach()), target)
@@ -250,8 +271,10 @@ class StarGan(EditTranslator):
             # back under the source face's own code when the encoder reads real faces,
             # else under the zero code
             source_style = self.nets["e"](real, labels) if c.style_reference else None
-            rec = F.l1_loss(g(fake, labels, source_style)[0], real)
-            idt = F.l1_loss(g(real, labels)[0], real) if c.lambda_identity > 0 \
+            # the way back pastes from the source itself: what the edit covered must be
+            # put back where it was
+            rec = F.l1_loss(g(fake, labels, source_style, rev)[0], real)
+            idt = F.l1_loss(g(real, labels, None, rev)[0], real) if c.lambda_identity > 0 \
                 else rec.new_zeros(())
             guide = self.guide_loss(fake, target)
             match = self.feature_match_loss(fake, target, real, labels,
@@ -259,7 +282,7 @@ class StarGan(EditTranslator):
             ref_match = self.reference_match_loss(fake[referenced[0]], real[referenced[1]],
                                                    c.lambda_reference_match) \
                 if referenced is not None else rec.new_zeros(())
-            ds = (fake - g(real, target, torch.randn_like(style))[0]).abs().mean() \
+            ds = (fake - g(real, target, torch.randn_like(style), ref)[0]).abs().mean() \
                 if c.lambda_ds > 0 else rec.new_zeros(())
             # the code is a fixed target: read back, not moved towards what is read
             sty = (self.nets["e"](fake, target).float() - style.detach().float()).abs().mean() \
@@ -290,7 +313,7 @@ class StarGan(EditTranslator):
         the batch has none); random codes for the rest. Also the indices of the edits made
         under a face's code and of those faces."""
         has_target = labels[None, :] == target[:, None]           # edit i x real face j
-        pick = (has_target.float() + torch.rand(has_target.shape, device=real.device)).argmax(1)
+        pick = same_label_pick(labels, target)
         found = has_target.any(1)
         found[real.shape[0] // 2:] = False
         edited = found.nonzero().flatten()
@@ -311,12 +334,14 @@ class StarGan(EditTranslator):
         g.eval()
         styles = self._noise(x.shape[0], self.config.style_dim, seed) \
             if self.config.style_dim else None
+        refs = self.nets["bank"].draw(label, x.shape[0], seed) if "bank" in self.nets else None
         out = []
         for i in range(0, x.shape[0], SAMPLE_CHUNK):
             chunk = x[i : i + SAMPLE_CHUNK]
             labels = torch.full((chunk.shape[0],), label, dtype=torch.long, device=x.device)
             style = None if styles is None else styles[i : i + SAMPLE_CHUNK]
-            out.append(g(chunk, labels, style)[0])
+            ref = None if refs is None else refs[i : i + SAMPLE_CHUNK]
+            out.append(g(chunk, labels, style, ref)[0])
         g.train(was_training)
         return torch.cat(out) if out else x.new_zeros(0, 1, *x.shape[2:])
 
