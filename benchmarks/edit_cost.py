@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     train, ref = ds.subset("train"), ds.subset(args.split)
     model = load_generator(args.generator, "cpu")
     net = model.nets["g"].eval()
+    if net.edit == "paste":
+        sys.exit("edit_cost: takes apart edits of a face's own pixels; a paste translator's "
+                 "edit brings another face's (score it with feraug gan score)")
     judge = load_judge(args.judge, ds)
     inception = resolve_inception("auto")
     if inception is None:

@@ -76,12 +76,12 @@ def test_a_pasting_stargan_trains_keeps_references_and_samples_reproducibly(
     from feraug.engine.generator_loop import train_generator
     from feraug.gan.base import load_generator
 
-    model = tiny_model("stargan", steps=3, edit="paste", max_shift=0.5, reference_bank=4,
-                       flip=False)
+    model = tiny_model("stargan", steps=3, edit="paste", max_shift=0.5, reference_bank=6,
+                       batch_size=6, flip=False)
     data = tiny_faces()
     train_generator(model, data, tmp_path / "run", device="cpu", progress=False, log_every=0)
     bank = model.nets["bank"]
-    assert bank.seen.sum() == 3 * 3  # three steps of three faces, one of each emotion
+    assert bank.seen.tolist() == [6, 6, 6]  # three steps of two faces of each emotion
     kept = {bytes(face.numpy()) for face in bank.faces[bank.seen > 0].flatten(0, 1)
             if face.any()}
     train = {bytes(face.numpy()) for face in data.subset("train").images}
@@ -97,8 +97,28 @@ def test_paste_needs_one_face_of_every_emotion_per_batch_and_a_stargan() -> None
     from test_gan import tiny_model
 
     with pytest.raises(ConfigError, match="balanced"):
-        tiny_model("stargan", edit="paste", batch_size=2)
+        tiny_model("stargan", edit="paste", batch_size=5)
     with pytest.raises(ConfigError, match="balanced"):
-        tiny_model("stargan", edit="paste", balanced=False)
+        tiny_model("stargan", edit="paste", batch_size=6, balanced=False)
+    with pytest.raises(ConfigError, match="reference_bank"):
+        tiny_model("stargan", edit="paste", batch_size=6, reference_bank=4)
     with pytest.raises(ConfigError, match="only stargan"):
         tiny_model("cyclegan", edit="paste")
+    model = tiny_model("stargan", edit="paste", batch_size=6)
+    with pytest.raises(ConfigError, match="too few: happy"):
+        model.streams(torch.tensor([0, 0, 1, 2, 2]))
+
+
+def test_the_way_back_pastes_from_another_face_of_the_source_emotion() -> None:
+    """Pasting from the source itself would let the reconstruction copy it back whatever the
+    edit did; the way back's reference is another face of the same emotion."""
+    from feraug.gan.stargan import same_label_pick
+
+    torch.manual_seed(0)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2] * 5)
+    for _ in range(20):
+        pick = same_label_pick(labels, labels, other_than_self=True)
+        assert torch.equal(labels[pick], labels)
+        assert not bool((pick == torch.arange(len(labels))).any())
+    chosen = same_label_pick(labels, labels)
+    assert torch.equal(labels[chosen], labels)

@@ -12,6 +12,7 @@ from test_gan import check_resume_is_exact, emotion_of, sources, tiny_faces, tin
 
 from feraug.errors import ConfigError
 from feraug.gan.base import to_float
+from feraug.gan.stargan import same_label_pick
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -94,7 +95,8 @@ def test_reference_styles_come_from_real_faces_of_the_target_emotion(tmp_path: P
     target = labels.roll(1)
     random_codes = torch.randn(8, 4)
     with torch.no_grad():
-        styles, (edited, refs) = model._reference_styles(real, labels, target, random_codes)
+        styles, (edited, refs) = model._reference_styles(real, labels, target, random_codes,
+                                                         same_label_pick(labels, target))
         # every_code[i, j]: face j's code for the emotion target[i]
         every_code = torch.stack([model.nets["e"](real, t.expand(8)) for t in target])
     for i in range(4):  # a code of one of the faces showing target[i]

@@ -142,10 +142,14 @@ class StarGanConfig(EditConfig):
                                 "when sampling")
 
 
-def same_label_pick(labels: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+def same_label_pick(labels: torch.Tensor, wanted: torch.Tensor,
+                    other_than_self: bool = False) -> torch.Tensor:
     """For each ``wanted[i]``, the index of a random face of the batch labelled so (an
-    arbitrary face where the batch has none)."""
+    arbitrary face where the batch has none); with ``other_than_self``, never face ``i``
+    itself where another such face exists."""
     has = labels[None, :] == wanted[:, None]                 # wanted i x face j
+    if other_than_self:
+        has &= ~torch.eye(len(wanted), len(labels), dtype=torch.bool, device=labels.device)
     return (has.float() + torch.rand(has.shape, device=labels.device)).argmax(1)
 
 
@@ -179,10 +183,13 @@ class StarGan(EditTranslator):
         if c.d_mismatch > 0 and not c.conditional_d:
             raise ConfigError("stargan: d_mismatch needs conditional_d: true (an "
                               "unconditional critic cannot score a face as an emotion)")
-        if c.edit == "paste" and not (c.balanced and c.batch_size >= k):
-            raise ConfigError(f"stargan: edit 'paste' takes each edit's reference from the "
-                              f"batch, so it needs balanced: true and batch_size >= {k} (one "
-                              "face of every emotion per batch)")
+        if c.edit == "paste" and not (c.balanced and c.batch_size >= 2 * k):
+            raise ConfigError(f"stargan: edit 'paste' takes each edit's references from the "
+                              f"batch, so it needs balanced: true and batch_size >= {2 * k} "
+                              "(two faces of every emotion per batch)")
+        if c.edit == "paste" and c.reference_bank < c.batch_size:
+            raise ConfigError("stargan: reference_bank must be at least batch_size (a batch's "
+                              "faces of one emotion must fit in its bank)")
         if c.source is not None:
             self.source_emotion = canonical(c.source, "source")
             if self.source_emotion not in self.classes:
@@ -210,6 +217,14 @@ class StarGan(EditTranslator):
             self.nets["g_ema"] = frozen_copy(self.nets["g"])
 
     def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
+        if self.config.edit == "paste":
+            counts = torch.bincount(labels, minlength=len(self.classes))
+            if bool((counts < 2).any()):
+                raise ConfigError("stargan: edit 'paste' needs at least two training faces "
+                                  "of every emotion (it pastes from one, and from another on "
+                                  "the way back); too few: " + ", ".join(
+                                      e for e, n in zip(self.classes, counts.tolist(),
+                                                        strict=True) if n < 2))
         if self.config.balanced:
             return balanced_streams(labels, len(self.classes), self.config.batch_size)
         return super().streams(labels)
@@ -226,14 +241,19 @@ class StarGan(EditTranslator):
         lazy_r1 = c.r1_gamma > 0 and self.step % c.r1_every == 0
         style = torch.randn(real.shape[0], c.style_dim, device=real.device) \
             if c.style_dim else None
-        ref = rev = None  # with the paste edit: a real face of each edit's target emotion
+        # with the paste edit, each edit's reference is a real face of its target emotion,
+        # and the way back pastes from another face of the source's emotion: pasting from the
+        # source itself would let the way back restore anything by copying it
+        ref = rev = None
+        pick = same_label_pick(labels, target) if c.edit == "paste" or c.style_reference \
+            else None
         if c.edit == "paste":
             self.nets["bank"].add(real, labels)
-            ref, rev = real[same_label_pick(labels, target)], real
+            ref, rev = real[pick], real[same_label_pick(labels, labels, other_than_self=True)]
         with self.autocast():
             referenced = None
             if c.style_reference:
-                style, referenced = self._reference_styles(real, labels, target, style)
+                style, referenced = self._reference_styles(real, labels, target, style, pick)
             fake, mask = g(real, target, style, ref)
             seen_real = aug(real).detach().requires_grad_(lazy_r1)
             src_real, cls_real = d(seen_real, labels)
@@ -306,14 +326,13 @@ class StarGan(EditTranslator):
                    if c.lambda_reference_match > 0 else {})}
 
     def _reference_styles(self, real: torch.Tensor, labels: torch.Tensor, target: torch.Tensor,
-                          random_styles: torch.Tensor
+                          random_styles: torch.Tensor, pick: torch.Tensor
                           ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """Codes for the edits: for the first half of the batch, the style encoder's code of a
         random real face in the batch whose emotion is the edit's target (a random code where
         the batch has none); random codes for the rest. Also the indices of the edits made
         under a face's code and of those faces."""
         has_target = labels[None, :] == target[:, None]           # edit i x real face j
-        pick = same_label_pick(labels, target)
         found = has_target.any(1)
         found[real.shape[0] // 2:] = False
         edited = found.nonzero().flatten()
