@@ -75,6 +75,8 @@ def test_a_pasting_stargan_trains_keeps_references_and_samples_reproducibly(
 
     from feraug.engine.generator_loop import train_generator
     from feraug.gan.base import load_generator
+    from feraug.synth.build import build_synthetic_set
+    from feraug.synth.plan import make_plan
 
     model = tiny_model("stargan", steps=3, edit="paste", max_shift=0.5, reference_bank=6,
                        batch_size=6, flip=False)
@@ -91,6 +93,10 @@ def test_a_pasting_stargan_trains_keeps_references_and_samples_reproducibly(
     assert not torch.equal(a, model.sample("happy", 6, seed=2, sources=sources()))
     reloaded = load_generator(tmp_path / "run" / "checkpoint.pt")
     assert torch.equal(a, reloaded.sample("happy", 6, seed=1, sources=sources()))
+    # synth needs nothing more: the references come from the generator itself
+    plan = make_plan(emotions=["disgust"], mode="multiply", k=1.0, delta=0, min_change=0)
+    made = build_synthetic_set(reloaded, data, plan, tmp_path / "synth")
+    assert made["counts"]["disgust"]["kept"] > 0
 
 
 def test_paste_needs_one_face_of_every_emotion_per_batch_and_a_stargan() -> None:
