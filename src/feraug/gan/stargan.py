@@ -24,6 +24,11 @@ edit from a real face. A conditional critic learns "real face of emotion e" from
 e and edits into e only, so it may take an untouched neutral face for a real angry one;
 ``d_mismatch`` adds real faces asked about another emotion to its negatives (Reed et al.
 2016), so that passing as angry takes what angry faces have and neutral ones lack.
+
+``edit: paste`` gives each edit a real face of its target emotion from the batch to paste
+regions from (:class:`~feraug.gan.editnets.MaskUNet`); the way back pastes from another face
+of the source's emotion, and a :class:`~feraug.gan.references.ReferenceBank` keeps training
+faces for sampling.
 """
 
 from __future__ import annotations
@@ -291,8 +296,6 @@ class StarGan(EditTranslator):
             # back under the source face's own code when the encoder reads real faces,
             # else under the zero code
             source_style = self.nets["e"](real, labels) if c.style_reference else None
-            # the way back pastes from the source itself: what the edit covered must be
-            # put back where it was
             rec = F.l1_loss(g(fake, labels, source_style, rev)[0], real)
             idt = F.l1_loss(g(real, labels, None, rev)[0], real) if c.lambda_identity > 0 \
                 else rec.new_zeros(())
@@ -347,7 +350,8 @@ class StarGan(EditTranslator):
     def translate(self, x: torch.Tensor, label: int, seed: int = 0) -> torch.Tensor:
         """Float faces in [-1, 1] on ``self.device`` -> the same faces showing class ``label``
         (by the EMA generator when there is one; with ``style_dim``, under style codes drawn
-        from ``seed``)."""
+        from ``seed``; with the paste edit, pasting from kept training faces drawn by
+        ``seed``)."""
         g = self.nets.get("g_ema", self.nets["g"])
         was_training = g.training
         g.eval()
