@@ -80,9 +80,14 @@ def resolve_device(name: str) -> torch.device:
     return choose_device(name)
 
 
+def quantise(x: torch.Tensor) -> torch.Tensor:
+    """Float images in [-1, 1] -> uint8 [0, 255] on the same device."""
+    return x.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+
+
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """Float images in [-1, 1] -> uint8 [0, 255] on the CPU."""
-    return x.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()
+    return quantise(x).cpu()
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from feraug.errors import ConfigError
+from feraug.gan.base import quantise, to_float
 
 
 class ReferenceBank(nn.Module):
@@ -33,8 +34,7 @@ class ReferenceBank(nn.Module):
         one_hot = nn.functional.one_hot(labels, self.faces.shape[0])
         rank = (one_hot.cumsum(0) - 1).gather(1, labels[:, None]).squeeze(1)  # within class
         slot = (self.seen[labels] + rank) % size
-        stored = faces.detach().float().clamp(-1, 1).add(1).mul(127.5).round()
-        self.faces[labels, slot] = stored.to(torch.uint8)
+        self.faces[labels, slot] = quantise(faces)
         self.seen += one_hot.sum(0)
 
     def draw(self, label: int, n: int, seed: int) -> torch.Tensor:
@@ -46,4 +46,4 @@ class ReferenceBank(nn.Module):
                               "(it saw none in training), so it has nothing to paste from")
         gen = torch.Generator().manual_seed(int(seed))
         pick = torch.randint(kept, (n,), generator=gen).to(self.faces.device)
-        return self.faces[label, pick].float().div(127.5).sub(1.0)
+        return to_float(self.faces[label, pick])
