@@ -150,6 +150,36 @@ def test_sigterm_while_waiting_becomes_a_clean_stop() -> None:
     assert signal.getsignal(signal.SIGTERM) == before
 
 
+CANCEL_FROM_BACKGROUND = """
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # as for `nohup feraug experiment run ... &`
+import submitit
+from feraug.experiment.executors import _terminate_raises
+ex = submitit.AutoExecutor(folder=sys.argv[1], cluster="local")
+ex.update_parameters(timeout_min=5)
+with _terminate_raises():
+    job = ex.submit(time.sleep, 300)
+time.sleep(3)
+job.cancel(check=False)
+deadline = time.time() + 30
+while not job.done() and time.time() < deadline:
+    time.sleep(0.2)
+print("stopped" if job.done() else "still running", flush=True)
+if not job.done():
+    job._process.kill()
+"""
+
+
+def test_jobs_of_a_runner_started_in_the_background_can_be_cancelled(tmp_path: Path) -> None:
+    """A runner that starts with SIGINT ignored still cancels its local jobs (submitit
+    cancels with SIGINT, and an ignored signal is inherited by the processes it starts)."""
+    pytest.importorskip("submitit")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", CANCEL_FROM_BACKGROUND, str(tmp_path / "%j")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "stopped", out.stderr[-2000:]
+
+
 def test_a_second_experiment_runner_on_the_same_folder_is_refused(tmp_path: Path) -> None:
     """Two runners on one experiment folder would each take the other's unfinished stages for
     interrupted ones and delete them: the second is refused; the lock files alone do not make

@@ -51,7 +51,13 @@ def _executor(cfg: ExperimentConfig):  # noqa: ANN202 (submitit is an optional d
 @contextmanager
 def _terminate_raises() -> Iterator[None]:
     """Turn SIGTERM (``kill``) into ``SystemExit`` while waiting on jobs, so that the jobs
-    are cancelled as on Ctrl-C instead of training on unseen (signals: main thread only)."""
+    are cancelled as on Ctrl-C instead of training on unseen (signals: main thread only).
+
+    A runner started in the background by a script (``nohup feraug ... &``) begins with
+    SIGINT ignored, and the processes it starts inherit that: submitit's local executor
+    cancels a job with SIGINT, which its controller would then never see. A Python handler
+    is reset to the default on exec, so installing the standard one here lets the jobs
+    submitted meanwhile be cancelled."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -60,10 +66,15 @@ def _terminate_raises() -> Iterator[None]:
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, stop)
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:  # None: a handler not set from Python; the default is the safe guess
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        if previous_int == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _cancel(running: list, log: Callable[[str], None]) -> None:
