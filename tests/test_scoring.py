@@ -126,7 +126,7 @@ def test_scorer_refuses_the_guide_as_judge(tiny: dict, tmp_path: Path, run_cli,
     assert res.code != 0
     assert "guide" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     ok = run_cli("gan", "score", ckpt, "--data", tiny["data"], "--judge", tiny["judge"],
-                 "-n", 4, "--inception", "off", "--device", "cpu", "--split", "val", "--json")
+                 "--n", 4, "--inception", "off", "--device", "cpu", "--split", "val", "--json")
     assert ok.code == 0, ok.stderr
     scored = json.loads(ok.stdout)
     assert scored["guide_sha256"] is not None and scored["reference_split"] == "val"
@@ -147,6 +147,52 @@ def test_every_member_of_a_guide_ensemble_is_refused_as_judge(tiny: dict, tmp_pa
                   "-n", 4, "--inception", "off", "--device", "cpu")
     assert res.code != 0
     assert "a guide of" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_scorer_refuses_a_judge_that_filtered_the_faces(tiny: dict, tmp_path: Path, run_cli,
+                                                        one_thread) -> None:
+    """A synth filter is not in the generator's meta: declared with --filter-model, a judge
+    with the same file contents (a copy under another name) is refused."""
+    import shutil
+
+    ckpt = train_tiny_cyclegan(tiny["ds"], tmp_path / "gan")
+    copy = tmp_path / "filter.pt"
+    shutil.copyfile(tiny["judge"], copy)
+    args = ["gan", "score", ckpt, "--data", tiny["data"], "--judge", tiny["judge"], "-n", 4,
+            "--inception", "off", "--device", "cpu"]
+    res = run_cli(*args, "--filter-model", tiny["guide"], "--filter-model", copy)
+    assert res.code != 0
+    assert "quality filter" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert run_cli(*args, "--filter-model", tiny["guide"]).code == 0
+
+
+def test_the_experiment_passes_its_filters_to_the_scorer(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    """Each generator is scored knowing the filters of the synthetic sets made from it."""
+    from experiment_helpers import tiny_config
+
+    from feraug.experiment import judging
+    from feraug.experiment.config import parse_experiment_config
+
+    values = tiny_config(tmp_path / "exp")
+    values["classifiers"] = [{"name": "helper"}]
+    values["generators"] = [{"name": "a", "model": "cyclegan", "config": {"steps": 1}},
+                            {"name": "b", "model": "cyclegan", "config": {"steps": 1}}]
+    values["synthetic"] = [{"name": "sa", "generator": "a",
+                            "plan": {"mode": "balance", "filter_model": "classifier:helper"}},
+                           {"name": "sb", "generator": "b", "plan": {"mode": "balance"}}]
+    values["judge"] = {"n": 8}
+    cfg = parse_experiment_config(values)
+    seen: dict[str, list] = {}
+
+    def fake_score(generator, *args, filter_models=(), **kwargs):
+        seen[Path(generator).parent.name] = list(filter_models)
+        return {"mean_agreement_ratio": 1.0}
+
+    monkeypatch.setattr("feraug.scoring.score_generator", fake_score)
+    monkeypatch.setattr("feraug.scoring.inception.resolve_inception", lambda spec: None)
+    judging.score_generators(cfg, None, lambda line: None)
+    assert seen == {"a": [str(cfg.classifier_dir("helper") / "best.pt")], "b": []}
 
 
 class _TinyInception(torch.nn.Module):

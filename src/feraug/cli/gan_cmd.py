@@ -174,7 +174,7 @@ def sample_cmd(
                           "a `feraug gan train` run)")],
     emotion: Annotated[str, typer.Option("--emotion", "-e", help="emotion to generate")],
     out: Annotated[Path, typer.Option("--out", "-o", help="new folder for the PNGs")],
-    n: Annotated[int, typer.Option("-n", "--num", min=1, help="how many faces")] = 64,
+    n: Annotated[int, typer.Option("-n", "--n", "--num", min=1, help="how many faces")] = 64,
     seed: Annotated[int, typer.Option(help="noise / source-selection seed")] = 0,
     data: Annotated[Path | None, typer.Option("--data", "-d", help="translators (cyclegan, "
                     "stargan): data set whose train-split faces are translated")] = None,
@@ -244,7 +244,7 @@ def score_cmd(
     judge: Annotated[Path, typer.Option("--judge", "-j", help="classifier checkpoint trained "
                      "on the same train split that never trained, guided or filtered this "
                      "generator")],
-    n: Annotated[int, typer.Option("-n", "--num", min=2, help="samples per emotion")] = 500,
+    n: Annotated[int, typer.Option("-n", "--n", "--num", min=2, help="samples per emotion")] = 500,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="new folder for score.json "
                    "and the figures")] = None,
     inception: Annotated[str, typer.Option(help="FID/KID network: auto (the packaged one "
@@ -266,6 +266,9 @@ def score_cmd(
         "--sources", help="translators trained between every pair of emotions (stargan): "
         "translate faces of this emotion, or 'any' (every emotion but the one made), instead "
         "of the source emotion it was trained with")] = None,
+    filter_models: Annotated[list[str] | None, typer.Option(
+        "--filter-model", help="a synth quality filter used on this generator's faces "
+        "(repeatable; 'bundled' for the packaged model): refused as judge")] = None,
     format: FormatOpt = None,
     class_map: ClassMapOpt = None,
     folds: FoldsOpt = None,
@@ -297,7 +300,8 @@ def score_cmd(
                              inception=resolve_inception(inception, dev), device=str(dev),
                              split=reference_split, data_spec=spec.model_dump(),
                              reverse={"model": reverse_model, "epochs": reverse_epochs}
-                             if reverse_epochs else None, sources_from=sources)
+                             if reverse_epochs else None, sources_from=sources,
+                             filter_models=filter_models or ())
     if json_out:
         typer.echo(json.dumps(result, indent=2))
     else:

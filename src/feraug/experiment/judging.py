@@ -3,7 +3,8 @@
 The judge is trained on the experiment's real train split only (class-balanced, its own seed)
 into ``out/judge/`` (a normal ``feraug train`` folder; finished when its test metrics exist),
 or an existing checkpoint is used. It never guides a generator or filters a synthetic set:
-the scorer refuses a judge whose file is a generator's guide. Each generator's score
+the scorer refuses a judge whose file is a generator's guide or the quality filter of a
+synthetic set made from that generator's faces. Each generator's score
 (``feraug gan score``: agreement against the judge's own recall on real faces, KID/FID,
 memorisation, diversity; with ``reverse_epochs`` the reverse test) goes to
 ``out/scores/<generator>/`` and is finished when its ``score.json`` exists; an interrupted
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from feraug.data.dataset import FaceDataset
-from feraug.experiment.classifiers import train_real_classifier
+from feraug.experiment.classifiers import resolve_reference, train_real_classifier
 from feraug.experiment.config import ExperimentConfig, JudgeSpec
 from feraug.experiment.runs import run_status
 from feraug.experiment.stages import discard_interrupted, generator_checkpoint, started_marker
@@ -80,10 +81,12 @@ def score_generators(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None
             discard_interrupted(folder, marker)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
+        filters = [resolve_reference(cfg, s.plan["filter_model"]) for s in cfg.synthetic
+                   if s.generator == gen.name and s.plan.get("filter_model")]
         result = score_generator(generator_checkpoint(cfg, gen.name), real, judge, n=spec.n,
                                  seed=spec.seed, inception=inception, out=folder,
                                  split=spec.split, data_spec=cfg.data.model_dump(),
-                                 reverse=reverse)
+                                 reverse=reverse, filter_models=filters)
         marker.unlink(missing_ok=True)
         log(f"score {gen.name}: mean agreement ratio {fmt(result['mean_agreement_ratio'], 2)}"
             + ("" if reverse is None else ", mean reverse ratio "

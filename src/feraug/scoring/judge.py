@@ -9,6 +9,7 @@ split), so its decisions are those of a balanced classifier.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,12 +88,23 @@ def load_judge(path: str | Path, dataset: FaceDataset, device: str = "cpu") -> J
 
 
 def check_independent(judge: Judge, generator_meta: GeneratorMeta,
-                      generator_path: str | Path) -> None:
-    """Refuse a judge that guided the generator (the guide's file hash is in its meta).
+                      generator_path: str | Path,
+                      filter_models: Sequence[str | Path] = ()) -> None:
+    """Refuse a judge that guided the generator (the guide's file hash is in its meta) or
+    filtered its faces: ``filter_models`` are the synth quality filters known to have been
+    used on them (``"bundled"`` names the packaged model). A filter is chosen after training,
+    so it is not in the generator's meta: the experiment runner passes its plans' filters,
+    and on the command line ``--filter-model`` declares them."""
+    from feraug.bundled import checkpoint_path
 
-    A synth quality filter is chosen after training, so it is not in the generator's meta;
-    keeping the judge apart from a filter is the user's part (say so where both appear)."""
     if judge.sha256 in generator_meta.guide_hashes():
         raise ConfigError(f"{judge.path}: this classifier is a guide of {generator_path}; a "
                           "judge must never have trained, guided or filtered the generator it "
                           "scores (train another classifier as judge)")
+    for model in filter_models:
+        path = checkpoint_path(model)
+        if path.is_file() and file_sha256(path) == judge.sha256:
+            raise ConfigError(f"{judge.path}: this classifier is the quality filter {model} of "
+                              f"{generator_path}'s faces; a judge must never have trained, "
+                              "guided or filtered the generator it scores (train another "
+                              "classifier as judge)")

@@ -28,6 +28,7 @@ Generated faces never enter any split; only train faces (sources, memorisation) 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,7 +166,8 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
                     out: str | Path | None = None, copy_rms: float = COPY_RMS,
                     device: str = "cpu", split: str = "test",
                     data_spec: dict | None = None, reverse: dict | None = None,
-                    sources_from: str | None = None) -> dict:
+                    sources_from: str | None = None,
+                    filter_models: Sequence[str | Path] = ()) -> dict:
     """Score ``generator`` (a checkpoint) on ``dataset`` with the classifier ``judge``.
 
     Real references (agreement's recall, KID/FID, diversity) come from ``split``: ``val`` when
@@ -178,7 +180,8 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
     ``epochs``) adds the reverse test on the same samples, trained in ``out/reverse``.
     ``sources_from`` (translators trained between every pair of emotions only) translates
     faces of that emotion, or with ``"any"`` of every emotion but the one made, instead of
-    the source emotion the generator was trained with.
+    the source emotion the generator was trained with. ``filter_models``: synth quality
+    filters used on this generator's faces; a judge that is one of them is refused.
     """
     from feraug.io import prepare_output_dir, write_json
     from feraug.scoring.figures import save_best_worst, save_first_pairs, save_nearest_pairs
@@ -187,7 +190,7 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
     if sources_from is not None:
         model.use_sources(sources_from)
     the_judge = load_judge(judge, dataset, device)
-    check_independent(the_judge, model.meta, generator)
+    check_independent(the_judge, model.meta, generator, filter_models)
     if split not in ("val", "test"):
         raise ConfigError(f"split must be val or test, not {split!r}")
     train, test = dataset.subset("train"), dataset.subset(split)
