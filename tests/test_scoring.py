@@ -118,6 +118,33 @@ def test_scorer_numbers_match_the_judge(tiny: dict, tmp_path: Path, one_thread) 
     assert not math.isnan(row["memorisation"]["pixel_rms_mean"])
 
 
+def test_a_noise_to_face_generator_is_scored_without_sources(tiny: dict, tmp_path: Path,
+                                                            one_thread) -> None:
+    """Every emotion of a class-conditional fastgan gets a row; agreement is the judge's
+    decisions on the faces the generator samples for that seed; no source measures."""
+    from feraug.gan import load_generator
+
+    ds = tiny["ds"]
+    config = {"steps": 2, "batch_size": 3, "z_dim": 8, "g_channels": [8, 8, 8, 8],
+              "d_channels": [8, 8, 8, 8], "ema_kimg": 0.01, "r1_every": 2}
+    model = build_generator("fastgan", config, ds.classes, ds.size)
+    ckpt = train_generator(model, ds, tmp_path / "gan", device="cpu", sample_every=0,
+                           checkpoint_every=0, progress=False).checkpoint
+    result = score_generator(ckpt, ds, tiny["judge"], n=8, out=tmp_path / "score")
+    assert result["sources"] is None
+    assert sorted(result["emotions"]) == sorted(load_generator(ckpt).emotions())
+    judge = load_classifier(tiny["judge"])
+    shift = log_prior(ds, judge.classes)
+    for emotion, row in result["emotions"].items():
+        assert "source_survival" not in row and row["n"] == 8
+        faces = load_generator(ckpt).sample(emotion, 8, 0)
+        decided = (predict_logits(judge.model, faces, judge.crop_size, judge.tta) - shift)
+        k = judge.classes.index(emotion)
+        assert row["agreement"] == pytest.approx(float((decided.argmax(1) == k).float().mean()))
+    assert not (tmp_path / "score" / "first_samples.png").exists()
+    assert (tmp_path / "score" / "best_worst.png").stat().st_size > 0
+
+
 def test_scorer_refuses_the_guide_as_judge(tiny: dict, tmp_path: Path, run_cli,
                                            one_thread) -> None:
     ckpt = train_tiny_cyclegan(tiny["ds"], tmp_path / "gan", guide=tiny["guide"])
