@@ -1,7 +1,7 @@
 """Training throughput of every generator, as JSON, on the current device.
 
     python benchmarks/gan_throughput.py [--batch-size 32] [--steps 5] [--warmup 2]
-        [--device auto|cpu|cuda] [--threads N] [--models cgan,stargan]
+        [--device auto|cpu|cuda] [--threads N] [--models cgan,stargan,stargan-reference]
 
 Each generator is built with its default config (7 FER2013 classes, 48 px, ``batch_size``
 real images per stream), warmed up, then timed over ``--steps`` training steps on random
@@ -9,6 +9,11 @@ in-memory uint8 faces, the same batch path as ``feraug gan train`` (index, conve
 bf16 autocast on CUDA). ``images_per_s`` counts real images consumed per second; cyclegan
 and twostage draw two streams per step (source + target faces; identity + translator
 faces), so their ``images_per_step`` is twice the batch size.
+
+``cyclegan-reference`` and ``stargan-reference`` (:mod:`reference_translators`) are the
+reference-style translators the editing designs replaced (ResNet generators with transposed
+convolutions, instance-norm PatchGANs, least squares), timed in the same run so that old and
+new designs compare under the same machine state.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import platform
 import time
 
 import torch
+from reference_translators import REFERENCE
 
 from feraug.emotions import FER2013_CLASSES
 from feraug.engine.generator_loop import IndexStream
@@ -36,9 +42,12 @@ def _sync(device: torch.device) -> None:
 
 def bench(name: str, batch: int, steps: int, warmup: int, device: torch.device) -> dict:
     """Time ``steps`` training steps of generator ``name`` after ``warmup`` untimed ones."""
-    model = build_generator(name, {"batch_size": batch, "steps": 100_000}, FER2013_CLASSES,
-                            SIZE)
-    model.amp = device.type == "cuda"
+    if name in REFERENCE:
+        model = REFERENCE[name](batch, FER2013_CLASSES, SIZE)
+    else:
+        model = build_generator(name, {"batch_size": batch, "steps": 100_000},
+                                FER2013_CLASSES, SIZE)
+        model.amp = device.type == "cuda"
     model.to(device)
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (POOL, 1, SIZE, SIZE), generator=gen, dtype=torch.uint8)
@@ -77,7 +86,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--models", default=",".join(GENERATORS), help="comma-separated names")
+    parser.add_argument("--models", default=",".join([*GENERATORS, *REFERENCE]),
+                        help="comma-separated names")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -93,6 +103,7 @@ def main() -> None:
         "image_size": SIZE,
         "batch_size": args.batch_size,
         "amp_bf16": device.type == "cuda",
+        "amp_note": "the reference translators run in float32 on every device",
         "timed_steps": args.steps,
         "generators": results,
     }
