@@ -10,10 +10,10 @@ bf16 autocast on CUDA). ``images_per_s`` counts real images consumed per second;
 and twostage draw two streams per step (source + target faces; identity + translator
 faces), so their ``images_per_step`` is twice the batch size.
 
-``cyclegan-reference`` and ``stargan-reference`` (:mod:`reference_translators`) are the
-reference-style translators the editing designs replaced (ResNet generators with transposed
-convolutions, instance-norm PatchGANs, least squares), timed in the same run so that old and
-new designs compare under the same machine state.
+``cyclegan-reference`` and ``stargan-reference`` (:mod:`reference_translators`) are
+reference-style translators (ResNet generators with transposed convolutions, instance-norm
+PatchGANs, least squares), timed in the same run so that they and the editing designs
+compare under one machine state.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def bench(name: str, batch: int, steps: int, warmup: int, device: torch.device) 
     else:
         model = build_generator(name, {"batch_size": batch, "steps": 100_000},
                                 FER2013_CLASSES, SIZE)
-        model.amp = device.type == "cuda"
+    model.amp = device.type == "cuda"
     model.to(device)
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (POOL, 1, SIZE, SIZE), generator=gen, dtype=torch.uint8)
@@ -103,7 +103,6 @@ def main() -> None:
         "image_size": SIZE,
         "batch_size": args.batch_size,
         "amp_bf16": device.type == "cuda",
-        "amp_note": "the reference translators run in float32 on every device",
         "timed_steps": args.steps,
         "generators": results,
     }

@@ -1,13 +1,12 @@
-"""The reference-style translators feraug's editing designs replaced, for throughput only.
+"""Reference-style translators, for a throughput comparison with feraug's editing designs.
 
-``gan_throughput.py`` times these beside the current generators in the same run, so that the
-speed of the redesign is measured rather than read across runs made in different machine
-states. They are the designs of CycleGAN (Zhu et al. 2017; least-squares loss as Zhu et al.
-2018 use it) and StarGAN (Choi et al. 2018) as feraug first shipped them, sized for 48 px:
-a Johnson-style ResNet generator with transposed-convolution upsampling (the source of the
-checkerboards the redesign removed), PatchGAN discriminators with instance norm, an image
-pool, least-squares adversarial losses. They train here on random faces and are never used
-to make faces.
+``gan_throughput.py`` times these beside the current generators in the same run, so that
+both are measured under one machine state. They follow the published CycleGAN (Zhu et al.
+2017, least-squares loss as Zhu et al. 2018 use it) and StarGAN (Choi et al. 2018) designs,
+sized for 48 px: a Johnson-style ResNet generator with transposed-convolution upsampling
+(which leaves checkerboard patterns), PatchGAN discriminators with instance norm, an image
+pool, least-squares adversarial losses, bf16 autocast on CUDA like the current generators.
+They train on random faces here and never make faces.
 """
 
 from __future__ import annotations
@@ -20,9 +19,13 @@ from feraug.gan.steps import balanced_streams
 
 
 def _init(net: nn.Module) -> nn.Module:
+    """CycleGAN/StarGAN initialisation: conv weights N(0, 0.02), norms' scales N(1, 0.02)."""
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(m.weight, 0.0, 0.02)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.InstanceNorm2d) and m.affine:
+            nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
     return net
 
@@ -61,8 +64,11 @@ class ResnetGenerator(nn.Module):
         self.net = _init(nn.Sequential(*layers))
         self.sizes = [m.num_features for m in self.net if isinstance(m, nn.InstanceNorm2d)]
         self.film = nn.Embedding(num_classes, 2 * sum(self.sizes)) if num_classes else None
+        if self.film is not None:  # untrained, the conditional generator is the plain one
+            nn.init.zeros_(self.film.weight)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Translate ``x``; ``labels`` (target classes) when the generator is conditional."""
         if self.film is None:
             return self.net(x)
         scale, shift = self.film(labels).chunk(2, dim=1)
@@ -105,6 +111,7 @@ class StarDiscriminator(nn.Module):
         _init(self)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real/fake patch scores and emotion logits."""
         h = self.main(x)
         return self.src(h), self.cls(h).flatten(1)
 
@@ -122,6 +129,7 @@ def _pool_query(pool: list[torch.Tensor], batch: torch.Tensor, size: int = 50) -
 
 
 def _ls(pred: torch.Tensor, value: float) -> torch.Tensor:
+    pred = pred.float()
     return F.mse_loss(pred, torch.full_like(pred, value))
 
 
@@ -132,7 +140,13 @@ class _Reference(nn.Module):
     batch_size = 32
 
     def num_parameters(self) -> dict[str, int]:
+        """Parameter count per network."""
         return {n: sum(p.numel() for p in m.parameters()) for n, m in self.named_children()}
+
+    def autocast(self, device: torch.device) -> torch.autocast:
+        """bf16 autocast on CUDA when ``amp`` is on, as the current generators use it."""
+        return torch.autocast(device.type, dtype=torch.bfloat16,
+                              enabled=self.amp and device.type == "cuda")
 
     def _adam(self, *names: str) -> torch.optim.Adam:
         params = [p for n in names for p in getattr(self, n).parameters()]
@@ -152,24 +166,29 @@ class ReferenceCycleGan(_Reference):
         self.pools: tuple[list, list] = ([], [])
 
     def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
+        """A batch of neutral (A) and a batch of disgust (B) faces per step."""
         return [((labels == c).nonzero().flatten(), self.batch_size) for c in (self.a, self.b)]
 
     def train_step(self, real: torch.Tensor, labels: torch.Tensor) -> None:
+        """One generator and one discriminator update on ``real`` = A faces then B faces."""
         real_a, real_b = real.chunk(2)
         for d in (self.d_a, self.d_b):
             d.requires_grad_(False)
-        fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
-        adv = _ls(self.d_b(fake_b), 1) + _ls(self.d_a(fake_a), 1)
-        cyc = F.l1_loss(self.g_ba(fake_b), real_a) + F.l1_loss(self.g_ab(fake_a), real_b)
-        idt = F.l1_loss(self.g_ab(real_b), real_b) + F.l1_loss(self.g_ba(real_a), real_a)
+        with self.autocast(real.device):
+            fake_b, fake_a = self.g_ab(real_a), self.g_ba(real_b)
+            adv = _ls(self.d_b(fake_b), 1) + _ls(self.d_a(fake_a), 1)
+            cyc = F.l1_loss(self.g_ba(fake_b), real_a) + F.l1_loss(self.g_ab(fake_a), real_b)
+            idt = F.l1_loss(self.g_ab(real_b), real_b) + F.l1_loss(self.g_ba(real_a), real_a)
         self.opt_g.zero_grad(set_to_none=True)
         (adv + 10 * cyc + 5 * idt).backward()
         self.opt_g.step()
         for d in (self.d_a, self.d_b):
             d.requires_grad_(True)
-        pooled_b, pooled_a = _pool_query(self.pools[1], fake_b), _pool_query(self.pools[0], fake_a)
-        loss_d = 0.5 * (_ls(self.d_b(real_b), 1) + _ls(self.d_b(pooled_b), 0)
-                        + _ls(self.d_a(real_a), 1) + _ls(self.d_a(pooled_a), 0))
+        pooled_b = _pool_query(self.pools[1], fake_b.float())
+        pooled_a = _pool_query(self.pools[0], fake_a.float())
+        with self.autocast(real.device):
+            loss_d = 0.5 * (_ls(self.d_b(real_b), 1) + _ls(self.d_b(pooled_b), 0)
+                            + _ls(self.d_a(real_a), 1) + _ls(self.d_a(pooled_a), 0))
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
@@ -187,21 +206,26 @@ class ReferenceStarGan(_Reference):
         self.opt_g, self.opt_d = self._adam("g"), self._adam("d")
 
     def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
+        """Class-balanced batches."""
         return balanced_streams(labels, self.k, self.batch_size)
 
     def train_step(self, real: torch.Tensor, labels: torch.Tensor) -> None:
+        """One discriminator and one generator update towards random other emotions."""
         target = (labels + torch.randint(1, self.k, labels.shape, device=labels.device)) % self.k
-        fake = self.g(real, target)
-        src_real, cls_real = self.d(real)
-        src_fake, _ = self.d(fake.detach())
-        loss_d = _ls(src_real, 1) + _ls(src_fake, 0) + F.cross_entropy(cls_real, labels)
+        with self.autocast(real.device):
+            fake = self.g(real, target)
+            src_real, cls_real = self.d(real)
+            src_fake, _ = self.d(fake.detach())
+            loss_d = _ls(src_real, 1) + _ls(src_fake, 0) + \
+                F.cross_entropy(cls_real.float(), labels)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
         self.d.requires_grad_(False)
-        src_fake, cls_fake = self.d(fake)
-        loss_g = _ls(src_fake, 1) + F.cross_entropy(cls_fake, target) + \
-            10 * F.l1_loss(self.g(fake, labels), real)
+        with self.autocast(real.device):
+            src_fake, cls_fake = self.d(fake)
+            loss_g = _ls(src_fake, 1) + F.cross_entropy(cls_fake.float(), target) + \
+                10 * F.l1_loss(self.g(fake, labels), real)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()

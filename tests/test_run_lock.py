@@ -154,18 +154,22 @@ CANCEL_FROM_BACKGROUND = """
 import signal, sys, time
 signal.signal(signal.SIGINT, signal.SIG_IGN)  # as for `nohup feraug experiment run ... &`
 import submitit
-from feraug.experiment.executors import _terminate_raises
+from feraug.experiment.executors import _cancellable_children
 ex = submitit.AutoExecutor(folder=sys.argv[1], cluster="local")
 ex.update_parameters(timeout_min=5)
-with _terminate_raises():
+with _cancellable_children():
     job = ex.submit(time.sleep, 300)
+assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # the runner still ignores it
 time.sleep(3)
+assert not job.done(), job.stderr()
 job.cancel(check=False)
 deadline = time.time() + 30
 while not job.done() and time.time() < deadline:
     time.sleep(0.2)
 print("stopped" if job.done() else "still running", flush=True)
-if not job.done():
+if not job.done():  # the controller and its task, so that nothing outlives the test
+    subprocess = __import__("subprocess")
+    subprocess.run(["pkill", "-9", "-P", str(job._process.pid)], check=False)
     job._process.kill()
 """
 

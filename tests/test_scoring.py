@@ -118,11 +118,20 @@ def test_scorer_numbers_match_the_judge(tiny: dict, tmp_path: Path, one_thread) 
     assert not math.isnan(row["memorisation"]["pixel_rms_mean"])
 
 
+def _decide_by_pixels(judge, images: torch.Tensor) -> torch.Tensor:
+    """A stand-in judge whose decisions differ from face to face (a 2-step judge calls every
+    face the same class, which no agreement figure could tell apart)."""
+    k = images.to(torch.int64).sum((1, 2, 3)) % len(judge.loaded.classes)
+    return torch.nn.functional.one_hot(k, len(judge.loaded.classes)).float()
+
+
 def test_a_noise_to_face_generator_is_scored_without_sources(tiny: dict, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
                                                             one_thread) -> None:
     """Every emotion of a class-conditional fastgan gets a row; agreement is the judge's
-    decisions on the faces the generator samples for that seed; no source measures."""
+    decisions on the very faces the generator samples for that seed; no source measures."""
     from feraug.gan import load_generator
+    from feraug.scoring.judge import Judge
 
     ds = tiny["ds"]
     config = {"steps": 2, "batch_size": 3, "z_dim": 8, "g_channels": [8, 8, 8, 8],
@@ -130,17 +139,19 @@ def test_a_noise_to_face_generator_is_scored_without_sources(tiny: dict, tmp_pat
     model = build_generator("fastgan", config, ds.classes, ds.size)
     ckpt = train_generator(model, ds, tmp_path / "gan", device="cpu", sample_every=0,
                            checkpoint_every=0, progress=False).checkpoint
+    monkeypatch.setattr(Judge, "predict", _decide_by_pixels)
     result = score_generator(ckpt, ds, tiny["judge"], n=8, out=tmp_path / "score")
     assert result["sources"] is None
     assert sorted(result["emotions"]) == sorted(load_generator(ckpt).emotions())
-    judge = load_classifier(tiny["judge"])
-    shift = log_prior(ds, judge.classes)
+    classes = load_classifier(tiny["judge"]).classes
+    by_hand = {}
     for emotion, row in result["emotions"].items():
         assert "source_survival" not in row and row["n"] == 8
         faces = load_generator(ckpt).sample(emotion, 8, 0)
-        decided = (predict_logits(judge.model, faces, judge.crop_size, judge.tta) - shift)
-        k = judge.classes.index(emotion)
-        assert row["agreement"] == pytest.approx(float((decided.argmax(1) == k).float().mean()))
+        sums = faces.to(torch.int64).sum((1, 2, 3)) % len(classes)
+        by_hand[emotion] = float((sums == classes.index(emotion)).float().mean())
+        assert row["agreement"] == pytest.approx(by_hand[emotion])
+    assert len(set(by_hand.values())) > 1  # the comparison can tell faces apart
     assert not (tmp_path / "score" / "first_samples.png").exists()
     assert (tmp_path / "score" / "best_worst.png").stat().st_size > 0
 
@@ -187,9 +198,11 @@ def test_scorer_refuses_a_judge_that_filtered_the_faces(tiny: dict, tmp_path: Pa
     shutil.copyfile(tiny["judge"], copy)
     args = ["gan", "score", ckpt, "--data", tiny["data"], "--judge", tiny["judge"], "-n", 4,
             "--inception", "off", "--device", "cpu"]
-    res = run_cli(*args, "--filter-model", tiny["guide"], "--filter-model", copy)
+    res = run_cli(*args, "--filter-model", copy, "--filter-model", tiny["guide"])
     assert res.code != 0
     assert "quality filter" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    missing = run_cli(*args, "--filter-model", tmp_path / "typo.pt")
+    assert missing.code != 0 and "no such filter model" in missing.stderr
     assert run_cli(*args, "--filter-model", tiny["guide"]).code == 0
 
 

@@ -51,13 +51,7 @@ def _executor(cfg: ExperimentConfig):  # noqa: ANN202 (submitit is an optional d
 @contextmanager
 def _terminate_raises() -> Iterator[None]:
     """Turn SIGTERM (``kill``) into ``SystemExit`` while waiting on jobs, so that the jobs
-    are cancelled as on Ctrl-C instead of training on unseen (signals: main thread only).
-
-    A runner started in the background by a script (``nohup feraug ... &``) begins with
-    SIGINT ignored, and the processes it starts inherit that: submitit's local executor
-    cancels a job with SIGINT, which its controller would then never see. A Python handler
-    is reset to the default on exec, so installing the standard one here lets the jobs
-    submitted meanwhile be cancelled."""
+    are cancelled as on Ctrl-C instead of training on unseen (signals: main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -66,15 +60,30 @@ def _terminate_raises() -> Iterator[None]:
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, stop)
-    previous_int = signal.getsignal(signal.SIGINT)
-    if previous_int == signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:  # None: a handler not set from Python; the default is the safe guess
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-        if previous_int == signal.SIG_IGN:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def _cancellable_children() -> Iterator[None]:
+    """Let the processes started inside receive SIGINT, even when this one ignores it.
+
+    A runner started in the background by a script (``nohup feraug ... &``) begins with
+    SIGINT ignored, and the processes it starts inherit that: submitit's local executor
+    cancels a job with SIGINT, which the job's controller would then never see. A Python
+    handler is reset to the default on exec, so the standard one is installed for the
+    moment of the submission only; the runner itself keeps ignoring SIGINT."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _cancel(running: list, log: Callable[[str], None]) -> None:
@@ -114,7 +123,9 @@ def _drive(ex, values: dict, waiting: list, running: list, total: int,
     while waiting or running:
         while waiting and len(running) < max_parallel:
             arm, seed = waiting.pop(0)
-            running.append((arm, seed, ex.submit(run_job, values, arm, seed)))
+            with _cancellable_children():
+                job = ex.submit(run_job, values, arm, seed)
+            running.append((arm, seed, job))
             log(f"submitted {arm} seed {seed} (job {running[-1][2].job_id})")
         time.sleep(POLL_SECONDS)
         for item in [r for r in running if r[2].done()]:

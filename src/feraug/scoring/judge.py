@@ -103,7 +103,9 @@ def check_independent(judge: Judge, generator_meta: GeneratorMeta,
                           "scores (train another classifier as judge)")
     for model in filter_models:
         path = checkpoint_path(model)
-        if path.is_file() and file_sha256(path) == judge.sha256:
+        if not path.is_file():  # a mistyped filter must not switch the check off
+            raise ConfigError(f"{model}: no such filter model file")
+        if file_sha256(path) == judge.sha256:
             raise ConfigError(f"{judge.path}: this classifier is the quality filter {model} of "
                               f"{generator_path}'s faces; a judge must never have trained, "
                               "guided or filtered the generator it scores (train another "
