@@ -22,7 +22,7 @@ def train(
                                         "ImageFolder)."),
     config: Path = typer.Option(None, "--config", "-c", help="YAML config file (flags win)."),
     model: str = typer.Option(None, help="Classifier: zhu-cnn, zhu-cnn-wide, vgg-fer, "
-                                         "vgg-fer-small, resnet18."),
+                                         "vgg-fer-small, resnet18, vgg16."),
     out: str = typer.Option(None, help="Output folder (must be new or empty, or --resume)."),
     format: str = typer.Option(None, "--format", help="Force a data format instead of "
                                                       "auto-detection."),
