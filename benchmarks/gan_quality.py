@@ -26,11 +26,11 @@ from pathlib import Path
 
 import torch
 
+from feraug.classifier.infer import predict_proba
 from feraug.data.load import load_dataset
 from feraug.gan.base import load_generator
 from feraug.models.checkpoint import load_classifier
 from feraug.synth.filters import MemorisationGuard, resize_uint8
-from feraug.training.inputs import predict_proba
 
 
 def score(images: torch.Tensor, emotion: str, classifier, guard: MemorisationGuard) -> dict:

@@ -22,8 +22,8 @@ import time
 
 import torch
 
+from feraug.classifier.infer import predict_proba
 from feraug.models import build_classifier
-from feraug.training.inputs import predict_proba
 
 VARIANTS = (("nchw", 512), ("channels_last", 512), ("channels_last", 64),
             ("channels_last", 32), ("channels_last", 16), ("channels_last", 8), ("nchw", 16))

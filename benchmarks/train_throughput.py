@@ -22,12 +22,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from feraug.classifier.augment import augment_batch
+from feraug.classifier.batches import TensorBatches
+from feraug.classifier.config import AugmentConfig
+from feraug.classifier.infer import to_model_input
 from feraug.data.load import load_dataset
 from feraug.models import build_classifier
-from feraug.training.augment import augment_batch
-from feraug.training.batches import TensorBatches
-from feraug.training.config import AugmentConfig
-from feraug.training.inputs import to_model_input
 
 AUG = AugmentConfig(flip=True, rotation=10, translate=0.1, scale=0.1, erasing=0.25)
 

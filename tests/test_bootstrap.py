@@ -78,8 +78,8 @@ def test_evaluate_and_compare_cli_report_intervals(ckpt: Path, fer_slice: Path,
 def test_prediction_batches_do_not_change_results_and_refuse_zero() -> None:
     import torch
 
+    from feraug.classifier.infer import predict_proba
     from feraug.models import build_classifier
-    from feraug.training.inputs import predict_proba
 
     torch.manual_seed(0)
     model = build_classifier("zhu-cnn", 7, 44).eval()

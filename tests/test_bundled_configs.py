@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from feraug.classifier.config import build_train_config, read_yaml
 from feraug.emotions import FER2013_CLASSES
 from feraug.experiment.config import load_experiment_config
 from feraug.gan import build_generator
-from feraug.training.config import build_train_config, read_yaml
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -9,12 +9,12 @@ import pytest
 from pydantic import ValidationError
 from test_synth import FakeGenerator
 
+from feraug.classifier.config import build_train_config
 from feraug.cli import synth_cmd
 from feraug.cli.split_options import data_spec_from_options, generator_data_spec
 from feraug.data.spec import DataSpec, require_same_split, stored_spec
 from feraug.errors import ConfigError
 from feraug.gan.meta import GeneratorMeta
-from feraug.training.config import build_train_config
 
 OLD_SPLIT = {"class_map": None, "folds": 3, "fold": 1, "seed": 4}
 

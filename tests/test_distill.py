@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from test_training import tiny_dataset
 
+from feraug.classifier.config import build_train_config
+from feraug.classifier.distill import Teacher
+from feraug.classifier.trainer import fit
 from feraug.emotions import FER2013_CLASSES
 from feraug.errors import ConfigError
 from feraug.models.checkpoint import read_checkpoint
-from feraug.training.config import build_train_config
-from feraug.training.distill import Teacher
-from feraug.training.trainer import fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

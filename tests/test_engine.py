@@ -10,11 +10,11 @@ import pytest
 import torch
 from test_training import tiny_dataset
 
+from feraug.classifier.config import build_train_config
+from feraug.classifier.trainer import fit
 from feraug.engine.rng import capture_rng, restore_rng
 from feraug.engine.run_folder import JsonLines, RunFolder, Start
 from feraug.errors import CheckpointError, ConfigError, FeraugError
-from feraug.training.config import build_train_config
-from feraug.training.trainer import fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

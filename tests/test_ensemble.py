@@ -8,13 +8,13 @@ import pytest
 import torch
 from test_training import tiny_dataset
 
+from feraug.classifier.config import build_train_config
+from feraug.classifier.ensemble import assemble_ensemble
+from feraug.classifier.infer import predict_proba
+from feraug.classifier.trainer import fit
 from feraug.errors import CheckpointError, ConfigError
 from feraug.export import export_model
 from feraug.models.checkpoint import load_classifier, read_checkpoint
-from feraug.training.config import build_train_config
-from feraug.training.ensemble import assemble_ensemble
-from feraug.training.inputs import predict_proba
-from feraug.training.trainer import fit
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_ensemble_averages_member_log_probabilities(members: list[Path], tmp_pat
 
 
 def test_ensemble_takes_logit_adjustment_and_export(members: list[Path], tmp_path: Path) -> None:
-    from feraug.training.logit_adjust import adjust_logits
+    from feraug.classifier.logit_adjust import adjust_logits
 
     ds = tiny_dataset()
     ens, adjusted = tmp_path / "ens.pt", tmp_path / "adj.pt"
@@ -70,7 +70,7 @@ def test_half_ensemble_is_smaller(members: list[Path], tmp_path: Path) -> None:
     assemble_ensemble(members, half, half=True)
     assert half.stat().st_size < 0.6 * full.stat().st_size
     assert read_checkpoint(half)["config"]["seed"] == 0  # the first member's split is recorded
-    from feraug.training.logit_adjust import adjust_logits
+    from feraug.classifier.logit_adjust import adjust_logits
 
     adjust_logits(half, tiny_dataset(), tmp_path / "adj.pt", taus=(0.0,))  # written as float32
     assert "weights_dtype" not in read_checkpoint(tmp_path / "adj.pt")

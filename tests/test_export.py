@@ -13,12 +13,12 @@ from conftest import CKPT_SIZE as SIZE
 from typer.testing import CliRunner
 
 import feraug.export as export_mod
+from feraug.classifier.infer import predict_proba, to_model_input
 from feraug.cli.main import app
 from feraug.emotions import FER2013_CLASSES
 from feraug.errors import ConfigError, FeraugError
 from feraug.export import export_model
 from feraug.models.checkpoint import load_classifier
-from feraug.training.inputs import predict_proba, to_model_input
 
 
 def faces(n: int = 5) -> torch.Tensor:

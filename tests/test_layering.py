@@ -1,6 +1,6 @@
 """Import direction: every unit of the package imports only units in earlier layers.
 
-A *unit* is a subpackage folder (``data``, ``training``, ...) or a root module (``io``,
+A *unit* is a subpackage folder (``data``, ``classifier``, ...) or a root module (``io``,
 ``manifest``, ...). The package is read with :mod:`ast`, never imported, so the test is fast
 and cannot be fooled by import order. Imports inside functions (lazy imports) count the same
 as module-level ones: they still tie the two units together. ``docs/dev/CONTRACTS.md`` states
@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     # generators are a task run on it, so it sits above the networks it trains.
     ("engine", frozenset({"engine"})),
     # Classifier fitting, inference and evaluation.
-    ("classifier", frozenset({"training"})),
+    ("classifier", frozenset({"classifier"})),
     ("classifier users", frozenset({"synth", "predict", "export"})),
     ("scoring", frozenset({"scoring"})),
     ("experiment", frozenset({"experiment"})),
@@ -234,7 +234,7 @@ def test_the_scan_sees_every_kind_of_import() -> None:
 from feraug import __version__, data
 from feraug.io import write_json
 from . import plan
-from ..training import engine
+from ..classifier import engine
 if TYPE_CHECKING:
     import feraug.models.ensemble as ens
 def later():
@@ -243,5 +243,5 @@ def later():
     found = [(i.line, i.module, i.lazy) for i in file_imports(text, "synth/build.py")]
     assert found == [(2, "feraug", False), (2, "feraug.data", False),
                      (3, "feraug.io", False), (4, "feraug.synth", False),
-                     (5, "feraug.training", False), (7, "feraug.models.ensemble", False),
+                     (5, "feraug.classifier", False), (7, "feraug.models.ensemble", False),
                      (9, "feraug.gan.base", True)], found

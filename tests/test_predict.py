@@ -15,6 +15,7 @@ from conftest import CKPT_CROP as CROP
 from conftest import CKPT_SIZE as SIZE
 from typer.testing import CliRunner
 
+from feraug.classifier.infer import predict_proba
 from feraug.cli.main import app
 from feraug.data.images import read_gray, to_gray
 from feraug.emotions import FER2013_CLASSES
@@ -25,7 +26,6 @@ from feraug.predict import model as model_mod
 from feraug.predict.annotate import annotate
 from feraug.predict.api import resolve_tta
 from feraug.predict.crop import expand_box, face_crop
-from feraug.training.inputs import predict_proba
 
 
 def draw_face(size: int = 200) -> np.ndarray:

@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from feraug.classifier.config import build_train_config
+from feraug.classifier.infer import predict_logits
+from feraug.classifier.logit_adjust import log_prior
+from feraug.classifier.trainer import fit
 from feraug.data.dataset import FaceDataset
 from feraug.data.procedural import make_procedural_faces, save_image_folder
 from feraug.engine.generator_loop import train_generator
@@ -17,10 +21,6 @@ from feraug.gan import build_generator
 from feraug.models.checkpoint import load_classifier
 from feraug.scoring import score_generator
 from feraug.scoring.distances import fid, kid, mean_pairwise_distance
-from feraug.training.config import build_train_config
-from feraug.training.inputs import predict_logits
-from feraug.training.logit_adjust import log_prior
-from feraug.training.trainer import fit
 
 COUNTS = {"angry": 10, "disgust": 8, "fear": 10, "happy": 12, "sad": 10, "surprise": 10,
           "neutral": 12}

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from feraug.classifier.config import build_train_config
+from feraug.classifier.trainer import fit
 from feraug.data.procedural import make_procedural_faces, save_image_folder
 from feraug.engine.generator_loop import train_generator
 from feraug.gan import build_generator
@@ -21,8 +23,6 @@ from feraug.scoring.reverse import (
     training_set,
 )
 from feraug.scoring.score import real_train_sample
-from feraug.training.config import build_train_config
-from feraug.training.trainer import fit
 
 COUNTS = {"angry": 10, "disgust": 6, "fear": 10, "happy": 12, "sad": 10, "surprise": 10,
           "neutral": 12}

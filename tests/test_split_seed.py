@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from feraug.training.config import build_train_config
-from feraug.training.setup import checkpoint_data_spec, split_seed
+from feraug.classifier.config import build_train_config
+from feraug.classifier.setup import checkpoint_data_spec, split_seed
 
 
 def test_split_seed_is_data_seed_or_the_training_seed() -> None:
@@ -49,12 +49,12 @@ def test_compare_refuses_models_trained_on_different_splits(ckpt: Path, make_ckp
 @pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")  # tiny CK+ set
 def test_scoring_on_a_differently_split_copy_of_the_training_data_is_refused(
         make_ckplus, tmp_path: Path) -> None:
+    from feraug.classifier.ensemble import assemble_ensemble
+    from feraug.classifier.evaluate import evaluate_classifier
+    from feraug.classifier.trainer import fit
     from feraug.data.load import load_dataset
     from feraug.errors import CheckpointError, DataError
     from feraug.models.checkpoint import load_classifier
-    from feraug.training.ensemble import assemble_ensemble
-    from feraug.training.evaluate import evaluate_classifier
-    from feraug.training.trainer import fit
 
     data = make_ckplus(subjects=10, per_class=1, side=48)
     runs = {}

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
+from feraug.classifier.config import build_train_config
+from feraug.classifier.evaluate import evaluate_classifier
+from feraug.classifier.trainer import fit
 from feraug.data.dataset import FaceDataset
 from feraug.models.checkpoint import load_classifier, read_checkpoint
-from feraug.training.config import build_train_config
-from feraug.training.evaluate import evaluate_classifier
-from feraug.training.trainer import fit
 
 CLASSES = ("angry", "happy", "sad")
 
@@ -132,10 +132,10 @@ def test_killed_run_resumes_to_identical_weights(tmp_path: Path) -> None:
 DDP_SCRIPT = textwrap.dedent("""
     import os, sys, torch
     import torch.distributed as dist
-    import feraug.training.trainer as trainer
+    import feraug.classifier.trainer as trainer
     from feraug.engine.device import Engine
-    from feraug.training.config import build_train_config
-    from feraug.training.trainer import fit
+    from feraug.classifier.config import build_train_config
+    from feraug.classifier.trainer import fit
     data, out = sys.argv[1], sys.argv[2]
     rank = int(os.environ["RANK"])
     Engine.close = lambda self: None  # one process group for the three runs: gloo cannot rejoin

@@ -10,14 +10,14 @@ import torch
 from test_training import tiny_dataset
 from torchvision.models import resnet18
 
+from feraug.classifier.augment import augment_batch, random_crop
+from feraug.classifier.batches import TensorBatches
+from feraug.classifier.config import AugmentConfig, build_train_config
+from feraug.classifier.setup import build_loss
+from feraug.classifier.trainer import fit
 from feraug.errors import CheckpointError, ConfigError
 from feraug.models import CLASSIFIERS, build_classifier
 from feraug.models.checkpoint import load_classifier, read_checkpoint
-from feraug.training.augment import augment_batch, random_crop
-from feraug.training.batches import TensorBatches
-from feraug.training.config import AugmentConfig, build_train_config
-from feraug.training.setup import build_loss
-from feraug.training.trainer import fit
 
 
 def _cfg(tmp_path: Path, name: str, **kw) -> object:
@@ -160,7 +160,7 @@ def test_augmentation_is_seeded_batched_and_shape_preserving() -> None:
 
 
 def test_photometric_augmentations_change_what_they_claim() -> None:
-    from feraug.training.augment import random_blur, random_gamma, random_lowres, random_noise
+    from feraug.classifier.augment import random_blur, random_gamma, random_lowres, random_noise
 
     torch.manual_seed(0)
     x = (torch.rand(8, 1, 48, 48) * 2 - 1)  # white noise: all high frequencies
@@ -205,7 +205,7 @@ def test_best_checkpoint_follows_the_selection_metric(tmp_path: Path, metric: st
 
 
 def test_logit_adjustment_picks_tau_on_val_and_writes_a_new_checkpoint(tmp_path: Path) -> None:
-    from feraug.training.logit_adjust import DEFAULT_TAUS, adjust_logits
+    from feraug.classifier.logit_adjust import DEFAULT_TAUS, adjust_logits
 
     ds = tiny_dataset()
     rare = [i for i in range(len(ds)) if ds.split[i] != "train" or ds.labels[i] != 0 or i % 4 == 0]
@@ -236,7 +236,7 @@ def test_logit_adjustment_picks_tau_on_val_and_writes_a_new_checkpoint(tmp_path:
 
 
 def test_half_precision_checkpoint_is_smaller_and_predicts_the_same(tmp_path: Path) -> None:
-    from feraug.training.logit_adjust import adjust_logits
+    from feraug.classifier.logit_adjust import adjust_logits
 
     ds = tiny_dataset()
     base = fit(_cfg(tmp_path, "base", max_steps=2), dataset=ds)
@@ -256,7 +256,7 @@ def test_half_precision_checkpoint_is_smaller_and_predicts_the_same(tmp_path: Pa
 
 
 def test_tau_grid_parses_negative_values_and_refuses_text() -> None:
-    from feraug.training.logit_adjust import parse_taus
+    from feraug.classifier.logit_adjust import parse_taus
 
     assert parse_taus("-0.5, 0,1") == (-0.5, 0.0, 1.0)
     with pytest.raises(ConfigError, match="comma-separated"):
@@ -275,8 +275,8 @@ def test_progress_goes_to_stderr_so_json_stdout_stays_clean(
 
 @pytest.mark.parametrize("name", sorted(CLASSIFIERS))
 def test_every_registered_classifier_builds_and_has_an_adjustable_head(name: str) -> None:
+    from feraug.classifier.logit_adjust import adjustable_head
     from feraug.models import recipe
-    from feraug.training.logit_adjust import adjustable_head
 
     assert recipe(name)["optimizer"] in ("adam", "sgd", "adamw")
     torch.manual_seed(0)
@@ -312,7 +312,7 @@ def test_train_takes_the_same_split_flags_as_the_other_commands(tmp_path: Path,
 def test_extra_train_adds_only_the_train_faces_of_another_data_set(tmp_path: Path) -> None:
     from test_training import CLASSES, write_image_folder
 
-    from feraug.training.setup import load_training_data
+    from feraug.classifier.setup import load_training_data
 
     primary = tiny_dataset()
     other = tiny_dataset(per_class=5, seed=3)

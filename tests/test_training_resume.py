@@ -12,11 +12,11 @@ import pytest
 import torch
 from test_training import tiny_dataset
 
-import feraug.training.trainer as trainer
+import feraug.classifier.trainer as trainer
+from feraug.classifier.config import build_train_config
+from feraug.classifier.trainer import fit
 from feraug.errors import CheckpointError
 from feraug.models.checkpoint import read_checkpoint, save_checkpoint
-from feraug.training.config import build_train_config
-from feraug.training.trainer import fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 from test_training import tiny_dataset
 
+from feraug.classifier.config import build_train_config
+from feraug.classifier.trainer import fit
 from feraug.errors import CheckpointError, ConfigError, FeraugError
 from feraug.models.checkpoint import read_checkpoint
-from feraug.training.config import build_train_config
-from feraug.training.trainer import fit
 
 
 def _cfg(tmp_path: Path, name: str, **kw: object) -> object:

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from feraug import __version__
+from feraug.classifier.infer import MEAN, STD, predict_proba, to_model_input
 from feraug.errors import ConfigError, FeraugError
 from feraug.io import atomic_write_bytes, write_json
 from feraug.models.checkpoint import LoadedClassifier, load_classifier
-from feraug.training.inputs import MEAN, STD, predict_proba, to_model_input
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}

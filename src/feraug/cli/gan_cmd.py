@@ -121,11 +121,11 @@ def train_cmd(
 
     Example: feraug gan train -m cyclegan -d data/fer2013 --target disgust -o runs/cyc-dis
     """
+    from feraug.classifier.config import read_yaml
     from feraug.data.spec import require_same_split, stored_spec
     from feraug.engine.generator_loop import train_generator
     from feraug.gan import build_generator, get_generator_class
     from feraug.io import refuse_output_inside
-    from feraug.training.config import read_yaml
 
     get_generator_class(model)
     overrides = _overrides(model, steps, batch_size, seed, source, target)

@@ -65,9 +65,9 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train a FER classifier; the best epoch is chosen on the validation split."""
+    from feraug.classifier.config import build_train_config, read_yaml
+    from feraug.classifier.trainer import fit
     from feraug.cli.data_cmd import parse_class_map
-    from feraug.training.config import build_train_config, read_yaml
-    from feraug.training.trainer import fit
 
     file_values = read_yaml(config) if config else {}
     overrides = dict(data=data, model=model, out=out, format=format, epochs=epochs,
@@ -114,13 +114,13 @@ def evaluate(
     On the data set it was trained on, the split options default to the checkpoint's and
     another split is refused (its test faces would include training faces); on another
     data set they default to 5 folds, fold 0, seed 0."""
+    from feraug.classifier.evaluate import evaluate_classifier
+    from feraug.classifier.infer import check_tta
+    from feraug.classifier.setup import checkpoint_data_spec
     from feraug.data.spec import require_same_split
     from feraug.devices import choose_device
     from feraug.io import prepare_output_dir, refuse_output_inside
     from feraug.models.checkpoint import load_classifier
-    from feraug.training.evaluate import evaluate_classifier
-    from feraug.training.inputs import check_tta
-    from feraug.training.setup import checkpoint_data_spec
 
     if tta is not None:
         check_tta(tta)  # before the slow loading
@@ -177,10 +177,10 @@ def adjust(
     """Post-hoc logit adjustment for class imbalance (Menon et al. 2021): subtract
     tau * log(train prior) from the logits, tau chosen on the validation split, and write an
     ordinary checkpoint with the shift folded into the final layer's bias."""
+    from feraug.classifier.infer import check_tta
+    from feraug.classifier.logit_adjust import DEFAULT_TAUS, adjust_logits, parse_taus
+    from feraug.classifier.setup import checkpoint_data_spec
     from feraug.models.checkpoint import load_classifier
-    from feraug.training.inputs import check_tta
-    from feraug.training.logit_adjust import DEFAULT_TAUS, adjust_logits, parse_taus
-    from feraug.training.setup import checkpoint_data_spec
 
     grid = parse_taus(taus) if taus else DEFAULT_TAUS
     if tta is not None:
@@ -210,7 +210,7 @@ def ensemble(
 ) -> None:
     """Average independently trained classifiers (mean log-probabilities) into one
     checkpoint that evaluate, adjust, predict and export use like any other."""
-    from feraug.training.ensemble import assemble_ensemble
+    from feraug.classifier.ensemble import assemble_ensemble
 
     result = assemble_ensemble(checkpoints, out, half=half)
     typer.echo(json.dumps(result, indent=2) if as_json else
@@ -228,10 +228,10 @@ def compare(
 ) -> None:
     """Is A better than B on this split? Paired bootstrap over the same images: A - B in
     accuracy and macro-F1 with a 95% interval."""
+    from feraug.classifier.evaluate import compare_classifiers
+    from feraug.classifier.setup import checkpoint_data_spec
     from feraug.data.spec import require_same_split
     from feraug.models.checkpoint import load_classifier
-    from feraug.training.evaluate import compare_classifiers
-    from feraug.training.setup import checkpoint_data_spec
 
     a, b = load_classifier(checkpoint_a, "cpu"), load_classifier(checkpoint_b, "cpu")
     if a.image_size != b.image_size:

@@ -6,7 +6,7 @@
   from step 0), its manifest and its JSON-lines log;
 - :mod:`~feraug.engine.rng`: RNG states captured into checkpoints and restored on resume;
 - :mod:`~feraug.engine.generator_loop`: ``train_generator``, the loop that trains any
-  registered generator (classifiers are fitted by :func:`feraug.training.trainer.fit`).
+  registered generator (classifiers are fitted by :func:`feraug.classifier.trainer.fit`).
 
 Nothing is imported here, so that a classifier run does not import the generators.
 """

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from feraug.classifier.config import TrainConfig
 from feraug.data.dataset import FaceDataset
 from feraug.experiment.config import REF_PREFIX, ExperimentConfig
 from feraug.experiment.runs import Log, fit_and_test
-from feraug.training.config import TrainConfig
 
 
 def train_real_classifier(tc: TrainConfig, real: FaceDataset, label: str, log: Log) -> dict:

@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from feraug.classifier.config import TrainConfig, build_train_config, read_yaml
 from feraug.errors import ConfigError, validate_config
 from feraug.experiment.data import PROCEDURAL, DataSpec  # noqa: F401 (importable from here)
 from feraug.experiment.stage_specs import (  # noqa: F401 (importable from here)
@@ -43,7 +44,6 @@ from feraug.experiment.stage_specs import (  # noqa: F401 (importable from here)
     data_shorthand,
     reject_reserved,
 )
-from feraug.training.config import TrainConfig, build_train_config, read_yaml
 
 
 class ArmSpec(BaseModel):

@@ -5,7 +5,7 @@ each fold is its own experiment folder (``feraug experiment run ... --set data.f
 Every subject is tested exactly once across the folds, so the honest score of an arm's seed
 is the one over *all* test faces: the confusion matrices of its runs in every fold are
 summed, and accuracy, macro-F1 and per-class precision/recall/F1 are computed from the sum
-(the same definitions as :func:`feraug.training.metrics.classification_metrics`). Averaging
+(the same definitions as :func:`feraug.classifier.metrics.classification_metrics`). Averaging
 per-fold accuracies instead would weight a fold of 20 faces like one of 40.
 
 The pooled runs, one per (arm, seed) finished in every fold, are then summarised exactly as
@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from feraug.classifier.metrics import classification_metrics
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.aggregate import arm_summaries, summarise
 from feraug.experiment.config import run_dir
 from feraug.experiment.runner import read_experiment_manifest
 from feraug.experiment.runs import read_record, run_status
-from feraug.training.metrics import classification_metrics
 
 #: The ``kind`` of a pooled folder's manifest.
 KIND = "experiment-pool"

@@ -1,4 +1,4 @@
-"""Running an experiment: every arm x seed trained with :func:`feraug.training.trainer.fit`
+"""Running an experiment: every arm x seed trained with :func:`feraug.classifier.trainer.fit`
 (checkpoint chosen on the validation split), its best checkpoint scored on the test split,
 then aggregated into ``results.json``/``results.csv`` and ``report.md``.
 
@@ -23,6 +23,8 @@ import json
 import time
 from pathlib import Path
 
+from feraug.classifier.metrics import plot_confusion
+from feraug.classifier.trainer import FitResult
 from feraug.data.dataset import FaceDataset
 from feraug.engine.run_lock import LOCK_FILES, run_lock
 from feraug.errors import ConfigError, FeraugError
@@ -49,8 +51,6 @@ from feraug.experiment.step_match import arm_train_config
 from feraug.io import prepare_output_dir
 from feraug.manifest import write_manifest
 from feraug.models.checkpoint import LoadedClassifier
-from feraug.training.metrics import plot_confusion
-from feraug.training.trainer import FitResult
 
 KIND = "experiment"
 #: What a new experiment folder may already hold: stage run folders put there beforehand.

@@ -11,14 +11,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from feraug.classifier.config import TrainConfig
+from feraug.classifier.evaluate import evaluate_classifier
+from feraug.classifier.trainer import FitResult, fit
 from feraug.data.dataset import FaceDataset
 from feraug.devices import choose_device
 from feraug.errors import ConfigError, FeraugError
 from feraug.io import write_json
 from feraug.models.checkpoint import LoadedClassifier, load_classifier
-from feraug.training.config import TrainConfig
-from feraug.training.evaluate import evaluate_classifier
-from feraug.training.trainer import FitResult, fit
 
 Log = Callable[[str], None]
 #: The test record, written last: a folder holding it is a finished run.

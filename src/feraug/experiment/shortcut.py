@@ -27,7 +27,7 @@ EDITS = 200
 
 def share_called(model: LoadedClassifier, faces: torch.Tensor, emotion: str) -> float:
     """The share of ``faces`` that ``model`` (flip TTA) assigns to ``emotion``."""
-    from feraug.training.inputs import predict_proba
+    from feraug.classifier.infer import predict_proba
 
     probs = predict_proba(model.model, faces, model.crop_size, "flip")
     return float((probs.argmax(1) == model.classes.index(emotion)).float().mean())

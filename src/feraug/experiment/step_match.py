@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from feraug.classifier.batches import batches_per_epoch
+from feraug.classifier.config import TrainConfig
 from feraug.data.listing import image_files, subfolders
 from feraug.data.synthetic import kept_nothing
 from feraug.errors import ConfigError
 from feraug.experiment.config import ExperimentConfig
-from feraug.training.batches import batches_per_epoch
-from feraug.training.config import TrainConfig
 
 
 def synthetic_images(folder: str | Path) -> int | None:

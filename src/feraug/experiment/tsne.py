@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from feraug.classifier.infer import embed_images
 from feraug.data.dataset import FaceDataset
 from feraug.models.checkpoint import LoadedClassifier
-from feraug.training.inputs import embed_images
 
 MIN_POINTS = 8
 

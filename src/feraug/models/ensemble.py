@@ -6,7 +6,7 @@ final layer is the ensemble's classifier head: ``feraug adjust`` folds a logit a
 into its bias exactly as for a single network, and export and prediction need nothing new.
 
 An ensemble is not trained: ``feraug ensemble A.pt B.pt ... --out E.pt`` assembles it from
-checkpoints that ``feraug train`` wrote (see :mod:`feraug.training.ensemble`).
+checkpoints that ``feraug train`` wrote (see :mod:`feraug.classifier.ensemble`).
 """
 
 from __future__ import annotations

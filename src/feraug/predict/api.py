@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import torch
 
+from feraug.classifier.infer import TTA_MODES, check_tta, predict_proba
 from feraug.data.images import to_gray
 from feraug.errors import DataError
 from feraug.io import prepare_output_dir
@@ -26,7 +27,6 @@ from feraug.predict.sources import (
     read_color,
 )
 from feraug.progress import progress_bar
-from feraug.training.inputs import TTA_MODES, check_tta, predict_proba
 
 #: Images decoded and detected before one batched forward pass.
 CHUNK = 32

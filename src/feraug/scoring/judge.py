@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from feraug.classifier.infer import embed_images, predict_logits
+from feraug.classifier.logit_adjust import log_prior
 from feraug.data.dataset import FaceDataset
 from feraug.errors import ConfigError
 from feraug.io import file_sha256
 from feraug.models.checkpoint import LoadedClassifier, load_classifier
-from feraug.training.inputs import embed_images, predict_logits
-from feraug.training.logit_adjust import log_prior
 
 if TYPE_CHECKING:
     from feraug.gan.meta import GeneratorMeta

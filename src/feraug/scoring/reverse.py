@@ -37,11 +37,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from feraug.classifier.config import build_train_config
+from feraug.classifier.infer import predict_proba
+from feraug.classifier.metrics import classification_metrics
 from feraug.data.dataset import FaceDataset, concat
 from feraug.scoring.score import real_train_sample
-from feraug.training.config import build_train_config
-from feraug.training.inputs import predict_proba
-from feraug.training.metrics import classification_metrics
 
 REVERSE_DEFAULTS = {"model": "zhu-cnn", "epochs": 30}
 #: Part of every cache key of the real classifier: raise it when its training changes.
@@ -78,7 +78,7 @@ def _train_and_test(train_set: FaceDataset, val: FaceDataset, reference: FaceDat
                     model: str, epochs: int, seed: int, device: str, out: Path) -> dict:
     """Train one classifier on ``train_set`` (validation faces are logged, never used to
     choose) and return its metrics on ``reference`` with its last weights."""
-    from feraug.training.trainer import fit
+    from feraug.classifier.trainer import fit
 
     config = build_train_config(
         {"model": model, "epochs": epochs, "seed": seed, "device": device,

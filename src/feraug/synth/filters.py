@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from feraug.classifier.infer import predict_proba
 from feraug.errors import ConfigError
 from feraug.models.checkpoint import LoadedClassifier, load_classifier
-from feraug.training.inputs import predict_proba
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:

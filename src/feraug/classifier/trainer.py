@@ -12,6 +12,19 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from feraug.classifier.augment import augment_batch
+from feraug.classifier.batches import TensorBatches
+from feraug.classifier.config import TrainConfig
+from feraug.classifier.distill import Teacher
+from feraug.classifier.infer import predict_proba, to_model_input
+from feraug.classifier.metrics import classification_metrics
+from feraug.classifier.setup import (
+    build_loss,
+    build_model,
+    build_optimizer,
+    build_scheduler,
+    load_training_data,
+)
 from feraug.data.dataset import FaceDataset
 from feraug.engine.device import Engine, make_engine
 from feraug.engine.rng import capture_rng, restore_rng
@@ -24,19 +37,6 @@ from feraug.progress import progress_bar
 from feraug.resume import check_same_settings
 from feraug.tensorboard import FOLDER as TENSORBOARD
 from feraug.tensorboard import Board
-from feraug.training.augment import augment_batch
-from feraug.training.batches import TensorBatches
-from feraug.training.config import TrainConfig
-from feraug.training.distill import Teacher
-from feraug.training.inputs import predict_proba, to_model_input
-from feraug.training.metrics import classification_metrics
-from feraug.training.setup import (
-    build_loss,
-    build_model,
-    build_optimizer,
-    build_scheduler,
-    load_training_data,
-)
 
 CRASH_ENV = "FERAUG_TEST_CRASH_AFTER_STEP"  # fault injection for the resume test
 

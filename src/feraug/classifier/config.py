@@ -14,7 +14,7 @@ from feraug.models import CLASSIFIERS, known_classifier, recipe
 
 
 class AugmentConfig(BaseModel):
-    """Batched, on-device training augmentation (see :mod:`feraug.training.augment`)."""
+    """Batched, on-device training augmentation (see :mod:`feraug.classifier.augment`)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     flip: bool = True

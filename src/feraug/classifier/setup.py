@@ -7,14 +7,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from feraug.classifier import losses
+from feraug.classifier.config import TrainConfig
 from feraug.data import spec as data_spec
 from feraug.data.dataset import FaceDataset
 from feraug.data.spec import DataSpec
 from feraug.errors import CheckpointError, ConfigError, DataError
 from feraug.models import build_classifier
 from feraug.models.checkpoint import read_checkpoint
-from feraug.training import losses
-from feraug.training.config import TrainConfig
 
 
 def split_seed(config: TrainConfig | dict) -> int:
@@ -149,7 +149,7 @@ def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
 
 def build_loss(config: TrainConfig, train_labels: torch.Tensor, num_classes: int,
                device: torch.device) -> nn.Module:
-    """The loss that ``config`` asks for (see :func:`feraug.training.losses.build_loss`)."""
+    """The loss that ``config`` asks for (see :func:`feraug.classifier.losses.build_loss`)."""
     return losses.build_loss(train_labels, num_classes,
                              class_weighted=config.class_weighted_loss,
                              logit_adjust_tau=config.logit_adjust_tau,

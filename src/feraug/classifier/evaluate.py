@@ -6,13 +6,13 @@ from pathlib import Path
 
 import torch
 
+from feraug.classifier.infer import predict_proba
+from feraug.classifier.metrics import classification_metrics, plot_confusion
 from feraug.data.dataset import FaceDataset
 from feraug.errors import DataError
 from feraug.io import write_json
 from feraug.models.checkpoint import LoadedClassifier
 from feraug.reporting.stats import bootstrap_ci, paired_bootstrap
-from feraug.training.inputs import predict_proba
-from feraug.training.metrics import classification_metrics, plot_confusion
 
 
 def align_labels(dataset: FaceDataset, classes: tuple[str, ...]) -> torch.Tensor:

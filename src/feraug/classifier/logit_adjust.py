@@ -16,6 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from feraug.classifier.evaluate import align_labels, check_same_split
+from feraug.classifier.infer import check_tta, predict_proba
+from feraug.classifier.metrics import classification_metrics
+from feraug.classifier.setup import last_linear
 from feraug.data.dataset import FaceDataset
 from feraug.errors import CheckpointError, ConfigError, DataError
 from feraug.models.checkpoint import (
@@ -25,10 +29,6 @@ from feraug.models.checkpoint import (
     save_checkpoint,
 )
 from feraug.progress import progress_bar
-from feraug.training.evaluate import align_labels, check_same_split
-from feraug.training.inputs import check_tta, predict_proba
-from feraug.training.metrics import classification_metrics
-from feraug.training.setup import last_linear
 
 DEFAULT_TAUS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 

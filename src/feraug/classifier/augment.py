@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from feraug.training.config import AugmentConfig
+from feraug.classifier.config import AugmentConfig
 
 
 def _uniform(n: int, bound: float, gen: torch.Generator, device: torch.device) -> torch.Tensor:
