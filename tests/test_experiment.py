@@ -154,8 +154,14 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path,
     n_syn = write_synthetic_set(values, tmp_path / "syn")
     assert n_syn > 0
     cfg = parse_experiment_config(values)
-    summary = runner.run_experiment(cfg)
+    lines: list[str] = []
+    summary = runner.run_experiment(cfg, log=lines.append)
     assert summary["runs_done"] == summary["runs_total"] == 6
+    # trained seed-major: stopped part way, every arm would have its first seed
+    order = [line.split("] ", 1)[1].split(":")[0] for line in lines
+             if line.startswith("[") and ": training " in line]
+    assert order == [f"{arm} seed {seed}" for seed in (0, 1)
+                     for arm in ("real", "class-weighted", "syn")], order
 
     results = json.loads((out / "results.json").read_text())
     for arm in ("real", "class-weighted", "syn"):

@@ -181,8 +181,14 @@ class ExperimentConfig(BaseModel):
         raise ConfigError(f"no arm {name!r} (arms: {', '.join(a.name for a in self.arms)})")
 
     def runs(self) -> list[tuple[str, int]]:
-        """Every (arm, seed) pair, arm-major in config order."""
+        """Every (arm, seed) pair, arm-major in config order (how results are listed)."""
         return [(a.name, s) for a in self.arms for s in self.seeds]
+
+    def schedule(self) -> list[tuple[str, int]]:
+        """Every (arm, seed) pair in the order they are trained: seed-major, so that an
+        experiment stopped part way has every arm at its first seeds (a comparison to read)
+        rather than every seed of its first arms."""
+        return [(a.name, s) for s in self.seeds for a in self.arms]
 
     def synthetic_dirs(self) -> list[str]:
         """Distinct synthetic folders used by any arm, in order of first use (a synthetic

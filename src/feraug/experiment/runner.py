@@ -248,7 +248,7 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
     t0 = time.perf_counter()
     if cfg.executor.kind == "sequential":
         trained: list[float] = []  # seconds of the runs trained by this call
-        for i, (arm, seed) in enumerate(cfg.runs(), 1):
+        for i, (arm, seed) in enumerate(cfg.schedule(), 1):
             started = time.perf_counter()
             skipped = run_status(run_dir(out, arm, seed)) == "done"
             run_one(cfg, arm, seed, real, log=lambda m, i=i: log(f"[{i}/{total}] {m}"))
@@ -261,7 +261,7 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
     else:
         from feraug.experiment.executors import run_as_jobs
 
-        pending = [(a, s) for a, s in cfg.runs() if run_status(run_dir(out, a, s)) != "done"]
+        pending = [(a, s) for a, s in cfg.schedule() if run_status(run_dir(out, a, s)) != "done"]
         log(f"{total - len(pending)} run(s) finished earlier; {len(pending)} to run as "
             f"{cfg.executor.kind} jobs")
         run_as_jobs(cfg, pending, log)
