@@ -151,6 +151,7 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path,
 
     out = tmp_path / "exp"
     values = tiny_config(out, synthetic=tmp_path / "syn")
+    values["protocol"] = "Two remedies on tiny faces;\n  adapted for a test."
     n_syn = write_synthetic_set(values, tmp_path / "syn")
     assert n_syn > 0
     cfg = parse_experiment_config(values)
@@ -182,7 +183,7 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path,
     for words in ("| `class-weighted` | 2 |", "Δ accuracy vs real", "not real data",
                   "![t-SNE](figures/tsne.png)", "(class-weighted/seed0/test/confusion.png)",
                   "**syn** vs real, test accuracy", "| disgust |", "git commit",
-                  "data fingerprint"):
+                  "data fingerprint", "**Protocol.** Two remedies on tiny faces; adapted for a"):
         assert words in report, words
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "experiment" and manifest["status"] == "complete"

@@ -178,6 +178,13 @@ def test_gan_arms_are_compared_with_the_best_non_gan_arm_chosen_on_validation() 
     delta = out["arms"]["gan"]["delta_vs_best_non_gan"]["accuracy"]
     assert delta["mean"] == pytest.approx(0.01)  # (0.58 - 0.55 + 0.56 - 0.57) / 2
     assert "delta_vs_best_non_gan" not in out["arms"]["balanced"]
+    # the report's tables show that comparison, overall and per class
+    from feraug.experiment.tables import main_table, recall_tables
+
+    header = main_table(out, vs_best=True).splitlines()[0]
+    assert "Δ accuracy vs balanced" in header and "Δ macro-F1 vs real" in header
+    per_class = recall_tables(out).split("against `balanced`")
+    assert len(per_class) == 2 and "+0.010" in per_class[1].splitlines()[4]
 
 
 def test_a_new_experiment_folder_may_hold_generators_trained_beforehand(tmp_path: Path) -> None:

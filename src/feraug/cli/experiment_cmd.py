@@ -16,8 +16,8 @@ RUN_HELP = (
     "summarised as mean ± 95% CI per arm and paired differences against the baseline arm."
     "\n\n"
     "Writes OUT/<arm>/seed<k>/ (normal training folders), OUT/results.json, "
-    "OUT/results.csv, OUT/report.md (tables, verdict per arm, bar chart, confusion matrices, "
-    "t-SNE) and OUT/manifest.json. Rerunning continues: finished runs are skipped, "
+    "OUT/results.csv, OUT/report.md and the self-contained OUT/report.html (tables, verdict "
+    "per arm, bar chart, confusion matrices, t-SNE) and OUT/manifest.json. Rerunning continues: finished runs are skipped, "
     "interrupted ones resume exactly. OUT must be new, empty, or an experiment folder on the "
     "same data. Example configs: configs/experiment_demo.yaml, "
     "configs/experiment_fer2013.yaml."
@@ -127,7 +127,7 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Re-aggregate an experiment folder from its finished runs and rewrite results.json,
-    results.csv and report.md (runs still missing are listed in the report)."""
+    results.csv, report.md and report.html (runs still missing are listed in the report)."""
     from feraug.experiment.runner import rebuild_report
 
     log = (lambda _: None) if as_json else (lambda m: typer.echo(m, err=True))

@@ -94,6 +94,8 @@ class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = None
+    protocol: str | None = Field(None, description="what is compared and what was adapted "
+                                 "from the published protocol (the report's first lines)")
     data: DataSpec
     base: dict[str, Any] = Field(default_factory=dict,
                                  description="TrainConfig fields shared by all arms")

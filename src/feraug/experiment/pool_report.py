@@ -56,8 +56,11 @@ def write_pool_report(results: dict, out: Path) -> Path:
     n_faces = sorted({r["num_images"] for r in results["runs"]})
     # Every arm is tested on the same faces; different counts mean a fold's runs differ.
     faces = str(n_faces[0]) if len(n_faces) == 1 else f"{n_faces[0]}-{n_faces[-1]}"
-    intro = PROCEDURAL_NOTE if (results.get("config") or {}).get("data", {}).get("path") \
-        == PROCEDURAL else ""
+    config = results.get("config") or {}
+    protocol = config.get("protocol")
+    intro = "\n\n".join(part for part in (
+        f"**Protocol.** {' '.join(protocol.split())}" if protocol else "",
+        PROCEDURAL_NOTE if config.get("data", {}).get("path") == PROCEDURAL else "") if part)
     sections = [
         ("Main result", f"Each fold tests other subjects. For every arm and seed the test "
          f"confusion matrices of its runs in all folds are summed ({faces} test faces) and "

@@ -14,7 +14,8 @@ Student-t interval over seeds, paired differences against the baseline, and GAN 
 the best non-GAN arm chosen on mean validation accuracy.
 
 The folders must be folds of one experiment: their configs may differ only in ``data.fold``
-and ``out`` (and in what changes no number: the title, the executor, the t-SNE sample).
+and ``out`` (and in what changes no number: the title, the protocol text, the executor,
+the t-SNE sample).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from feraug.experiment.runs import read_record, run_status
 KIND = "experiment-pool"
 #: Config keys that may differ between folds: labels and how the runs were executed, none of
 #: which changes a number. ``data.fold`` is the point of the folds.
-FREE_KEYS = frozenset({"out", "title", "executor", "tsne_points", "data.fold"})
+FREE_KEYS = frozenset({"out", "title", "protocol", "executor", "tsne_points",
+                       "data.fold"})
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -275,7 +275,9 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
     total = len(cfg.runs())
     done = len(results["runs"])
     title = cfg.title or f"feraug experiment: {out.name}"
-    intro = PROCEDURAL_NOTE if cfg.data.is_procedural else ""
+    intro = "\n\n".join(part for part in (
+        f"**Protocol.** {' '.join(cfg.protocol.split())}" if cfg.protocol else "",
+        PROCEDURAL_NOTE if cfg.data.is_procedural else "") if part)
     judged = _generator_section(cfg, out)
     from feraug.experiment.shortcut import shortcut_section
 
@@ -285,8 +287,10 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
               f"All {total} runs finished ({len(cfg.arms)} arms x {len(cfg.seeds)} seeds).")
     sections = [
         ("Main result", status + " Test split, mean ± 95% CI over seeds (Student t); Δ is "
-         "the paired difference against the baseline with the same seed.\n\n"
-         + main_table(results) + "\n\n" + image_md(bars, "accuracy and macro-F1", out)),
+         "the paired difference against the baseline with the same seed (and, for GAN arms, "
+         "against the best arm without synthetic faces, chosen on validation).\n\n"
+         + main_table(results, vs_best=True) + "\n\n"
+         + image_md(bars, "accuracy and macro-F1", out)),
         ("Did it help?", verdicts(results)),
         *([("Synthetic:real ratio", ratio)] if ratio else []),
         *([("Generators, judged independently", judged)] if judged else []),
