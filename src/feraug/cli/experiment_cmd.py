@@ -17,10 +17,10 @@ RUN_HELP = (
     "\n\n"
     "Writes OUT/<arm>/seed<k>/ (normal training folders), OUT/results.json, "
     "OUT/results.csv, OUT/report.md and the self-contained OUT/report.html (tables, verdict "
-    "per arm, bar chart, confusion matrices, t-SNE) and OUT/manifest.json. Rerunning continues: finished runs are skipped, "
-    "interrupted ones resume exactly. OUT must be new, empty, or an experiment folder on the "
-    "same data. Example configs: configs/experiment_demo.yaml, "
-    "configs/experiment_fer2013.yaml."
+    "per arm, bar chart, confusion matrices, t-SNE) and OUT/manifest.json. Rerunning "
+    "continues: finished runs are skipped, interrupted ones resume exactly. OUT must be "
+    "new, empty, or an experiment folder on the same data. Example configs: "
+    "configs/experiment_demo.yaml, configs/experiment_fer2013.yaml."
 )
 
 experiment_app = typer.Typer(
