@@ -109,3 +109,23 @@ def test_subject_bootstrap_is_wider_when_subjects_repeat_one_outcome() -> None:
     assert one_per_group["accuracy"] == pytest.approx(by_image["accuracy"], abs=0.01)
     paired = paired_bootstrap(y, p, p, 7, groups=subjects.tolist())
     assert paired["accuracy"]["ci"] == [0.0, 0.0] and paired["unit"] == "group"
+
+
+def test_seed_averaged_subject_bootstrap_by_hand() -> None:
+    """Two subjects of two faces; A is right everywhere, B wrong on subject "s2": the mean
+    difference is 0.5 and a resample of subjects gives 0 (s1 twice), 0.5 or 1 (s2 twice)."""
+    from feraug.reporting.stats import paired_seed_bootstrap
+
+    y = np.array([0, 1, 0, 1])
+    subjects = ["s1", "s1", "s2", "s2"]
+    right, wrong_on_s2 = y.copy(), np.array([0, 1, 1, 0])
+    out = paired_seed_bootstrap(y, [right, right], [wrong_on_s2, wrong_on_s2], 2,
+                                groups=subjects, resamples=2000)
+    assert out["accuracy"]["mean"] == pytest.approx(0.5)
+    assert (out["accuracy"]["low"], out["accuracy"]["high"]) == (0.0, 1.0)
+    assert out["unit"] == "subject" and out["n_units"] == 2 and out["n_seeds"] == 2
+    # seed 0 favours A on s2 and seed 1 favours B on s2 by as much: on every resample, the
+    # same one for both seeds, the seeds cancel, so the interval is a point
+    out = paired_seed_bootstrap(y, [right, wrong_on_s2], [wrong_on_s2, right], 2,
+                                groups=subjects, resamples=500)
+    assert out["accuracy"] == {"mean": 0.0, "low": 0.0, "high": 0.0}

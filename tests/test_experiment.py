@@ -173,6 +173,17 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path,
     assert delta["seeds"] == [0, 1] and isinstance(delta["excludes_zero"], bool)
     assert [r["synthetic_train_images"] for r in results["runs"]] == [0, 0, 0, 0, n_syn, n_syn]
     assert (out / "results.csv").read_text().startswith("arm,n_seeds,")
+    # procedural faces name their identities: every comparison is also made resampling them
+    by_subject = {(r["arm"], r["reference"]): r for r in results["by_subject"]["comparisons"]}
+    best = results["best_non_gan"]["arm"]
+    assert set(by_subject) == {("class-weighted", "real"), ("syn", "real")} | (
+        {("syn", best)} if best != "real" else set())
+    for (arm, reference), row in by_subject.items():
+        key = "delta_vs_baseline" if reference == "real" else "delta_vs_best_non_gan"
+        seed_mean = results["arms"][arm][key]["accuracy"]["mean"]
+        assert row["accuracy"]["mean"] == pytest.approx(seed_mean)
+        assert row["accuracy"]["low"] <= row["accuracy"]["mean"] <= row["accuracy"]["high"]
+        assert row["unit"] == "subject" and 1 < row["n_units"] < 10
     for png in ("figures/metrics.png", "figures/tsne.png", "real/seed0/test/confusion.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     page = (out / "report.html").read_text()
@@ -183,7 +194,8 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path,
     for words in ("| `class-weighted` | 2 |", "Δ accuracy vs real", "not real data",
                   "![t-SNE](figures/tsne.png)", "(class-weighted/seed0/test/confusion.png)",
                   "**syn** vs real, test accuracy", "| disgust |", "git commit",
-                  "data fingerprint", "**Protocol.** Two remedies on tiny faces; adapted for a"):
+                  "data fingerprint", "**Protocol.** Two remedies on tiny faces; adapted for a",
+                  "## Resampling whole subjects", "`syn` − `real`"):
         assert words in report, words
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "experiment" and manifest["status"] == "complete"

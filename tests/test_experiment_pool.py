@@ -216,3 +216,30 @@ def test_command_line(run_cli, tmp_path: Path, folds: list[Path]) -> None:
         "fold 2 of 3 missing: not every subject is tested"]
     res = run_cli("experiment", "pool", folds[0], folds[0], "--out", tmp_path / "x")
     assert res.code == 2 and res.stderr.count("\n") == 1 and "fold 0 again" in res.stderr
+
+
+def test_pooled_folds_are_compared_resampling_every_subject_once(tmp_path: Path) -> None:
+    """Pooled folds concatenate their test faces: two folds of one person each give two
+    subjects; the difference and its subject interval are hand-checkable."""
+    from feraug.classifier.evaluate import PREDICTIONS, save_predictions
+    from feraug.experiment.by_subject import subject_comparisons
+
+    y = np.array([0, 1])
+    preds = {("real", 0): y, ("real", 1): 1 - y, ("gan", 0): y, ("gan", 1): y}
+    for (arm, fold), pred in preds.items():
+        folder = tmp_path / f"fold{fold}" / arm
+        folder.mkdir(parents=True)
+        save_predictions(folder / PREDICTIONS, y, pred, [f"person{fold}"] * 2)
+    results = {"baseline": "real", "classes": ["a", "b"], "best_non_gan": {"arm": "real"},
+               "arms": {"real": {}, "gan": {"delta_vs_baseline": {"accuracy": {"seeds": [0]}},
+                                          "delta_vs_best_non_gan": {}}}}
+
+    def test_dirs(arm: str, seed: int) -> list[Path]:
+        return [tmp_path / f"fold{k}" / arm for k in (0, 1)]
+
+    (row,) = subject_comparisons(results, test_dirs)["comparisons"]
+    assert (row["arm"], row["reference"], row["n_units"]) == ("gan", "real", 2)
+    assert row["accuracy"]["mean"] == pytest.approx(0.5)
+    assert (row["accuracy"]["low"], row["accuracy"]["high"]) == (0.0, 1.0)
+    (tmp_path / "fold1" / "gan" / PREDICTIONS).unlink()  # a run made before predictions
+    assert subject_comparisons(results, test_dirs) is None

@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from feraug.classifier.infer import predict_proba
 from feraug.classifier.metrics import classification_metrics, plot_confusion
 from feraug.data.dataset import FaceDataset
 from feraug.errors import DataError
-from feraug.io import write_json
+from feraug.io import atomic_write_bytes, write_json
 from feraug.models.checkpoint import LoadedClassifier
 from feraug.reporting.stats import bootstrap_ci, paired_bootstrap
+
+#: Per-image labels, predictions and subjects of an evaluated split, beside metrics.json: what
+#: a comparison that resamples whole subjects needs after the run.
+PREDICTIONS = "predictions.npz"
+
+
+def save_predictions(path: Path, y_true: np.ndarray, pred: np.ndarray,
+                     subjects: Sequence[str] | None) -> None:
+    """Write ``path`` (:data:`PREDICTIONS`): ``y_true`` and ``pred`` in the model's class
+    order, and each image's subject (empty when the data set names none)."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, y_true=np.asarray(y_true, dtype=np.int16),
+                        pred=np.asarray(pred, dtype=np.int16),
+                        subjects=np.asarray([] if subjects is None else subjects, dtype=str))
+    atomic_write_bytes(buffer.getvalue(), path)
+
+
+def load_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """``(y_true, pred, subjects or None)`` from :func:`save_predictions`; None without one."""
+    if not Path(path).is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        subjects = data["subjects"] if len(data["subjects"]) else None
+        return data["y_true"].astype(np.int64), data["pred"].astype(np.int64), subjects
 
 
 def align_labels(dataset: FaceDataset, classes: tuple[str, ...]) -> torch.Tensor:
@@ -54,11 +81,13 @@ def _predict_split(loaded: LoadedClassifier, dataset: FaceDataset, part: FaceDat
 
 
 def evaluate_classifier(loaded: LoadedClassifier, dataset: FaceDataset, split: str = "test",
-                        out_dir: Path | None = None, tta: str | None = None) -> dict:
+                        out_dir: Path | None = None, tta: str | None = None,
+                        predictions: Path | None = None) -> dict:
     """Metrics of ``loaded`` on ``split`` of ``dataset``, with percentile-bootstrap 95%
     intervals for accuracy and macro-F1 over the split's images, or over its subjects when
-    the data set names them (``ci95``, a cluster bootstrap); writes
-    metrics.json and confusion.png into ``out_dir`` when given."""
+    the data set names them (``ci95``, a cluster bootstrap); writes metrics.json,
+    confusion.png and the per-image predictions (:data:`PREDICTIONS`) into ``out_dir`` when
+    given, and the predictions to ``predictions`` when that is given."""
     part = dataset.subset(split)
     pred = _predict_split(loaded, dataset, part, tta).numpy()
     y_true = align_labels(part, loaded.classes).numpy()
@@ -67,6 +96,10 @@ def evaluate_classifier(loaded: LoadedClassifier, dataset: FaceDataset, split: s
         metrics["ci95"] = bootstrap_ci(y_true, pred, len(loaded.classes), groups=part.subjects)
     metrics.update(split=split, tta=tta or loaded.tta, model=loaded.model_name,
                    data=dataset.root, data_fingerprint=dataset.fingerprint())
+    if predictions is None and out_dir is not None:
+        predictions = Path(out_dir) / PREDICTIONS
+    if predictions is not None:
+        save_predictions(Path(predictions), y_true, pred, part.subjects)
     if out_dir is not None:
         out_dir = Path(out_dir)
         write_json(metrics, out_dir / "metrics.json")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from feraug.experiment.by_subject import subject_table
 from feraug.experiment.data import PROCEDURAL
 from feraug.experiment.tables import main_table, recall_tables, verdicts
 from feraug.reporting.markdown import markdown_table, write_report
@@ -73,6 +74,8 @@ def write_pool_report(results: dict, out: Path) -> Path:
             results, pairing="arm minus the other arm with the same seed, each seed's score "
             "over the pooled test faces", selection="mean over folds and seeds",
             what="pooled")),
+        *([("Resampling whole subjects", by_subject)]
+          if (by_subject := subject_table(results)) else []),
         ("Per-class recall", "Recall per class over the pooled test faces, mean ± 95% CI over "
          "seeds.\n\n" + recall_tables(results, deltas=False)),
         ("Per fold", "Each pooled run's score over all folds, and its score in each fold "

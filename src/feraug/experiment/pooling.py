@@ -30,6 +30,7 @@ import numpy as np
 from feraug.classifier.metrics import classification_metrics
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.aggregate import arm_summaries, summarise
+from feraug.experiment.by_subject import subject_comparisons
 from feraug.experiment.config import run_dir
 from feraug.experiment.runner import read_experiment_manifest
 from feraug.experiment.runs import read_record, run_status
@@ -192,6 +193,8 @@ def pool_folds(folders: Sequence[Path]) -> dict[str, Any]:
         raise FeraugError("no arm and seed is finished in every fold ("
                           + ", ".join(str(e["folder"]) for e in folds) + "); nothing to pool")
     results = summarise(records, arms, baseline, expected_seeds=seeds, gan_arms=gan_arms)
+    results["by_subject"] = subject_comparisons(
+        results, lambda arm, seed: [run_dir(e["folder"], arm, seed) / "test" for e in folds])
     present = [e["fold"] for e in folds]
     warnings = [w for w in [_missing_folds_warning(present, total)] if w]
     if left_out:

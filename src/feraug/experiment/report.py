@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from feraug.data.dataset import FaceDataset
+from feraug.experiment.by_subject import subject_table
 from feraug.experiment.config import ExperimentConfig, run_dir
 from feraug.experiment.tables import main_table, recall_tables, verdicts
 from feraug.reporting.figures import pyplot, save_figure
@@ -283,6 +284,7 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
 
     shortcut = shortcut_section(cfg, results, real)
     ratio = _ratio_section(cfg, results, out)
+    by_subject = subject_table(results)
     status = (f"{done} of {total} runs finished." if done < total else
               f"All {total} runs finished ({len(cfg.arms)} arms x {len(cfg.seeds)} seeds).")
     sections = [
@@ -292,6 +294,7 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
          + main_table(results, vs_best=True) + "\n\n"
          + image_md(bars, "accuracy and macro-F1", out)),
         ("Did it help?", verdicts(results)),
+        *([("Resampling whole subjects", by_subject)] if by_subject else []),
         *([("Synthetic:real ratio", ratio)] if ratio else []),
         *([("Generators, judged independently", judged)] if judged else []),
         *([("Shortcut check", shortcut)] if shortcut else []),

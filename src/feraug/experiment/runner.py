@@ -29,6 +29,7 @@ from feraug.data.dataset import FaceDataset
 from feraug.engine.run_lock import LOCK_FILES, run_lock
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.aggregate import arm_summaries, summarise, write_results
+from feraug.experiment.by_subject import subject_comparisons
 from feraug.experiment.classifiers import run_classifier_stages
 from feraug.experiment.config import ExperimentConfig, parse_experiment_config, run_dir
 from feraug.experiment.data import load_real_data
@@ -181,6 +182,8 @@ def finish(cfg: ExperimentConfig, real: FaceDataset | None, log: Log = _quiet,
                         gan_arms=[a.name for a in cfg.arms if a.synthetic],
                         expected_seeds=cfg.seeds)
     out = Path(cfg.out)
+    results["by_subject"] = subject_comparisons(
+        results, lambda arm, seed: [run_dir(out, arm, seed) / "test"])
     json_path, csv_path = write_results(results, out)
     report = write_experiment_report(cfg, results, real if tsne else None, log=log)
     return {"out_dir": str(out), "report": str(report), "results_json": str(json_path),

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from feraug.classifier.config import TrainConfig
-from feraug.classifier.evaluate import evaluate_classifier
+from feraug.classifier.evaluate import PREDICTIONS, evaluate_classifier
 from feraug.classifier.trainer import FitResult, fit
 from feraug.data.dataset import FaceDataset
 from feraug.devices import choose_device
@@ -107,7 +107,8 @@ def fit_and_test(tc: TrainConfig, real: FaceDataset, label: str, log: Log,
     result = fit(tc, dataset=real, resume=status == "partial")
     seconds = time.perf_counter() - t0
     loaded = load_classifier(result.best_checkpoint, choose_device(tc.device))
-    metrics = evaluate_classifier(loaded, real, split="test")
+    metrics = evaluate_classifier(loaded, real, split="test",
+                                  predictions=(folder / RECORD).parent / PREDICTIONS)
     if annotate is not None:
         metrics = annotate(metrics, result, seconds, loaded)
     write_json(metrics, folder / RECORD)  # written last: marks the run finished

@@ -174,3 +174,34 @@ def paired_bootstrap(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray,
                      "ci": _interval(diff, confidence),
                      "p_b_at_least_a": float((diff <= 0).mean())}
     return out
+
+
+def paired_seed_bootstrap(y_true: np.ndarray, preds_a: Sequence[np.ndarray],
+                          preds_b: Sequence[np.ndarray], num_classes: int,
+                          groups: Sequence | None = None, resamples: int = RESAMPLES,
+                          confidence: float = CONFIDENCE, seed: int = 0) -> dict:
+    """Mean over seeds of A - B (accuracy, macro-F1), ``preds_a[i]`` and ``preds_b[i]`` from
+    the same seed, with a percentile interval from resampling the test images' ``groups``
+    (whole subjects when given). The seeds share one test set, so every seed's runs are
+    scored on the same resample: the interval covers which subjects were tested as well as
+    how the seeds fell. Returns ``{metric: {"mean", "low", "high"}}`` plus ``unit``,
+    ``n_units``, ``n_seeds``, ``confidence`` and ``resamples``."""
+    n = len(preds_a)
+    if n == 0 or n != len(preds_b):
+        raise ValueError("one prediction vector per seed for both arms")
+    scores = _resampled_scores(y_true, [*preds_a, *preds_b], num_classes, resamples, seed,
+                               groups)
+    full = np.arange(len(y_true))[None, :]
+    points = [scores_from_confusions(_confusions(y_true, p, num_classes, full))
+              for p in (*preds_a, *preds_b)]
+    _, n_units = _group_index(groups, len(y_true))
+    out: dict = {"unit": "image" if groups is None else "subject", "n_units": n_units,
+                 "n_seeds": n, "confidence": confidence, "resamples": resamples}
+    for name in ("accuracy", "macro_f1"):
+        diff = np.mean([s[name] for s in scores[:n]], axis=0) - \
+            np.mean([s[name] for s in scores[n:]], axis=0)
+        mean = float(np.mean([p[name][0] for p in points[:n]])
+                     - np.mean([p[name][0] for p in points[n:]]))
+        low, high = _interval(diff, confidence)
+        out[name] = {"mean": mean, "low": low, "high": high}
+    return out

@@ -1,0 +1,101 @@
+"""Arm comparisons that resample whole subjects, for data sets that name them.
+
+JAFFE's test faces come from a few women and SFEW's from a few films: the faces of one
+person are not independent, so an interval over seeds alone says nothing about which people
+happened to be tested. Each run keeps its per-image predictions beside its test metrics
+(``predictions.npz``); here every comparison the report makes (each arm against the
+baseline, each GAN arm against the best non-GAN arm) gets the mean over seeds of the paired
+difference with a percentile interval from resampling subjects, the same resample for every
+seed (they share one test set). Pooled folds concatenate their test sets: every subject is
+tested once across them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from feraug.classifier.evaluate import PREDICTIONS, load_predictions
+from feraug.reporting.markdown import markdown_table
+from feraug.reporting.stats import paired_seed_bootstrap
+
+#: (arm, seed) -> the run's test folders (one per fold when folds are pooled).
+TestDirs = Callable[[str, int], list[Path]]
+Truth = tuple[np.ndarray, np.ndarray]
+
+
+def _predictions(folders: list[Path]) -> tuple[Truth, np.ndarray] | None:
+    """((labels, subjects), predictions) of one run over its folders; None when a folder
+    has no predictions or names no subjects."""
+    parts = [load_predictions(Path(f) / PREDICTIONS) for f in folders]
+    if not parts or any(p is None or p[2] is None for p in parts):
+        return None
+    y = np.concatenate([p[0] for p in parts])
+    subjects = np.concatenate([p[2] for p in parts])
+    return (y, subjects), np.concatenate([p[1] for p in parts])
+
+
+def _same(a: Truth, b: Truth) -> bool:
+    return len(a[0]) == len(b[0]) and bool((a[0] == b[0]).all() and (a[1] == b[1]).all())
+
+
+def _comparisons(results: dict) -> list[tuple[str, str, list[int]]]:
+    """(arm, reference, seeds) of every paired comparison the report makes."""
+    base = results["baseline"]
+    best = (results.get("best_non_gan") or {}).get("arm")
+    pairs = []
+    for key, reference in (("delta_vs_baseline", base), ("delta_vs_best_non_gan", best)):
+        if reference is None or (key == "delta_vs_best_non_gan" and reference == base):
+            continue
+        for arm, entry in results["arms"].items():
+            seeds = ((entry.get(key) or {}).get("accuracy") or {}).get("seeds") or []
+            if seeds:
+                pairs.append((arm, reference, list(seeds)))
+    return pairs
+
+
+def subject_comparisons(results: dict, test_dirs: TestDirs) -> dict | None:
+    """The report's comparisons with intervals over subjects, or None when the data set
+    names no subjects or some run kept no predictions (runs made before they were kept)."""
+    truth: Truth | None = None
+    rows = []
+    for arm, reference, seeds in _comparisons(results):
+        preds: dict[str, list[np.ndarray]] = {arm: [], reference: []}
+        for seed in seeds:
+            for name in (arm, reference):
+                found = _predictions(test_dirs(name, seed))
+                if found is None:
+                    return None
+                if truth is None:
+                    truth = found[0]
+                elif not _same(truth, found[0]):
+                    return None  # not one test set: nothing to resample jointly
+                preds[name].append(found[1])
+        y, subjects = truth
+        k = max(len(results["classes"]),
+                int(max(y.max(), *(p.max() for ps in preds.values() for p in ps))) + 1)
+        result = paired_seed_bootstrap(y, preds[arm], preds[reference], k, groups=subjects)
+        rows.append({"arm": arm, "reference": reference, "seeds": seeds, **result})
+    return {"comparisons": rows} if rows else None
+
+
+def subject_table(results: dict) -> str | None:
+    """Markdown for :func:`subject_comparisons`' result (None when there is none)."""
+    found = results.get("by_subject")
+    if not found:
+        return None
+    rows = []
+    for r in found["comparisons"]:
+        cells = [f"{r[m]['mean']:+.3f} [{r[m]['low']:+.3f}, {r[m]['high']:+.3f}]"
+                 for m in ("accuracy", "macro_f1")]
+        rows.append([f"`{r['arm']}` − `{r['reference']}`", len(r["seeds"]), r["n_units"],
+                     *cells])
+    first = found["comparisons"][0]
+    return ("The same paired differences (mean over seeds), with 95% percentile intervals "
+            f"from {first['resamples']:,} resamples of whole subjects: the faces of one "
+            "person are not independent, so these intervals also cover which people were "
+            "tested. Every seed is scored on the same resample.\n\n"
+            + markdown_table(["comparison", "seeds", "subjects", "Δ accuracy [95% CI]",
+                              "Δ macro-F1 [95% CI]"], rows))
