@@ -158,6 +158,7 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path,
     lines: list[str] = []
     summary = runner.run_experiment(cfg, log=lines.append)
     assert summary["runs_done"] == summary["runs_total"] == 6
+    assert "done: 0 of 0 stage(s), 0 of 6 run(s)" in lines
     # trained seed-major: stopped part way, every arm would have its first seed
     order = [line.split("] ", 1)[1].split(":")[0] for line in lines
              if line.startswith("[") and ": training " in line]

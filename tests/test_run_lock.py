@@ -140,6 +140,26 @@ def test_the_runner_cancels_its_jobs_when_it_stops_early(monkeypatch: pytest.Mon
     assert sum("cancelled real seed" in line for line in lines) == sum(still_running)
 
 
+def test_finished_jobs_report_what_is_left_and_about_how_long(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from feraug.experiment import executors
+    from feraug.experiment.config import parse_experiment_config
+
+    cfg = parse_experiment_config({"data": {"path": "unused"}, "arms": [{"name": "real"}],
+                                   "seeds": [0, 1, 2],
+                                   "executor": {"kind": "submitit-local", "max_parallel": 2}},
+                                  source="test")
+    fake = _Executor([{"accuracy": 0.5}] * 3)
+    monkeypatch.setattr(executors, "_executor", lambda cfg: fake)
+    monkeypatch.setattr(executors, "POLL_SECONDS", 0.0)
+    lines: list[str] = []
+    executors.run_as_jobs(cfg, [("real", 0), ("real", 1), ("real", 2)], lines.append)
+    finished = [line for line in lines if line.startswith("[")]
+    left = [line.split(" run(s) left")[0] for line in lines if "run(s) left, about" in line]
+    assert [line.split("]")[0] for line in finished] == ["[1/3", "[2/3", "[3/3"]
+    assert left == ["2", "1"]  # none after the last job
+
+
 def test_sigterm_while_waiting_becomes_a_clean_stop() -> None:
     from feraug.experiment.executors import _terminate_raises
 

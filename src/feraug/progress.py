@@ -23,3 +23,8 @@ def bars_wanted() -> bool:
 def progress_bar(iterable: Any = None, enabled: bool = True, **kwargs: Any) -> tqdm:
     """``tqdm(iterable, **kwargs)``, disabled unless ``enabled`` and :func:`bars_wanted`."""
     return tqdm(iterable, disable=not (enabled and bars_wanted()), **kwargs)
+
+
+def duration_text(seconds: float) -> str:
+    """A rough duration for progress lines: minutes below 1.5 h, hours above."""
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"

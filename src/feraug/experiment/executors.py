@@ -16,6 +16,7 @@ from pathlib import Path
 
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.config import ExperimentConfig, parse_experiment_config
+from feraug.progress import duration_text
 
 POLL_SECONDS = 1.0
 
@@ -119,12 +120,16 @@ def run_as_jobs(cfg: ExperimentConfig, runs: list[tuple[str, int]],
 def _drive(ex, values: dict, waiting: list, running: list, total: int,
            max_parallel: int, log: Callable[[str], None]) -> None:
     """Keep up to ``max_parallel`` jobs running until ``waiting`` and ``running`` are empty
-    (both lists are changed in place, so that a caller can cancel what is left)."""
+    (both lists are changed in place, so that a caller can cancel what is left); after each
+    finished job, how many are left and about how long they will take at this pace."""
+    submitted: dict[str, float] = {}
+    durations: list[float] = []
     while waiting or running:
         while waiting and len(running) < max_parallel:
             arm, seed = waiting.pop(0)
             with _cancellable_children():
                 job = ex.submit(run_job, values, arm, seed)
+            submitted[str(job.job_id)] = time.monotonic()
             running.append((arm, seed, job))
             log(f"submitted {arm} seed {seed} (job {running[-1][2].job_id})")
         time.sleep(POLL_SECONDS)
@@ -140,3 +145,9 @@ def _drive(ex, values: dict, waiting: list, running: list, total: int,
             done = total - len(waiting) - len(running)
             log(f"[{done}/{total}] {arm} seed {seed}: test accuracy "
                 f"{metrics['accuracy']:.4f} (job {job.job_id})")
+            durations.append(time.monotonic() - submitted.pop(str(job.job_id)))
+            left = len(waiting) + len(running)
+            if left:
+                rounds = -(-left // max_parallel)  # jobs run max_parallel at a time
+                eta = duration_text(rounds * sum(durations) / len(durations))
+                log(f"{left} run(s) left, about {eta} at this call's pace so far")

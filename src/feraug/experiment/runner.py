@@ -52,6 +52,7 @@ from feraug.experiment.step_match import arm_train_config
 from feraug.io import prepare_output_dir
 from feraug.manifest import write_manifest
 from feraug.models.checkpoint import LoadedClassifier
+from feraug.progress import duration_text
 
 KIND = "experiment"
 #: What a new experiment folder may already hold: stage run folders put there beforehand.
@@ -192,10 +193,6 @@ def finish(cfg: ExperimentConfig, real: FaceDataset | None, log: Log = _quiet,
             "arms": arm_summaries(results)}
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
-
-
 def real_train_images(real: FaceDataset) -> int:
     """The real faces in the train split (after ``data.train_fraction``)."""
     return len(real.indices("train"))
@@ -235,6 +232,19 @@ def run_experiment(cfg: ExperimentConfig, log: Log = _quiet) -> dict:
         return _run_locked(cfg, real, existed, log)
 
 
+def _work_left(rows: list[dict]) -> str:
+    """One line: how many stages and runs are done and how many are left."""
+    finished = ("done", "reused")
+    stages = [r for r in rows if r["stage"] != "arm"]
+    runs = [r for r in rows if r["stage"] == "arm"]
+    left = [r for r in stages if r["status"] not in finished]
+    text = (f"done: {len(stages) - len(left)} of {len(stages)} stage(s), "
+            f"{sum(r['status'] == 'done' for r in runs)} of {len(runs)} run(s)")
+    if left:
+        text += "; stages left: " + ", ".join(f"{r['stage']} {r['name']}" for r in left)
+    return text
+
+
 def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Log) -> dict:
     out = Path(cfg.out)
     refuse_changed_work(cfg, real_train_images(real))  # before the manifest is rewritten
@@ -243,6 +253,7 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
         f"{len(cfg.generators)} generator(s), {len(cfg.synthetic)} synthetic set(s), "
         f"{'a judge, ' if cfg.judge is not None and cfg.generators else ''}"
         f"{len(cfg.arms)} arm(s) x {len(cfg.seeds)} seed(s), data {real.fingerprint()}")
+    log(_work_left(plan(cfg)))
     _write_manifest(cfg, real, "running")
     run_classifier_stages(cfg, real, log)
     run_stages(cfg, real, log)
@@ -259,8 +270,8 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
                 trained.append(time.perf_counter() - started)
             left = sum(run_status(run_dir(out, a, s)) != "done" for a, s in cfg.runs())
             if trained and left:
-                log(f"{left} run(s) left, about {_duration(left * sum(trained) / len(trained))}"
-                    " at this call's pace so far")
+                eta = duration_text(left * sum(trained) / len(trained))
+                log(f"{left} run(s) left, about {eta} at this call's pace so far")
     else:
         from feraug.experiment.executors import run_as_jobs
 
