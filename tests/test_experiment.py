@@ -183,8 +183,9 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path,
         key = "delta_vs_baseline" if reference == "real" else "delta_vs_best_non_gan"
         seed_mean = results["arms"][arm][key]["accuracy"]["mean"]
         assert row["accuracy"]["mean"] == pytest.approx(seed_mean)
-        assert row["accuracy"]["low"] <= row["accuracy"]["mean"] <= row["accuracy"]["high"]
+        # a few test identities: too few to resample, so no interval is claimed
         assert row["unit"] == "subject" and 1 < row["n_units"] < 10
+        assert row["accuracy"]["low"] is None and row["macro_f1"]["high"] is None
     for png in ("figures/metrics.png", "figures/tsne.png", "real/seed0/test/confusion.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     page = (out / "report.html").read_text()

@@ -29,7 +29,8 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory):
     return cfg, out, summary, lines
 
 
-SMOKE_SECTIONS = ["Main result", "Did it help?", "Generators, judged independently",
+SMOKE_SECTIONS = ["Main result", "Did it help?", "Resampling whole subjects",
+                  "Generators, judged independently",
                   "Shortcut check", "Faces",
                   "Per-class recall", "Confusion matrices", "Feature space (t-SNE)", "Runs",
                   "What was run", "Files"]

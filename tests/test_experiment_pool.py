@@ -222,7 +222,7 @@ def test_pooled_folds_are_compared_resampling_every_subject_once(tmp_path: Path)
     """Pooled folds concatenate their test faces: two folds of one person each give two
     subjects; the difference and its subject interval are hand-checkable."""
     from feraug.classifier.evaluate import PREDICTIONS, save_predictions
-    from feraug.experiment.by_subject import subject_comparisons
+    from feraug.experiment.by_subject import subject_comparisons, subject_table
 
     y = np.array([0, 1])
     preds = {("real", 0): y, ("real", 1): 1 - y, ("gan", 0): y, ("gan", 1): y}
@@ -237,9 +237,12 @@ def test_pooled_folds_are_compared_resampling_every_subject_once(tmp_path: Path)
     def test_dirs(arm: str, seed: int) -> list[Path]:
         return [tmp_path / f"fold{k}" / arm for k in (0, 1)]
 
-    (row,) = subject_comparisons(results, test_dirs)["comparisons"]
+    found = subject_comparisons(results, test_dirs)
+    (row,) = found["comparisons"]
     assert (row["arm"], row["reference"], row["n_units"]) == ("gan", "real", 2)
     assert row["accuracy"]["mean"] == pytest.approx(0.5)
-    assert (row["accuracy"]["low"], row["accuracy"]["high"]) == (0.0, 1.0)
+    assert row["accuracy"]["low"] is None  # two people: too few for an interval
+    assert "too coarse" in subject_table({"by_subject": found})
     (tmp_path / "fold1" / "gan" / PREDICTIONS).unlink()  # a run made before predictions
-    assert subject_comparisons(results, test_dirs) is None
+    missing = subject_comparisons(results, test_dirs)
+    assert missing["comparisons"] == [] and "Not made" in subject_table({"by_subject": missing})

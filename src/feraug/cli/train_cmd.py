@@ -99,7 +99,8 @@ def evaluate(
     checkpoint: Path = typer.Argument(..., help="Checkpoint written by `feraug train`."),
     data: str = typer.Argument(..., help="Data set to evaluate on."),
     split: str = typer.Option("test", help="Split to score: test (report) or val (select)."),
-    out: Path = typer.Option(None, help="Folder for metrics.json and confusion.png."),
+    out: Path = typer.Option(None, help="Folder for metrics.json, confusion.png and the "
+                             "per-image predictions (predictions.npz)."),
     format: str = typer.Option(None, "--format", help="Force a data format."),
     tta: str = typer.Option(None, help="none, flip or tencrop (default: the model's)."),
     class_map: ClassMapOpt = None,

@@ -5,9 +5,10 @@ person are not independent, so an interval over seeds alone says nothing about w
 happened to be tested. Each run keeps its per-image predictions beside its test metrics
 (``predictions.npz``); here every comparison the report makes (each arm against the
 baseline, each GAN arm against the best non-GAN arm) gets the mean over seeds of the paired
-difference with a percentile interval from resampling subjects, the same resample for every
-seed (they share one test set). Pooled folds concatenate their test sets: every subject is
-tested once across them.
+difference with a percentile interval from resampling subjects (the same draw for every seed:
+they share one test set) and the seeds. Pooled folds concatenate their test sets: every
+subject is tested once across them. Below :data:`MIN_SUBJECTS` a resample of subjects is too
+coarse to give a 95% interval (two women give three possible draws), so none is given.
 """
 
 from __future__ import annotations
@@ -21,16 +22,24 @@ from feraug.classifier.evaluate import PREDICTIONS, load_predictions
 from feraug.reporting.markdown import markdown_table
 from feraug.reporting.stats import paired_seed_bootstrap
 
+#: Fewest subjects for an interval from resampling them.
+MIN_SUBJECTS = 10
 #: (arm, seed) -> the run's test folders (one per fold when folds are pooled).
 TestDirs = Callable[[str, int], list[Path]]
 Truth = tuple[np.ndarray, np.ndarray]
 
 
+class _NoPredictions(Exception):
+    """A run kept no per-image predictions (it was made before runs kept them)."""
+
+
 def _predictions(folders: list[Path]) -> tuple[Truth, np.ndarray] | None:
-    """((labels, subjects), predictions) of one run over its folders; None when a folder
-    has no predictions or names no subjects."""
+    """((labels, subjects), predictions) of one run over its folders; None when the data
+    name no subjects; :class:`_NoPredictions` when a folder has no predictions."""
     parts = [load_predictions(Path(f) / PREDICTIONS) for f in folders]
-    if not parts or any(p is None or p[2] is None for p in parts):
+    if not parts or any(p is None for p in parts):
+        raise _NoPredictions
+    if any(p[2] is None for p in parts):
         return None
     y = np.concatenate([p[0] for p in parts])
     subjects = np.concatenate([p[2] for p in parts])
@@ -38,6 +47,7 @@ def _predictions(folders: list[Path]) -> tuple[Truth, np.ndarray] | None:
 
 
 def _same(a: Truth, b: Truth) -> bool:
+    """Whether two runs were tested on the same faces (labels and subjects, in order)."""
     return len(a[0]) == len(b[0]) and bool((a[0] == b[0]).all() and (a[1] == b[1]).all())
 
 
@@ -57,8 +67,17 @@ def _comparisons(results: dict) -> list[tuple[str, str, list[int]]]:
 
 
 def subject_comparisons(results: dict, test_dirs: TestDirs) -> dict | None:
-    """The report's comparisons with intervals over subjects, or None when the data set
-    names no subjects or some run kept no predictions (runs made before they were kept)."""
+    """The report's comparisons with intervals over subjects and seeds; None when the data
+    name no subjects or the runs were not tested on one set of faces, and only a ``note``
+    when some run kept no predictions."""
+    try:
+        return _subject_comparisons(results, test_dirs)
+    except _NoPredictions:
+        return {"comparisons": [], "note": "some runs kept no per-image predictions (they "
+                "were made before runs kept them), so no comparison resamples subjects"}
+
+
+def _subject_comparisons(results: dict, test_dirs: TestDirs) -> dict | None:
     truth: Truth | None = None
     rows = []
     for arm, reference, seeds in _comparisons(results):
@@ -77,6 +96,9 @@ def subject_comparisons(results: dict, test_dirs: TestDirs) -> dict | None:
         k = max(len(results["classes"]),
                 int(max(y.max(), *(p.max() for ps in preds.values() for p in ps))) + 1)
         result = paired_seed_bootstrap(y, preds[arm], preds[reference], k, groups=subjects)
+        if result["n_units"] < MIN_SUBJECTS:
+            for metric in ("accuracy", "macro_f1"):
+                result[metric].update(low=None, high=None)
         rows.append({"arm": arm, "reference": reference, "seeds": seeds, **result})
     return {"comparisons": rows} if rows else None
 
@@ -86,16 +108,22 @@ def subject_table(results: dict) -> str | None:
     found = results.get("by_subject")
     if not found:
         return None
+    if not found["comparisons"]:
+        return f"Not made: {found.get('note', 'nothing to compare')}."
     rows = []
     for r in found["comparisons"]:
-        cells = [f"{r[m]['mean']:+.3f} [{r[m]['low']:+.3f}, {r[m]['high']:+.3f}]"
+        cells = [f"{r[m]['mean']:+.3f}" + ("" if r[m]["low"] is None else
+                                           f" [{r[m]['low']:+.3f}, {r[m]['high']:+.3f}]")
                  for m in ("accuracy", "macro_f1")]
         rows.append([f"`{r['arm']}` − `{r['reference']}`", len(r["seeds"]), r["n_units"],
                      *cells])
     first = found["comparisons"][0]
-    return ("The same paired differences (mean over seeds), with 95% percentile intervals "
-            f"from {first['resamples']:,} resamples of whole subjects: the faces of one "
-            "person are not independent, so these intervals also cover which people were "
-            "tested. Every seed is scored on the same resample.\n\n"
+    few = "" if first["n_units"] >= MIN_SUBJECTS else (
+        f" With {first['n_units']} subjects (fewer than {MIN_SUBJECTS}) a resample of them is "
+        "too coarse for a 95% interval, so only the differences are given.")
+    return ("The comparisons above again (the same ones, not new), with 95% percentile "
+            f"intervals from {first['resamples']:,} resamples of whole subjects and of the "
+            "seeds: the faces of one person are not independent, so these intervals cover "
+            "which people were tested as well as how the seeds fell." + few + "\n\n"
             + markdown_table(["comparison", "seeds", "subjects", "Δ accuracy [95% CI]",
                               "Δ macro-F1 [95% CI]"], rows))

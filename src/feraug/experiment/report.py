@@ -307,7 +307,8 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
         ("What was run", _what_was_run(cfg, manifest)),
         ("Files", "`results.json` (everything above, per run and per arm), `results.csv` (one "
          "row per arm), `<arm>/seed<k>/` (a normal `feraug train` folder with `best.pt`, "
-         "`metrics.jsonl`, `manifest.json`; `test/metrics.json` and `test/confusion.png`). "
+         "`metrics.jsonl`, `manifest.json`; `test/metrics.json`, `test/confusion.png` and "
+         "`test/predictions.npz`, each test face's label, prediction and subject). "
          "Regenerate this report with `feraug experiment report "
          f"{fmt(str(out))}`."),
     ]

@@ -6,7 +6,8 @@ Layout of ``out``::
 
     manifest.json                 kind "experiment": config, seeds, data fingerprint, commit
     <arm>/seed<k>/                a normal `feraug train` run folder (best.pt, last.pt, ...)
-    <arm>/seed<k>/test/           metrics.json (written last: the run is finished) + confusion
+    <arm>/seed<k>/test/           metrics.json (written last: the run is finished), confusion,
+                                  predictions.npz (per image: label, prediction, subject)
     results.json results.csv report.md figures/
 
 Runs execute one after another here, or as independent jobs of submitit (locally or on a

@@ -181,11 +181,13 @@ def paired_seed_bootstrap(y_true: np.ndarray, preds_a: Sequence[np.ndarray],
                           groups: Sequence | None = None, resamples: int = RESAMPLES,
                           confidence: float = CONFIDENCE, seed: int = 0) -> dict:
     """Mean over seeds of A - B (accuracy, macro-F1), ``preds_a[i]`` and ``preds_b[i]`` from
-    the same seed, with a percentile interval from resampling the test images' ``groups``
-    (whole subjects when given). The seeds share one test set, so every seed's runs are
-    scored on the same resample: the interval covers which subjects were tested as well as
-    how the seeds fell. Returns ``{metric: {"mean", "low", "high"}}`` plus ``unit``,
-    ``n_units``, ``n_seeds``, ``confidence`` and ``resamples``."""
+    the same seed, with a percentile interval from a two-level bootstrap: each resample draws
+    the test images' ``groups`` (whole subjects when given) and, with replacement, the seeds
+    whose paired differences it averages. The seeds share one test set, so all of them are
+    scored on the same draw of subjects. The interval so covers which subjects were tested
+    and how the seeds fell (with two or three seeds the second is coarse). Returns
+    ``{metric: {"mean", "low", "high"}}`` plus ``unit``, ``n_units``, ``n_seeds``,
+    ``confidence`` and ``resamples``."""
     n = len(preds_a)
     if n == 0 or n != len(preds_b):
         raise ValueError("one prediction vector per seed for both arms")
@@ -197,9 +199,12 @@ def paired_seed_bootstrap(y_true: np.ndarray, preds_a: Sequence[np.ndarray],
     _, n_units = _group_index(groups, len(y_true))
     out: dict = {"unit": "image" if groups is None else "subject", "n_units": n_units,
                  "n_seeds": n, "confidence": confidence, "resamples": resamples}
+    picks = np.random.default_rng(seed + 1).integers(0, n, size=(resamples, n))
+    rows = np.arange(resamples)[:, None]
     for name in ("accuracy", "macro_f1"):
-        diff = np.mean([s[name] for s in scores[:n]], axis=0) - \
-            np.mean([s[name] for s in scores[n:]], axis=0)
+        per_seed = np.stack([sa[name] - sb[name]
+                             for sa, sb in zip(scores[:n], scores[n:], strict=True)], axis=1)
+        diff = per_seed[rows, picks].mean(axis=1)  # [resamples]: drawn seeds, averaged
         mean = float(np.mean([p[name][0] for p in points[:n]])
                      - np.mean([p[name][0] for p in points[n:]]))
         low, high = _interval(diff, confidence)
