@@ -129,6 +129,25 @@ def test_dry_run_lists_every_arm_and_seed(tmp_path: Path) -> None:
     assert plan["problems"] == [] and not out.exists()  # nothing written
     text = CliRunner().invoke(cli_app(), ["experiment", "run", str(path), "--dry-run"])
     assert text.exit_code == 0 and "4 run(s)" in text.stdout
+    assert "4 run(s) left; no estimate yet" in text.stdout
+
+
+def test_a_run_left_is_expected_to_take_as_long_as_its_arms_finished_runs(
+        tmp_path: Path) -> None:
+    from feraug.experiment.runner import _expected_seconds
+    from feraug.experiment.runs import RECORD
+
+    def row(arm: str, seed: int, status: str, seconds: float | None = None) -> dict:
+        folder = tmp_path / arm / f"seed{seed}"
+        if seconds is not None:
+            (folder / RECORD).parent.mkdir(parents=True)
+            (folder / RECORD).write_text(json.dumps({"train_seconds": seconds}))
+        return {"arm": arm, "seed": seed, "status": status, "run_dir": str(folder)}
+
+    rows = [row("a", 0, "done", 100.0), row("a", 1, "done", 200.0), row("a", 2, "partial"),
+            row("b", 0, "todo")]
+    _expected_seconds(rows)
+    assert [r["expected_seconds"] for r in rows] == [None, None, 150.0, None]
 
 
 def test_shipped_configs_validate() -> None:

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from feraug.progress import duration_text
+
 RUN_HELP = (
     "Run a whole experiment from a YAML config: every arm x seed is trained with the normal "
     "trainer (checkpoint chosen on the validation split), scored on the test split, and "
@@ -48,8 +50,21 @@ def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict) -> 
             extra += (", " if extra else "") + "synthetic=" + ",".join(r["synthetic"])
         if r.get("match_steps"):
             extra += (", " if extra else "") + f"epochs=as many steps as {r['match_steps']}"
+        cost = "" if r.get("expected_seconds") is None else \
+            f"  ~{duration_text(r['expected_seconds'])}"
         typer.echo(f"  {r['arm']:<{width}} seed {r['seed']:<4} {r['status']:<8} {r['run_dir']}"
-                   + (f"  [{extra}]" if extra else ""))
+                   + (f"  [{extra}]" if extra else "") + cost)
+    left = [r for r in rows if r["status"] != "done"]
+    known = [r["expected_seconds"] for r in left if r.get("expected_seconds") is not None]
+    if left and not known:
+        typer.echo(f"{len(left)} run(s) left; no estimate yet (no arm of them has a finished "
+                   "run here)")
+    elif left:
+        typer.echo(f"{len(left)} run(s) left: about {duration_text(sum(known))} of training "
+                   f"for {len(known)} of them, one at a time, at the pace of their arms' "
+                   "finished runs here" + (f"; {len(left) - len(known)} more whose arms "
+                                          "have no finished run yet"
+                                          if len(known) < len(left) else ""))
 
 
 def _echo_summary(summary: dict) -> None:

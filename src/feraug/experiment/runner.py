@@ -93,7 +93,24 @@ def plan(cfg: ExperimentConfig) -> list[dict]:
                      "status": run_status(folder), "baseline": arm == cfg.baseline,
                      "overrides": dict(spec.train), "match_steps": spec.match_steps,
                      "synthetic": [cfg.synthetic_dir(d) for d in spec.synthetic]})
+    _expected_seconds([r for r in rows if r["stage"] == "arm"])
     return rows
+
+
+def _expected_seconds(runs: list[dict]) -> None:
+    """Give each run left an ``expected_seconds``: the mean training time of its arm's
+    finished runs here (every seed of an arm trains as many steps), None when its arm has
+    none yet. An estimate at the pace those runs had, not a promise."""
+    seconds: dict[str, list[float]] = {}
+    for r in runs:
+        if r["status"] == "done":
+            taken = read_record(Path(r["run_dir"])).get("train_seconds")
+            if isinstance(taken, (int, float)):
+                seconds.setdefault(r["arm"], []).append(float(taken))
+    for r in runs:
+        done = seconds.get(r["arm"])
+        r["expected_seconds"] = None if r["status"] == "done" or not done else \
+            round(sum(done) / len(done), 1)
 
 
 def read_experiment_manifest(out: Path) -> dict:
