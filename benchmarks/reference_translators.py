@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from feraug.gan.nets import ImagePool
 from feraug.gan.steps import balanced_streams
 
 
@@ -116,18 +117,6 @@ class StarDiscriminator(nn.Module):
         return self.src(h), self.cls(h).flatten(1)
 
 
-def _pool_query(pool: list[torch.Tensor], batch: torch.Tensor, size: int = 50) -> torch.Tensor:
-    """The image history (Shrivastava et al. 2017), image by image as the reference does."""
-    out = batch.detach().clone()
-    for i in range(len(out)):
-        if len(pool) < size:
-            pool.append(out[i].clone())
-        elif torch.rand(()) < 0.5:
-            j = int(torch.randint(len(pool), ()))
-            out[i], pool[j] = pool[j].clone(), out[i].clone()
-    return out
-
-
 def _ls(pred: torch.Tensor, value: float) -> torch.Tensor:
     pred = pred.float()
     return F.mse_loss(pred, torch.full_like(pred, value))
@@ -163,7 +152,7 @@ class ReferenceCycleGan(_Reference):
         self.g_ab, self.g_ba = ResnetGenerator(), ResnetGenerator()
         self.d_a, self.d_b = patch_discriminator(), patch_discriminator()
         self.opt_g, self.opt_d = self._adam("g_ab", "g_ba"), self._adam("d_a", "d_b")
-        self.pools: tuple[list, list] = ([], [])
+        self.pool_a, self.pool_b = ImagePool(), ImagePool()  # the current cyclegan's pool
 
     def streams(self, labels: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
         """A batch of neutral (A) and a batch of disgust (B) faces per step."""
@@ -184,8 +173,8 @@ class ReferenceCycleGan(_Reference):
         self.opt_g.step()
         for d in (self.d_a, self.d_b):
             d.requires_grad_(True)
-        pooled_b = _pool_query(self.pools[1], fake_b.float())
-        pooled_a = _pool_query(self.pools[0], fake_a.float())
+        pooled_b = self.pool_b.query(fake_b.float())
+        pooled_a = self.pool_a.query(fake_a.float())
         with self.autocast(real.device):
             loss_d = 0.5 * (_ls(self.d_b(real_b), 1) + _ls(self.d_b(pooled_b), 0)
                             + _ls(self.d_a(real_a), 1) + _ls(self.d_a(pooled_a), 0))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from feraug.experiment.by_subject import subject_table
 from feraug.experiment.data import PROCEDURAL
-from feraug.experiment.tables import main_table, recall_tables, verdicts
+from feraug.experiment.tables import main_table, recall_tables, report_intro, verdicts
 from feraug.reporting.markdown import markdown_table, write_report
 
 PROCEDURAL_NOTE = ("**These are procedural cartoon faces, not real data.** The numbers show "
@@ -58,10 +58,8 @@ def write_pool_report(results: dict, out: Path) -> Path:
     # Every arm is tested on the same faces; different counts mean a fold's runs differ.
     faces = str(n_faces[0]) if len(n_faces) == 1 else f"{n_faces[0]}-{n_faces[-1]}"
     config = results.get("config") or {}
-    protocol = config.get("protocol")
-    intro = "\n\n".join(part for part in (
-        f"**Protocol.** {' '.join(protocol.split())}" if protocol else "",
-        PROCEDURAL_NOTE if config.get("data", {}).get("path") == PROCEDURAL else "") if part)
+    procedural = config.get("data", {}).get("path") == PROCEDURAL
+    intro = report_intro(config.get("protocol"), PROCEDURAL_NOTE if procedural else None)
     sections = [
         ("Main result", f"Each fold tests other subjects. For every arm and seed the test "
          f"confusion matrices of its runs in all folds are summed ({faces} test faces) and "

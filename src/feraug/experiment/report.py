@@ -13,7 +13,7 @@ import yaml
 from feraug.data.dataset import FaceDataset
 from feraug.experiment.by_subject import subject_table
 from feraug.experiment.config import ExperimentConfig, run_dir
-from feraug.experiment.tables import main_table, recall_tables, verdicts
+from feraug.experiment.tables import main_table, recall_tables, report_intro, verdicts
 from feraug.reporting.figures import pyplot, save_figure
 from feraug.reporting.markdown import fmt, image_md, markdown_table, write_report
 
@@ -276,9 +276,7 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
     total = len(cfg.runs())
     done = len(results["runs"])
     title = cfg.title or f"feraug experiment: {out.name}"
-    intro = "\n\n".join(part for part in (
-        f"**Protocol.** {' '.join(cfg.protocol.split())}" if cfg.protocol else "",
-        PROCEDURAL_NOTE if cfg.data.is_procedural else "") if part)
+    intro = report_intro(cfg.protocol, PROCEDURAL_NOTE if cfg.data.is_procedural else None)
     judged = _generator_section(cfg, out)
     from feraug.experiment.shortcut import shortcut_section
 

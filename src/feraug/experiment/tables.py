@@ -8,6 +8,14 @@ from feraug.experiment.aggregate import cell, verdict
 from feraug.reporting.markdown import markdown_table
 
 
+def report_intro(protocol: str | None, procedural_note: str | None) -> str:
+    """A report's opening lines: the config's ``protocol`` text (what is compared, what was
+    adapted), then the warning for procedural faces when given."""
+    parts = [f"**Protocol.** {' '.join(protocol.split())}" if protocol else "",
+             procedural_note or ""]
+    return "\n\n".join(part for part in parts if part)
+
+
 def main_table(results: dict, vs_best: bool = False) -> str:
     """Per arm: seeds, mean ± 95% CI of accuracy and macro-F1, paired differences against the
     baseline; with ``vs_best`` also against the best non-GAN arm (when that is not the

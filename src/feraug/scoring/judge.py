@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from feraug.bundled import checkpoint_path
 from feraug.classifier.infer import embed_images, predict_logits
 from feraug.classifier.logit_adjust import log_prior
 from feraug.data.dataset import FaceDataset
@@ -95,8 +96,6 @@ def check_independent(judge: Judge, generator_meta: GeneratorMeta,
     used on them (``"bundled"`` names the packaged model). A filter is chosen after training,
     so it is not in the generator's meta: the experiment runner passes its plans' filters,
     and on the command line ``--filter-model`` declares them."""
-    from feraug.bundled import checkpoint_path
-
     if judge.sha256 in generator_meta.guide_hashes():
         raise ConfigError(f"{judge.path}: this classifier is a guide of {generator_path}; a "
                           "judge must never have trained, guided or filtered the generator it "
