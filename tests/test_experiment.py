@@ -150,6 +150,27 @@ def test_a_run_left_is_expected_to_take_as_long_as_its_arms_finished_runs(
     assert [r["expected_seconds"] for r in rows] == [None, None, 150.0, None]
 
 
+def test_an_arm_with_no_finished_run_takes_the_pace_of_one_with_as_many_steps(
+        tmp_path: Path) -> None:
+    from feraug.experiment.runner import _expected_seconds
+    from feraug.experiment.runs import RECORD
+
+    def row(arm: str, status: str, match: str | None, seconds: float | None = None) -> dict:
+        folder = tmp_path / arm
+        if seconds is not None:
+            (folder / RECORD).parent.mkdir(parents=True)
+            (folder / RECORD).write_text(json.dumps({"train_seconds": seconds}))
+        return {"arm": arm, "seed": 0, "status": status, "run_dir": str(folder),
+                "match_steps": match}
+
+    rows = [row("gan", "done", None, 300.0), row("matched", "done", "gan", 100.0),
+            row("oversampled", "todo", "gan"), row("gan2", "todo", None),
+            row("real", "todo", None)]
+    _expected_seconds(rows)
+    # oversampled matches gan's steps: the mean pace of gan and the other arm matching it
+    assert [r["expected_seconds"] for r in rows] == [None, None, 200.0, None, None]
+
+
 def test_shipped_configs_validate() -> None:
     root = Path(__file__).resolve().parents[1] / "configs"
     demo = load_experiment_config(root / "experiment_demo.yaml")

@@ -99,16 +99,21 @@ def plan(cfg: ExperimentConfig) -> list[dict]:
 
 def _expected_seconds(runs: list[dict]) -> None:
     """Give each run left an ``expected_seconds``: the mean training time of its arm's
-    finished runs here (every seed of an arm trains as many steps), None when its arm has
-    none yet. An estimate at the pace those runs had, not a promise."""
+    finished runs here (every seed of an arm trains as many steps). An arm with none yet
+    takes the pace of an arm it shares a step count with (``match_steps``: the arm it
+    matches, or another arm matching the same one); None when there is none. An estimate at
+    the pace those runs had, not a promise."""
     seconds: dict[str, list[float]] = {}
     for r in runs:
         if r["status"] == "done":
             taken = read_record(Path(r["run_dir"])).get("train_seconds")
             if isinstance(taken, (int, float)):
                 seconds.setdefault(r["arm"], []).append(float(taken))
+    step_group = {r["arm"]: r.get("match_steps") or r["arm"] for r in runs}
     for r in runs:
-        done = seconds.get(r["arm"])
+        done = seconds.get(r["arm"]) or [
+            t for arm, group in step_group.items() if group == step_group[r["arm"]]
+            for t in seconds.get(arm, [])]
         r["expected_seconds"] = None if r["status"] == "done" or not done else \
             round(sum(done) / len(done), 1)
 
