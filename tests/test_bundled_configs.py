@@ -16,10 +16,11 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
 def test_top_level_configs_validate(path: Path) -> None:
-    if "arms" in read_yaml(path):  # an experiment (its stages are validated with it)
+    values = read_yaml(path)
+    if "arms" in values or "extends" in values:  # an experiment (stages validated with it)
         assert load_experiment_config(path).arms
     else:
-        config = build_train_config(read_yaml(path), source=str(path))
+        config = build_train_config(values, source=str(path))
         assert config.epochs >= 1
 
 

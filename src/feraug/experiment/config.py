@@ -29,8 +29,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from feraug.classifier.config import TrainConfig, build_train_config, read_yaml
+from feraug.classifier.config import TrainConfig, build_train_config
 from feraug.errors import ConfigError, validate_config
+from feraug.experiment.config_files import read_experiment_yaml
 from feraug.experiment.data import PROCEDURAL, DataSpec  # noqa: F401 (importable from here)
 from feraug.experiment.stage_specs import (  # noqa: F401 (importable from here)
     REF_PREFIX,
@@ -386,9 +387,10 @@ def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[st
 def load_experiment_config(path: str | Path, out: str | Path | None = None,
                            executor: str | None = None,
                            overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """Read an experiment YAML file (``yaml.safe_load``), optionally overriding ``out``, the
-    executor's kind and any dotted key (:func:`apply_overrides`; ``out`` is applied last)."""
-    values = apply_overrides(read_yaml(path), overrides)
+    """Read an experiment YAML file (``yaml.safe_load``; ``extends:`` resolved, see
+    :mod:`feraug.experiment.config_files`), optionally overriding ``out``, the executor's kind
+    and any dotted key (:func:`apply_overrides`; ``out`` is applied last)."""
+    values = apply_overrides(read_experiment_yaml(path), overrides)
     if out is not None:
         values["out"] = str(out)
     if executor is not None:
