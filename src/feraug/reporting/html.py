@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import re
 from pathlib import Path
 
+import numpy as np
 from markdown_it import MarkdownIt
+from PIL import Image
 
 STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; max-width: 70rem;
@@ -29,13 +32,37 @@ _TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
           ".svg": "image/svg+xml", ".gif": "image/gif"}
 
 
+def compact_png(data: bytes) -> bytes:
+    """The same picture in fewer bytes, pixel for pixel: matplotlib writes RGBA even for an
+    opaque figure of grey faces, so an opaque image loses its alpha channel and a grey one is
+    stored as one grey channel (about half the size of a grid of faces); palette images and
+    anything that does not decode are returned unchanged."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return data  # not a picture PIL reads: embedded as it is
+    if image.mode not in ("RGB", "RGBA"):
+        return data
+    pixels = np.asarray(image)
+    if image.mode == "RGBA" and (pixels[..., 3] != 255).any():
+        return data
+    rgb = pixels[..., :3]
+    grey = bool((rgb == rgb[..., :1]).all())
+    compact = Image.fromarray(rgb[..., 0]) if grey else Image.fromarray(np.ascontiguousarray(rgb))
+    out = io.BytesIO()
+    compact.save(out, "PNG", optimize=True)
+    return out.getvalue() if out.tell() < len(data) else data
+
+
 def _embed(match: re.Match, base: Path) -> str:
     src = html.unescape(match.group(2))
     path = (base / src).resolve()
     kind = _TYPES.get(path.suffix.lower())
     if src.startswith(("data:", "http:", "https:")) or kind is None or not path.is_file():
         return match.group(0)  # not a local figure: left as written
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    raw = path.read_bytes()
+    data = base64.b64encode(compact_png(raw) if kind == "image/png" else raw).decode("ascii")
     return f"{match.group(1)}data:{kind};base64,{data}{match.group(3)}"
 
 
