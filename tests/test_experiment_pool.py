@@ -246,3 +246,21 @@ def test_pooled_folds_are_compared_resampling_every_subject_once(tmp_path: Path)
     (tmp_path / "fold1" / "gan" / PREDICTIONS).unlink()  # a run made before predictions
     missing = subject_comparisons(results, test_dirs)
     assert missing["comparisons"] == [] and "Not made" in subject_table({"by_subject": missing})
+
+
+def test_data_without_subjects_get_no_subject_section_even_beside_old_runs(
+        tmp_path: Path) -> None:
+    """FER2013 names no subjects: an old run without predictions must not make the report
+    ask for predictions it could not use."""
+    from feraug.classifier.evaluate import PREDICTIONS, save_predictions
+    from feraug.experiment.by_subject import subject_comparisons, subject_table
+
+    y = np.array([0, 1, 1])
+    for arm in ("real", "balanced"):
+        (tmp_path / arm).mkdir()
+    save_predictions(tmp_path / "balanced" / PREDICTIONS, y, y, None)  # "real": no file
+    results = {"baseline": "real", "classes": ["a", "b"], "best_non_gan": {"arm": "real"},
+               "arms": {"real": {},
+                        "balanced": {"delta_vs_baseline": {"accuracy": {"seeds": [0]}}}}}
+    found = subject_comparisons(results, lambda arm, seed: [tmp_path / arm])
+    assert found is None and subject_table({"by_subject": found}) is None

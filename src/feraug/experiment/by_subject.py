@@ -78,21 +78,33 @@ def subject_comparisons(results: dict, test_dirs: TestDirs) -> dict | None:
 
 
 def _subject_comparisons(results: dict, test_dirs: TestDirs) -> dict | None:
+    comparisons = _comparisons(results)
+    loaded: dict[tuple[str, int], np.ndarray] = {}
     truth: Truth | None = None
-    rows = []
-    for arm, reference, seeds in _comparisons(results):
-        preds: dict[str, list[np.ndarray]] = {arm: [], reference: []}
+    missing = False
+    for arm, reference, seeds in comparisons:
         for seed in seeds:
             for name in (arm, reference):
-                found = _predictions(test_dirs(name, seed))
+                if (name, seed) in loaded:
+                    continue
+                try:
+                    found = _predictions(test_dirs(name, seed))
+                except _NoPredictions:
+                    missing = True  # said only if the data name subjects (found below)
+                    continue
                 if found is None:
-                    return None
+                    return None  # the data name no subjects: nothing to resample
                 if truth is None:
                     truth = found[0]
                 elif not _same(truth, found[0]):
                     return None  # not one test set: nothing to resample jointly
-                preds[name].append(found[1])
+                loaded[(name, seed)] = found[1]
+    if missing:
+        raise _NoPredictions
+    rows = []
+    for arm, reference, seeds in comparisons:
         y, subjects = truth
+        preds = {name: [loaded[(name, seed)] for seed in seeds] for name in (arm, reference)}
         k = max(len(results["classes"]),
                 int(max(y.max(), *(p.max() for ps in preds.values() for p in ps))) + 1)
         result = paired_seed_bootstrap(y, preds[arm], preds[reference], k, groups=subjects)
@@ -101,7 +113,6 @@ def _subject_comparisons(results: dict, test_dirs: TestDirs) -> dict | None:
                 result[metric].update(low=None, high=None)
         rows.append({"arm": arm, "reference": reference, "seeds": seeds, **result})
     return {"comparisons": rows} if rows else None
-
 
 def subject_table(results: dict) -> str | None:
     """Markdown for :func:`subject_comparisons`' result (None when there is none)."""
