@@ -68,3 +68,11 @@ def test_the_vgg_pass_of_zhu2018_differs_from_it_in_the_classifier_recipe_only()
     for field in ("arms", "generators", "synthetic", "seeds", "data", "baseline"):
         assert getattr(child, field) == getattr(parent, field), field
     assert child.out != parent.out
+
+
+def test_a_child_may_refine_a_parent_data_path_written_as_a_string(tmp_path: Path) -> None:
+    (tmp_path / "parent.yaml").write_text(PARENT.replace("data: procedural",
+                                                         "data: some/where"))
+    (tmp_path / "child.yaml").write_text("extends: parent.yaml\ndata: {size: 40}\n")
+    assert read_experiment_yaml(tmp_path / "child.yaml")["data"] == {"path": "some/where",
+                                                                     "size": 40}

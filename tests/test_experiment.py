@@ -14,8 +14,9 @@ from experiment_helpers import COUNTS, T_975_DF2, cli_app, tiny_config, write_sy
 from typer.testing import CliRunner
 
 from feraug.errors import ConfigError, FeraugError
-from feraug.experiment.aggregate import csv_rows, summarise, verdict
+from feraug.experiment.aggregate import csv_rows, summarise
 from feraug.experiment.config import load_experiment_config, parse_experiment_config
+from feraug.experiment.tables import comparison_reading
 from feraug.reporting.stats import ci_summary, paired_delta
 
 # ----------------------------------------------------------------------------- maths
@@ -42,11 +43,12 @@ def test_paired_difference_uses_common_seeds_only() -> None:
     assert d["excludes_zero"] is True
     noisy = paired_delta({0: 0.6, 1: 0.6, 2: 0.9}, base)  # +0.1, 0.0, +0.2
     assert noisy["mean"] == pytest.approx(0.1) and noisy["excludes_zero"] is False
-    assert "includes zero" in verdict("noisy", "real", noisy)
-    assert "excludes zero" in verdict("better", "real", d) and "better than" in verdict(
-        "better", "real", d)
+    neither = comparison_reading({"accuracy": noisy, "macro_f1": noisy})
+    assert neither == "no evidence of a difference"
+    assert comparison_reading({"accuracy": d, "macro_f1": noisy}) == "**better** on accuracy"
     single = paired_delta({0: 0.7}, base)
-    assert single["excludes_zero"] is None and "no conclusion" in verdict("x", "real", single)
+    assert single["excludes_zero"] is None
+    assert "no conclusion" in comparison_reading({"accuracy": single, "macro_f1": single})
 
 
 def test_summarise_hand_made_records() -> None:
@@ -84,9 +86,10 @@ def test_an_arm_with_no_finished_seed_gets_one_line_and_is_not_counted() -> None
     records += [rec("cw", s, 0.52 + 0.01 * s) for s in range(3)]
     res = summarise(records, ["real", "cw", "gan"], "real", expected_seeds=[0, 1, 2])
     text = verdicts(res)
-    assert text.count("**gan**: no seed finished") == 1
-    assert "**cw** vs real, test accuracy" in text and "**cw** vs real, test macro-F1" in text
-    assert "2 comparisons are made here" in text
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| `")}
+    assert "no seed finished for both arms" in rows["| `gan` − `real`"]
+    assert rows["| `cw` − `real`"].count("[") == 2  # an interval for accuracy and macro-F1
+    assert "2 comparisons with an interval are made here" in text
 
 
 # ----------------------------------------------------------------------------- config
@@ -235,7 +238,7 @@ def test_tiny_experiment_end_to_end_and_resume(tmp_path: Path,
     report = (out / "report.md").read_text()
     for words in ("| `class-weighted` | 2 |", "Δ accuracy vs real", "not real data",
                   "![t-SNE](figures/tsne.png)", "(class-weighted/seed0/test/confusion.png)",
-                  "**syn** vs real, test accuracy", "| disgust |", "git commit",
+                  "| `syn` − `real` | 2 |", "| disgust |", "git commit",
                   "data fingerprint", "**Protocol.** Two remedies on tiny faces; adapted for a",
                   "## Resampling whole subjects", "`syn` − `real`"):
         assert words in report, words

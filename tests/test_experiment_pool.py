@@ -184,7 +184,7 @@ def test_writes_the_pooled_folder_and_never_a_foreign_one(tmp_path: Path,
     assert (out / "results.csv").read_text().startswith("arm,n_seeds,")
     report = (out / "report.md").read_text()
     assert report.startswith("# tiny pooled experiment (pooled over folds 0, 1, 2 of 3)")
-    assert "Δ accuracy vs cw" in report and "comparisons are made here" in report
+    assert "Δ accuracy vs cw" in report and "comparisons with an interval are made here" in report
     assert str(folds[2]) in report and "| happy |" in report
     write_pooled(res, out)  # a pooled folder written before is rewritten
 

@@ -54,3 +54,13 @@ def test_the_page_embeds_the_compact_figure(tmp_path: Path) -> None:
     page = markdown_to_html("# t\n\n![a figure](fig.png)\n", tmp_path, "t")
     encoded = re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1)
     assert np.array_equal(_pixels(base64.b64decode(encoded)), rgba)
+
+
+def test_sixteen_bit_and_transparent_colour_files_are_left_alone() -> None:
+    deep = io.BytesIO()
+    Image.fromarray(np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).save(deep, "PNG")
+    assert compact_png(deep.getvalue()) == deep.getvalue()
+    keyed = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(keyed, "PNG",
+                                                              transparency=(0, 0, 0))
+    assert compact_png(keyed.getvalue()) == keyed.getvalue()

@@ -57,13 +57,13 @@ def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict) -> 
     left = [r for r in rows if r["status"] != "done"]
     known = [r["expected_seconds"] for r in left if r.get("expected_seconds") is not None]
     if left and not known:
-        typer.echo(f"{len(left)} run(s) left; no estimate yet (no arm of them has a finished "
-                   "run here)")
+        typer.echo(f"{len(left)} run(s) left; no estimate yet (neither their arms nor arms "
+                   "of as many steps have a finished run here)")
     elif left:
         typer.echo(f"{len(left)} run(s) left: about {duration_text(sum(known))} of training "
-                   f"for {len(known)} of them, one at a time, at the pace of their arms' "
-                   "finished runs here" + (f"; {len(left) - len(known)} more whose arms "
-                                          "have no finished run yet"
+                   f"for {len(known)} of them, one at a time, at the pace of finished runs "
+                   "here of their arms or of arms with as many steps" + (
+                       f"; {len(left) - len(known)} more with no such finished run yet"
                                           if len(known) < len(left) else ""))
 
 

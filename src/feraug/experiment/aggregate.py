@@ -145,25 +145,6 @@ def cell(summary: dict, digits: int = 3, sign: bool = False) -> str:
     return text if half is None else f"{text} ± {half:.{digits}f}"
 
 
-def verdict(arm: str, baseline: str, delta: dict, metric: str = "accuracy") -> str:
-    """One plain sentence: does the CI of the paired difference exclude zero?"""
-    n = delta.get("n", 0)
-    if n == 0:
-        return f"**{arm}**: no seed finished for both {arm} and {baseline}; nothing to compare."
-    head = (f"**{arm}** vs {baseline}, test {metric}: {signed(delta['mean'])} "
-            f"(mean paired difference over {n} seed{'s' if n != 1 else ''}")
-    if delta.get("excludes_zero") is None:
-        return head + "); with one paired seed there is no confidence interval, so no " \
-                      "conclusion can be drawn."
-    interval = f"95% CI [{signed(delta['low'])}, {signed(delta['high'])}]"
-    if delta["excludes_zero"]:
-        word = "better" if delta["mean"] > 0 else "worse"
-        return head + f", {interval}). The interval excludes zero: {arm} is {word} than " \
-                      f"{baseline} on {metric} at the 95% level."
-    return head + f", {interval}). The interval includes zero: no evidence that {arm} " \
-                  f"differs from {baseline} on {metric}."
-
-
 def csv_rows(results: dict) -> tuple[list[str], list[list[object]]]:
     """Header and one row per arm for ``results.csv`` (empty cells where undefined)."""
     classes = results["classes"]

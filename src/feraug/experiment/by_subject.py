@@ -90,7 +90,7 @@ def _subject_comparisons(results: dict, test_dirs: TestDirs) -> dict | None:
                 try:
                     found = _predictions(test_dirs(name, seed))
                 except _NoPredictions:
-                    missing = True  # said only if the data name subjects (found below)
+                    missing = True  # said unless another run shows the data name no subjects
                     continue
                 if found is None:
                     return None  # the data name no subjects: nothing to resample

@@ -14,6 +14,7 @@ from typing import Any
 
 from feraug.classifier.config import read_yaml
 from feraug.errors import ConfigError
+from feraug.experiment.stage_specs import data_shorthand
 
 EXTENDS = "extends"
 
@@ -45,4 +46,8 @@ def read_experiment_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict
     parent_path = path.parent / parent
     if not parent_path.is_file():
         raise ConfigError(f"{path}: `extends` names {parent_path}, which is not a file")
-    return merged(read_experiment_yaml(parent_path, (*_seen, here)), values)
+    base = read_experiment_yaml(parent_path, (*_seen, here))
+    for side in (base, values):  # `data: PATH` is `data: {path: PATH}` on either side
+        if "data" in side:
+            side["data"] = data_shorthand(side["data"])
+    return merged(base, values)

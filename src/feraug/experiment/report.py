@@ -1,6 +1,7 @@
 """``report.md`` of an experiment: what was run, the main table (mean ± 95% CI over seeds and
-paired differences against the baseline), a plain verdict per arm, per-class recall, figures
-(bar chart with error bars, confusion matrices, t-SNE) and the individual runs."""
+paired differences against the baseline), every comparison with its reading, per-class
+recall, figures (bar chart with error bars, confusion matrices, t-SNE) and the individual
+runs."""
 
 from __future__ import annotations
 

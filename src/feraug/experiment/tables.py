@@ -4,7 +4,7 @@ one experiment's report (:mod:`feraug.experiment.report`) and pooled folds'
 
 from __future__ import annotations
 
-from feraug.experiment.aggregate import cell, verdict
+from feraug.experiment.aggregate import cell, signed
 from feraug.reporting.markdown import markdown_table
 
 
@@ -41,47 +41,68 @@ def main_table(results: dict, vs_best: bool = False) -> str:
     return markdown_table(headers, rows)
 
 
-def _verdict_pair(arm: str, reference: str, delta: dict) -> list[str]:
-    """Accuracy and macro-F1 verdicts of one comparison; one line when no seed is paired."""
-    if delta["accuracy"].get("n", 0) == 0:
-        return ["- " + verdict(arm, reference, delta["accuracy"])]
-    return ["- " + verdict(arm, reference, delta["accuracy"], "accuracy"),
-            "- " + verdict(arm, reference, delta["macro_f1"], "macro-F1")]
+def _interval(delta: dict) -> str:
+    """``-0.012 [-0.030, +0.006]``; the mean alone for one seed; a dash for none."""
+    if delta.get("n", 0) == 0:
+        return "—"
+    if delta.get("excludes_zero") is None:
+        return signed(delta["mean"])
+    return f"{signed(delta['mean'])} [{signed(delta['low'])}, {signed(delta['high'])}]"
 
 
-def verdicts(results: dict, pairing: str = "arm minus baseline with the same seed",
-             selection: str = "mean", what: str = "run") -> str:
-    """A plain verdict per comparison (against the baseline, then GAN arms against the best
-    non-GAN arm chosen on validation), and how many comparisons were made. ``pairing`` says
-    what was paired, ``selection`` what the validation mean is over, ``what`` what was done
-    to the arms (run, pooled)."""
-    base = results["baseline"]
-    lines = []
-    for arm, e in results["arms"].items():
-        d = e.get("delta_vs_baseline")
+def comparison_reading(delta: dict) -> str:
+    """What one comparison says, in a few words."""
+    acc, f1 = delta["accuracy"], delta["macro_f1"]
+    if acc.get("n", 0) == 0:
+        return "no seed finished for both arms: nothing to compare"
+    if acc.get("excludes_zero") is None:
+        return "one paired seed: no interval, no conclusion"
+    found = [f"**{'better' if d['mean'] > 0 else 'worse'}** on {name}"
+             for name, d in (("accuracy", acc), ("macro-F1", f1)) if d.get("excludes_zero")]
+    return "; ".join(found) if found else "no evidence of a difference"
+
+
+def _verdict_rows(arms: dict, key: str, reference: str) -> list[list[object]]:
+    """One table row per arm compared with ``reference`` under ``key``."""
+    rows = []
+    for arm, e in arms.items():
+        d = e.get(key)
         if d is None:
             continue
-        lines += _verdict_pair(arm, base, d)
-    best = (results.get("best_non_gan") or {}).get("arm")
-    gan_lines = []
-    for arm, e in results["arms"].items():
-        d = e.get("delta_vs_best_non_gan")
-        if d is None or best is None or best == base:
-            continue  # against the baseline it is already above
-        gan_lines += _verdict_pair(arm, best, d)
-    if not lines:
+        rows.append([f"`{arm}` − `{reference}`", d["accuracy"].get("n", 0),
+                     _interval(d["accuracy"]), _interval(d["macro_f1"]), comparison_reading(d)])
+    return rows
+
+
+def verdicts(results: dict,
+             pairing: str = "each arm minus the arm it is compared with, same seed",
+             selection: str = "mean", what: str = "run") -> str:
+    """A table of every comparison (against the baseline, then GAN arms against the best
+    non-GAN arm chosen on validation) with its interval and a plain reading, and how many
+    comparisons were made. ``pairing`` says what was paired, ``selection`` what the
+    validation mean is over, ``what`` what was done to the arms (run, pooled)."""
+    base = results["baseline"]
+    rows = _verdict_rows(results["arms"], "delta_vs_baseline", base)
+    if not rows:
         return f"Only the baseline arm was {what}; there is nothing to compare."
-    text = f"Paired over seeds ({pairing}), 95% Student-t interval:\n\n" + "\n".join(lines)
+    best = (results.get("best_non_gan") or {}).get("arm")
+    text = ""
     if best is not None and results.get("best_non_gan", {}).get("mean_val_accuracy"):
-        text += (f"\n\nThe strongest arm without synthetic faces, chosen on validation "
-                 f"accuracy ({selection} {results['best_non_gan']['mean_val_accuracy']:.4f}), "
-                 f"is **{best}**; every GAN arm must beat it, not only {base}.")
-        if gan_lines:
-            text += "\n\n" + "\n".join(gan_lines)
+        text = (f"The strongest arm without synthetic faces, chosen on validation accuracy "
+                f"({selection} {results['best_non_gan']['mean_val_accuracy']:.4f}), is "
+                f"**{best}**; every GAN arm must beat it, not only {base}.\n\n")
+        if best != base:
+            rows += _verdict_rows(results["arms"], "delta_vs_best_non_gan", best)
+    headers = ["comparison", "paired seeds", "Δ accuracy [95% CI]", "Δ macro-F1 [95% CI]",
+               "reading"]
+    text += (f"Paired over seeds ({pairing}), mean difference with its 95% Student-t "
+             "interval; a reading names a metric only where the interval excludes zero.\n\n"
+             + markdown_table(headers, rows, align="lrrrl"))
     if best is not None:
         text += training_length_note(results, best)
-    n = sum(1 for line in lines + gan_lines if "nothing to compare" not in line)
-    text += (f"\n\n{n} comparisons are made here, each at the 95% level; about "
+    n = 2 * sum(1 for row in rows if row[1] >= 2)
+    text += (f"\n\n{n} comparisons with an interval are made here (accuracy and macro-F1 of "
+             f"each row with two or more paired seeds), each at the 95% level; about "
              f"{0.05 * n:.1f} of them would exclude zero by chance alone if no arm differed.")
     return text
 

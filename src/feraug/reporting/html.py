@@ -35,14 +35,19 @@ _TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
 def compact_png(data: bytes) -> bytes:
     """The same picture in fewer bytes, pixel for pixel: matplotlib writes RGBA even for an
     opaque figure of grey faces, so an opaque image loses its alpha channel and a grey one is
-    stored as one grey channel (about half the size of a grid of faces); palette images and
-    anything that does not decode are returned unchanged."""
+    stored as one grey channel (about half the size of a grid of faces). Only plain 8-bit
+    RGB/RGBA files are rewritten; anything else (16-bit samples, a transparent colour, a
+    colour profile, animation, palette or grey files, bytes that do not decode) is returned
+    as it is."""
+    if len(data) < 26 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[24] != 8:
+        return data  # IHDR's bit depth: Pillow would read 16-bit samples as 8-bit ones
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
     except (OSError, ValueError, Image.DecompressionBombError):
         return data  # not a picture PIL reads: embedded as it is
-    if image.mode not in ("RGB", "RGBA"):
+    if (image.mode not in ("RGB", "RGBA") or getattr(image, "is_animated", False)
+            or "transparency" in image.info or "icc_profile" in image.info):
         return data
     pixels = np.asarray(image)
     if image.mode == "RGBA" and (pixels[..., 3] != 255).any():
