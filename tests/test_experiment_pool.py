@@ -264,3 +264,15 @@ def test_data_without_subjects_get_no_subject_section_even_beside_old_runs(
                         "balanced": {"delta_vs_baseline": {"accuracy": {"seeds": [0]}}}}}
     found = subject_comparisons(results, lambda arm, seed: [tmp_path / arm])
     assert found is None and subject_table({"by_subject": found}) is None
+
+
+def test_the_caller_can_say_the_data_name_no_subjects(tmp_path: Path) -> None:
+    """With no run's predictions to look at, the data summary decides: no note asking for
+    predictions on FER2013."""
+    from feraug.experiment.by_subject import subject_comparisons
+
+    results = {"baseline": "real", "classes": ["a", "b"], "best_non_gan": {"arm": "real"},
+               "arms": {"real": {}, "gan": {"delta_vs_baseline": {"accuracy": {"seeds": [0]}}}}}
+    no_files = lambda arm, seed: [tmp_path / arm]  # noqa: E731
+    assert subject_comparisons(results, no_files, names_subjects=False) is None
+    assert subject_comparisons(results, no_files)["note"].startswith("some runs kept no")

@@ -66,10 +66,14 @@ def _comparisons(results: dict) -> list[tuple[str, str, list[int]]]:
     return pairs
 
 
-def subject_comparisons(results: dict, test_dirs: TestDirs) -> dict | None:
+def subject_comparisons(results: dict, test_dirs: TestDirs,
+                        names_subjects: bool | None = None) -> dict | None:
     """The report's comparisons with intervals over subjects and seeds; None when the data
-    name no subjects or the runs were not tested on one set of faces, and only a ``note``
+    name no subjects (``names_subjects`` False, when the caller knows, or no subject in the
+    runs' predictions) or the runs were not tested on one set of faces, and only a ``note``
     when some run kept no predictions."""
+    if names_subjects is False:
+        return None
     try:
         return _subject_comparisons(results, test_dirs)
     except _NoPredictions:

@@ -195,6 +195,16 @@ def _write_manifest(cfg: ExperimentConfig, real: FaceDataset, status: str, **ext
                    baseline=cfg.baseline, data_summary=real.summary(), **extra)
 
 
+def _names_subjects(out: Path) -> bool | None:
+    """Whether the experiment's data name subjects, from its manifest's data summary (None
+    when the manifest does not say)."""
+    try:
+        summary = json.loads((out / "manifest.json").read_text()).get("data_summary") or {}
+    except (OSError, json.JSONDecodeError):
+        return None
+    return None if "subjects" not in summary else bool(summary["subjects"])
+
+
 def finish(cfg: ExperimentConfig, real: FaceDataset | None, log: Log = _quiet,
            tsne: bool = True) -> dict:
     """Aggregate the finished runs and write results.json/.csv, figures and report.md."""
@@ -207,7 +217,8 @@ def finish(cfg: ExperimentConfig, real: FaceDataset | None, log: Log = _quiet,
                         expected_seeds=cfg.seeds)
     out = Path(cfg.out)
     results["by_subject"] = subject_comparisons(
-        results, lambda arm, seed: [run_dir(out, arm, seed) / "test"])
+        results, lambda arm, seed: [run_dir(out, arm, seed) / "test"],
+        names_subjects=_names_subjects(out))
     json_path, csv_path = write_results(results, out)
     report = write_experiment_report(cfg, results, real if tsne else None, log=log)
     return {"out_dir": str(out), "report": str(report), "results_json": str(json_path),
