@@ -34,3 +34,14 @@ def test_bars_only_on_a_terminal(tty: bool, quiet: str, drawn: bool,
     assert bar.disable is (not drawn)
     assert list(bar) == [0, 1, 2]
     assert progress_bar(range(3), enabled=False, file=sys.stderr).disable
+
+
+def test_runs_left_are_estimated_from_runs_like_them_then_from_the_pace() -> None:
+    from feraug.progress import runs_left_text
+
+    # 600 s and 1,200 s known, the third at this call's mean pace (300 s); two at a time
+    assert runs_left_text([600.0, 1200.0, None], [200.0, 400.0], parallel=2) == (
+        "3 run(s) left, about 18 min at the pace of finished runs like them")
+    assert runs_left_text([600.0, None], [], parallel=1) == (
+        "2 run(s) left, about 10 min for 1 of them at the pace of finished runs like them")
+    assert runs_left_text([None], []) == "1 run(s) left; no estimate yet"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.config import ExperimentConfig, parse_experiment_config
-from feraug.progress import duration_text
+from feraug.progress import runs_left_text
 
 POLL_SECONDS = 1.0
 
@@ -101,24 +101,29 @@ def _cancel(running: list, log: Callable[[str], None]) -> None:
 
 
 def run_as_jobs(cfg: ExperimentConfig, runs: list[tuple[str, int]],
-                log: Callable[[str], None]) -> None:
+                log: Callable[[str], None],
+                expected: dict[tuple[str, int], float | None] | None = None) -> None:
     """Submit ``runs`` as jobs, at most ``executor.max_parallel`` at a time, and wait for
-    them all; a failed job is one error line naming the run and its log folder. When the
-    runner stops early (a failed job, Ctrl-C, ``kill``) it cancels the jobs still running."""
+    them all; a failed job is one error line naming the run and its log folder. After each
+    job, how many runs are left and about how long they take (``expected`` seconds per run
+    where known, else this call's pace). When the runner stops early (a failed job, Ctrl-C,
+    ``kill``) it cancels the jobs still running."""
     values = cfg.model_dump(mode="json")
     values["out"] = str(Path(cfg.out).resolve())  # a job may start in another folder
     ex = _executor(cfg)
     waiting, running, total = list(runs), [], len(runs)
     try:
         with _terminate_raises():
-            _drive(ex, values, waiting, running, total, cfg.executor.max_parallel, log)
+            _drive(ex, values, waiting, running, total, cfg.executor.max_parallel, log,
+                   expected or {})
     except BaseException:
         _cancel(running, log)
         raise
 
 
 def _drive(ex, values: dict, waiting: list, running: list, total: int,
-           max_parallel: int, log: Callable[[str], None]) -> None:
+           max_parallel: int, log: Callable[[str], None],
+           expected: dict[tuple[str, int], float | None]) -> None:
     """Keep up to ``max_parallel`` jobs running until ``waiting`` and ``running`` are empty
     (both lists are changed in place, so that a caller can cancel what is left); after each
     finished job, how many are left and about how long they will take at this pace."""
@@ -146,8 +151,10 @@ def _drive(ex, values: dict, waiting: list, running: list, total: int,
             log(f"[{done}/{total}] {arm} seed {seed}: test accuracy "
                 f"{metrics['accuracy']:.4f} (job {job.job_id})")
             durations.append(time.monotonic() - submitted.pop(str(job.job_id)))
-            left = len(waiting) + len(running)
-            if left:
-                rounds = -(-left // max_parallel)  # jobs run max_parallel at a time
-                eta = duration_text(rounds * sum(durations) / len(durations))
-                log(f"{left} run(s) left, about {eta} at this call's pace so far")
+            if waiting or running:
+                now = time.monotonic()
+                left = [expected.get((a, s)) for a, s in waiting] + [
+                    None if expected.get((a, s)) is None else
+                    max(0.0, expected[(a, s)] - (now - submitted[str(j.job_id)]))
+                    for a, s, j in running]  # a running job has part of its time behind it
+                log(runs_left_text(left, durations, max_parallel))

@@ -53,7 +53,7 @@ from feraug.experiment.step_match import arm_train_config
 from feraug.io import prepare_output_dir
 from feraug.manifest import write_manifest
 from feraug.models.checkpoint import LoadedClassifier
-from feraug.progress import duration_text
+from feraug.progress import runs_left_text
 
 KIND = "experiment"
 #: What a new experiment folder may already hold: stage run folders put there beforehand.
@@ -195,6 +195,13 @@ def _write_manifest(cfg: ExperimentConfig, real: FaceDataset, status: str, **ext
                    baseline=cfg.baseline, data_summary=real.summary(), **extra)
 
 
+def _expected_by_run(cfg: ExperimentConfig) -> dict[tuple[str, int], float | None]:
+    """(arm, seed) -> expected training seconds from earlier finished runs (see
+    :func:`_expected_seconds`), for progress lines."""
+    return {(r["arm"], r["seed"]): r.get("expected_seconds")
+            for r in plan(cfg) if r["stage"] == "arm"}
+
+
 def _names_subjects(out: Path) -> bool | None:
     """Whether the experiment's data name subjects, from its manifest's data summary (None
     when the manifest does not say)."""
@@ -296,23 +303,23 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
     t0 = time.perf_counter()
     if cfg.executor.kind == "sequential":
         trained: list[float] = []  # seconds of the runs trained by this call
+        expected = _expected_by_run(cfg)
         for i, (arm, seed) in enumerate(cfg.schedule(), 1):
             started = time.perf_counter()
             skipped = run_status(run_dir(out, arm, seed)) == "done"
             run_one(cfg, arm, seed, real, log=lambda m, i=i: log(f"[{i}/{total}] {m}"))
             if not skipped:
                 trained.append(time.perf_counter() - started)
-            left = sum(run_status(run_dir(out, a, s)) != "done" for a, s in cfg.runs())
+            left = [r for r in cfg.runs() if run_status(run_dir(out, *r)) != "done"]
             if trained and left:
-                eta = duration_text(left * sum(trained) / len(trained))
-                log(f"{left} run(s) left, about {eta} at this call's pace so far")
+                log(runs_left_text([expected.get(r) for r in left], trained))
     else:
         from feraug.experiment.executors import run_as_jobs
 
         pending = [(a, s) for a, s in cfg.schedule() if run_status(run_dir(out, a, s)) != "done"]
         log(f"{total - len(pending)} run(s) finished earlier; {len(pending)} to run as "
             f"{cfg.executor.kind} jobs")
-        run_as_jobs(cfg, pending, log)
+        run_as_jobs(cfg, pending, log, expected=_expected_by_run(cfg))
     summary = finish(cfg, real, log=log)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     _write_manifest(cfg, real, "complete", result=summary)
