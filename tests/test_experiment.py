@@ -318,3 +318,42 @@ def test_unknown_executor_is_a_config_error(tmp_path: Path) -> None:
     values = {**tiny_config(tmp_path / "x"), "executor": {"kind": "kubernetes"}}
     with pytest.raises(ConfigError, match="executor"):
         parse_experiment_config(values, source="exp.yaml")
+
+
+def test_gan_arms_also_face_the_best_non_gan_arm_on_validation_macro_f1() -> None:
+    from feraug.experiment.tables import verdicts
+
+    def rec(arm: str, seed: int, acc: float, f1: float, val_acc: float, val_f1: float) -> dict:
+        return {"arm": arm, "seed": seed, "accuracy": acc, "macro_f1": f1,
+                "best_val_accuracy": val_acc, "best_val_macro_f1": val_f1,
+                "classes": ["happy", "sad"],
+                "per_class": {"happy": {"recall": acc}, "sad": {"recall": 1 - acc}}}
+
+    records = []
+    for s in range(2):
+        records += [rec("real", s, 0.60, 0.40, 0.60, 0.40),
+                    rec("matched", s, 0.62, 0.42, 0.63, 0.41),   # best on val accuracy
+                    rec("over", s, 0.58, 0.50 + s / 100, 0.58, 0.52),  # best on val macro-F1
+                    rec("gan", s, 0.59, 0.45, 0.59, 0.46)]
+    res = summarise(records, ["real", "matched", "over", "gan"], "real", gan_arms=["gan"])
+    assert res["best_non_gan"]["arm"] == "matched"
+    assert res["best_non_gan_macro_f1"]["arm"] == "over"
+    delta = res["arms"]["gan"]["delta_vs_best_non_gan_macro_f1"]["macro_f1"]
+    assert delta["mean"] == pytest.approx(0.45 - 0.505)
+    text = verdicts(res)
+    assert "| `gan` − `over` | 2 |" in text and "| `gan` − `matched` | 2 |" in text
+    # one arm best on both: no second set of rows
+    same = summarise([r for r in records if r["arm"] != "over"], ["real", "matched", "gan"],
+                     "real", gan_arms=["gan"])
+    assert "delta_vs_best_non_gan_macro_f1" not in same["arms"]["gan"]
+
+
+def test_an_old_record_takes_its_validation_macro_f1_from_the_log(tmp_path: Path) -> None:
+    from feraug.experiment.runs import RECORD, read_record
+
+    (tmp_path / RECORD).parent.mkdir(parents=True)
+    (tmp_path / RECORD).write_text(json.dumps({"accuracy": 0.5, "best_step": 20}))
+    (tmp_path / "metrics.jsonl").write_text(
+        json.dumps({"step": 10, "val_macro_f1": 0.3}) + "\n"
+        + json.dumps({"step": 20, "val_macro_f1": 0.4}) + "\n")
+    assert read_record(tmp_path)["best_val_macro_f1"] == 0.4

@@ -21,8 +21,8 @@ from feraug.reporting.stats import CONFIDENCE, ci_summary, paired_delta
 
 #: What ``results.json`` keeps of each run (plus per-class ``recall``).
 RUN_KEYS = ("arm", "seed", "run_dir", "accuracy", "macro_f1", "num_images", "best_val_accuracy",
-            "best_epoch", "best_step", "steps", "train_seconds", "train_images",
-            "synthetic_train_images", "confusion_matrix")
+            "best_val_macro_f1", "best_epoch", "best_step", "steps", "train_seconds",
+            "train_images", "synthetic_train_images", "confusion_matrix")
 
 
 def _by_seed(records: list[dict], key: str) -> dict[int, float]:
@@ -49,13 +49,12 @@ def _mean_steps(runs: list[dict]) -> float | None:
     return sum(steps) / len(steps) if steps else None
 
 
-def best_on_validation(by_arm: dict[str, list[dict]], candidates: Sequence[str]
-                       ) -> tuple[str | None, float | None]:
-    """The candidate arm with the highest mean *validation* accuracy of its chosen
-    checkpoints (test numbers never choose), and that mean."""
+def best_on_validation(by_arm: dict[str, list[dict]], candidates: Sequence[str],
+                       key: str = "best_val_accuracy") -> tuple[str | None, float | None]:
+    """The candidate arm with the highest mean *validation* score ``key`` (accuracy or
+    macro-F1) of its chosen checkpoints (test numbers never choose), and that mean."""
     scored = [(sum(v) / len(v), a) for a in candidates
-              if (v := [r["best_val_accuracy"] for r in by_arm.get(a, [])
-                        if r.get("best_val_accuracy") is not None])]
+              if (v := [r[key] for r in by_arm.get(a, []) if r.get(key) is not None])]
     if not scored:
         return None, None
     value, arm = max(scored)
@@ -74,7 +73,10 @@ def summarise(records: list[dict], arms: Sequence[str], baseline: str,
     ``delta_vs_baseline`` with paired ``accuracy``, ``macro_f1`` and per-class ``recall``.
     With ``gan_arms`` (arms trained with synthetic faces), the non-GAN arm with the best mean
     validation accuracy is ``best_non_gan`` and every GAN arm also gets
-    ``delta_vs_best_non_gan``: a GAN arm must beat the strongest remedy without a GAN.
+    ``delta_vs_best_non_gan``: a GAN arm must beat the strongest remedy without a GAN. The
+    non-GAN arm with the best mean validation macro-F1 is ``best_non_gan_macro_f1``; where it
+    is another arm, GAN arms also get ``delta_vs_best_non_gan_macro_f1`` (a macro-F1 gain
+    must beat the remedy that is best at macro-F1, not only the most accurate one).
     ``step_matches`` (arm -> the arm whose optimiser steps it matches) is kept as
     ``step_matches`` for the report's training-length note.
     """
@@ -105,10 +107,17 @@ def summarise(records: list[dict], arms: Sequence[str], baseline: str,
         best, val = best_on_validation(by_arm, [a for a in arms if a not in gan_arms])
         result["best_non_gan"] = {"arm": best, "mean_val_accuracy": val,
                                   "chosen_on": "validation"}
+        best_f1, val_f1 = best_on_validation(by_arm, [a for a in arms if a not in gan_arms],
+                                             key="best_val_macro_f1")
+        result["best_non_gan_macro_f1"] = {"arm": best_f1, "mean_val_macro_f1": val_f1,
+                                           "chosen_on": "validation"}
         for arm in gan_arms:
             if best is not None and arm in result["arms"]:
                 result["arms"][arm]["delta_vs_best_non_gan"] = _deltas(
                     by_arm[arm], by_arm[best], classes)
+            if best_f1 not in (None, best) and arm in result["arms"]:
+                result["arms"][arm]["delta_vs_best_non_gan_macro_f1"] = _deltas(
+                    by_arm[arm], by_arm[best_f1], classes)
     result["runs"] = [{k: r.get(k) for k in RUN_KEYS}
                       | {"recall": {c: m["recall"] for c, m in r["per_class"].items()}}
                       for r in records]

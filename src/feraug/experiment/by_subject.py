@@ -55,9 +55,11 @@ def _comparisons(results: dict) -> list[tuple[str, str, list[int]]]:
     """(arm, reference, seeds) of every paired comparison the report makes."""
     base = results["baseline"]
     best = (results.get("best_non_gan") or {}).get("arm")
+    best_f1 = (results.get("best_non_gan_macro_f1") or {}).get("arm")
     pairs = []
-    for key, reference in (("delta_vs_baseline", base), ("delta_vs_best_non_gan", best)):
-        if reference is None or (key == "delta_vs_best_non_gan" and reference == base):
+    for key, reference in (("delta_vs_baseline", base), ("delta_vs_best_non_gan", best),
+                           ("delta_vs_best_non_gan_macro_f1", best_f1)):
+        if reference is None or (key != "delta_vs_baseline" and reference == base):
             continue
         for arm, entry in results["arms"].items():
             seeds = ((entry.get(key) or {}).get("accuracy") or {}).get("seeds") or []

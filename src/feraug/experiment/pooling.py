@@ -187,8 +187,8 @@ def pool_folds(folders: Sequence[Path]) -> dict[str, Any]:
             assert classes is not None  # set by the first record checked
             pooled = pool_confusion(fold_records, classes)
             records.append({**pooled, "arm": arm, "seed": seed, "run_dir": None,
-                            "best_val_accuracy": _mean([r.get("best_val_accuracy")
-                                                        for r in fold_records])})
+                            **{key: _mean([r.get(key) for r in fold_records])
+                               for key in ("best_val_accuracy", "best_val_macro_f1")}})
     if not records:
         raise FeraugError("no arm and seed is finished in every fold ("
                           + ", ".join(str(e["folder"]) for e in folds) + "); nothing to pool")

@@ -174,7 +174,8 @@ def run_one(cfg: ExperimentConfig, arm: str, seed: int, real: FaceDataset,
                        title=f"{arm}, seed {seed}: test acc {metrics['accuracy']:.3f}")
         best = result.best_val
         return {**metrics, "arm": arm, "seed": seed, "run_dir": f"{arm}/seed{seed}",
-                "best_val_accuracy": best.get("val_accuracy"), "best_epoch": best.get("epoch"),
+                "best_val_accuracy": best.get("val_accuracy"),
+                "best_val_macro_f1": best.get("val_macro_f1"), "best_epoch": best.get("epoch"),
                 "best_step": best.get("step"),
                 "steps": result.history[-1]["step"] if result.history else None,
                 "train_seconds": round(seconds, 2), **_train_summary(folder)}

@@ -69,12 +69,35 @@ def check_run_config(folder: Path, expected: dict) -> None:
 
 
 def read_record(folder: Path) -> dict:
-    """A finished run's test record; FeraugError naming the file if it is damaged."""
+    """A finished run's test record; FeraugError naming the file if it is damaged. A record
+    written before records kept ``best_val_macro_f1`` gets it from the run's log (the
+    validation row of its chosen checkpoint's step), so old runs take part in choosing the
+    best arm on validation macro-F1."""
     path = folder / RECORD
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise FeraugError(f"{path}: unreadable run record ({type(exc).__name__})") from None
+    if "best_val_macro_f1" not in record and record.get("best_step") is not None:
+        record["best_val_macro_f1"] = _logged_val_macro_f1(folder, record["best_step"])
+    return record
+
+
+def _logged_val_macro_f1(folder: Path, step: int) -> float | None:
+    """Validation macro-F1 logged at ``step`` in ``folder/metrics.jsonl`` (None if absent)."""
+    try:
+        lines = (folder / "metrics.jsonl").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and row.get("step") == step:
+            value = row.get("val_macro_f1")
+            return float(value) if isinstance(value, (int, float)) else None
+    return None
 
 
 def _check_same_real_data(folder: Path, real: FaceDataset) -> None:

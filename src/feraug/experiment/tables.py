@@ -78,7 +78,8 @@ def verdicts(results: dict,
              pairing: str = "each arm minus the arm it is compared with, same seed",
              selection: str = "mean", what: str = "run") -> str:
     """A table of every comparison (against the baseline, then GAN arms against the best
-    non-GAN arm chosen on validation) with its interval and a plain reading, and how many
+    non-GAN arm chosen on validation accuracy and, where another, the best on validation
+    macro-F1) with its interval and a plain reading, and how many
     comparisons were made. ``pairing`` says what was paired, ``selection`` what the
     validation mean is over, ``what`` what was done to the arms (run, pooled)."""
     base = results["baseline"]
@@ -93,6 +94,12 @@ def verdicts(results: dict,
                 f"**{best}**; every GAN arm must beat it, not only {base}.\n\n")
         if best != base:
             rows += _verdict_rows(results["arms"], "delta_vs_best_non_gan", best)
+    best_f1 = results.get("best_non_gan_macro_f1") or {}
+    if best_f1.get("arm") not in (None, best, base) and best_f1.get("mean_val_macro_f1"):
+        text += (f"On validation macro-F1 ({selection} {best_f1['mean_val_macro_f1']:.4f}) the "
+                 f"strongest arm without synthetic faces is **{best_f1['arm']}**; a GAN arm's "
+                 "macro-F1 must beat it too.\n\n")
+        rows += _verdict_rows(results["arms"], "delta_vs_best_non_gan_macro_f1", best_f1["arm"])
     headers = ["comparison", "paired seeds", "Δ accuracy [95% CI]", "Δ macro-F1 [95% CI]",
                "reading"]
     text += (f"Paired over seeds ({pairing}), mean difference with its 95% Student-t "
