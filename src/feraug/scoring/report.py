@@ -12,20 +12,31 @@ def _kid(entry: dict | None, key: str) -> str:
 
 
 def score_table(result: dict) -> str:
-    """One row per emotion: agreement (with the judge's real recall and their ratio), KID in
-    judge features (generated / source / real floor, each against real test faces; the scale
-    depends on the judge, so compare within a row),
-    Inception FID when measured, nearest-real distance and diversity."""
+    """The scorer's result in two tables, one row per emotion each: what the judge
+    recognises and (with the reverse test) what the faces teach; then how far the faces are
+    from real ones: KID in judge features (generated / source / real floor, each against
+    real faces; the scale depends on the judge, so compare within a row), Inception FID when
+    measured, nearest-real distance and diversity."""
+    judge, reverse = result["judge"], result.get("reverse")
     inception = result.get("inception") is not None
-    headers = ["emotion", "n", "agreement", "judge recall (real)", "ratio",
-               "KID (judge features): generated", "source", "real floor"]
+    taught_headers = ["emotion", "n", "agreement", "judge recall (real)", "ratio"]
+    if reverse is not None:
+        taught_headers += ["reverse: AUC taught by generated / real", "reverse ratio",
+                           "recall taught by generated / real"]
+    real_headers = ["emotion", "KID (judge features): generated", "source", "real floor"]
     if inception:
-        headers += ["Inception FID: generated", "source", "real floor"]
-    headers += ["nearest real (pixel RMS)", "diversity gen / real"]
-    rows = []
+        real_headers += ["Inception FID: generated", "source", "real floor"]
+    real_headers += ["nearest real (pixel RMS)", "diversity gen / real"]
+    taught, real = [], []
     for emotion, r in result["emotions"].items():
-        row = [emotion, r["n"], r["agreement"], r["judge_recall_real"], r["agreement_ratio"],
-               _kid(r["kid_judge"], "generated"), _kid(r["kid_judge"], "source"),
+        row = [emotion, r["n"], r["agreement"], r["judge_recall_real"], r["agreement_ratio"]]
+        if reverse is not None:
+            b = reverse["emotions"].get(emotion, {})
+            row += [f"{fmt(b.get('auc_generated'))} / {fmt(b.get('auc_real'))}",
+                    b.get("ratio"),
+                    f"{fmt(b.get('recall_generated'))} / {fmt(b.get('recall_real'))}"]
+        taught.append(row)
+        row = [emotion, _kid(r["kid_judge"], "generated"), _kid(r["kid_judge"], "source"),
                _kid(r["kid_judge"], "floor")]
         if inception:
             f = r.get("fid_inception", {})
@@ -33,17 +44,7 @@ def score_table(result: dict) -> str:
         m, d = r["memorisation"], r["diversity"]
         row += [f"{fmt(m['pixel_rms_mean'])} (real test {fmt(m['real_test_pixel_rms_mean'])})",
                 f"{fmt(d['generated'], 2)} / {fmt(d['real_test'], 2)}"]
-        rows.append(row)
-    judge = result["judge"]
-    reverse = result.get("reverse")
-    if reverse is not None:
-        headers[5:5] = ["reverse: AUC taught by generated / real", "ratio",
-                        "recall generated / real"]
-        for row in rows:
-            r = reverse["emotions"].get(row[0], {})
-            row[5:5] = [f"{fmt(r.get('auc_generated'))} / {fmt(r.get('auc_real'))}",
-                        r.get("ratio"),
-                        f"{fmt(r.get('recall_generated'))} / {fmt(r.get('recall_real'))}"]
+        real.append(row)
     text = (f"Judge: {judge['model']} `{judge['path']}` ({judge['decisions']}); generator "
             f"`{result['generator']}` step {result['step']}; real references: "
             f"{result.get('reference_split', 'test')} split; mean agreement ratio "
@@ -57,4 +58,6 @@ def score_table(result: dict) -> str:
                  f"{fmt(reverse['macro_f1']['generated'])} taught by generated faces vs "
                  f"{fmt(reverse['accuracy']['real'])} and {fmt(reverse['macro_f1']['real'])} "
                  "by real ones")
-    return text + ".\n\n" + markdown_table(headers, rows)
+    return (text + ".\n\nRecognised" + (" and taught" if reverse is not None else "")
+            + ":\n\n" + markdown_table(taught_headers, taught)
+            + "\n\nHow far from real faces:\n\n" + markdown_table(real_headers, real))
