@@ -43,7 +43,8 @@ def runs_left_text(expected: Sequence[float | None], pace: Sequence[float],
     text = f"{len(expected)} run(s) left"
     if not guessed:
         return text + "; no estimate yet"
-    text += f", about {duration_text(sum(guessed) / max(1, parallel))}"
+    # ``parallel`` at a time, but never less than the longest run left takes
+    text += f", about {duration_text(max(sum(guessed) / max(1, parallel), max(guessed)))}"
     if len(guessed) < len(expected):
         text += f" for {len(guessed)} of them"
     return text + " at the pace of finished runs like them"

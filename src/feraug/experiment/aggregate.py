@@ -115,7 +115,7 @@ def summarise(records: list[dict], arms: Sequence[str], baseline: str,
             if best is not None and arm in result["arms"]:
                 result["arms"][arm]["delta_vs_best_non_gan"] = _deltas(
                     by_arm[arm], by_arm[best], classes)
-            if best_f1 not in (None, best) and arm in result["arms"]:
+            if best_f1 not in (None, best, baseline) and arm in result["arms"]:
                 result["arms"][arm]["delta_vs_best_non_gan_macro_f1"] = _deltas(
                     by_arm[arm], by_arm[best_f1], classes)
     result["runs"] = [{k: r.get(k) for k in RUN_KEYS}

@@ -33,7 +33,7 @@ from feraug.experiment.aggregate import arm_summaries, summarise
 from feraug.experiment.by_subject import subject_comparisons
 from feraug.experiment.config import run_dir
 from feraug.experiment.runner import read_experiment_manifest
-from feraug.experiment.runs import read_record, run_status
+from feraug.experiment.runs import data_names_subjects, read_record, run_status
 
 #: The ``kind`` of a pooled folder's manifest.
 KIND = "experiment-pool"
@@ -193,8 +193,10 @@ def pool_folds(folders: Sequence[Path]) -> dict[str, Any]:
         raise FeraugError("no arm and seed is finished in every fold ("
                           + ", ".join(str(e["folder"]) for e in folds) + "); nothing to pool")
     results = summarise(records, arms, baseline, expected_seeds=seeds, gan_arms=gan_arms)
+    named = [data_names_subjects(e["folder"]) for e in folds]
     results["by_subject"] = subject_comparisons(
-        results, lambda arm, seed: [run_dir(e["folder"], arm, seed) / "test" for e in folds])
+        results, lambda arm, seed: [run_dir(e["folder"], arm, seed) / "test" for e in folds],
+        names_subjects=False if False in named else None)
     present = [e["fold"] for e in folds]
     warnings = [w for w in [_missing_folds_warning(present, total)] if w]
     if left_out:

@@ -44,6 +44,7 @@ from feraug.experiment.judging import (
 from feraug.experiment.runs import (
     Log,
     check_run_config,
+    data_names_subjects,
     fit_and_test,
     read_record,
     run_status,
@@ -86,6 +87,12 @@ def plan(cfg: ExperimentConfig) -> list[dict]:
                      "status": judge_status(cfg)})
         rows.extend({"stage": "score", "name": g.name, "run_dir": str(score_dir(cfg, g.name)),
                      "status": score_status(cfg, g.name)} for g in cfg.generators)
+    return rows + _arm_rows(cfg)
+
+
+def _arm_rows(cfg: ExperimentConfig) -> list[dict]:
+    """The arm x seed rows of :func:`plan`, each with its ``expected_seconds``."""
+    rows = []
     for arm, seed in cfg.runs():
         spec = cfg.arm(arm)
         folder = run_dir(cfg.out, arm, seed)
@@ -93,7 +100,7 @@ def plan(cfg: ExperimentConfig) -> list[dict]:
                      "status": run_status(folder), "baseline": arm == cfg.baseline,
                      "overrides": dict(spec.train), "match_steps": spec.match_steps,
                      "synthetic": [cfg.synthetic_dir(d) for d in spec.synthetic]})
-    _expected_seconds([r for r in rows if r["stage"] == "arm"])
+    _expected_seconds(rows)
     return rows
 
 
@@ -197,20 +204,9 @@ def _write_manifest(cfg: ExperimentConfig, real: FaceDataset, status: str, **ext
 
 
 def _expected_by_run(cfg: ExperimentConfig) -> dict[tuple[str, int], float | None]:
-    """(arm, seed) -> expected training seconds from earlier finished runs (see
-    :func:`_expected_seconds`), for progress lines."""
-    return {(r["arm"], r["seed"]): r.get("expected_seconds")
-            for r in plan(cfg) if r["stage"] == "arm"}
-
-
-def _names_subjects(out: Path) -> bool | None:
-    """Whether the experiment's data name subjects, from its manifest's data summary (None
-    when the manifest does not say)."""
-    try:
-        summary = json.loads((out / "manifest.json").read_text()).get("data_summary") or {}
-    except (OSError, json.JSONDecodeError):
-        return None
-    return None if "subjects" not in summary else bool(summary["subjects"])
+    """(arm, seed) -> expected training seconds from the runs finished so far (see
+    :func:`_expected_seconds`), for progress lines; reads only the arms' run folders."""
+    return {(r["arm"], r["seed"]): r.get("expected_seconds") for r in _arm_rows(cfg)}
 
 
 def finish(cfg: ExperimentConfig, real: FaceDataset | None, log: Log = _quiet,
@@ -226,7 +222,7 @@ def finish(cfg: ExperimentConfig, real: FaceDataset | None, log: Log = _quiet,
     out = Path(cfg.out)
     results["by_subject"] = subject_comparisons(
         results, lambda arm, seed: [run_dir(out, arm, seed) / "test"],
-        names_subjects=_names_subjects(out))
+        names_subjects=data_names_subjects(out))
     json_path, csv_path = write_results(results, out)
     report = write_experiment_report(cfg, results, real if tsne else None, log=log)
     return {"out_dir": str(out), "report": str(report), "results_json": str(json_path),
@@ -304,7 +300,6 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
     t0 = time.perf_counter()
     if cfg.executor.kind == "sequential":
         trained: list[float] = []  # seconds of the runs trained by this call
-        expected = _expected_by_run(cfg)
         for i, (arm, seed) in enumerate(cfg.schedule(), 1):
             started = time.perf_counter()
             skipped = run_status(run_dir(out, arm, seed)) == "done"
@@ -312,7 +307,8 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
             if not skipped:
                 trained.append(time.perf_counter() - started)
             left = [r for r in cfg.runs() if run_status(run_dir(out, *r)) != "done"]
-            if trained and left:
+            if left and not skipped:
+                expected = _expected_by_run(cfg)  # this run's time now counts for its arm
                 log(runs_left_text([expected.get(r) for r in left], trained))
     else:
         from feraug.experiment.executors import run_as_jobs

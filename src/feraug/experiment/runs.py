@@ -83,6 +83,18 @@ def read_record(folder: Path) -> dict:
     return record
 
 
+def data_names_subjects(out: Path) -> bool | None:
+    """Whether the data of the experiment folder ``out`` name subjects, from its manifest's
+    data summary (None when the manifest does not say)."""
+    try:
+        summary = json.loads((Path(out) / "manifest.json").read_text()).get("data_summary")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict) or "subjects" not in summary:
+        return None
+    return bool(summary["subjects"])
+
+
 def _logged_val_macro_f1(folder: Path, step: int) -> float | None:
     """Validation macro-F1 logged at ``step`` in ``folder/metrics.jsonl`` (None if absent)."""
     try:

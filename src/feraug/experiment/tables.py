@@ -95,7 +95,8 @@ def verdicts(results: dict,
         if best != base:
             rows += _verdict_rows(results["arms"], "delta_vs_best_non_gan", best)
     best_f1 = results.get("best_non_gan_macro_f1") or {}
-    if best_f1.get("arm") not in (None, best, base) and best_f1.get("mean_val_macro_f1"):
+    if (best_f1.get("arm") not in (None, best, base)
+            and best_f1.get("mean_val_macro_f1") is not None):
         text += (f"On validation macro-F1 ({selection} {best_f1['mean_val_macro_f1']:.4f}) the "
                  f"strongest arm without synthetic faces is **{best_f1['arm']}**; a GAN arm's "
                  "macro-F1 must beat it too.\n\n")
