@@ -154,6 +154,20 @@ def cell(summary: dict, digits: int = 3, sign: bool = False) -> str:
     return text if half is None else f"{text} ± {half:.{digits}f}"
 
 
+def comparison_references(results: dict) -> list[tuple[str, str]]:
+    """``(delta key, reference arm)`` of every comparison a ``summarise`` result holds: the
+    baseline, then the best non-GAN arms on validation accuracy and on validation macro-F1
+    where they are other arms than the baseline."""
+    base = results["baseline"]
+    refs = [("delta_vs_baseline", base)]
+    for key, best in (("delta_vs_best_non_gan", "best_non_gan"),
+                      ("delta_vs_best_non_gan_macro_f1", "best_non_gan_macro_f1")):
+        arm = (results.get(best) or {}).get("arm")
+        if arm is not None and arm != base:
+            refs.append((key, arm))
+    return refs
+
+
 def csv_rows(results: dict) -> tuple[list[str], list[list[object]]]:
     """Header and one row per arm for ``results.csv`` (empty cells where undefined)."""
     classes = results["classes"]

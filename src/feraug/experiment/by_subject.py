@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from feraug.classifier.evaluate import PREDICTIONS, load_predictions
+from feraug.experiment.aggregate import comparison_references
 from feraug.reporting.markdown import markdown_table
 from feraug.reporting.stats import paired_seed_bootstrap
 
@@ -53,14 +54,8 @@ def _same(a: Truth, b: Truth) -> bool:
 
 def _comparisons(results: dict) -> list[tuple[str, str, list[int]]]:
     """(arm, reference, seeds) of every paired comparison the report makes."""
-    base = results["baseline"]
-    best = (results.get("best_non_gan") or {}).get("arm")
-    best_f1 = (results.get("best_non_gan_macro_f1") or {}).get("arm")
     pairs = []
-    for key, reference in (("delta_vs_baseline", base), ("delta_vs_best_non_gan", best),
-                           ("delta_vs_best_non_gan_macro_f1", best_f1)):
-        if reference is None or (key != "delta_vs_baseline" and reference == base):
-            continue
+    for key, reference in comparison_references(results):
         for arm, entry in results["arms"].items():
             seeds = ((entry.get(key) or {}).get("accuracy") or {}).get("seeds") or []
             if seeds:

@@ -16,7 +16,8 @@ from feraug.classifier.evaluate import PREDICTIONS, evaluate_classifier
 from feraug.classifier.trainer import FitResult, fit
 from feraug.data.dataset import FaceDataset
 from feraug.devices import choose_device
-from feraug.errors import ConfigError, FeraugError
+from feraug.engine.run_folder import JsonLines
+from feraug.errors import CheckpointError, ConfigError, FeraugError
 from feraug.io import write_json
 from feraug.models.checkpoint import LoadedClassifier, load_classifier
 
@@ -98,14 +99,10 @@ def data_names_subjects(out: Path) -> bool | None:
 def _logged_val_macro_f1(folder: Path, step: int) -> float | None:
     """Validation macro-F1 logged at ``step`` in ``folder/metrics.jsonl`` (None if absent)."""
     try:
-        lines = (folder / "metrics.jsonl").read_text().splitlines()
-    except OSError:
+        rows = JsonLines(folder / "metrics.jsonl").rows()
+    except (OSError, CheckpointError):
         return None
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
+    for row in rows:
         if isinstance(row, dict) and row.get("step") == step:
             value = row.get("val_macro_f1")
             return float(value) if isinstance(value, (int, float)) else None

@@ -4,7 +4,7 @@ one experiment's report (:mod:`feraug.experiment.report`) and pooled folds'
 
 from __future__ import annotations
 
-from feraug.experiment.aggregate import cell, signed
+from feraug.experiment.aggregate import cell, comparison_references, signed
 from feraug.reporting.markdown import markdown_table
 
 
@@ -146,17 +146,12 @@ def recall_tables(results: dict, deltas: bool = True) -> str:
     """Recall per class and arm (mean ± 95% CI over seeds); with ``deltas`` also each arm's
     paired difference in recall against the baseline and each GAN arm's against the best
     non-GAN arms on validation accuracy and macro-F1 (those that are not the baseline)."""
-    classes, arms, base = results["classes"], list(results["arms"]), results["baseline"]
+    classes, arms = results["classes"], list(results["arms"])
     rows = [[c, *(cell(results["arms"][a]["recall"][c]) for a in arms)] for c in classes]
     text = markdown_table(["class", *arms], rows)
     if not deltas:
         return text
-    best = (results.get("best_non_gan") or {}).get("arm")
-    best_f1 = (results.get("best_non_gan_macro_f1") or {}).get("arm")
-    for reference, key in ((base, "delta_vs_baseline"), (best, "delta_vs_best_non_gan"),
-                           (best_f1, "delta_vs_best_non_gan_macro_f1")):
-        if reference is None or (key != "delta_vs_baseline" and reference == base):
-            continue
+    for key, reference in comparison_references(results):
         others = [a for a in arms if a != reference and key in results["arms"][a]]
         if not others:
             continue
