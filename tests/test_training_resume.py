@@ -163,3 +163,18 @@ def test_an_epoch_resumed_after_its_last_batch_reports_its_whole_loss(
     assert [(r["epoch"], r["step"]) for r in resumed] == [(r["epoch"], r["step"]) for r in whole]
     for a, b in zip(whole, resumed, strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-6)
+
+
+def test_training_seconds_add_up_over_the_calls_that_resumed_a_run(tmp_path: Path) -> None:
+    """A run's training time counts every call kept in its checkpoints, so a run resumed
+    near its end does not look fast (time estimates read it)."""
+    data = tiny_dataset()
+    run = tmp_path / "run"
+    first = fit(_cfg(tmp_path, "run", max_steps=3), dataset=data)
+    assert first.train_seconds > 0
+    last = read_checkpoint(run / "last.pt")
+    assert last["run_state"]["train_seconds"] == pytest.approx(first.train_seconds)
+    last["run_state"]["train_seconds"] = 1000.0  # as if the first call had been slow
+    save_checkpoint(run / "last.pt", last)
+    resumed = fit(_cfg(tmp_path, "run"), dataset=data, resume=True)
+    assert 1000.0 < resumed.train_seconds < 1000.0 + 600

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,9 @@ class FitResult:
     best_val: dict
     history: list[dict] = field(default_factory=list)
     model: torch.nn.Module | None = None
+    # wall-clock seconds of the training kept in the checkpoints, over every call that
+    # resumed it (time after the last checkpoint of a killed call is not counted: it is redone)
+    train_seconds: float = 0.0
 
 
 @dataclass
@@ -73,6 +77,7 @@ class RunState:
     # reports the mean over all its batches
     loss_sum: float = 0.0
     loss_count: int = 0
+    train_seconds: float = 0.0  # see FitResult.train_seconds
 
 
 def _meta(config: TrainConfig, ds: FaceDataset) -> dict:
@@ -95,6 +100,13 @@ def _aug_seed(config: TrainConfig, rank: int, step: int = 0) -> int:
     """The augmentation stream's seed: each rank draws its own; ``step`` > 0 seeds it anew
     for a resume whose stored stream was made on another device type."""
     return config.seed * 7919 + rank + 1_000_003 * step
+
+
+def _clock_in(state: RunState, since: float) -> float:
+    """Add the seconds since ``since`` to ``state.train_seconds``; returns now."""
+    now = time.perf_counter()
+    state.train_seconds += now - since
+    return now
 
 
 def _save_last(path: Path, model, opt, sched, state: RunState, aug_gen: torch.Generator,
@@ -222,6 +234,7 @@ def _fit(config: TrainConfig, engine: Engine, dataset: FaceDataset | None, resum
     board = Board(out if config.tensorboard and engine.is_main else None,
                   resume_step=state.step + 1 if start is Start.RESUME else None)
     done = config.max_steps is not None and state.step >= config.max_steps
+    clock = time.perf_counter()
     while state.epoch < config.epochs and not done:
         model.train()
         if state.batch_in_epoch == 0:
@@ -252,6 +265,7 @@ def _fit(config: TrainConfig, engine: Engine, dataset: FaceDataset | None, resum
             state.loss_count += len(idx)
             bar.update(1)
             if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+                clock = _clock_in(state, clock)
                 _save_last(last_path, model, opt, sched, state, aug_gen, meta, engine)
             if crash_at and state.step == crash_at:
                 os._exit(3)
@@ -288,8 +302,10 @@ def _fit(config: TrainConfig, engine: Engine, dataset: FaceDataset | None, resum
                 state.best_val = row
                 save_checkpoint(best_path, {**meta, "model": unwrap(model).state_dict(),
                                             "val_metrics": row, "step": state.step})
+        clock = _clock_in(state, clock)
         _save_last(last_path, model, opt, sched, state, aug_gen, meta, engine)
     board.close()
     engine.barrier()
     return FitResult(out_dir=out, best_checkpoint=best_path, last_checkpoint=last_path,
-                     best_val=state.best_val, history=state.history, model=unwrap(model))
+                     best_val=state.best_val, history=state.history, model=unwrap(model),
+                     train_seconds=state.train_seconds)

@@ -137,7 +137,9 @@ def fit_and_test(tc: TrainConfig, real: FaceDataset, label: str, log: Log,
     log(f"{label}: {'resuming' if status == 'partial' else 'training'} {tc.model} -> {folder}")
     t0 = time.perf_counter()
     result = fit(tc, dataset=real, resume=status == "partial")
-    seconds = time.perf_counter() - t0
+    # over every call that trained this run, so a run resumed near its end does not make
+    # its arm look fast in time estimates
+    seconds = result.train_seconds or time.perf_counter() - t0
     loaded = load_classifier(result.best_checkpoint, choose_device(tc.device))
     metrics = evaluate_classifier(loaded, real, split="test",
                                   predictions=(folder / RECORD).parent / PREDICTIONS)
