@@ -68,3 +68,13 @@ def test_non_utf8_config_and_overflowing_csv_pixel_are_one_line(fer_csv: Path, t
     res = run_cli("data", "info", fer_csv, "--no-cache")
     assert res.code != 0 and "row 2" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [("train", "-c"), ("experiment", "run")])
+def test_broken_yaml_is_one_line_naming_file_line_and_column(tmp_path: Path, run_cli,
+                                                             command: tuple[str, ...]) -> None:
+    cfg = write(tmp_path / "broken.yaml", "epochs: 2\n  batch_size: 8\n")
+    res = run_cli(*command, cfg)
+    assert res.code != 0
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert "broken.yaml" in res.stderr and "line 2, column" in res.stderr
