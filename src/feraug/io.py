@@ -94,7 +94,9 @@ def read_torch_checkpoint(path: str | Path, fmt: str, kind: str) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint (truncated, corrupt or another kind "
+            f"of file; torch.load: {type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != fmt:
         raise CheckpointError(f"{path}: not a feraug {kind} checkpoint")
     return state
