@@ -58,8 +58,10 @@ class FitResult:
     best_val: dict
     history: list[dict] = field(default_factory=list)
     model: torch.nn.Module | None = None
-    # wall-clock seconds of the training kept in the checkpoints, over every call that
-    # resumed it (time after the last checkpoint of a killed call is not counted: it is redone)
+    # wall-clock seconds of the training loop (validation included; data loading and model
+    # building not) kept in the checkpoints, over every call that resumed it (time after the
+    # last checkpoint of a killed call is not counted: it is redone); 0.0 when the run
+    # resumed a checkpoint written before this was kept, and trained no further
     train_seconds: float = 0.0
 
 
