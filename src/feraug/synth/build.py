@@ -161,6 +161,26 @@ def _describe_real(real: FaceDataset) -> dict:
     }
 
 
+@dataclass
+class _Build:
+    """What every batch of one build needs, and what the batches record for the manifest."""
+
+    generator: SampleGenerator
+    real: FaceDataset
+    plan: SynthPlan
+    out: Path
+    quality: QualityFilter | None
+    guard: MemorisationGuard | None
+    sources: TranslatorSources | None
+    train_positions: torch.Tensor  # real image index -> position among the train faces
+    batches: list[dict] = field(default_factory=list)
+    files: list[dict] = field(default_factory=list)
+
+    @property
+    def filtering(self) -> bool:
+        return self.quality is not None or self.guard is not None
+
+
 def build_synthetic_set(
     generator: SampleGenerator,
     real: FaceDataset,
@@ -192,8 +212,7 @@ def build_synthetic_set(
     if plan.sources is not None:  # the caller's generator keeps these sources afterwards
         generator.use_sources(plan.sources)
     emotions = resolve_emotions(plan, generator, real.classes)
-    train_counts = real.class_counts("train")
-    targets = target_counts(plan, emotions, train_counts)
+    targets = target_counts(plan, emotions, real.class_counts("train"))
     src_emotion = source_emotion(generator)
     if src_emotion is not None and src_emotion not in real.classes:
         raise ConfigError(f"translator source emotion {src_emotion!r} is not a class of the "
@@ -208,88 +227,103 @@ def build_synthetic_set(
         if plan.tau_quantile is not None:
             quality.calibrate(*_validation_faces(real), real.classes, emotions,
                               plan.tau_quantile)
-    guard = None
     train_positions = torch.full((len(real.labels),), -1, dtype=torch.long)
     train_positions[real.indices("train")] = torch.arange(len(real.indices("train")))
-    if plan.delta > 0:
-        guard = MemorisationGuard(real.images[real.indices("train")], plan.delta, device)
+    guard = (MemorisationGuard(real.images[real.indices("train")], plan.delta, device)
+             if plan.delta > 0 else None)
     sources = TranslatorSources(real, src_emotion, plan.seed) if generator.needs_sources else None
-    filtering = quality is not None or guard is not None
-    out = prepare_synth_dir(out, real.root or None)
+    build = _Build(generator, real, plan, prepare_synth_dir(out, real.root or None), quality,
+                   guard, sources, train_positions)
 
     tallies = {e: EmotionTally(requested=targets[e]) for e in emotions}
-    batches: list[dict] = []
-    files: list[dict] = []
     bar = progress_bar(total=sum(targets.values()), desc="synthesising", unit="img",
                        enabled=progress, leave=False)
     try:
         for emotion in emotions:
-            tally = tallies[emotion]
-            folder = out / emotion  # created with its first image
-            batch_no = 0
-            while tally.kept < tally.requested and tally.rounds < plan.max_attempts:
-                tally.rounds += 1
-                missing = tally.requested - tally.kept
-                round_total = math.ceil(missing * plan.oversample) if filtering else missing
-                produced = 0
-                while produced < round_total and tally.kept < tally.requested:
-                    n = min(plan.batch_size, round_total - produced)
-                    first = tally.generated
-                    seed = derive_seed(plan.seed, emotion, batch_no)
-                    picks = (sources.take_indices(emotion, first, n) if sources is not None
-                             else None)
-                    src = None if picks is None else real.images[picks]
-                    src_ids = ([None] * n if picks is None
-                               else [real.source_ids[p] for p in picks])
-                    images = _check_batch(generator, generator.sample(emotion, n, seed, src),
-                                          n, real.size)
-                    candidates = Candidates(images, src, None if picks is None
-                                            else train_positions[picks])
-                    batches.append({"emotion": emotion, "batch": batch_no, "seed": seed, "n": n,
-                                    "first_index": first})
-                    batch_no += 1
-                    produced += n
-                    tally.generated += n
-                    fresh = (_new_images(images, tally) if plan.unique
-                             else torch.ones(n, dtype=torch.bool))
-                    keep, probs, rms, sizes = _apply_filters(candidates, emotion, quality, guard,
-                                                             plan.min_change, tally, fresh)
-                    passing = keep.nonzero().flatten().tolist()
-                    room = tally.requested - tally.kept
-                    tally.surplus += max(0, len(passing) - room)
-                    if passing and room > 0:
-                        folder.mkdir(exist_ok=True)
-                    for pos in passing[:room]:
-                        index = first + pos
-                        name = f"{emotion}_{plan.seed}_{index:06d}.png"
-                        (folder / name).write_bytes(png_bytes(images[pos]))
-                        record = {"file": f"{emotion}/{name}", "emotion": emotion,
-                                  "index": index, "seed": seed, "position": pos}
-                        if src_ids[pos] is not None:
-                            record["source"] = src_ids[pos]
-                            tally.sources.add(src_ids[pos])
-                        if probs is not None:
-                            record["p_emotion"] = round(float(probs[pos]), 6)
-                        if rms is not None:
-                            record["nearest_real_rms"] = round(float(rms[pos]), 6)
-                            tally.nearest_rms.append(float(rms[pos]))
-                        if sizes is not None:
-                            record["edit_size"] = round(float(sizes[pos]), 6)
-                            tally.edit_sizes.append(float(sizes[pos]))
-                        files.append(record)
-                    kept_now = min(len(passing), room)
-                    tally.kept += kept_now
-                    bar.update(kept_now)
-                    if not fresh.any():  # only repeats: a deterministic translator is out of
-                        tally.exhausted = True  # sources, and more rounds would repeat too
-                        break
-                if tally.exhausted:
-                    break
+            _fill_emotion(build, emotion, tallies[emotion], bar)
     finally:
         bar.close()
+    manifest = _manifest(build, emotions, tallies, generator_checkpoint, src_emotion, data_spec)
+    write_json(manifest, build.out / MANIFEST)
+    return manifest
 
+
+def _fill_emotion(build: _Build, emotion: str, tally: EmotionTally, bar) -> None:
+    """Generate rounds of candidates of ``emotion`` until its count is met, the rounds run
+    out, or a deterministic translator has only repeats left."""
+    plan = build.plan
+    batch_no = 0
+    while tally.kept < tally.requested and tally.rounds < plan.max_attempts:
+        tally.rounds += 1
+        missing = tally.requested - tally.kept
+        round_total = math.ceil(missing * plan.oversample) if build.filtering else missing
+        produced = 0
+        while produced < round_total and tally.kept < tally.requested:
+            n = min(plan.batch_size, round_total - produced)
+            kept_now, any_fresh = _one_batch(build, emotion, tally, batch_no, n)
+            batch_no += 1
+            produced += n
+            bar.update(kept_now)
+            if not any_fresh:  # only repeats: a deterministic translator is out of
+                tally.exhausted = True  # sources, and more rounds would repeat too
+                return
+
+
+def _one_batch(build: _Build, emotion: str, tally: EmotionTally, batch_no: int,
+               n: int) -> tuple[int, bool]:
+    """Generate, filter and write one batch of ``n`` candidates; returns (images kept,
+    whether any candidate was new)."""
+    real, plan = build.real, build.plan
+    first = tally.generated
+    seed = derive_seed(plan.seed, emotion, batch_no)
+    picks = build.sources.take_indices(emotion, first, n) if build.sources is not None else None
+    src = None if picks is None else real.images[picks]
+    src_ids = [None] * n if picks is None else [real.source_ids[p] for p in picks]
+    images = _check_batch(build.generator, build.generator.sample(emotion, n, seed, src), n,
+                          real.size)
+    candidates = Candidates(images, src, None if picks is None else build.train_positions[picks])
+    build.batches.append({"emotion": emotion, "batch": batch_no, "seed": seed, "n": n,
+                          "first_index": first})
+    tally.generated += n
+    fresh = _new_images(images, tally) if plan.unique else torch.ones(n, dtype=torch.bool)
+    keep, probs, rms, sizes = _apply_filters(candidates, emotion, build.quality, build.guard,
+                                             plan.min_change, tally, fresh)
+    passing = keep.nonzero().flatten().tolist()
+    room = tally.requested - tally.kept
+    tally.surplus += max(0, len(passing) - room)
+    folder = build.out / emotion  # created with its first image
+    if passing and room > 0:
+        folder.mkdir(exist_ok=True)
+    for pos in passing[:room]:
+        index = first + pos
+        name = f"{emotion}_{plan.seed}_{index:06d}.png"
+        (folder / name).write_bytes(png_bytes(images[pos]))
+        record = {"file": f"{emotion}/{name}", "emotion": emotion, "index": index,
+                  "seed": seed, "position": pos}
+        if src_ids[pos] is not None:
+            record["source"] = src_ids[pos]
+            tally.sources.add(src_ids[pos])
+        if probs is not None:
+            record["p_emotion"] = round(float(probs[pos]), 6)
+        if rms is not None:
+            record["nearest_real_rms"] = round(float(rms[pos]), 6)
+            tally.nearest_rms.append(float(rms[pos]))
+        if sizes is not None:
+            record["edit_size"] = round(float(sizes[pos]), 6)
+            tally.edit_sizes.append(float(sizes[pos]))
+        build.files.append(record)
+    kept_now = min(len(passing), room)
+    tally.kept += kept_now
+    return kept_now, bool(fresh.any())
+
+
+def _manifest(build: _Build, emotions: list[str], tallies: dict[str, EmotionTally],
+              generator_checkpoint: Path | None, src_emotion: str | None,
+              data_spec: dict | None) -> dict:
+    """The set's manifest: what made it, how it was filtered, counts and every file."""
+    generator, real, plan, quality = build.generator, build.real, build.plan, build.quality
     counts = {e: t.as_dict() for e, t in tallies.items()}
-    manifest = {
+    return {
         "format": FORMAT,
         "feraug_version": feraug.__version__,
         "complete": all(c["shortfall"] == 0 for c in counts.values()),
@@ -314,11 +348,9 @@ def build_synthetic_set(
             "tau_by_emotion": {e: round(quality.tau_for(e), 6) for e in emotions},
         },
         "plan": plan.model_dump(mode="json"),
-        "seeds": {"plan": plan.seed, "batches": batches},
+        "seeds": {"plan": plan.seed, "batches": build.batches},
         "real": {**_describe_real(real), "data_spec": data_spec},
         "counts": counts,
         "totals": {k: sum(c[k] for c in counts.values()) for k in (*COUNT_KEYS, "shortfall")},
-        "files": files,
+        "files": build.files,
     }
-    write_json(manifest, out / MANIFEST)
-    return manifest
