@@ -111,6 +111,22 @@ def _clock_in(state: RunState, since: float) -> float:
     return now
 
 
+def _keep_if_best(row: dict, state: RunState, config: TrainConfig, model, meta: dict,
+                  best_path: Path, show: bool) -> None:
+    """Print an epoch's row and save ``best.pt`` when its selection metric is the best so
+    far (main process only)."""
+    if show:
+        tqdm.write(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} "
+                   f"val acc {row['val_accuracy']:.4f} "
+                   f"macro-F1 {row['val_macro_f1']:.4f}", file=sys.stderr)
+    score = row[f"val_{config.select_metric}"]
+    if score > state.best_score:
+        state.best_score = score
+        state.best_val = row
+        save_checkpoint(best_path, {**meta, "model": unwrap(model).state_dict(),
+                                    "val_metrics": row, "step": state.step})
+
+
 def _save_last(path: Path, model, opt, sched, state: RunState, aug_gen: torch.Generator,
                meta: dict, engine: Engine) -> None:
     """Write ``last.pt`` (from rank 0) with every rank's RNG and augmentation states, so that
@@ -294,16 +310,7 @@ def _fit(config: TrainConfig, engine: Engine, dataset: FaceDataset | None, resum
             metrics.append(row)
             board.scalars({k: v for k, v in row.items() if k not in ("epoch", "step")},
                           state.step, prefix="train")
-            if show:
-                tqdm.write(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} "
-                           f"val acc {row['val_accuracy']:.4f} "
-                           f"macro-F1 {row['val_macro_f1']:.4f}", file=sys.stderr)
-            score = row[f"val_{config.select_metric}"]
-            if score > state.best_score:
-                state.best_score = score
-                state.best_val = row
-                save_checkpoint(best_path, {**meta, "model": unwrap(model).state_dict(),
-                                            "val_metrics": row, "step": state.step})
+            _keep_if_best(row, state, config, model, meta, best_path, show)
         clock = _clock_in(state, clock)
         _save_last(last_path, model, opt, sched, state, aug_gen, meta, engine)
     board.close()
