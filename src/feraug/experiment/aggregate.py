@@ -156,14 +156,14 @@ def cell(summary: dict, digits: int = 3, sign: bool = False) -> str:
 
 def comparison_references(results: dict) -> list[tuple[str, str]]:
     """``(delta key, reference arm)`` of every comparison a ``summarise`` result holds: the
-    baseline, then the best non-GAN arms on validation accuracy and on validation macro-F1
-    where they are other arms than the baseline."""
-    base = results["baseline"]
-    refs = [("delta_vs_baseline", base)]
+    baseline, then the best non-GAN arm on validation accuracy where it is not the
+    baseline, then the best on validation macro-F1 where it is neither (as ``summarise``
+    adds those deltas)."""
+    refs = [("delta_vs_baseline", results["baseline"])]
     for key, best in (("delta_vs_best_non_gan", "best_non_gan"),
                       ("delta_vs_best_non_gan_macro_f1", "best_non_gan_macro_f1")):
         arm = (results.get(best) or {}).get("arm")
-        if arm is not None and arm != base:
+        if arm is not None and arm not in (ref for _, ref in refs):
             refs.append((key, arm))
     return refs
 

@@ -83,24 +83,23 @@ def verdicts(results: dict,
     comparisons were made. ``pairing`` says what was paired, ``selection`` what the
     validation mean is over, ``what`` what was done to the arms (run, pooled)."""
     base = results["baseline"]
-    rows = _verdict_rows(results["arms"], "delta_vs_baseline", base)
-    if not rows:
+    if not _verdict_rows(results["arms"], "delta_vs_baseline", base):
         return f"Only the baseline arm was {what}; there is nothing to compare."
+    refs = dict(comparison_references(results))
+    rows = [row for key, reference in refs.items()
+            for row in _verdict_rows(results["arms"], key, reference)]
     best = (results.get("best_non_gan") or {}).get("arm")
     text = ""
-    if best is not None and results.get("best_non_gan", {}).get("mean_val_accuracy"):
+    if best is not None:
         text = (f"The strongest arm without synthetic faces, chosen on validation accuracy "
                 f"({selection} {results['best_non_gan']['mean_val_accuracy']:.4f}), is "
                 f"**{best}**; every GAN arm must beat it, not only {base}.\n\n")
-        if best != base:
-            rows += _verdict_rows(results["arms"], "delta_vs_best_non_gan", best)
-    best_f1 = results.get("best_non_gan_macro_f1") or {}
-    if (best_f1.get("arm") not in (None, best, base)
-            and best_f1.get("mean_val_macro_f1") is not None):
-        text += (f"On validation macro-F1 ({selection} {best_f1['mean_val_macro_f1']:.4f}) the "
-                 f"strongest arm without synthetic faces is **{best_f1['arm']}**; a GAN arm's "
+    best_f1 = refs.get("delta_vs_best_non_gan_macro_f1")
+    if best_f1 is not None:
+        text += (f"On validation macro-F1 ({selection} "
+                 f"{results['best_non_gan_macro_f1']['mean_val_macro_f1']:.4f}) the "
+                 f"strongest arm without synthetic faces is **{best_f1}**; a GAN arm's "
                  "macro-F1 must beat it too.\n\n")
-        rows += _verdict_rows(results["arms"], "delta_vs_best_non_gan_macro_f1", best_f1["arm"])
     headers = ["comparison", "paired seeds", "Δ accuracy [95% CI]", "Δ macro-F1 [95% CI]",
                "reading"]
     text += (f"Paired over seeds ({pairing}), mean difference with its 95% Student-t "
