@@ -187,6 +187,68 @@ def _check_same_run(out: Path, manifest: dict, config: TrainConfig,
         raise DataError(f"{config.data}: the data differ from those of the run in {out}")
 
 
+@dataclass
+class _Loop:
+    """What the steps of one training run use, built once by ``_fit``."""
+
+    config: TrainConfig
+    engine: Engine
+    model: torch.nn.Module
+    step_model: torch.nn.Module  # ``model`` or its torch.compile wrapper
+    opt: torch.optim.Optimizer
+    sched: object
+    loss_fn: torch.nn.Module
+    teacher: Teacher | None
+    aug_gen: torch.Generator
+    images: torch.Tensor  # uint8 training faces on the device
+    labels: torch.Tensor
+    out: Path
+
+    def train_batch(self, idx: torch.Tensor, state: RunState) -> None:
+        """One optimiser step on the training faces at ``idx``; counts it in ``state``."""
+        config, engine = self.config, self.engine
+        idx = idx.to(engine.device)
+        x = augment_batch(to_model_input(self.images[idx]), config.augment, config.crop_size,
+                          self.aug_gen)
+        if config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with engine.autocast():
+            logits = self.step_model(x)
+            loss = self.loss_fn(logits, self.labels[idx])
+            if self.teacher is not None:
+                loss = self.teacher.blend(loss, logits, x)
+        loss_value = float(loss.detach())
+        ensure_finite_losses({"loss": loss_value},
+                             f"{self.out}: step {state.step + 1} (epoch {state.epoch + 1})")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        state.step += 1
+        state.batch_in_epoch += 1
+        state.loss_sum += loss_value * len(idx)
+        state.loss_count += len(idx)
+
+    def end_epoch(self, state: RunState, val: FaceDataset, complete: bool) -> dict:
+        """Check the weights, validate, and return the epoch's row; a ``complete`` epoch
+        (not one cut short by ``max_steps``) also steps the scheduler and the epoch count."""
+        model = self.model
+        ensure_finite_weights([model], f"{self.out}: step {state.step} "
+                                       f"(epoch {state.epoch + 1})")
+        self.engine.sync_buffers(model)
+        row = {"epoch": state.epoch + 1, "step": state.step,
+               "train_loss": state.loss_sum / max(state.loss_count, 1),
+               "lr": self.opt.param_groups[0]["lr"],
+               **validate(model, val, self.config, self.engine)}
+        if complete:
+            if isinstance(self.sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.sched.step(row["val_accuracy"])
+            elif self.sched is not None:
+                self.sched.step()
+            state.epoch += 1
+            state.batch_in_epoch = 0
+        return row
+
+
 def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = False,
         fused_optimizer: bool = False) -> FitResult:
     """Train a classifier as ``config`` says; the best checkpoint is chosen on ``val``.
@@ -244,6 +306,8 @@ def _fit(config: TrainConfig, engine: Engine, dataset: FaceDataset | None, resum
 
     images = train.images.to(engine.device)
     labels = train.labels.to(engine.device)
+    loop = _Loop(config, engine, model, step_model, opt, sched, loss_fn, teacher, aug_gen,
+                 images, labels, out)
     batches = TensorBatches(train.labels, config.batch_size, config.seed,
                             balanced=config.balanced_sampling, rank=engine.rank,
                             world_size=engine.world_size)
@@ -261,26 +325,7 @@ def _fit(config: TrainConfig, engine: Engine, dataset: FaceDataset | None, resum
                            desc=f"epoch {state.epoch + 1}/{config.epochs}", enabled=show,
                            leave=False)
         for idx in batches.epoch(state.epoch, skip=state.batch_in_epoch):
-            idx = idx.to(engine.device)
-            x = augment_batch(to_model_input(images[idx]), config.augment, config.crop_size,
-                              aug_gen)
-            if config.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with engine.autocast():
-                logits = step_model(x)
-                loss = loss_fn(logits, labels[idx])
-                if teacher is not None:
-                    loss = teacher.blend(loss, logits, x)
-            loss_value = float(loss.detach())
-            ensure_finite_losses({"loss": loss_value},
-                                 f"{out}: step {state.step + 1} (epoch {state.epoch + 1})")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            state.step += 1
-            state.batch_in_epoch += 1
-            state.loss_sum += loss_value * len(idx)
-            state.loss_count += len(idx)
+            loop.train_batch(idx, state)
             bar.update(1)
             if config.checkpoint_every and state.step % config.checkpoint_every == 0:
                 clock = _clock_in(state, clock)
@@ -291,20 +336,9 @@ def _fit(config: TrainConfig, engine: Engine, dataset: FaceDataset | None, resum
                 done = True
                 break
         bar.close()
-        ensure_finite_weights([model], f"{out}: step {state.step} (epoch {state.epoch + 1})")
-        engine.sync_buffers(model)
-        epoch_done = not done or state.batch_in_epoch >= batches.batches_per_epoch()
-        row = {"epoch": state.epoch + 1, "step": state.step,
-               "train_loss": state.loss_sum / max(state.loss_count, 1),
-               "lr": opt.param_groups[0]["lr"],
-               **validate(model, val, config, engine)}
-        if epoch_done:
-            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                sched.step(row["val_accuracy"])
-            elif sched is not None:
-                sched.step()
-            state.epoch += 1
-            state.batch_in_epoch = 0
+        row = loop.end_epoch(state, val,
+                             complete=not done
+                             or state.batch_in_epoch >= batches.batches_per_epoch())
         state.history.append(row)
         if engine.is_main:
             metrics.append(row)
