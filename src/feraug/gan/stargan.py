@@ -33,15 +33,16 @@ faces for sampling.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
 from feraug.emotions import canonical
 from feraug.errors import ConfigError
 from feraug.gan.base import SAMPLE_CHUNK, to_float, to_uint8
 from feraug.gan.diffaugment import diff_augment
-from feraug.gan.editing import EditConfig, EditTranslator
+from feraug.gan.editing import EditTranslator
 from feraug.gan.editnets import (
     MaskUNet,
     PatchDiscriminator,
@@ -50,6 +51,7 @@ from feraug.gan.editnets import (
     r1_penalty,
 )
 from feraug.gan.references import ReferenceBank
+from feraug.gan.stargan_config import StarGanConfig
 from feraug.gan.steps import (
     balanced_streams,
     ema_beta,
@@ -57,94 +59,6 @@ from feraug.gan.steps import (
     set_requires_grad,
     update_ema,
 )
-
-
-class StarGanConfig(EditConfig):
-    """stargan settings (networks sized for 48 px)."""
-
-    batch_size: int = Field(16, ge=1)
-    source: str | None = Field("neutral", description="emotion of the real faces sample() "
-                               "translates (null: any emotion)")
-    lr: float = Field(1e-4, gt=0)
-    lambda_cls: float = Field(1.0, ge=0)
-    lambda_rec: float = Field(10.0, ge=0)
-    lambda_identity: float = Field(0.0, ge=0, description="times lambda_rec: L1 between a face "
-                                   "translated into its own emotion and the face itself, so "
-                                   "the translator learns to leave alone what an emotion does "
-                                   "not need (CycleGAN's identity loss)")
-    n_critic: int = Field(1, ge=1, description="discriminator steps per generator step")
-    balanced: bool = Field(True, description="equal images per class in every batch")
-    d_lr_mult: float = Field(1.0, gt=0, description="the discriminator's learning rate as a "
-                             "multiple of lr (two time-scale update rule, Heusel et al. 2017): "
-                             "a discriminator that learns faster can tell edits from real faces")
-    lambda_adv: float = Field(1.0, ge=0, description="weight of the generator's adversarial "
-                              "loss (realism) against the guide and the emotion head")
-    d_score_gain: float = Field(1.0, gt=0, description="factor on the spectral-norm "
-                                "discriminator's real/fake scores (a steeper critic than "
-                                "1-Lipschitz, whose scores of edits and real faces stay far "
-                                "inside the hinge margin)")
-    d_spectral_norm: bool = Field(True, description="spectrally normalised critic; false: "
-                                  "plain convolutions, to be regularised by r1_gamma")
-    d_extra_layers: int = Field(0, ge=0, description="3 x 3 convolutions added to the "
-                                "critic's trunk at 1/4 resolution (each widens what one "
-                                "score sees by 8 px)")
-    r1_gamma: float = Field(0.0, ge=0, description="weight of the R1 penalty (gamma / 2 x "
-                            "squared gradient norm of the critic at real faces); 0: off")
-    r1_every: int = Field(4, ge=1, description="apply R1 every this many critic steps, scaled "
-                          "by it (StyleGAN2's lazy regularisation: the double backward costs "
-                          "about a critic step)")
-    conditional_d: bool = Field(False, description="the discriminator's real/fake map has one "
-                                "channel per emotion: a translated face is judged against "
-                                "real faces of its target emotion (projection-style)")
-    d_mismatch: float = Field(0.0, ge=0, lt=1, description="with conditional_d: the share "
-                              "of the critic's negatives that are real faces asked about "
-                              "another emotion, the rest being edits (the matching-aware "
-                              "critic of Reed et al. 2016: 0.5), so that a real face only "
-                              "passes as the emotion it shows; 0: off")
-    lambda_feature_match: float = Field(0.0, ge=0, description="weight of the distance "
-                                        "(unbiased linear MMD, relative to the real features' "
-                                        "squared norm) between the guides' penultimate "
-                                        "features of faces made as each emotion and of the "
-                                        "batch's real faces of it: the guide asks for the "
-                                        "features real faces of the emotion have, not only "
-                                        "for its decision (0: off; needs a guide)")
-    style_dim: int = Field(0, ge=0, description="size of a random style code that shifts "
-                           "the bottleneck's per-emotion scales and shifts, so that one face "
-                           "can become several versions of an emotion (StarGAN v2); 0: one "
-                           "deterministic edit per face and emotion")
-    style_init: float = Field(0.0, ge=0, description="with style_dim: std of the shift of "
-                              "the bottleneck's scales and shifts that a unit-normal code "
-                              "makes before training (StarGAN v2's AdaIN uses its code from "
-                              "the first step); 0: the style layers start at zero and an "
-                              "untrained code changes nothing")
-    lambda_ds: float = Field(0.0, ge=0, description="with style_dim: weight of the "
-                             "diversity-sensitive loss (the mean absolute difference of two "
-                             "edits of the same faces under two codes, maximised; Mao et al. "
-                             "2019), without which a generator learns to ignore the code")
-    lambda_sty: float = Field(0.0, ge=0, description="with style_dim: weight of the style "
-                              "reconstruction loss: a style encoder trained with the "
-                              "generator must read the code back from the edit (L1), so a "
-                              "code has to change the face (StarGAN v2); 0: off")
-    style_reference: bool = Field(False, description="with lambda_sty: StarGAN v2's "
-                                  "reference paths, which give the style encoder a job on "
-                                  "real faces from the first step: the translation back to "
-                                  "the source emotion uses the encoder's code of the source "
-                                  "face (so the code must carry what the edit removed), and "
-                                  "half of the edits use the code of a real face of the "
-                                  "target emotion from the batch (random codes otherwise)")
-    lambda_reference_match: float = Field(0.0, ge=0, description="with style_reference and a "
-                                          "guide: weight of the cosine distance between the "
-                                          "guides' features of an edit and of the real face "
-                                          "its code was read from, which gives a code read "
-                                          "from a face a meaning the generator must honour; "
-                                          "0: off")
-    ema_kimg: float = Field(0.0, ge=0, description="half-life (thousands of images) of an "
-                            "exponential moving average of the generator's weights that "
-                            "translates at sampling time; 0: off, the trained weights translate")
-    ema_rampup: float = Field(0.05, ge=0, description="EMA half-life <= rampup x images seen")
-    reference_bank: int = Field(256, ge=1, description="with edit: paste, the real training "
-                                "faces kept per emotion (in the checkpoint) to paste from "
-                                "when sampling")
 
 
 def same_label_pick(labels: torch.Tensor, wanted: torch.Tensor,
@@ -156,6 +70,22 @@ def same_label_pick(labels: torch.Tensor, wanted: torch.Tensor,
     if other_than_self:
         has &= ~torch.eye(len(wanted), len(labels), dtype=torch.bool, device=labels.device)
     return (has.float() + torch.rand(has.shape, device=labels.device)).argmax(1)
+
+
+@dataclass
+class _Batch:
+    """One training step's faces, their edits' targets and codes, and the edits made."""
+
+    real: torch.Tensor
+    labels: torch.Tensor
+    target: torch.Tensor
+    style: torch.Tensor | None
+    pick: torch.Tensor | None = None  # per edit, a batch face of its target emotion
+    ref: torch.Tensor | None = None   # the paste edit's references, and the way back's
+    rev: torch.Tensor | None = None
+    referenced: tuple[torch.Tensor, torch.Tensor] | None = None
+    fake: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
 
 
 class StarGan(EditTranslator):
@@ -235,41 +165,53 @@ class StarGan(EditTranslator):
         return super().streams(labels)
 
     def _train_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        c, g, d, o = self.config, self.nets["g"], self.nets["d"], self.optims
-        k = len(self.classes)
+        batch = self._edit_batch(real, labels)
+        losses = self._discriminator_step(batch)
+        if self.step % self.config.n_critic:
+            return losses
+        return {**losses, **self._generator_step(batch)}
+
+    def _edit_batch(self, real: torch.Tensor, labels: torch.Tensor) -> _Batch:
+        """Draw each face's target emotion (never its own) and style code, and pick the
+        references that the paste edit and reference styles need."""
+        c, k = self.config, len(self.classes)
         target = (labels + torch.randint(1, k, labels.shape, device=labels.device)) % k
-
-        def aug(x: torch.Tensor) -> torch.Tensor:
-            return diff_augment(x, c.diffaugment)
-
-        # discriminator: hinge real/fake + classification of real faces (+ lazy R1)
-        lazy_r1 = c.r1_gamma > 0 and self.step % c.r1_every == 0
         style = torch.randn(real.shape[0], c.style_dim, device=real.device) \
             if c.style_dim else None
         # with the paste edit, each edit's reference is a real face of its target emotion,
         # and the way back pastes from another face of the source's emotion: pasting from the
         # source itself would let the way back restore anything by copying it
-        ref = rev = None
+        batch = _Batch(real, labels, target, style)
         pick = same_label_pick(labels, target) if c.edit == "paste" or c.style_reference \
             else None
+        batch.pick = pick
         if c.edit == "paste":
             self.nets["bank"].add(real, labels)
-            ref, rev = real[pick], real[same_label_pick(labels, labels, other_than_self=True)]
+            batch.ref = real[pick]
+            batch.rev = real[same_label_pick(labels, labels, other_than_self=True)]
+        return batch
+
+    def _discriminator_step(self, b: _Batch) -> dict[str, torch.Tensor]:
+        """Make the batch's edits (kept in ``b``) and take one critic step: hinge real/fake,
+        classification of real faces, optional mismatch negatives and lazy R1."""
+        c, g, d = self.config, self.nets["g"], self.nets["d"]
+        real, labels, target = b.real, b.labels, b.target
+        lazy_r1 = c.r1_gamma > 0 and self.step % c.r1_every == 0
         with self.autocast():
-            referenced = None
             if c.style_reference:
-                style, referenced = self._reference_styles(real, labels, target, style, pick)
-            fake, mask = g(real, target, style, ref)
-            seen_real = aug(real).detach().requires_grad_(lazy_r1)
+                b.style, b.referenced = self._reference_styles(real, labels, target, b.style,
+                                                               b.pick)
+            b.fake, b.mask = g(real, target, b.style, b.ref)
+            seen_real = self._aug(real).detach().requires_grad_(lazy_r1)
             src_real, cls_real = d(seen_real, labels)
-            src_fake, _ = d(aug(fake.detach()), target)
+            src_fake, _ = d(self._aug(b.fake.detach()), target)
             d_adv = hinge_d_loss(src_real, src_fake)
             d_cls = F.cross_entropy(cls_real.float(), labels)
             loss_d = d_adv + c.lambda_cls * d_cls
             if c.d_mismatch > 0:  # real faces asked about the random other emotion `target`
                 # take that share of the negatives' weight from the edits: added on top,
                 # the extra negatives pulled every score towards -1 (1,000 steps at 0.5)
-                d_wrong = F.relu(1 + d(aug(real), target)[0].float()).mean()
+                d_wrong = F.relu(1 + d(self._aug(real), target)[0].float()).mean()
                 d_fake = F.relu(1 + src_fake.float()).mean()
                 loss_d = loss_d + c.d_mismatch * (d_wrong - d_fake)
         losses = {"d_adv": d_adv.detach(), "d_cls": d_cls.detach()}
@@ -281,52 +223,62 @@ class StarGan(EditTranslator):
             r1_term = 0.5 * c.r1_gamma * c.r1_every * r1
             loss_d = loss_d + r1_term
             losses["d_r1"] = r1_term.detach()
-        o["d"].zero_grad(set_to_none=True)
+        self.optims["d"].zero_grad(set_to_none=True)
         loss_d.backward()
-        o["d"].step()
-        if self.step % c.n_critic:
-            return losses
-        # generator: fool D, be classified as the target (by D and the guide), reconstruct
-        # the original, keep the edit small
+        self.optims["d"].step()
+        return losses
+
+    def _generator_step(self, b: _Batch) -> dict[str, torch.Tensor]:
+        """One generator step on the batch's edits: fool the critic, be classified as the
+        target (by the critic and the guide), reconstruct the original, keep the edit small."""
+        c, g, d = self.config, self.nets["g"], self.nets["d"]
+        real, labels, target, fake = b.real, b.labels, b.target, b.fake
         set_requires_grad(d, False)
         with self.autocast():
-            src_fake, cls_fake = d(aug(fake), target)
+            src_fake, cls_fake = d(self._aug(fake), target)
             g_adv = -src_fake.mean()
             g_cls = F.cross_entropy(cls_fake.float(), target)
             # back under the source face's own code when the encoder reads real faces,
             # else under the zero code
             source_style = self.nets["e"](real, labels) if c.style_reference else None
-            rec = F.l1_loss(g(fake, labels, source_style, rev)[0], real)
-            idt = F.l1_loss(g(real, labels, None, rev)[0], real) if c.lambda_identity > 0 \
-                else rec.new_zeros(())
+            rec = F.l1_loss(g(fake, labels, source_style, b.rev)[0], real)
+            zero = rec.new_zeros(())
+            idt = F.l1_loss(g(real, labels, None, b.rev)[0], real) if c.lambda_identity > 0 \
+                else zero
             guide = self.guide_loss(fake, target)
             match = self.feature_match_loss(fake, target, real, labels,
                                             c.lambda_feature_match)
-            ref_match = self.reference_match_loss(fake[referenced[0]], real[referenced[1]],
+            ref_match = self.reference_match_loss(fake[b.referenced[0]],
+                                                   real[b.referenced[1]],
                                                    c.lambda_reference_match) \
-                if referenced is not None else rec.new_zeros(())
-            ds = (fake - g(real, target, torch.randn_like(style), ref)[0]).abs().mean() \
-                if c.lambda_ds > 0 else rec.new_zeros(())
+                if b.referenced is not None else zero
+            ds = (fake - g(real, target, torch.randn_like(b.style), b.ref)[0]).abs().mean() \
+                if c.lambda_ds > 0 else zero
             # the code is a fixed target: read back, not moved towards what is read
-            sty = (self.nets["e"](fake, target).float() - style.detach().float()).abs().mean() \
-                if c.lambda_sty > 0 else rec.new_zeros(())
+            sty = (self.nets["e"](fake, target).float() - b.style.detach().float()).abs().mean() \
+                if c.lambda_sty > 0 else zero
             loss_g = c.lambda_adv * g_adv + c.lambda_cls * g_cls \
-                + c.lambda_rec * (rec + c.lambda_identity * idt) + self.mask_loss(mask) \
+                + c.lambda_rec * (rec + c.lambda_identity * idt) + self.mask_loss(b.mask) \
                 + guide + match + ref_match - c.lambda_ds * ds + c.lambda_sty * sty
-        o["g"].zero_grad(set_to_none=True)
+        self.optims["g"].zero_grad(set_to_none=True)
         loss_g.backward()
-        o["g"].step()
+        self.optims["g"].step()
         set_requires_grad(d, True)
         if "g_ema" in self.nets:
             update_ema(self.nets["g_ema"], g, ema_beta(self.step, real.shape[0], c.ema_kimg,
                                                        c.ema_rampup))
-        return {**losses, "g_adv": g_adv.detach(), "g_cls": g_cls.detach(), "rec": rec.detach(),
-                "identity": idt.detach(), "mask": mask.detach().mean(), "guide": guide.detach(),
-                **({"feature_match": match.detach()} if c.lambda_feature_match > 0 else {}),
-                **({"diversity": ds.detach()} if c.lambda_ds > 0 else {}),
-                **({"style_rec": sty.detach()} if c.lambda_sty > 0 else {}),
-                **({"reference_match": ref_match.detach()}
-                   if c.lambda_reference_match > 0 else {})}
+        optional = {"feature_match": (c.lambda_feature_match, match),
+                    "diversity": (c.lambda_ds, ds), "style_rec": (c.lambda_sty, sty),
+                    "reference_match": (c.lambda_reference_match, ref_match)}
+        return {"g_adv": g_adv.detach(), "g_cls": g_cls.detach(), "rec": rec.detach(),
+                "identity": idt.detach(), "mask": b.mask.detach().mean(),
+                "guide": guide.detach(),
+                **{name: v.detach() for name, (weight, v) in optional.items() if weight > 0}}
+
+    def _aug(self, x: torch.Tensor) -> torch.Tensor:
+        """What the critic sees of a face: DiffAugment's transforms (the same for real and
+        generated faces)."""
+        return diff_augment(x, self.config.diffaugment)
 
     def _reference_styles(self, real: torch.Tensor, labels: torch.Tensor, target: torch.Tensor,
                           random_styles: torch.Tensor, pick: torch.Tensor

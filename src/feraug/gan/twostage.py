@@ -32,7 +32,8 @@ from feraug.gan.base import GanConfig, GeneratorModel, to_uint8
 from feraug.gan.cgan import CGan, CGanConfig
 from feraug.gan.fastgan import FastGan, FastGanConfig
 from feraug.gan.meta import GeneratorMeta
-from feraug.gan.stargan import StarGan, StarGanConfig
+from feraug.gan.stargan import StarGan
+from feraug.gan.stargan_config import StarGanConfig
 
 SHARED = ("steps", "batch_size", "seed", "amp", "flip")
 IDENTITY_MODELS = {"cgan": (CGan, CGanConfig), "fastgan": (FastGan, FastGanConfig)}
