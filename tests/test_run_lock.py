@@ -1,6 +1,7 @@
 """One trainer per run folder: a second process training into a folder that another process
 trains into gets one error line; a holder that dies, however it dies, frees the folder; the
-experiment runner cancels its jobs when it stops early."""
+experiment runner cancels its jobs when it stops early, and holds back the runs that need the
+stages job until it has finished."""
 
 from __future__ import annotations
 
@@ -158,6 +159,89 @@ def test_finished_jobs_report_what_is_left_and_about_how_long(
     left = [line.split(" run(s) left")[0] for line in lines if "run(s) left, about" in line]
     assert [line.split("]")[0] for line in finished] == ["[1/3", "[2/3", "[3/3"]
     assert left == ["2", "1"]  # none after the last job
+
+
+class _SlowJob(_Job):
+    """A job that finishes after ``polls`` calls of done()."""
+
+    def __init__(self, job_id: str, outcome: object, polls: int) -> None:
+        super().__init__(job_id, outcome)
+        self.polls = polls
+
+    def done(self) -> bool:
+        self.polls -= 1
+        return self.polls < 0
+
+
+class _Recorder:
+    """An executor handing out slow jobs and noting what each ran."""
+
+    def __init__(self, polls: dict[str, int]) -> None:
+        self.polls, self.jobs = polls, []
+
+    def submit(self, fn, *args) -> _SlowJob:  # noqa: ANN001
+        name = fn.__name__ if fn.__name__ == "run_stages_job" else f"{args[1]}{args[2]}"
+        outcome = "stages done" if name == "run_stages_job" else {"accuracy": 0.5}
+        job = _SlowJob(str(len(self.jobs)), outcome, self.polls.get(name, 0))
+        self.jobs.append(name)
+        return job
+
+
+def test_runs_that_need_the_stages_wait_for_their_job_the_others_run_beside_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from feraug.experiment import executors
+    from feraug.experiment.config import parse_experiment_config
+
+    cfg = parse_experiment_config({"data": {"path": "unused"}, "arms": [{"name": "real"}],
+                                   "seeds": [0, 1, 2],
+                                   "executor": {"kind": "submitit-local", "max_parallel": 2}},
+                                  source="test")
+    fake = _Recorder({"run_stages_job": 5})  # the stages outlast two real-data runs
+    monkeypatch.setattr(executors, "_executor", lambda cfg, stages=False: fake)
+    monkeypatch.setattr(executors, "POLL_SECONDS", 0.0)
+    lines: list[str] = []
+    runs = [("real", 0), ("gan", 0), ("real", 1), ("gan", 1)]
+    executors.run_as_jobs(cfg, runs, lines.append,
+                          after_stages=frozenset({("gan", 0), ("gan", 1)}))
+    assert fake.jobs == ["run_stages_job", "real0", "real1", "gan0", "gan1"]
+    order = [line for line in lines if line.startswith(("submitted", "stages done"))]
+    assert order.index(next(x for x in order if x.startswith("stages done"))) \
+        < order.index(next(x for x in order if "gan seed 0" in x))
+    finished = [line.split("]")[0] for line in lines if line.startswith("[")]
+    assert finished == ["[1/4", "[2/4", "[3/4", "[4/4"]  # the stages job is not a run
+
+
+def test_a_failed_stages_job_stops_the_runs_that_wait_for_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from feraug.experiment import executors
+    from feraug.experiment.config import parse_experiment_config
+
+    cfg = parse_experiment_config({"data": {"path": "unused"}, "arms": [{"name": "real"}],
+                                   "seeds": [0], "executor": {"kind": "submitit-local"}},
+                                  source="test")
+    fake = _Executor([RuntimeError("generator diverged")])
+    monkeypatch.setattr(executors, "_executor", lambda cfg, stages=False: fake)
+    monkeypatch.setattr(executors, "POLL_SECONDS", 0.0)
+    with pytest.raises(FeraugError, match=r"the stages: job 0 failed \(generator diverged\)"):
+        executors.run_as_jobs(cfg, [("gan", 0)], print, after_stages=frozenset({("gan", 0)}))
+    assert fake.submitted == 1  # the waiting run never started
+
+
+def test_which_arms_wait_for_the_stages(tmp_path: Path) -> None:
+    from feraug.experiment.config import parse_experiment_config
+    from feraug.experiment.runner import needs_stages
+
+    cfg = parse_experiment_config({
+        "data": {"path": "procedural"}, "out": str(tmp_path / "x"),
+        "base": {"scheduler": "cosine"},
+        "classifiers": [{"name": "guide"}],
+        "generators": [{"name": "g", "model": "cyclegan",
+                        "config": {"source": "neutral", "target": "disgust"}}],
+        "synthetic": [{"name": "s", "generator": "g", "plan": {"mode": "balance"}}],
+        "arms": [{"name": "real"}, {"name": "gan", "synthetic": ["s"]},
+                 {"name": "matched", "match_steps": "gan"},
+                 {"name": "warm", "init": "classifier:guide"}]}, source="test")
+    assert [needs_stages(cfg, a.name) for a in cfg.arms] == [False, True, True, True]
 
 
 def test_sigterm_while_waiting_becomes_a_clean_stop() -> None:

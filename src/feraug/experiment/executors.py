@@ -3,6 +3,12 @@ this machine (its local executor) or on a SLURM cluster. Each job trains and tes
 arm x seed with :func:`feraug.experiment.runner.run_one` in a fresh process and writes the
 same run folder a sequential run writes, so results, resume and the report do not depend on
 where a run executed. Job logs go to ``<out>/jobs/``.
+
+An experiment's stages (helper classifiers, generators, synthetic sets, the judge) run as one
+job too, submitted first: on a cluster they train on a compute node, not where the runner
+waits, and the runs that need none of their outputs (real-data arms) train beside them.
+The runs that do (synthetic sets, a step count matched to such an arm, a helper classifier as
+``init``) are submitted once that job has finished.
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ from feraug.experiment.config import ExperimentConfig, parse_experiment_config
 from feraug.progress import runs_left_text
 
 POLL_SECONDS = 1.0
+#: The waiting-list item of the job that makes the experiment's stages.
+STAGES = ("(stages)", -1)
+
+
+def _label(arm: str, seed: int) -> str:
+    return "the stages" if (arm, seed) == STAGES else f"{arm} seed {seed}"
 
 
 def run_job(values: dict, arm: str, seed: int) -> dict:
@@ -27,10 +39,31 @@ def run_job(values: dict, arm: str, seed: int) -> dict:
     from feraug.experiment.runner import run_one
 
     cfg = parse_experiment_config(values, source="experiment job")
+    _use_own_cpus(cfg)
     return run_one(cfg, arm, seed, load_real_data(cfg.data))
 
 
-def _executor(cfg: ExperimentConfig):  # noqa: ANN202 (submitit is an optional dependency)
+def run_stages_job(values: dict) -> str:
+    """The experiment's stages inside a job (each skipped when done); their progress goes
+    to the job's log."""
+    from feraug.experiment.data import load_real_data
+    from feraug.experiment.runner import run_all_stages
+
+    cfg = parse_experiment_config(values, source="experiment job")
+    _use_own_cpus(cfg)
+    run_all_stages(cfg, load_real_data(cfg.data), lambda line: print(line, flush=True))
+    return "stages done"
+
+
+def _use_own_cpus(cfg: ExperimentConfig) -> None:
+    """Give PyTorch the job's ``cpus_per_task`` threads: submitit's local executor does not
+    limit a job's CPUs, and jobs that each took every core would slow each other down."""
+    import torch
+
+    torch.set_num_threads(cfg.executor.cpus_per_task)
+
+
+def _executor(cfg: ExperimentConfig, stages: bool = False):  # noqa: ANN202 (submitit: optional)
     try:
         import submitit
     except ImportError:
@@ -39,7 +72,8 @@ def _executor(cfg: ExperimentConfig):  # noqa: ANN202 (submitit is an optional d
     spec = cfg.executor
     cluster = "local" if spec.kind == "submitit-local" else "slurm"
     ex = submitit.AutoExecutor(folder=Path(cfg.out) / "jobs" / "%j", cluster=cluster)
-    params = {"timeout_min": spec.timeout_min, "cpus_per_task": spec.cpus_per_task,
+    params = {"timeout_min": spec.stages_timeout_min if stages else spec.timeout_min,
+              "cpus_per_task": spec.cpus_per_task,
               "gpus_per_node": spec.gpus_per_node, "name": "feraug"}
     if cluster == "slurm":
         params["slurm_array_parallelism"] = spec.max_parallel
@@ -95,48 +129,61 @@ def _cancel(running: list, log: Callable[[str], None]) -> None:
             if job.done():  # finished while another job's failure was being handled
                 continue
             job.cancel(check=False)
-            log(f"cancelled {arm} seed {seed} (job {job.job_id}); a rerun resumes it")
+            log(f"cancelled {_label(arm, seed)} (job {job.job_id}); a rerun resumes it")
         except Exception as exc:  # cancelling is best effort; say which job may be left
-            log(f"could not cancel {arm} seed {seed} (job {job.job_id}): {exc}")
+            log(f"could not cancel {_label(arm, seed)} (job {job.job_id}): {exc}")
 
 
 def run_as_jobs(cfg: ExperimentConfig, runs: list[tuple[str, int]],
                 log: Callable[[str], None],
-                expected: dict[tuple[str, int], float | None] | None = None) -> None:
+                expected: dict[tuple[str, int], float | None] | None = None,
+                after_stages: frozenset[tuple[str, int]] | None = None) -> None:
     """Submit ``runs`` as jobs, at most ``executor.max_parallel`` at a time, and wait for
     them all; a failed job is one error line naming the run and its log folder. After each
     job, how many runs are left and about how long they take (``expected`` seconds per run
     where known, else this call's pace). When the runner stops early (a failed job, Ctrl-C,
-    ``kill``) it cancels the jobs still running."""
+    ``kill``) it cancels the jobs still running.
+
+    With ``after_stages`` (None: the stages are done), a job that makes the experiment's
+    stages goes first, and the runs named there wait until it has finished."""
     values = cfg.model_dump(mode="json")
     values["out"] = str(Path(cfg.out).resolve())  # a job may start in another folder
     ex = _executor(cfg)
-    waiting, running, total = list(runs), [], len(runs)
+    stages_ex = _executor(cfg, stages=True) if after_stages is not None else None
+    waiting = ([STAGES] if after_stages is not None else []) + list(runs)
+    running: list = []
     try:
         with _terminate_raises():
-            _drive(ex, values, waiting, running, total, cfg.executor.max_parallel, log,
-                   expected or {})
+            _drive((ex, stages_ex), values, waiting, running, len(runs),
+                   cfg.executor.max_parallel, log, expected or {}, set(after_stages or ()))
     except BaseException:
         _cancel(running, log)
         raise
 
 
-def _drive(ex, values: dict, waiting: list, running: list, total: int,
+def _drive(executors: tuple, values: dict, waiting: list, running: list, total: int,
            max_parallel: int, log: Callable[[str], None],
-           expected: dict[tuple[str, int], float | None]) -> None:
+           expected: dict[tuple[str, int], float | None],
+           blocked: set[tuple[str, int]]) -> None:
     """Keep up to ``max_parallel`` jobs running until ``waiting`` and ``running`` are empty
-    (both lists are changed in place, so that a caller can cancel what is left); after each
-    finished job, how many are left and about how long they will take at this pace."""
+    (both lists are changed in place, so that a caller can cancel what is left); the runs in
+    ``blocked`` wait for the stages job. ``executors``: the runs' and the stages job's.
+    After each finished run, how many are left and about how long they will take at this
+    pace."""
     submitted: dict[str, float] = {}
     durations: list[float] = []
     while waiting or running:
-        while waiting and len(running) < max_parallel:
-            arm, seed = waiting.pop(0)
+        while len(running) < max_parallel:
+            ready = next((w for w in waiting if w not in blocked), None)
+            if ready is None:
+                break
+            waiting.remove(ready)
             with _cancellable_children():
-                job = ex.submit(run_job, values, arm, seed)
+                job = executors[1].submit(run_stages_job, values) if ready == STAGES \
+                    else executors[0].submit(run_job, values, *ready)
             submitted[str(job.job_id)] = time.monotonic()
-            running.append((arm, seed, job))
-            log(f"submitted {arm} seed {seed} (job {running[-1][2].job_id})")
+            running.append((*ready, job))
+            log(f"submitted {_label(*ready)} (job {job.job_id})")
         time.sleep(POLL_SECONDS)
         for item in [r for r in running if r[2].done()]:
             arm, seed, job = item
@@ -145,16 +192,22 @@ def _drive(ex, values: dict, waiting: list, running: list, total: int,
                 metrics = job.result()
             except Exception as exc:  # submitit re-raises the job's error with its traceback
                 reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
-                raise FeraugError(f"{arm} seed {seed}: job {job.job_id} failed ({reason}); "
+                raise FeraugError(f"{_label(arm, seed)}: job {job.job_id} failed ({reason}); "
                                   f"its log: {job.paths.stderr}") from None
-            done = total - len(waiting) - len(running)
-            log(f"[{done}/{total}] {arm} seed {seed}: test accuracy "
-                f"{metrics['accuracy']:.4f} (job {job.job_id})")
-            durations.append(time.monotonic() - submitted.pop(str(job.job_id)))
-            if waiting or running:
+            started = submitted.pop(str(job.job_id))
+            if (arm, seed) == STAGES:
+                blocked.clear()
+                log(f"stages done (job {job.job_id}); the runs that need them can start")
+                continue
+            runs_waiting = [w for w in waiting if w != STAGES]
+            runs_running = [r for r in running if r[:2] != STAGES]
+            log(f"[{total - len(runs_waiting) - len(runs_running)}/{total}] {arm} seed "
+                f"{seed}: test accuracy {metrics['accuracy']:.4f} (job {job.job_id})")
+            durations.append(time.monotonic() - started)
+            if runs_waiting or runs_running:
                 now = time.monotonic()
-                left = [expected.get((a, s)) for a, s in waiting] + [
+                left = [expected.get((a, s)) for a, s in runs_waiting] + [
                     None if expected.get((a, s)) is None else
                     max(0.0, expected[(a, s)] - (now - submitted[str(j.job_id)]))
-                    for a, s, j in running]  # a running job has part of its time behind it
+                    for a, s, j in runs_running]  # a running job has part of its time behind it
                 log(runs_left_text(left, durations, max_parallel))

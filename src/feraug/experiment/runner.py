@@ -32,7 +32,12 @@ from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.aggregate import arm_summaries, summarise, write_results
 from feraug.experiment.by_subject import subject_comparisons
 from feraug.experiment.classifiers import run_classifier_stages
-from feraug.experiment.config import ExperimentConfig, parse_experiment_config, run_dir
+from feraug.experiment.config import (
+    REF_PREFIX,
+    ExperimentConfig,
+    parse_experiment_config,
+    run_dir,
+)
 from feraug.experiment.data import load_real_data
 from feraug.experiment.judging import (
     judge_checkpoint,
@@ -69,6 +74,12 @@ def plan(cfg: ExperimentConfig) -> list[dict]:
     """The work of ``cfg`` in order: generator and synthetic-set stages (``stage`` rows), then
     the runs with their folder, status, synthetic folders and the arm's own overrides (on top
     of ``cfg.base``)."""
+    return _stage_rows(cfg) + _arm_rows(cfg)
+
+
+def _stage_rows(cfg: ExperimentConfig) -> list[dict]:
+    """The stage rows of :func:`plan`: helper classifiers, generators, synthetic sets, the
+    judge and its scores."""
     rows: list[dict] = [{"stage": "classifier", "name": c.name,
                          "model": cfg.classifier_config(c.name).model,
                          "run_dir": str(cfg.classifier_dir(c.name)),
@@ -87,7 +98,24 @@ def plan(cfg: ExperimentConfig) -> list[dict]:
                      "status": judge_status(cfg)})
         rows.extend({"stage": "score", "name": g.name, "run_dir": str(score_dir(cfg, g.name)),
                      "status": score_status(cfg, g.name)} for g in cfg.generators)
-    return rows + _arm_rows(cfg)
+    return rows
+
+
+def run_all_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log = _quiet) -> None:
+    """Helper classifiers, generators, synthetic sets, the judge and its scores, in this
+    order (each skipped when done, resumed when started)."""
+    run_classifier_stages(cfg, real, log)
+    run_stages(cfg, real, log)
+    run_judging(cfg, real, log)
+
+
+def needs_stages(cfg: ExperimentConfig, arm: str) -> bool:
+    """Whether an arm's runs need a stage's output: synthetic sets, a step count matched to
+    another arm (whose sets it counts), or a helper classifier as ``init``."""
+    spec = cfg.arm(arm)
+    init = spec.train.get("init", cfg.base.get("init"))
+    return bool(spec.synthetic or spec.match_steps
+                or (isinstance(init, str) and init.startswith(REF_PREFIX)))
 
 
 def _arm_rows(cfg: ExperimentConfig) -> list[dict]:
@@ -293,12 +321,10 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
         f"{len(cfg.arms)} arm(s) x {len(cfg.seeds)} seed(s), data {real.fingerprint()}")
     log(_work_left(plan(cfg)))
     _write_manifest(cfg, real, "running")
-    run_classifier_stages(cfg, real, log)
-    run_stages(cfg, real, log)
-    run_judging(cfg, real, log)
     total = len(cfg.runs())
     t0 = time.perf_counter()
     if cfg.executor.kind == "sequential":
+        run_all_stages(cfg, real, log)
         trained: list[float] = []  # seconds of the runs trained by this call
         for i, (arm, seed) in enumerate(cfg.schedule(), 1):
             started = time.perf_counter()
@@ -314,9 +340,14 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
         from feraug.experiment.executors import run_as_jobs
 
         pending = [(a, s) for a, s in cfg.schedule() if run_status(run_dir(out, a, s)) != "done"]
+        stages_left = any(r["status"] not in ("done", "reused") for r in _stage_rows(cfg))
+        after = frozenset(r for r in pending if needs_stages(cfg, r[0])) if stages_left \
+            else None
         log(f"{total - len(pending)} run(s) finished earlier; {len(pending)} to run as "
-            f"{cfg.executor.kind} jobs")
-        run_as_jobs(cfg, pending, log, expected=_expected_by_run(cfg))
+            f"{cfg.executor.kind} jobs" + (f", {len(after)} of them after the stages job "
+                                           "(the others beside it)" if after is not None
+                                           else ""))
+        run_as_jobs(cfg, pending, log, expected=_expected_by_run(cfg), after_stages=after)
     summary = finish(cfg, real, log=log)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     _write_manifest(cfg, real, "complete", result=summary)
