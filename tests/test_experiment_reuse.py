@@ -18,22 +18,26 @@ from feraug.experiment.stages import generator_status, run_generator_stage
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_generator_stage_restarts_reads_old_records_and_refuses_a_changed_guide(ckpt: Path,
-                                                                tmp_path: Path) -> None:
+def _reuse_config(out: Path, guide: str) -> dict:
+    return {
+        "title": "reuse", "out": str(out),
+        "data": {"path": "procedural", "n_identities": 6,
+                 "n_per_class": {c: 6 for c in FER2013_CLASSES}},
+        "generators": [{"name": "g", "model": "stargan", "config": {
+            "ngf": 4, "n_blocks": 1, "ndf": 4, "batch_size": 7, "steps": 1,
+            "source": "neutral", "guide": guide}}],
+        "base": {"model": "zhu-cnn", "epochs": 1, "max_steps": 1, "device": "cpu"},
+        "seeds": [0], "arms": [{"name": "real"}]}
+
+
+def test_generator_stage_restarts_reads_old_records_and_refuses_a_changed_guide(
+        ckpt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from feraug.models import build_classifier
     from feraug.models.checkpoint import read_checkpoint, save_checkpoint
 
     guide = tmp_path / "guide.pt"
     shutil.copy(ckpt, guide)
-    cfg = parse_experiment_config({
-        "title": "reuse", "out": str(tmp_path / "exp"),
-        "data": {"path": "procedural", "n_identities": 6,
-                 "n_per_class": {c: 6 for c in FER2013_CLASSES}},
-        "generators": [{"name": "g", "model": "stargan", "config": {
-            "ngf": 4, "n_blocks": 1, "ndf": 4, "batch_size": 7, "steps": 1,
-            "source": "neutral", "guide": str(guide)}}],
-        "base": {"model": "zhu-cnn", "epochs": 1, "max_steps": 1, "device": "cpu"},
-        "seeds": [0], "arms": [{"name": "real"}]})
+    cfg = parse_experiment_config(_reuse_config(tmp_path / "exp", str(guide)))
     spec = cfg.generators[0]
     real = load_real_data(cfg.data)
     folder = cfg.generator_dir(spec.name)
@@ -51,6 +55,10 @@ def test_generator_stage_restarts_reads_old_records_and_refuses_a_changed_guide(
     del state["config"]["guide_confidence"]
     atomic_torch_save(state, folder / "checkpoint.pt")
     assert generator_status(cfg, spec) == "done"
+    # the same guide named by a relative path (the runner's config; a job's is absolute)
+    monkeypatch.chdir(tmp_path)
+    relative = parse_experiment_config(_reuse_config(tmp_path / "exp", "guide.pt"))
+    assert generator_status(relative, relative.generators[0]) == "done"
 
     torch.manual_seed(1)  # the same helper retrained in place: same path, other weights
     state = read_checkpoint(guide)

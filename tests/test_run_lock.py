@@ -227,6 +227,24 @@ def test_a_failed_stages_job_stops_the_runs_that_wait_for_it(
     assert fake.submitted == 1  # the waiting run never started
 
 
+def test_a_failed_job_is_named_by_its_exception_line() -> None:
+    from feraug.experiment.executors import failure_reason
+
+    submitit_text = """Job (task=0) failed during processing with trace:
+----------------------
+Traceback (most recent call last):
+  File "stages.py", line 59, in generator_status
+feraug.errors.ConfigError: runs/x/checkpoint.pt: trained with a different configuration (guide)
+
+----------------------
+You can check full logs with 'job.stderr(0)' and 'job.stdout(0)'or at paths:
+  - /runs/x/jobs/1/1_0_log.err
+  - /runs/x/jobs/1/1_0_log.out"""
+    assert failure_reason(submitit_text) == \
+        "ConfigError: runs/x/checkpoint.pt: trained with a different configuration (guide)"
+    assert failure_reason("CUDA out of memory") == "CUDA out of memory"
+
+
 def test_which_arms_wait_for_the_stages(tmp_path: Path) -> None:
     from feraug.experiment.config import parse_experiment_config
     from feraug.experiment.runner import needs_stages

@@ -13,6 +13,7 @@ The runs that do (synthetic sets, a step count matched to such an arm, a helper 
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -27,6 +28,18 @@ from feraug.progress import runs_left_text
 POLL_SECONDS = 1.0
 #: The waiting-list item of the job that makes the experiment's stages.
 STAGES = ("(stages)", -1)
+
+
+def failure_reason(text: str) -> str:
+    """The line saying why a job failed, from the error submitit re-raises: its traceback's
+    last exception line (``ConfigError: ...``, without the module), else its last line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    raised = [line for line in lines if re.match(r"[A-Za-z_][\w.]*(Error|Exception|Exit)\b",
+                                                 line)]
+    if not raised:
+        return lines[-1] if lines else ""
+    name, _, message = raised[-1].partition(":")
+    return f"{name.rsplit('.', 1)[-1]}:{message}" if message else name.rsplit(".", 1)[-1]
 
 
 def _label(arm: str, seed: int) -> str:
@@ -191,7 +204,7 @@ def _drive(executors: tuple, values: dict, waiting: list, running: list, total: 
             try:
                 metrics = job.result()
             except Exception as exc:  # submitit re-raises the job's error with its traceback
-                reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+                reason = failure_reason(str(exc))
                 raise FeraugError(f"{_label(arm, seed)}: job {job.job_id} failed ({reason}); "
                                   f"its log: {job.paths.stderr}") from None
             started = submitted.pop(str(job.job_id))
