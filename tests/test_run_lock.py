@@ -89,7 +89,8 @@ def test_training_into_a_folder_in_use_is_one_error_line(fer_slice: Path, run_cl
 class _Job:
     def __init__(self, job_id: str, outcome: object) -> None:
         self.job_id, self.outcome, self.cancelled = job_id, outcome, False
-        self.paths = type("Paths", (), {"stderr": Path(f"jobs/{job_id}.err")})()
+        self.paths = type("Paths", (), {"stderr": Path(f"jobs/{job_id}.err"),
+                                        "stdout": Path(f"jobs/{job_id}.out")})()
 
     def done(self) -> bool:
         if isinstance(self.outcome, BaseException) and not isinstance(self.outcome, Exception):
@@ -204,6 +205,7 @@ def test_runs_that_need_the_stages_wait_for_their_job_the_others_run_beside_it(
     executors.run_as_jobs(cfg, runs, lines.append,
                           after_stages=frozenset({("gan", 0), ("gan", 1)}))
     assert fake.jobs == ["run_stages_job", "real0", "real1", "gan0", "gan1"]
+    assert "submitted the stages (job 0; its progress: jobs/0.out)" in lines
     order = [line for line in lines if line.startswith(("submitted", "stages done"))]
     assert order.index(next(x for x in order if x.startswith("stages done"))) \
         < order.index(next(x for x in order if "gan seed 0" in x))

@@ -196,7 +196,8 @@ def _drive(executors: tuple, values: dict, waiting: list, running: list, total: 
                     else executors[0].submit(run_job, values, *ready)
             submitted[str(job.job_id)] = time.monotonic()
             running.append((*ready, job))
-            log(f"submitted {_label(*ready)} (job {job.job_id})")
+            log(f"submitted {_label(*ready)} (job {job.job_id}" + (
+                f"; its progress: {job.paths.stdout})" if ready == STAGES else ")"))
         time.sleep(POLL_SECONDS)
         for item in [r for r in running if r[2].done()]:
             arm, seed, job = item
