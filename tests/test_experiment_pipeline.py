@@ -390,3 +390,17 @@ def test_a_finished_helper_classifier_on_other_data_is_not_reused(tmp_path: Path
     lines: list[str] = []
     assert train_real_classifier(tc, real, "classifier guide", lines.append) == {}
     assert lines == ["classifier guide: finished earlier"]
+
+
+def test_dry_run_says_which_runs_train_beside_the_stages_job(tmp_path: Path) -> None:
+    from experiment_helpers import cli_app
+    from typer.testing import CliRunner
+
+    smoke = Path(__file__).parents[1] / "configs" / "smoke.yaml"
+    args = ["experiment", "run", str(smoke), "--out", str(tmp_path / "x"), "--dry-run"]
+    jobs = CliRunner().invoke(cli_app(), [*args, "--executor", "submitit-local"])
+    assert jobs.exit_code == 0, jobs.output
+    assert "the stages first, as one job; 2 run(s) beside it (real faces only), 2 once it " \
+        "has finished" in jobs.stdout
+    sequential = CliRunner().invoke(cli_app(), args)
+    assert "as one job" not in sequential.stdout

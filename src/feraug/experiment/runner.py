@@ -127,6 +127,7 @@ def _arm_rows(cfg: ExperimentConfig) -> list[dict]:
         rows.append({"stage": "arm", "arm": arm, "seed": seed, "run_dir": str(folder),
                      "status": run_status(folder), "baseline": arm == cfg.baseline,
                      "overrides": dict(spec.train), "match_steps": spec.match_steps,
+                     "needs_stages": needs_stages(cfg, arm),
                      "synthetic": [cfg.synthetic_dir(d) for d in spec.synthetic]})
     _expected_seconds(rows)
     return rows
