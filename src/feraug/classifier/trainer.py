@@ -204,6 +204,23 @@ class _Loop:
     labels: torch.Tensor
     out: Path
 
+    @classmethod
+    def build(cls, config: TrainConfig, engine: Engine, ds: FaceDataset, out: Path,
+              teacher: Teacher | None, fused_optimizer: bool) -> _Loop:
+        """The network (on the device, wrapped for DDP), its optimiser, schedule, loss and
+        augmentation stream, and the training faces on the device."""
+        train = ds.subset("train")
+        model = build_model(config, ds.num_classes)
+        if config.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        model = engine.wrap(model)
+        opt = build_optimizer(config, model, fused=fused_optimizer)
+        return cls(config, engine, model, torch.compile(model) if config.compile else model,
+                   opt, build_scheduler(config, opt),
+                   build_loss(config, train.labels, ds.num_classes, engine.device), teacher,
+                   torch.Generator(engine.device).manual_seed(_aug_seed(config, engine.rank)),
+                   train.images.to(engine.device), train.labels.to(engine.device), out)
+
     def train_batch(self, idx: torch.Tensor, state: RunState) -> None:
         """One optimiser step on the training faces at ``idx``; counts it in ``state``."""
         config, engine = self.config, self.engine
@@ -286,15 +303,8 @@ def _fit(config: TrainConfig, engine: Engine, dataset: FaceDataset | None, resum
     metrics = folder.log("metrics.jsonl")
     engine.barrier()
 
-    model = build_model(config, ds.num_classes)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    model = engine.wrap(model)
-    opt = build_optimizer(config, model, fused=fused_optimizer)
-    sched = build_scheduler(config, opt)
-    loss_fn = build_loss(config, train.labels, ds.num_classes, engine.device)
-    step_model = torch.compile(model) if config.compile else model
-    aug_gen = torch.Generator(engine.device).manual_seed(_aug_seed(config, engine.rank))
+    loop = _Loop.build(config, engine, ds, out, teacher, fused_optimizer)
+    model, opt, sched, aug_gen = loop.model, loop.opt, loop.sched, loop.aug_gen
     state = RunState()
     if start is Start.RESUME:
         state = _restore(last_path, model, opt, sched, aug_gen, config, engine)
@@ -304,10 +314,6 @@ def _fit(config: TrainConfig, engine: Engine, dataset: FaceDataset | None, resum
             metrics.keep_first(len(state.history))
     meta = _meta(config, ds)
 
-    images = train.images.to(engine.device)
-    labels = train.labels.to(engine.device)
-    loop = _Loop(config, engine, model, step_model, opt, sched, loss_fn, teacher, aug_gen,
-                 images, labels, out)
     batches = TensorBatches(train.labels, config.batch_size, config.seed,
                             balanced=config.balanced_sampling, rank=engine.rank,
                             world_size=engine.world_size)
