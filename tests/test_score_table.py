@@ -39,3 +39,11 @@ def test_two_tables_one_row_per_emotion_each() -> None:
 def test_without_reverse_test_or_inception_their_columns_are_absent() -> None:
     text = score_table(_result(reverse=False, inception=False))
     assert "reverse" not in text and "Inception" not in text and "Recognised:" in text
+
+
+def test_paths_inside_the_working_folder_are_shown_relative(tmp_path, monkeypatch) -> None:
+    from feraug.scoring.report import shown_path
+
+    monkeypatch.chdir(tmp_path)
+    assert shown_path(str(tmp_path / "runs" / "judge" / "best.pt")) == "runs/judge/best.pt"
+    assert shown_path("/elsewhere/best.pt") == "/elsewhere/best.pt"

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from feraug.reporting.markdown import fmt, markdown_table
+
+
+def shown_path(path: str) -> str:
+    """``path`` relative to the working folder when it lies inside it (a job records absolute
+    paths; a report shows where to find the file from the project, not one machine's
+    layout)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
 
 
 def _kid(entry: dict | None, key: str) -> str:
@@ -45,8 +57,9 @@ def score_table(result: dict) -> str:
         row += [f"{fmt(m['pixel_rms_mean'])} (real test {fmt(m['real_test_pixel_rms_mean'])})",
                 f"{fmt(d['generated'], 2)} / {fmt(d['real_test'], 2)}"]
         real.append(row)
-    text = (f"Judge: {judge['model']} `{judge['path']}` ({judge['decisions']}); generator "
-            f"`{result['generator']}` step {result['step']}; real references: "
+    text = (f"Judge: {judge['model']} `{shown_path(judge['path'])}` ({judge['decisions']}); "
+            f"generator `{shown_path(result['generator'])}` step {result['step']}; real "
+            "references: "
             f"{result.get('reference_split', 'test')} split; mean agreement ratio "
             f"{fmt(result['mean_agreement_ratio'])}")
     if reverse is not None:
