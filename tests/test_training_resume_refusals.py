@@ -111,3 +111,24 @@ def test_resume_accepts_a_run_recorded_before_later_options_existed(tmp_path: Pa
     path.write_text(json.dumps(manifest))
     with pytest.raises(ConfigError, match="lr differ from its manifest"):
         fit(longer, dataset=ds, resume=True)
+
+
+def test_resume_takes_a_path_written_relative_or_absolute_as_the_same_setting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An experiment job's config names files by absolute paths, its runner's by relative
+    ones: the same file either way is the same run; another file is not."""
+    from feraug.resume import CLASSIFIER_PATHS, GENERATOR_PATHS, check_same_settings
+
+    monkeypatch.chdir(tmp_path)
+    stored = {"init": "runs/exp/classifiers/guide/best.pt", "lr": 0.1, "data": "procedural"}
+    job = {**stored, "init": str(tmp_path / "runs" / "exp" / "classifiers" / "guide" / "best.pt")}
+    check_same_settings(tmp_path, stored, job, frozenset(), paths=CLASSIFIER_PATHS)
+    with pytest.raises(ConfigError, match="init differ"):
+        check_same_settings(tmp_path, stored, {**job, "init": "/elsewhere/best.pt"},
+                            frozenset(), paths=CLASSIFIER_PATHS)
+    with pytest.raises(ConfigError, match="init differ"):  # compared as written without paths
+        check_same_settings(tmp_path, stored, job, frozenset())
+    nested = {"translator": {"guide": ["bundled", "g.pt"]}}
+    check_same_settings(tmp_path, nested, {"translator": {"guide": ["bundled",
+                                                                    str(tmp_path / "g.pt")]}},
+                        frozenset(), paths=GENERATOR_PATHS)

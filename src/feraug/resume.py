@@ -47,11 +47,36 @@ def with_current_defaults(stored: dict, model_class: type | None) -> dict:
         return stored
 
 
+#: Classifier settings that name files or folders.
+CLASSIFIER_PATHS = frozenset({"data", "synthetic", "extra_train", "pretrained_weights", "init",
+                              "teacher"})
+#: Generator settings that name files (nested ones too: a two-stage's translator).
+GENERATOR_PATHS = frozenset({"guide", "translator_from"})
+
+
+def paths_resolved(values: dict, keys: frozenset[str]) -> dict:
+    """``values`` with the paths under ``keys`` (at any depth) made absolute, so that a setting
+    written relative (a runner's config) and absolute (an experiment job's, whose ``out`` is
+    absolute) compare equal; names such as ``bundled`` or ``procedural`` stay as they are."""
+    def resolved(value: object) -> object:
+        if isinstance(value, list):
+            return [resolved(v) for v in value]
+        if isinstance(value, str) and ("/" in value or value.endswith(".pt")):
+            return str(Path(value).resolve())
+        return value
+
+    return {k: resolved(v) if k in keys else
+            paths_resolved(v, keys) if isinstance(v, dict) else v for k, v in values.items()}
+
+
 def check_same_settings(out: Path, stored: dict, current: dict,
-                        may_change: frozenset[str], model_class: type | None = None) -> None:
+                        may_change: frozenset[str], model_class: type | None = None,
+                        paths: frozenset[str] = frozenset()) -> None:
     """ConfigError naming the settings that differ from the run's manifest, apart from
-    ``may_change``. With ``model_class``, options the run predates count as their defaults."""
-    stored = with_current_defaults(stored, model_class)
+    ``may_change``. With ``model_class``, options the run predates count as their defaults;
+    the settings in ``paths`` are compared as resolved paths (:func:`paths_resolved`)."""
+    stored = paths_resolved(with_current_defaults(stored, model_class), paths)
+    current = paths_resolved(current, paths)
     changed = sorted(k for k in stored.keys() | current.keys()
                      if k not in may_change and stored.get(k) != current.get(k))
     if changed:

@@ -35,7 +35,7 @@ from feraug.finite import ensure_finite_losses, ensure_finite_weights
 from feraug.io import refuse_output_inside
 from feraug.models.checkpoint import read_checkpoint, save_checkpoint
 from feraug.progress import progress_bar
-from feraug.resume import check_same_settings
+from feraug.resume import CLASSIFIER_PATHS, check_same_settings
 from feraug.tensorboard import FOLDER as TENSORBOARD
 from feraug.tensorboard import Board
 
@@ -182,7 +182,7 @@ def _check_same_run(out: Path, manifest: dict, config: TrainConfig,
     """Refuse to continue the run of ``manifest`` unless it has this very config and data
     (only :data:`RESUMABLE_CHANGES` may differ)."""
     check_same_settings(out, manifest.get("config") or {}, config.model_dump(mode="json"),
-                        RESUMABLE_CHANGES, model_class=TrainConfig)
+                        RESUMABLE_CHANGES, model_class=TrainConfig, paths=CLASSIFIER_PATHS)
     if manifest.get("data_fingerprint") not in (None, data_fingerprint):
         raise DataError(f"{config.data}: the data differ from those of the run in {out}")
 

@@ -48,7 +48,7 @@ from feraug.gan.grids import grid_material, sample_grid
 from feraug.gan.meta import GeneratorMeta
 from feraug.io import atomic_torch_save, atomic_write_bytes, png_bytes
 from feraug.progress import progress_bar
-from feraug.resume import check_same_settings
+from feraug.resume import GENERATOR_PATHS, check_same_settings
 from feraug.tensorboard import FOLDER as TENSORBOARD
 from feraug.tensorboard import Board
 
@@ -110,7 +110,7 @@ def _check_restart(out: Path, model: GeneratorModel, manifest: dict, start: Star
                               f"{model.name} run; refusing to restart into it")
     check_same_settings(out, manifest.get("config") or {},
                         model.config.model_dump(mode="json"), RESUMABLE_CHANGES,
-                        model_class=type(model.config))
+                        model_class=type(model.config), paths=GENERATOR_PATHS)
 
 
 def _resume(model: GeneratorModel, ckpt: Path, samplers: list[IndexStream],

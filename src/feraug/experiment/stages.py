@@ -44,16 +44,16 @@ def generator_status(cfg: ExperimentConfig, spec: GeneratorSpec) -> str:
         return "partial" if (folder / "manifest.json").is_file() else "todo"
     from feraug.gan import get_generator_class
     from feraug.gan.base import build_config, read_generator_checkpoint
-    from feraug.resume import with_current_defaults
+    from feraug.resume import GENERATOR_PATHS, paths_resolved, with_current_defaults
 
     state = read_generator_checkpoint(ckpt)
     config_class = get_generator_class(spec.model or "").config_class
     wanted = build_config(config_class, resolved_generator_config(cfg, spec.config),
                           f"generator {spec.name!r}").model_dump(mode="json")
     # options added since the run was made count as their defaults (how it behaved)
-    stored = _paths_resolved(config_class.same_run_settings(
-        with_current_defaults(state["config"], config_class)))
-    wanted = _paths_resolved(config_class.same_run_settings(wanted))
+    stored = paths_resolved(config_class.same_run_settings(
+        with_current_defaults(state["config"], config_class)), GENERATOR_PATHS)
+    wanted = paths_resolved(config_class.same_run_settings(wanted), GENERATOR_PATHS)
     if state["name"] != spec.model or stored != wanted:
         changed = sorted(k for k in wanted.keys() | stored.keys()
                          if wanted.get(k) != stored.get(k))
@@ -62,25 +62,6 @@ def generator_status(cfg: ExperimentConfig, spec: GeneratorSpec) -> str:
                           "choose a new `out` or delete that folder")
     _check_same_guide(ckpt, state.get("meta") or {}, wanted)
     return "done" if int(state["model"]["step"]) >= int(state["config"]["steps"]) else "partial"
-
-
-#: Generator settings that name files: the same file under a relative or an absolute path
-#: (a runner's config or a job's, whose ``out`` is absolute) is the same setting.
-_PATH_SETTINGS = frozenset({"guide", "translator_from"})
-
-
-def _paths_resolved(config: dict) -> dict:
-    """``config`` with the files named in :data:`_PATH_SETTINGS` (at any depth) as absolute
-    paths; names such as ``bundled`` stay as they are."""
-    def resolved(value: object) -> object:
-        if isinstance(value, list):
-            return [resolved(v) for v in value]
-        if isinstance(value, str) and ("/" in value or value.endswith(".pt")):
-            return str(Path(value).resolve())
-        return value
-
-    return {k: resolved(v) if k in _PATH_SETTINGS else
-            _paths_resolved(v) if isinstance(v, dict) else v for k, v in config.items()}
 
 
 def _check_same_guide(ckpt: Path, meta: dict, config: dict) -> None:
