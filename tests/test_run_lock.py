@@ -211,6 +211,7 @@ def test_runs_that_need_the_stages_wait_for_their_job_the_others_run_beside_it(
         < order.index(next(x for x in order if "gan seed 0" in x))
     finished = [line.split("]")[0] for line in lines if line.startswith("[")]
     assert finished == ["[1/4", "[2/4", "[3/4", "[4/4"]  # the stages job is not a run
+    assert any("2 of them wait for the stages job" in line for line in lines)
 
 
 def test_a_failed_stages_job_stops_the_runs_that_wait_for_it(

@@ -33,7 +33,7 @@ experiment_app = typer.Typer(
 
 
 def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict,
-               executor: str = "sequential") -> None:
+               executor: str = "sequential", max_parallel: int = 1) -> None:
     stages = [r for r in rows if r["stage"] != "arm"]
     rows = [r for r in rows if r["stage"] == "arm"]
     for r in stages:
@@ -42,7 +42,7 @@ def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict,
                                    "generator": "reused checkpoint"}.get(r["stage"], ""))
         typer.echo(f"  {r['stage']:<9} {r['name']:<26} {what:<24} {r['status']:<8} "
                    f"{r['run_dir']}")
-    _echo_job_layout(stages, rows, executor)
+    _echo_job_layout(stages, rows, executor, max_parallel)
     typer.echo(f"{len(rows)} run(s) into {out} (baseline: {baseline})")
     typer.echo("shared: " + (", ".join(f"{k}={v}" for k, v in base.items()) or "defaults"))
     width = max((len(r["arm"]) for r in rows), default=0)
@@ -69,14 +69,16 @@ def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict,
                                           if len(known) < len(left) else ""))
 
 
-def _echo_job_layout(stages: list[dict], runs: list[dict], executor: str) -> None:
+def _echo_job_layout(stages: list[dict], runs: list[dict], executor: str,
+                     max_parallel: int) -> None:
     """With a job executor and stages left: which runs train beside the stages job."""
     if executor == "sequential" or all(r["status"] in ("done", "reused") for r in stages):
         return
     left = [r for r in runs if r["status"] != "done"]
     after = sum(bool(r.get("needs_stages")) for r in left)
+    beside = "beside it" if max_parallel > 1 else "after it (max_parallel 1)"
     typer.echo(f"as {executor} jobs: the stages first, as one job; {len(left) - after} run(s) "
-               f"beside it (real faces only), {after} once it has finished")
+               f"{beside} (real faces only), {after} once it has finished")
 
 
 def _echo_summary(summary: dict) -> None:
@@ -132,7 +134,8 @@ def run(
                                    "seeds": cfg.seeds, "base": cfg.base, "runs": rows,
                                    "problems": problems}, indent=2))
         else:
-            _echo_plan(rows, cfg.out, cfg.baseline, cfg.base, cfg.executor.kind)
+            _echo_plan(rows, cfg.out, cfg.baseline, cfg.base, cfg.executor.kind,
+                       cfg.executor.max_parallel)
         if problems:
             raise DataError("; ".join(problems))
         return

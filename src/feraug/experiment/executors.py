@@ -224,4 +224,10 @@ def _drive(executors: tuple, values: dict, waiting: list, running: list, total: 
                     None if expected.get((a, s)) is None else
                     max(0.0, expected[(a, s)] - (now - submitted[str(j.job_id)]))
                     for a, s, j in runs_running]  # a running job has part of its time behind it
-                log(runs_left_text(left, durations, max_parallel))
+                # while the stages job holds a slot, the runs have one fewer; the runs it
+                # holds back cannot start before it ends, whose time is not known
+                stages_on = STAGES in waiting or any(r[:2] == STAGES for r in running)
+                slots = max(1, max_parallel - stages_on)
+                log(runs_left_text(left, durations, slots) + (
+                    f"; {len(blocked)} of them wait for the stages job, whose time is not "
+                    "counted" if blocked else ""))

@@ -345,9 +345,10 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
         after = frozenset(r for r in pending if needs_stages(cfg, r[0])) if stages_left \
             else None
         log(f"{total - len(pending)} run(s) finished earlier; {len(pending)} to run as "
-            f"{cfg.executor.kind} jobs" + (f", {len(after)} of them after the stages job "
-                                           "(the others beside it)" if after is not None
-                                           else ""))
+            f"{cfg.executor.kind} jobs" + (
+                f", {len(after)} of them after the stages job (the others "
+                f"{'beside' if cfg.executor.max_parallel > 1 else 'after'} it)"
+                if after is not None else ""))
         run_as_jobs(cfg, pending, log, expected=_expected_by_run(cfg), after_stages=after)
     summary = finish(cfg, real, log=log)
     summary["seconds"] = round(time.perf_counter() - t0, 1)

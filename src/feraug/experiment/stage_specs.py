@@ -179,7 +179,8 @@ class ExecutorSpec(BaseModel):
     stages_timeout_min: int = Field(1440, ge=1, description="wall-clock limit of the job "
                                     "that trains the generators and other stages (a job "
                                     "stopped by it resumes them when the experiment is run "
-                                    "again)")
+                                    "again); on SLURM it must fit the partition's time "
+                                    "limit, or the job never starts")
     cpus_per_task: int = Field(2, ge=1)
     gpus_per_node: int = Field(0, ge=0)
     slurm_partition: str | None = None
