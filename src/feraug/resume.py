@@ -57,11 +57,13 @@ GENERATOR_PATHS = frozenset({"guide", "translator_from"})
 def paths_resolved(values: dict, keys: frozenset[str]) -> dict:
     """``values`` with the paths under ``keys`` (at any depth) made absolute, so that a setting
     written relative (a runner's config) and absolute (an experiment job's, whose ``out`` is
-    absolute) compare equal; names such as ``bundled`` or ``procedural`` stay as they are."""
+    absolute) compare equal; names such as ``bundled`` or ``procedural`` (no separator, not
+    a ``.pt`` file, nothing of that name here) stay as they are."""
     def resolved(value: object) -> object:
         if isinstance(value, list):
             return [resolved(v) for v in value]
-        if isinstance(value, str) and ("/" in value or value.endswith(".pt")):
+        if isinstance(value, str) and ("/" in value or value.endswith(".pt")
+                                       or Path(value).exists()):
             return str(Path(value).resolve())
         return value
 

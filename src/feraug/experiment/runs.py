@@ -20,14 +20,13 @@ from feraug.engine.run_folder import JsonLines
 from feraug.errors import CheckpointError, ConfigError, FeraugError
 from feraug.io import write_json
 from feraug.models.checkpoint import LoadedClassifier, load_classifier
+from feraug.resume import CLASSIFIER_PATHS, paths_resolved, with_current_defaults
 
 Log = Callable[[str], None]
 #: The test record, written last: a folder holding it is a finished run.
 RECORD = Path("test") / "metrics.json"
 #: TrainConfig keys that may differ between a stored run and this config (labels only).
 _IGNORED_KEYS = ("out", "data")
-#: TrainConfig keys holding paths, compared after resolving them.
-_PATH_KEYS = ("init", "synthetic", "extra_train", "pretrained_weights")
 #: ``annotate(metrics, fit result, training seconds, loaded best checkpoint)`` -> the record.
 Annotate = Callable[[dict, FitResult, float, LoadedClassifier], dict]
 
@@ -40,14 +39,9 @@ def run_status(folder: Path) -> str:
 
 
 def _comparable(config: dict) -> dict:
+    """``config`` without its label keys, its paths resolved (:data:`CLASSIFIER_PATHS`)."""
     values = {k: v for k, v in json.loads(json.dumps(config)).items() if k not in _IGNORED_KEYS}
-    for key in _PATH_KEYS:
-        v = values.get(key)
-        if isinstance(v, str):
-            values[key] = str(Path(v).resolve())
-        elif isinstance(v, list):
-            values[key] = [str(Path(x).resolve()) for x in v]
-    return values
+    return paths_resolved(values, CLASSIFIER_PATHS)
 
 
 def check_run_config(folder: Path, expected: dict) -> None:
@@ -56,8 +50,6 @@ def check_run_config(folder: Path, expected: dict) -> None:
         stored = json.loads((folder / "manifest.json").read_text()).get("config", {})
     except (OSError, json.JSONDecodeError):
         raise FeraugError(f"{folder}: run folder has no readable manifest.json") from None
-    from feraug.resume import with_current_defaults
-
     old = _comparable(with_current_defaults(stored, TrainConfig))
     new = _comparable(expected)
     # Keys missing from the stored config are options added by a later feraug (e.g.
