@@ -72,7 +72,9 @@ def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict,
 def _echo_job_layout(stages: list[dict], runs: list[dict], executor: str,
                      max_parallel: int) -> None:
     """With a job executor and stages left: which runs train beside the stages job."""
-    if executor == "sequential" or all(r["status"] in ("done", "reused") for r in stages):
+    from feraug.experiment.runner import stages_left
+
+    if executor == "sequential" or not stages_left(stages):
         return
     left = [r for r in runs if r["status"] != "done"]
     after = sum(bool(r.get("needs_stages")) for r in left)

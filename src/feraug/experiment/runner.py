@@ -101,6 +101,15 @@ def _stage_rows(cfg: ExperimentConfig) -> list[dict]:
     return rows
 
 
+#: Stage statuses that leave nothing to do.
+FINISHED = ("done", "reused")
+
+
+def stages_left(rows: list[dict]) -> bool:
+    """Whether any stage row of :func:`plan` (or :func:`_stage_rows`) still has work."""
+    return any(r["stage"] != "arm" and r["status"] not in FINISHED for r in rows)
+
+
 def run_all_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log = _quiet) -> None:
     """Helper classifiers, generators, synthetic sets, the judge and its scores, in this
     order (each skipped when done, resumed when started)."""
@@ -301,10 +310,9 @@ def run_experiment(cfg: ExperimentConfig, log: Log = _quiet) -> dict:
 
 def _work_left(rows: list[dict]) -> str:
     """One line: how many stages and runs are done and how many are left."""
-    finished = ("done", "reused")
     stages = [r for r in rows if r["stage"] != "arm"]
     runs = [r for r in rows if r["stage"] == "arm"]
-    left = [r for r in stages if r["status"] not in finished]
+    left = [r for r in stages if r["status"] not in FINISHED]
     text = (f"done: {len(stages) - len(left)} of {len(stages)} stage(s), "
             f"{sum(r['status'] == 'done' for r in runs)} of {len(runs)} run(s)")
     if left:
@@ -341,9 +349,8 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
         from feraug.experiment.executors import run_as_jobs
 
         pending = [(a, s) for a, s in cfg.schedule() if run_status(run_dir(out, a, s)) != "done"]
-        stages_left = any(r["status"] not in ("done", "reused") for r in _stage_rows(cfg))
-        after = frozenset(r for r in pending if needs_stages(cfg, r[0])) if stages_left \
-            else None
+        after = frozenset(r for r in pending if needs_stages(cfg, r[0])) \
+            if stages_left(_stage_rows(cfg)) else None
         log(f"{total - len(pending)} run(s) finished earlier; {len(pending)} to run as "
             f"{cfg.executor.kind} jobs" + (
                 f", {len(after)} of them after the stages job (the others "
