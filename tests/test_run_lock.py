@@ -118,20 +118,28 @@ class _Executor:
         return job
 
 
-@pytest.mark.parametrize("stop", [RuntimeError("CUDA out of memory"), KeyboardInterrupt()],
-                         ids=["a-job-fails", "ctrl-c"])
-def test_the_runner_cancels_its_jobs_when_it_stops_early(monkeypatch: pytest.MonkeyPatch,
-                                                         stop: BaseException) -> None:
+def _fake_jobs(monkeypatch: pytest.MonkeyPatch, fake: object, max_parallel: int):  # noqa: ANN202
+    """The executors module submitting to ``fake``, polling without pause, and a job
+    config with ``max_parallel``."""
     from feraug.experiment import executors
     from feraug.experiment.config import parse_experiment_config
 
     cfg = parse_experiment_config({"data": {"path": "unused"}, "arms": [{"name": "real"}],
                                    "seeds": [0, 1, 2],
-                                   "executor": {"kind": "submitit-local", "max_parallel": 3}},
+                                   "executor": {"kind": "submitit-local",
+                                                "max_parallel": max_parallel}},
                                   source="test")
-    fake = _Executor([None, stop, None])  # jobs 0 and 2 still train when job 1 stops things
-    monkeypatch.setattr(executors, "_executor", lambda cfg: fake)
+    monkeypatch.setattr(executors, "_executor", lambda cfg, stages=False: fake)
     monkeypatch.setattr(executors, "POLL_SECONDS", 0.0)
+    return executors, cfg
+
+
+@pytest.mark.parametrize("stop", [RuntimeError("CUDA out of memory"), KeyboardInterrupt()],
+                         ids=["a-job-fails", "ctrl-c"])
+def test_the_runner_cancels_its_jobs_when_it_stops_early(monkeypatch: pytest.MonkeyPatch,
+                                                         stop: BaseException) -> None:
+    fake = _Executor([None, stop, None])  # jobs 0 and 2 still train when job 1 stops things
+    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=3)
     lines: list[str] = []
     expected = FeraugError if isinstance(stop, Exception) else KeyboardInterrupt
     with pytest.raises(expected):
@@ -144,16 +152,8 @@ def test_the_runner_cancels_its_jobs_when_it_stops_early(monkeypatch: pytest.Mon
 
 def test_finished_jobs_report_what_is_left_and_about_how_long(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from feraug.experiment import executors
-    from feraug.experiment.config import parse_experiment_config
-
-    cfg = parse_experiment_config({"data": {"path": "unused"}, "arms": [{"name": "real"}],
-                                   "seeds": [0, 1, 2],
-                                   "executor": {"kind": "submitit-local", "max_parallel": 2}},
-                                  source="test")
     fake = _Executor([{"accuracy": 0.5}] * 3)
-    monkeypatch.setattr(executors, "_executor", lambda cfg: fake)
-    monkeypatch.setattr(executors, "POLL_SECONDS", 0.0)
+    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=2)
     lines: list[str] = []
     executors.run_as_jobs(cfg, [("real", 0), ("real", 1), ("real", 2)], lines.append)
     finished = [line for line in lines if line.startswith("[")]
@@ -190,16 +190,8 @@ class _Recorder:
 
 def test_runs_that_need_the_stages_wait_for_their_job_the_others_run_beside_it(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from feraug.experiment import executors
-    from feraug.experiment.config import parse_experiment_config
-
-    cfg = parse_experiment_config({"data": {"path": "unused"}, "arms": [{"name": "real"}],
-                                   "seeds": [0, 1, 2],
-                                   "executor": {"kind": "submitit-local", "max_parallel": 2}},
-                                  source="test")
     fake = _Recorder({"run_stages_job": 5})  # the stages outlast two real-data runs
-    monkeypatch.setattr(executors, "_executor", lambda cfg, stages=False: fake)
-    monkeypatch.setattr(executors, "POLL_SECONDS", 0.0)
+    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=2)
     lines: list[str] = []
     runs = [("real", 0), ("gan", 0), ("real", 1), ("gan", 1)]
     executors.run_as_jobs(cfg, runs, lines.append,
@@ -216,15 +208,8 @@ def test_runs_that_need_the_stages_wait_for_their_job_the_others_run_beside_it(
 
 def test_a_failed_stages_job_stops_the_runs_that_wait_for_it(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from feraug.experiment import executors
-    from feraug.experiment.config import parse_experiment_config
-
-    cfg = parse_experiment_config({"data": {"path": "unused"}, "arms": [{"name": "real"}],
-                                   "seeds": [0], "executor": {"kind": "submitit-local"}},
-                                  source="test")
     fake = _Executor([RuntimeError("generator diverged")])
-    monkeypatch.setattr(executors, "_executor", lambda cfg, stages=False: fake)
-    monkeypatch.setattr(executors, "POLL_SECONDS", 0.0)
+    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=2)
     with pytest.raises(FeraugError, match=r"the stages: job 0 failed \(generator diverged\)"):
         executors.run_as_jobs(cfg, [("gan", 0)], print, after_stages=frozenset({("gan", 0)}))
     assert fake.submitted == 1  # the waiting run never started
