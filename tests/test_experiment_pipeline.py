@@ -392,7 +392,7 @@ def test_a_finished_helper_classifier_on_other_data_is_not_reused(tmp_path: Path
     assert lines == ["classifier guide: finished earlier"]
 
 
-def test_dry_run_says_which_runs_train_beside_the_stages_job(tmp_path: Path) -> None:
+def test_dry_run_says_how_many_stage_jobs_and_which_runs_wait(tmp_path: Path) -> None:
     from experiment_helpers import cli_app
     from typer.testing import CliRunner
 
@@ -400,7 +400,8 @@ def test_dry_run_says_which_runs_train_beside_the_stages_job(tmp_path: Path) -> 
     args = ["experiment", "run", str(smoke), "--out", str(tmp_path / "x"), "--dry-run"]
     jobs = CliRunner().invoke(cli_app(), [*args, "--executor", "submitit-local"])
     assert jobs.exit_code == 0, jobs.output
-    assert "the stages first, as one job; 2 run(s) beside it (real faces only), 2 once it " \
-        "has finished" in jobs.stdout
+    assert "as submitit-local jobs, 2 at a time: 4 stage job(s), each once the stages it " \
+        "needs are done; 2 run(s) need no unfinished stage, 2 wait for the stages they " \
+        "need" in jobs.stdout
     sequential = CliRunner().invoke(cli_app(), args)
-    assert "as one job" not in sequential.stdout
+    assert "stage job(s)" not in sequential.stdout

@@ -1,7 +1,7 @@
 """One trainer per run folder: a second process training into a folder that another process
 trains into gets one error line; a holder that dies, however it dies, frees the folder; the
-experiment runner cancels its jobs when it stops early, and holds back the runs that need the
-stages job until it has finished."""
+experiment runner cancels its jobs when it stops early, and starts each stage and run once the
+stages it needs have finished."""
 
 from __future__ import annotations
 
@@ -118,14 +118,31 @@ class _Executor:
         return job
 
 
-def _fake_jobs(monkeypatch: pytest.MonkeyPatch, fake: object, max_parallel: int):  # noqa: ANN202
+#: An experiment with stages: a guide, a guided and an unguided generator, a set from each,
+#: a judge scoring both, and arms on real faces, on each set, and matched to one in steps.
+STAGED = {
+    "classifiers": [{"name": "guide"}],
+    "generators": [{"name": "g1", "model": "stargan", "config": {"guide": "classifier:guide"}},
+                   {"name": "g2", "model": "stargan"}],
+    "synthetic": [{"name": "s1", "generator": "g1"},
+                  {"name": "s2", "generator": "g2",
+                   "plan": {"filter_model": "classifier:guide"}}],
+    "judge": {},
+    "arms": [{"name": "real"}, {"name": "gan1", "synthetic": ["s1"]},
+             {"name": "gan2", "synthetic": ["s2"]}, {"name": "long", "match_steps": "gan1"}],
+    "base": {"scheduler": "cosine"}, "seeds": [0]}
+
+
+def _fake_jobs(monkeypatch: pytest.MonkeyPatch, fake: object, max_parallel: int,  # noqa: ANN202
+               values: dict | None = None):
     """The executors module submitting to ``fake``, polling without pause, and a job
-    config with ``max_parallel``."""
+    config with ``max_parallel`` (and ``values``, else one arm and three seeds)."""
     from feraug.experiment import executors
     from feraug.experiment.config import parse_experiment_config
 
-    cfg = parse_experiment_config({"data": {"path": "unused"}, "arms": [{"name": "real"}],
-                                   "seeds": [0, 1, 2],
+    cfg = parse_experiment_config({"data": {"path": "unused"}, "out": "runs/x",
+                                   **(values or {"arms": [{"name": "real"}],
+                                                 "seeds": [0, 1, 2]}),
                                    "executor": {"kind": "submitit-local",
                                                 "max_parallel": max_parallel}},
                                   source="test")
@@ -181,38 +198,51 @@ class _Recorder:
         self.polls, self.jobs = polls, []
 
     def submit(self, fn, *args) -> _SlowJob:  # noqa: ANN001
-        name = fn.__name__ if fn.__name__ == "run_stages_job" else f"{args[1]}{args[2]}"
-        outcome = "stages done" if name == "run_stages_job" else {"accuracy": 0.5}
+        stage = fn.__name__ == "run_stage_job"
+        name = f"{args[1]} {args[2]}" if stage else f"{args[1]}{args[2]}"
+        outcome = f"{name} done" if stage else {"accuracy": 0.5}
         job = _SlowJob(str(len(self.jobs)), outcome, self.polls.get(name, 0))
         self.jobs.append(name)
         return job
 
 
-def test_runs_that_need_the_stages_wait_for_their_job_the_others_run_beside_it(
+def test_each_stage_and_run_starts_once_the_stages_it_needs_are_done(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = _Recorder({"run_stages_job": 5})  # the stages outlast two real-data runs
-    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=2)
+    from feraug.experiment.stage_graph import stages
+
+    fake = _Recorder({"classifier guide": 2, "generator g1": 8, "generator g2": 1})
+    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=2, values=STAGED)
     lines: list[str] = []
-    runs = [("real", 0), ("gan", 0), ("real", 1), ("gan", 1)]
-    executors.run_as_jobs(cfg, runs, lines.append,
-                          after_stages=frozenset({("gan", 0), ("gan", 1)}))
-    assert fake.jobs == ["run_stages_job", "real0", "real1", "gan0", "gan1"]
-    assert "submitted the stages (job 0; its progress: jobs/0.out)" in lines
-    order = [line for line in lines if line.startswith(("submitted", "stages done"))]
-    assert order.index(next(x for x in order if x.startswith("stages done"))) \
-        < order.index(next(x for x in order if "gan seed 0" in x))
+    executors.run_as_jobs(cfg, cfg.schedule(), lines.append, stages=stages(cfg))
+    # g2 needs nothing, so it trains beside the guide; real faces fill the slot g1 leaves;
+    # the judge and the scores, which no run needs, take the slots no run can use
+    assert fake.jobs == ["classifier guide", "generator g2", "real0", "generator g1",
+                         "synthetic s2", "gan20", "judge judge", "score g2", "synthetic s1",
+                         "score g1", "gan10", "long0"]
+    submitted = [line for line in lines if line.startswith("submitted")]
+    assert "submitted generator g1 (job 3; its progress: jobs/3.out)" in submitted
+    done = [line.split(" (job")[0] for line in lines if " done (job" in line]
+    assert done[0] == "generator g2 done" and done[-1] == "score g1 done"
+    assert any(line.startswith("score g1 done") and "every stage is done" in line
+               for line in lines)
     finished = [line.split("]")[0] for line in lines if line.startswith("[")]
-    assert finished == ["[1/4", "[2/4", "[3/4", "[4/4"]  # the stages job is not a run
-    assert any("2 of them wait for the stages job" in line for line in lines)
+    assert finished == ["[1/4", "[2/4", "[3/4", "[4/4"]  # stages are not runs
+    assert any("2 of them wait for stages" in line for line in lines)
 
 
-def test_a_failed_stages_job_stops_the_runs_that_wait_for_it(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_stage_job_stops_what_waits_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from feraug.experiment.stage_graph import Stage
+
     fake = _Executor([RuntimeError("generator diverged")])
-    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=2)
-    with pytest.raises(FeraugError, match=r"the stages: job 0 failed \(generator diverged\)"):
-        executors.run_as_jobs(cfg, [("gan", 0)], print, after_stages=frozenset({("gan", 0)}))
-    assert fake.submitted == 1  # the waiting run never started
+    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=2, values={
+        **STAGED, "classifiers": [], "judge": None,
+        "generators": [{"name": "g1", "model": "stargan"}],
+        "synthetic": [{"name": "s1", "generator": "g1"}],
+        "arms": [{"name": "gan1", "synthetic": ["s1"]}]})
+    with pytest.raises(FeraugError, match=r"generator g1: job 0 failed \(generator diverged\)"):
+        executors.run_as_jobs(cfg, [("gan1", 0)], print,
+                              stages=[Stage("generator", "g1"), Stage("synthetic", "s1")])
+    assert fake.submitted == 1  # neither the set nor the run that need it started
 
 
 def test_a_failed_job_is_named_by_its_exception_line() -> None:
@@ -233,21 +263,33 @@ You can check full logs with 'job.stderr(0)' and 'job.stdout(0)'or at paths:
     assert failure_reason("CUDA out of memory") == "CUDA out of memory"
 
 
-def test_which_arms_wait_for_the_stages(tmp_path: Path) -> None:
+def test_what_each_stage_and_run_needs(tmp_path: Path) -> None:
     from feraug.experiment.config import parse_experiment_config
-    from feraug.experiment.runner import needs_stages
+    from feraug.experiment.stage_graph import Stage, run_needs, stage_needs, stages
 
+    out = tmp_path / "x"
     cfg = parse_experiment_config({
-        "data": {"path": "procedural"}, "out": str(tmp_path / "x"),
-        "base": {"scheduler": "cosine"},
-        "classifiers": [{"name": "guide"}],
-        "generators": [{"name": "g", "model": "cyclegan",
-                        "config": {"source": "neutral", "target": "disgust"}}],
-        "synthetic": [{"name": "s", "generator": "g", "plan": {"mode": "balance"}}],
-        "arms": [{"name": "real"}, {"name": "gan", "synthetic": ["s"]},
-                 {"name": "matched", "match_steps": "gan"},
-                 {"name": "warm", "init": "classifier:guide"}]}, source="test")
-    assert [needs_stages(cfg, a.name) for a in cfg.arms] == [False, True, True, True]
+        **STAGED, "data": {"path": "procedural"}, "out": str(out),
+        "generators": [*STAGED["generators"],
+                       {"name": "two", "model": "twostage", "config": {
+                           "translator_from": str(out / "generators/g2/checkpoint.pt")}},
+                       {"name": "old", "checkpoint": "elsewhere/checkpoint.pt"}],
+        "synthetic": [*STAGED["synthetic"], {"name": "s3", "generator": "old"}],
+        "arms": [*STAGED["arms"], {"name": "warm", "init": "classifier:guide"},
+                 {"name": "reused", "synthetic": ["s3"]}]}, source="test")
+    guide, g1, g2 = Stage("classifier", "guide"), Stage("generator", "g1"), \
+        Stage("generator", "g2")
+    needs = {str(st): stage_needs(cfg, st) for st in stages(cfg)}
+    assert needs["classifier guide"] == set() and needs["judge"] == set()
+    assert needs["generator g1"] == {guide} and needs["generator g2"] == set()
+    assert needs["generator two"] == {g2}  # its translator is g2's checkpoint
+    assert needs["synthetic s1"] == {g1}
+    assert needs["synthetic s2"] == {g2, guide}  # filtered by the guide
+    assert needs["synthetic s3"] == set()  # a reused generator is no stage's work
+    assert needs["score g2"] == {Stage("judge", "judge"), g2, guide}
+    assert [run_needs(cfg, a.name) for a in cfg.arms] == [
+        set(), {Stage("synthetic", "s1")}, {Stage("synthetic", "s2")},
+        {Stage("synthetic", "s1")}, {guide}, {Stage("synthetic", "s3")}]
 
 
 def test_sigterm_while_waiting_becomes_a_clean_stop() -> None:

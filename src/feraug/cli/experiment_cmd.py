@@ -71,16 +71,18 @@ def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict,
 
 def _echo_job_layout(stages: list[dict], runs: list[dict], executor: str,
                      max_parallel: int) -> None:
-    """With a job executor and stages left: which runs train beside the stages job."""
-    from feraug.experiment.runner import stages_left
+    """With a job executor and stages left: how many stage jobs, and which runs wait."""
+    from feraug.experiment.runner import stages_to_do
 
-    if executor == "sequential" or not stages_left(stages):
+    to_do = stages_to_do(stages)
+    if executor == "sequential" or not to_do:
         return
     left = [r for r in runs if r["status"] != "done"]
-    after = sum(bool(r.get("needs_stages")) for r in left)
-    beside = "beside it" if max_parallel > 1 else "after it (max_parallel 1)"
-    typer.echo(f"as {executor} jobs: the stages first, as one job; {len(left) - after} run(s) "
-               f"{beside} (real faces only), {after} once it has finished")
+    waiting = sum(bool(r.get("waits_for")) for r in left)
+    typer.echo(f"as {executor} jobs, {max_parallel} at a time: {len(to_do)} stage job(s), "
+               "each once the stages it needs are done; "
+               f"{len(left) - waiting} run(s) need no unfinished stage, {waiting} wait for "
+               "the stages they need")
 
 
 def _echo_summary(summary: dict) -> None:

@@ -18,6 +18,7 @@ from feraug.classifier.config import TrainConfig
 from feraug.data.dataset import FaceDataset
 from feraug.experiment.config import REF_PREFIX, ExperimentConfig
 from feraug.experiment.runs import Log, fit_and_test
+from feraug.experiment.stage_specs import ClassifierSpec
 
 
 def train_real_classifier(tc: TrainConfig, real: FaceDataset, label: str, log: Log) -> dict:
@@ -48,12 +49,18 @@ def resolved_plan(cfg: ExperimentConfig, plan: dict[str, Any]) -> dict[str, Any]
     return {k: resolve_reference(cfg, v) if k == "filter_model" else v for k, v in plan.items()}
 
 
-def run_classifier_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
-    """Train every helper classifier (skipping finished ones), in config order; one with its
-    own ``data`` trains on that data set, loaded here."""
+def run_classifier_stage(cfg: ExperimentConfig, spec: ClassifierSpec, real: FaceDataset,
+                         log: Log) -> None:
+    """Train one helper classifier (left alone when finished); one with its own ``data``
+    trains on that data set, loaded here."""
     from feraug.experiment.data import load_real_data
 
+    faces = real if spec.data is None else load_real_data(spec.data)
+    train_real_classifier(cfg.classifier_config(spec.name), faces, f"classifier {spec.name}",
+                          log)
+
+
+def run_classifier_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
+    """Train every helper classifier (skipping finished ones), in config order."""
     for spec in cfg.classifiers:
-        faces = real if spec.data is None else load_real_data(spec.data)
-        train_real_classifier(cfg.classifier_config(spec.name), faces,
-                              f"classifier {spec.name}", log)
+        run_classifier_stage(cfg, spec, real, log)

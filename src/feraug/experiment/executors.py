@@ -4,11 +4,13 @@ arm x seed with :func:`feraug.experiment.runner.run_one` in a fresh process and 
 same run folder a sequential run writes, so results, resume and the report do not depend on
 where a run executed. Job logs go to ``<out>/jobs/``.
 
-An experiment's stages (helper classifiers, generators, synthetic sets, the judge) run as one
-job too, submitted first: on a cluster they train on a compute node, not where the runner
-waits, and the runs that need none of their outputs (real-data arms) train beside them.
-The runs that do (synthetic sets, a step count matched to such an arm, a helper classifier as
-``init``) are submitted once that job has finished.
+Each of an experiment's unfinished stages (a helper classifier, a generator, a synthetic set,
+the judge, a generator's score) is a job too, submitted once the stages it needs have
+finished (:mod:`feraug.experiment.stage_graph`): on a cluster they train on compute nodes,
+not where the runner waits; independent generators train side by side; a run starts as soon
+as the stages it needs have finished, and runs that need none (real-data arms) fill the
+slots the stages leave. When several could start, the stages some run needs go first (they
+hold up the most work), then the runs, then the stages no run needs (the judge, the scores).
 """
 
 from __future__ import annotations
@@ -17,17 +19,16 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.config import ExperimentConfig, parse_experiment_config
+from feraug.experiment.stage_graph import Run, Stage, needs, run_stage
 from feraug.progress import runs_left_text
 
 POLL_SECONDS = 1.0
-#: The waiting-list item of the job that makes the experiment's stages.
-STAGES = ("(stages)", -1)
 
 
 def failure_reason(text: str) -> str:
@@ -42,8 +43,8 @@ def failure_reason(text: str) -> str:
     return f"{name.rsplit('.', 1)[-1]}:{message}" if message else name.rsplit(".", 1)[-1]
 
 
-def _label(arm: str, seed: int) -> str:
-    return "the stages" if (arm, seed) == STAGES else f"{arm} seed {seed}"
+def _label(item: Stage | Run) -> str:
+    return str(item) if isinstance(item, Stage) else f"{item[0]} seed {item[1]}"
 
 
 def run_job(values: dict, arm: str, seed: int) -> dict:
@@ -56,16 +57,16 @@ def run_job(values: dict, arm: str, seed: int) -> dict:
     return run_one(cfg, arm, seed, load_real_data(cfg.data))
 
 
-def run_stages_job(values: dict) -> str:
-    """The experiment's stages inside a job (each skipped when done); their progress goes
+def run_stage_job(values: dict, kind: str, name: str) -> str:
+    """One stage inside a job (skipped when done, resumed when started); its progress goes
     to the job's log."""
     from feraug.experiment.data import load_real_data
-    from feraug.experiment.runner import run_all_stages
 
     cfg = parse_experiment_config(values, source="experiment job")
     _use_own_cpus(cfg)
-    run_all_stages(cfg, load_real_data(cfg.data), lambda line: print(line, flush=True))
-    return "stages done"
+    run_stage(cfg, Stage(kind, name), load_real_data(cfg.data),
+              lambda line: print(line, flush=True))
+    return f"{kind} {name} done"
 
 
 def _use_own_cpus(cfg: ExperimentConfig) -> None:
@@ -137,97 +138,134 @@ def _cancellable_children() -> Iterator[None]:
 def _cancel(running: list, log: Callable[[str], None]) -> None:
     """Cancel the jobs still running (the runner is stopping early): a job left running
     would go on training its run folder, and a rerun would meet it there."""
-    for arm, seed, job in running:
+    for item, job in running:
         try:
             if job.done():  # finished while another job's failure was being handled
                 continue
             job.cancel(check=False)
-            log(f"cancelled {_label(arm, seed)} (job {job.job_id}); a rerun resumes it")
+            log(f"cancelled {_label(item)} (job {job.job_id}); a rerun resumes it")
         except Exception as exc:  # cancelling is best effort; say which job may be left
-            log(f"could not cancel {_label(arm, seed)} (job {job.job_id}): {exc}")
+            log(f"could not cancel {_label(item)} (job {job.job_id}): {exc}")
 
 
-def run_as_jobs(cfg: ExperimentConfig, runs: list[tuple[str, int]],
-                log: Callable[[str], None],
-                expected: dict[tuple[str, int], float | None] | None = None,
-                after_stages: frozenset[tuple[str, int]] | None = None) -> None:
-    """Submit ``runs`` as jobs, at most ``executor.max_parallel`` at a time, and wait for
-    them all; a failed job is one error line naming the run and its log folder. After each
-    job, how many runs are left and about how long they take (``expected`` seconds per run
-    where known, else this call's pace). When the runner stops early (a failed job, Ctrl-C,
-    ``kill``) it cancels the jobs still running.
-
-    With ``after_stages`` (None: the stages are done), a job that makes the experiment's
-    stages goes first, and the runs named there wait until it has finished."""
+def run_as_jobs(cfg: ExperimentConfig, runs: list[Run], log: Callable[[str], None],
+                expected: dict[Run, float | None] | None = None,
+                stages: list[Stage] = ()) -> None:
+    """Submit the unfinished ``stages`` and the ``runs`` as jobs, at most
+    ``executor.max_parallel`` at a time, each once the stages it needs have finished, and
+    wait for them all; a failed job is one error line naming it and its log. After each run,
+    how many runs are left and about how long they take (``expected`` seconds per run where
+    known, else this call's pace). When the runner stops early (a failed job, Ctrl-C,
+    ``kill``) it cancels the jobs still running."""
     values = cfg.model_dump(mode="json")
     values["out"] = str(Path(cfg.out).resolve())  # a job may start in another folder
-    ex = _executor(cfg)
-    stages_ex = _executor(cfg, stages=True) if after_stages is not None else None
-    waiting = ([STAGES] if after_stages is not None else []) + list(runs)
+    executors = (_executor(cfg), _executor(cfg, stages=True) if stages else None)
+    to_do = set(stages)
+    waits = {item: needs(cfg, item) & to_do for item in [*stages, *runs]}
+    feeds = _needed_by(runs, waits)
+    order = [s for s in stages if s in feeds] + list(runs) + \
+        [s for s in stages if s not in feeds]
     running: list = []
     try:
         with _terminate_raises():
-            _drive((ex, stages_ex), values, waiting, running, len(runs),
-                   cfg.executor.max_parallel, log, expected or {}, set(after_stages or ()))
+            _drive(executors, values, order, running, waits, cfg.executor.max_parallel, log,
+                   expected or {})
     except BaseException:
         _cancel(running, log)
         raise
 
 
-def _drive(executors: tuple, values: dict, waiting: list, running: list, total: int,
-           max_parallel: int, log: Callable[[str], None],
-           expected: dict[tuple[str, int], float | None],
-           blocked: set[tuple[str, int]]) -> None:
+def _needed_by(runs: list[Run], waits: dict) -> set[Stage]:
+    """The stages the ``runs`` need, directly or through other stages."""
+    found: set[Stage] = set()
+    todo = [st for run in runs for st in waits[run]]
+    while todo:
+        stage = todo.pop()
+        if stage not in found:
+            found.add(stage)
+            todo.extend(waits[stage])
+    return found
+
+
+def _submit(executors: tuple, values: dict, item: Stage | Run):  # noqa: ANN202 (a job)
+    with _cancellable_children():
+        if isinstance(item, Stage):
+            return executors[1].submit(run_stage_job, values, item.kind, item.name)
+        return executors[0].submit(run_job, values, *item)
+
+
+def _drive(executors: tuple, values: dict, waiting: list, running: list,
+           waits: dict[Stage | Run, set[Stage]], max_parallel: int,
+           log: Callable[[str], None], expected: dict[Run, float | None]) -> None:
     """Keep up to ``max_parallel`` jobs running until ``waiting`` and ``running`` are empty
-    (both lists are changed in place, so that a caller can cancel what is left); the runs in
-    ``blocked`` wait for the stages job. ``executors``: the runs' and the stages job's.
-    After each finished run, how many are left and about how long they will take at this
-    pace."""
+    (both lists are changed in place, so that a caller can cancel what is left); an item
+    starts once the stages in ``waits[item]`` have finished, the first ready one in
+    ``waiting`` order first. ``executors``: the runs' and the stages'. After each finished
+    run, how many are left and about how long they will take at this pace."""
+    total = sum(not isinstance(w, Stage) for w in waiting)
+    finished: set[Stage] = set()
     submitted: dict[str, float] = {}
     durations: list[float] = []
     while waiting or running:
         while len(running) < max_parallel:
-            ready = next((w for w in waiting if w not in blocked), None)
+            ready = next((w for w in waiting if waits[w] <= finished), None)
             if ready is None:
                 break
             waiting.remove(ready)
-            with _cancellable_children():
-                job = executors[1].submit(run_stages_job, values) if ready == STAGES \
-                    else executors[0].submit(run_job, values, *ready)
+            job = _submit(executors, values, ready)
             submitted[str(job.job_id)] = time.monotonic()
-            running.append((*ready, job))
-            log(f"submitted {_label(*ready)} (job {job.job_id}" + (
-                f"; its progress: {job.paths.stdout})" if ready == STAGES else ")"))
+            running.append((ready, job))
+            log(f"submitted {_label(ready)} (job {job.job_id}" + (
+                f"; its progress: {job.paths.stdout})" if isinstance(ready, Stage) else ")"))
+        if not running:  # nothing can start: a stage waits for one that is not to be made
+            raise FeraugError("nothing can start: " + ", ".join(
+                f"{_label(w)} waits for {', '.join(map(str, waits[w] - finished))}"
+                for w in waiting))
         time.sleep(POLL_SECONDS)
-        for item in [r for r in running if r[2].done()]:
-            arm, seed, job = item
-            running.remove(item)
+        for entry in [r for r in running if r[1].done()]:
+            item, job = entry
+            running.remove(entry)
             try:
                 metrics = job.result()
             except Exception as exc:  # submitit re-raises the job's error with its traceback
                 reason = failure_reason(str(exc))
-                raise FeraugError(f"{_label(arm, seed)}: job {job.job_id} failed ({reason}); "
+                raise FeraugError(f"{_label(item)}: job {job.job_id} failed ({reason}); "
                                   f"its log: {job.paths.stderr}") from None
             started = submitted.pop(str(job.job_id))
-            if (arm, seed) == STAGES:
-                blocked.clear()
-                log(f"stages done (job {job.job_id}); the runs that need them can start")
+            if isinstance(item, Stage):
+                finished.add(item)
+                left = [w for w in waiting + [r[0] for r in running] if isinstance(w, Stage)]
+                log(f"{item} done (job {job.job_id}); "
+                    + (f"{len(left)} stage(s) left" if left else "every stage is done"))
                 continue
-            runs_waiting = [w for w in waiting if w != STAGES]
-            runs_running = [r for r in running if r[:2] != STAGES]
-            log(f"[{total - len(runs_waiting) - len(runs_running)}/{total}] {arm} seed "
-                f"{seed}: test accuracy {metrics['accuracy']:.4f} (job {job.job_id})")
+            log(f"[{total - _runs_in(waiting) - _runs_in(r[0] for r in running)}/{total}] "
+                f"{_label(item)}: test accuracy {metrics['accuracy']:.4f} (job {job.job_id})")
             durations.append(time.monotonic() - started)
-            if runs_waiting or runs_running:
-                now = time.monotonic()
-                left = [expected.get((a, s)) for a, s in runs_waiting] + [
-                    None if expected.get((a, s)) is None else
-                    max(0.0, expected[(a, s)] - (now - submitted[str(j.job_id)]))
-                    for a, s, j in runs_running]  # a running job has part of its time behind it
-                # while the stages job holds a slot, the runs have one fewer; the runs it
-                # holds back cannot start before it ends, whose time is not known
-                stages_on = STAGES in waiting or any(r[:2] == STAGES for r in running)
-                slots = max(1, max_parallel - stages_on)
-                log(runs_left_text(left, durations, slots) + (
-                    f"; {len(blocked)} of them wait for the stages job, whose time is not "
-                    "counted" if blocked else ""))
+            _log_runs_left(waiting, running, waits, finished, submitted, durations,
+                           max_parallel, expected, log)
+
+
+def _runs_in(items: Iterable) -> int:
+    return sum(not isinstance(item, Stage) for item in items)
+
+
+def _log_runs_left(waiting: list, running: list, waits: dict, finished: set[Stage],
+                   submitted: dict[str, float], durations: list[float], max_parallel: int,
+                   expected: dict[Run, float | None], log: Callable[[str], None]) -> None:
+    """How many runs are left and about how long they take; runs still waiting for stages
+    are counted, their stages' time is not."""
+    runs_waiting = [w for w in waiting if not isinstance(w, Stage)]
+    runs_running = [(r, j) for r, j in running if not isinstance(r, Stage)]
+    if not runs_waiting and not runs_running:
+        return
+    now = time.monotonic()
+    left = [expected.get(r) for r in runs_waiting] + [
+        None if expected.get(r) is None else
+        max(0.0, expected[r] - (now - submitted[str(j.job_id)]))
+        for r, j in runs_running]  # a running job has part of its time behind it
+    # stage jobs hold slots the runs cannot use while they train
+    stages_on = sum(isinstance(r, Stage) for r, _ in running) + \
+        any(isinstance(w, Stage) for w in waiting)
+    blocked = sum(not waits[r] <= finished for r in runs_waiting)
+    log(runs_left_text(left, durations, max(1, max_parallel - stages_on)) + (
+        f"; {blocked} of them wait for stages, whose time is not counted" if blocked else ""))

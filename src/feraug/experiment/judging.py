@@ -63,34 +63,48 @@ def train_judge(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
 
 def score_generators(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
     """Score every generator stage with the judge (skipping finished scores)."""
+    from feraug.scoring.inception import resolve_inception
+
+    pending = [g.name for g in cfg.generators if score_status(cfg, g.name) != "done"]
+    if len(pending) < len(cfg.generators):
+        log(f"scores: {len(cfg.generators) - len(pending)} finished earlier")
+    inception = resolve_inception((cfg.judge or JudgeSpec()).inception) if pending else None
+    for name in pending:
+        score_generator_stage(cfg, real, name, log, inception=inception)
+
+
+def score_generator_stage(cfg: ExperimentConfig, real: FaceDataset, generator: str, log: Log,
+                          inception: object = "resolve") -> None:
+    """Score one generator stage with the judge into ``out/scores/<generator>`` (skipped
+    when finished; an interrupted score is scored again). ``inception``: the Inception
+    network already loaded (None: none), or ``"resolve"`` to load the configured one."""
     from feraug.scoring import score_generator
     from feraug.scoring.inception import resolve_inception
 
+    if score_status(cfg, generator) == "done":
+        log(f"score {generator}: finished earlier")
+        return
     spec = cfg.judge or JudgeSpec()
-    judge = judge_checkpoint(cfg)
-    pending = [g for g in cfg.generators if score_status(cfg, g.name) != "done"]
-    if len(pending) < len(cfg.generators):
-        log(f"scores: {len(cfg.generators) - len(pending)} finished earlier")
-    inception = resolve_inception(spec.inception) if pending else None
+    if inception == "resolve":
+        inception = resolve_inception(spec.inception)
     reverse = {"model": spec.reverse_model, "epochs": spec.reverse_epochs} \
         if spec.reverse_epochs else None
-    for gen in pending:
-        folder = score_dir(cfg, gen.name)
-        marker = started_marker(cfg, "score", gen.name)
-        if folder.exists():  # a score that stopped before its JSON
-            discard_interrupted(folder, marker)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
-        filters = [resolve_reference(cfg, s.plan["filter_model"]) for s in cfg.synthetic
-                   if s.generator == gen.name and s.plan.get("filter_model")]
-        result = score_generator(generator_checkpoint(cfg, gen.name), real, judge, n=spec.n,
-                                 seed=spec.seed, inception=inception, out=folder,
-                                 split=spec.split, data_spec=cfg.data.model_dump(),
-                                 reverse=reverse, filter_models=filters)
-        marker.unlink(missing_ok=True)
-        log(f"score {gen.name}: mean agreement ratio {fmt(result['mean_agreement_ratio'], 2)}"
-            + ("" if reverse is None else ", mean reverse ratio "
-               f"{fmt(result['reverse']['mean_ratio'], 2)}"))
+    folder = score_dir(cfg, generator)
+    marker = started_marker(cfg, "score", generator)
+    if folder.exists():  # a score that stopped before its JSON
+        discard_interrupted(folder, marker)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    filters = [resolve_reference(cfg, s.plan["filter_model"]) for s in cfg.synthetic
+               if s.generator == generator and s.plan.get("filter_model")]
+    result = score_generator(generator_checkpoint(cfg, generator), real, judge_checkpoint(cfg),
+                             n=spec.n, seed=spec.seed, inception=inception, out=folder,
+                             split=spec.split, data_spec=cfg.data.model_dump(),
+                             reverse=reverse, filter_models=filters)
+    marker.unlink(missing_ok=True)
+    log(f"score {generator}: mean agreement ratio {fmt(result['mean_agreement_ratio'], 2)}"
+        + ("" if reverse is None else ", mean reverse ratio "
+           f"{fmt(result['reverse']['mean_ratio'], 2)}"))
 
 
 def run_judging(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:

@@ -33,7 +33,6 @@ from feraug.experiment.aggregate import arm_summaries, summarise, write_results
 from feraug.experiment.by_subject import subject_comparisons
 from feraug.experiment.classifiers import run_classifier_stages
 from feraug.experiment.config import (
-    REF_PREFIX,
     ExperimentConfig,
     parse_experiment_config,
     run_dir,
@@ -54,6 +53,7 @@ from feraug.experiment.runs import (
     read_record,
     run_status,
 )
+from feraug.experiment.stage_graph import Stage, run_needs
 from feraug.experiment.stages import generator_status, run_stages, synthetic_status
 from feraug.experiment.step_match import arm_train_config
 from feraug.io import prepare_output_dir
@@ -72,9 +72,10 @@ def _quiet(_: str) -> None:
 
 def plan(cfg: ExperimentConfig) -> list[dict]:
     """The work of ``cfg`` in order: generator and synthetic-set stages (``stage`` rows), then
-    the runs with their folder, status, synthetic folders and the arm's own overrides (on top
-    of ``cfg.base``)."""
-    return _stage_rows(cfg) + _arm_rows(cfg)
+    the runs with their folder, status, synthetic folders, the arm's own overrides (on top
+    of ``cfg.base``) and the unfinished stages they wait for."""
+    stage_rows = _stage_rows(cfg)
+    return stage_rows + _arm_rows(cfg, stages_to_do(stage_rows))
 
 
 def _stage_rows(cfg: ExperimentConfig) -> list[dict]:
@@ -105,11 +106,6 @@ def _stage_rows(cfg: ExperimentConfig) -> list[dict]:
 FINISHED = ("done", "reused")
 
 
-def stages_left(rows: list[dict]) -> bool:
-    """Whether any stage row of :func:`plan` (or :func:`_stage_rows`) still has work."""
-    return any(r["stage"] != "arm" and r["status"] not in FINISHED for r in rows)
-
-
 def run_all_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log = _quiet) -> None:
     """Helper classifiers, generators, synthetic sets, the judge and its scores, in this
     order (each skipped when done, resumed when started)."""
@@ -118,17 +114,15 @@ def run_all_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log = _quiet) 
     run_judging(cfg, real, log)
 
 
-def needs_stages(cfg: ExperimentConfig, arm: str) -> bool:
-    """Whether an arm's runs need a stage's output: synthetic sets, a step count matched to
-    another arm (whose sets it counts), or a helper classifier as ``init``."""
-    spec = cfg.arm(arm)
-    init = spec.train.get("init", cfg.base.get("init"))
-    return bool(spec.synthetic or spec.match_steps
-                or (isinstance(init, str) and init.startswith(REF_PREFIX)))
+def stages_to_do(rows: list[dict]) -> list[Stage]:
+    """The unfinished stages among the stage rows of :func:`plan`, in their order."""
+    return [Stage(r["stage"], r["name"]) for r in rows
+            if r["stage"] != "arm" and r["status"] not in FINISHED]
 
 
-def _arm_rows(cfg: ExperimentConfig) -> list[dict]:
-    """The arm x seed rows of :func:`plan`, each with its ``expected_seconds``."""
+def _arm_rows(cfg: ExperimentConfig, to_do: list[Stage] | None = None) -> list[dict]:
+    """The arm x seed rows of :func:`plan`, each with its ``expected_seconds`` and the
+    stages of ``to_do`` it waits for (``waits_for``, names)."""
     rows = []
     for arm, seed in cfg.runs():
         spec = cfg.arm(arm)
@@ -136,7 +130,8 @@ def _arm_rows(cfg: ExperimentConfig) -> list[dict]:
         rows.append({"stage": "arm", "arm": arm, "seed": seed, "run_dir": str(folder),
                      "status": run_status(folder), "baseline": arm == cfg.baseline,
                      "overrides": dict(spec.train), "match_steps": spec.match_steps,
-                     "needs_stages": needs_stages(cfg, arm),
+                     "waits_for": [str(st) for st in to_do or ()
+                                   if st in run_needs(cfg, arm)],
                      "synthetic": [cfg.synthetic_dir(d) for d in spec.synthetic]})
     _expected_seconds(rows)
     return rows
@@ -349,14 +344,13 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
         from feraug.experiment.executors import run_as_jobs
 
         pending = [(a, s) for a, s in cfg.schedule() if run_status(run_dir(out, a, s)) != "done"]
-        after = frozenset(r for r in pending if needs_stages(cfg, r[0])) \
-            if stages_left(_stage_rows(cfg)) else None
+        to_do = stages_to_do(_stage_rows(cfg))
+        waiting = sum(bool(run_needs(cfg, a) & set(to_do)) for a, _ in pending)
         log(f"{total - len(pending)} run(s) finished earlier; {len(pending)} to run as "
             f"{cfg.executor.kind} jobs" + (
-                f", {len(after)} of them after the stages job (the others "
-                f"{'beside' if cfg.executor.max_parallel > 1 else 'after'} it)"
-                if after is not None else ""))
-        run_as_jobs(cfg, pending, log, expected=_expected_by_run(cfg), after_stages=after)
+                f", after or beside {len(to_do)} stage job(s); {waiting} run(s) wait for the "
+                "stages they need" if to_do else ""))
+        run_as_jobs(cfg, pending, log, expected=_expected_by_run(cfg), stages=to_do)
     summary = finish(cfg, real, log=log)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     _write_manifest(cfg, real, "complete", result=summary)

@@ -167,8 +167,8 @@ class ExecutorSpec(BaseModel):
     """Where the runs of an experiment execute. ``sequential`` (default): one after another
     in this process. ``submitit-local``: as submitit jobs on this machine (separate processes,
     ``max_parallel`` at a time). ``slurm``: as SLURM jobs through submitit (the cluster's
-    partition, GPUs and CPUs below). Each run is an independent job, and so are the stages
-    (one job, before the runs that need them); finished runs are
+    partition, GPUs and CPUs below). Each run is an independent job, and so is each stage
+    (started once the stages it needs are done; runs wait only for theirs); finished runs are
     skipped and started ones resumed, whichever executor ran them."""
 
     model_config = ConfigDict(extra="forbid")
@@ -176,11 +176,12 @@ class ExecutorSpec(BaseModel):
     kind: Literal["sequential", "submitit-local", "slurm"] = "sequential"
     max_parallel: int = Field(2, ge=1, description="jobs running at the same time")
     timeout_min: int = Field(240, ge=1, description="wall-clock limit of one run's job")
-    stages_timeout_min: int = Field(1440, ge=1, description="wall-clock limit of the job "
-                                    "that trains the generators and other stages (a job "
-                                    "stopped by it resumes them when the experiment is run "
-                                    "again); on SLURM it must fit the partition's time "
-                                    "limit, or the job never starts")
+    stages_timeout_min: int = Field(1440, ge=1, description="wall-clock limit of a stage's "
+                                    "job (a generator's training, a helper classifier, a "
+                                    "synthetic set, the judge, a score; a job stopped by it "
+                                    "resumes when the experiment is run again); on SLURM "
+                                    "it must fit the partition's time limit, or the job "
+                                    "never starts")
     cpus_per_task: int = Field(2, ge=1)
     gpus_per_node: int = Field(0, ge=0)
     slurm_partition: str | None = None
