@@ -134,7 +134,7 @@ STAGED = {
 
 
 def _fake_jobs(monkeypatch: pytest.MonkeyPatch, fake: object, max_parallel: int,  # noqa: ANN202
-               values: dict | None = None):
+               values: dict | None = None, keep_going: bool = True):
     """The executors module submitting to ``fake``, polling without pause, and a job
     config with ``max_parallel`` (and ``values``, else one arm and three seeds)."""
     from feraug.experiment import executors
@@ -144,7 +144,8 @@ def _fake_jobs(monkeypatch: pytest.MonkeyPatch, fake: object, max_parallel: int,
                                    **(values or {"arms": [{"name": "real"}],
                                                  "seeds": [0, 1, 2]}),
                                    "executor": {"kind": "submitit-local",
-                                                "max_parallel": max_parallel}},
+                                                "max_parallel": max_parallel,
+                                                "keep_going": keep_going}},
                                   source="test")
     monkeypatch.setattr(executors, "_executor", lambda cfg, stages=False: fake)
     monkeypatch.setattr(executors, "POLL_SECONDS", 0.0)
@@ -156,7 +157,7 @@ def _fake_jobs(monkeypatch: pytest.MonkeyPatch, fake: object, max_parallel: int,
 def test_the_runner_cancels_its_jobs_when_it_stops_early(monkeypatch: pytest.MonkeyPatch,
                                                          stop: BaseException) -> None:
     fake = _Executor([None, stop, None])  # jobs 0 and 2 still train when job 1 stops things
-    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=3)
+    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=3, keep_going=False)
     lines: list[str] = []
     expected = FeraugError if isinstance(stop, Exception) else KeyboardInterrupt
     with pytest.raises(expected):
@@ -230,16 +231,48 @@ def test_each_stage_and_run_starts_once_the_stages_it_needs_are_done(
     assert any("2 of them wait for stages" in line for line in lines)
 
 
-def test_a_failed_stage_job_stops_what_waits_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_stage_job_stops_what_waits_for_it_and_the_rest_goes_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from feraug.experiment.stage_graph import stages
+
+    fake = _Recorder({"generator g1": 2})
+    failing = fake.submit
+
+    def submit(fn, *args):  # noqa: ANN001, ANN202
+        job = failing(fn, *args)
+        if fake.jobs[-1] in ("generator g1", "real0"):
+            job.outcome = RuntimeError(f"{fake.jobs[-1]} diverged")
+        return job
+
+    fake.submit = submit
+    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=2, values=STAGED)
+    lines: list[str] = []
+    with pytest.raises(FeraugError) as err:
+        executors.run_as_jobs(cfg, cfg.schedule(), lines.append, stages=stages(cfg))
+    # g1's set, score and the arms needing that set never start; g2's work all finishes
+    assert set(fake.jobs) == {"classifier guide", "generator g1", "generator g2",
+                              "synthetic s2", "judge judge", "score g2", "real0", "gan20"}
+    message = str(err.value)
+    assert message.startswith("2 job(s) failed: ")
+    assert "generator g1: job 2 failed (generator g1 diverged); its log: jobs/2.err" in message
+    assert "real seed 0: job 4 failed (real0 diverged)" in message
+    assert "; 4 that need(s) them did not start; finished work is kept" in message
+    assert "\n" not in message
+    assert sum(line.startswith("FAILED ") for line in lines) == 2
+    assert any(line.startswith("[1/4] gan2 seed 0") for line in lines)
+
+
+def test_without_keep_going_the_first_failure_stops_everything(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from feraug.experiment.stage_graph import Stage
 
     fake = _Executor([RuntimeError("generator diverged")])
-    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=2, values={
+    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=2, keep_going=False, values={
         **STAGED, "classifiers": [], "judge": None,
         "generators": [{"name": "g1", "model": "stargan"}],
         "synthetic": [{"name": "s1", "generator": "g1"}],
         "arms": [{"name": "gan1", "synthetic": ["s1"]}]})
-    with pytest.raises(FeraugError, match=r"generator g1: job 0 failed \(generator diverged\)"):
+    with pytest.raises(FeraugError, match=r"^generator g1: job 0 failed \(generator diverged\)"):
         executors.run_as_jobs(cfg, [("gan1", 0)], print,
                               stages=[Stage("generator", "g1"), Stage("synthetic", "s1")])
     assert fake.submitted == 1  # neither the set nor the run that need it started
@@ -273,10 +306,15 @@ def test_what_each_stage_and_run_needs(tmp_path: Path) -> None:
         "generators": [*STAGED["generators"],
                        {"name": "two", "model": "twostage", "config": {
                            "translator_from": str(out / "generators/g2/checkpoint.pt")}},
-                       {"name": "old", "checkpoint": "elsewhere/checkpoint.pt"}],
-        "synthetic": [*STAGED["synthetic"], {"name": "s3", "generator": "old"}],
+                       {"name": "old", "checkpoint": "elsewhere/checkpoint.pt"},
+                       {"name": "again", "checkpoint": str(out / "generators/g1/checkpoint.pt")}],
+        "synthetic": [*STAGED["synthetic"], {"name": "s3", "generator": "old"},
+                      {"name": "s4", "generator": "again", "plan": {
+                          "filter_model": str(out / "classifiers/guide/best.pt")}}],
         "arms": [*STAGED["arms"], {"name": "warm", "init": "classifier:guide"},
-                 {"name": "reused", "synthetic": ["s3"]}]}, source="test")
+                 {"name": "reused", "synthetic": ["s3"]},
+                 {"name": "by-path", "synthetic": [str(out / "synthetic/s2")]}]},
+        source="test")
     guide, g1, g2 = Stage("classifier", "guide"), Stage("generator", "g1"), \
         Stage("generator", "g2")
     needs = {str(st): stage_needs(cfg, st) for st in stages(cfg)}
@@ -285,11 +323,41 @@ def test_what_each_stage_and_run_needs(tmp_path: Path) -> None:
     assert needs["generator two"] == {g2}  # its translator is g2's checkpoint
     assert needs["synthetic s1"] == {g1}
     assert needs["synthetic s2"] == {g2, guide}  # filtered by the guide
-    assert needs["synthetic s3"] == set()  # a reused generator is no stage's work
+    assert needs["synthetic s3"] == set()  # a reused generator is no stage's work...
+    assert needs["synthetic s4"] == {g1, guide}  # ...unless it is one's, named by path
     assert needs["score g2"] == {Stage("judge", "judge"), g2, guide}
     assert [run_needs(cfg, a.name) for a in cfg.arms] == [
         set(), {Stage("synthetic", "s1")}, {Stage("synthetic", "s2")},
-        {Stage("synthetic", "s1")}, {guide}, {Stage("synthetic", "s3")}]
+        {Stage("synthetic", "s1")}, {guide}, {Stage("synthetic", "s3")},
+        {Stage("synthetic", "s2")}]
+
+
+def test_a_transfer_source_needs_nothing_and_a_cycle_is_refused_before_any_job(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from feraug.experiment.config import parse_experiment_config
+    from feraug.experiment.stage_graph import Stage, order_problems, stage_needs, stages
+
+    # a classifier on other data drops `init` (it is the source `base.init` names)
+    cfg = parse_experiment_config({
+        "data": {"path": "procedural"}, "out": str(tmp_path / "x"),
+        "base": {"init": "classifier:source"},
+        "classifiers": [{"name": "source", "data": {"path": "procedural", "seed": 5}}],
+        "arms": [{"name": "real"}]}, source="test")
+    assert stage_needs(cfg, Stage("classifier", "source")) == set()
+    assert order_problems(cfg) == []
+    looped = {"data": {"path": "unused"}, "out": str(tmp_path / "y"),
+              "classifiers": [{"name": "a", "train": {"init": "classifier:b"}},
+                              {"name": "b", "train": {"init": "classifier:a"}}],
+              "arms": [{"name": "real"}, {"name": "warm", "init": "classifier:a"}],
+              "seeds": [0]}
+    fake = _Executor([])
+    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=2, values=looped)
+    assert order_problems(cfg) == ["these could never start (they wait for themselves): "
+                                   "classifier a, classifier b, warm seed 0"]
+    with pytest.raises(FeraugError, match="could never start.*classifier a, classifier b, "
+                                          "warm seed 0$"):
+        executors.run_as_jobs(cfg, cfg.schedule(), print, stages=stages(cfg))
+    assert fake.submitted == 0  # refused before the real arm or anything else started
 
 
 def test_sigterm_while_waiting_becomes_a_clean_stop() -> None:

@@ -133,6 +133,10 @@ def run(
 
         rows = plan(cfg)
         problems = check_inputs(cfg)
+        if cfg.executor.kind != "sequential":
+            from feraug.experiment.stage_graph import order_problems
+
+            problems += order_problems(cfg)
         if as_json:
             typer.echo(json.dumps({"out": cfg.out, "baseline": cfg.baseline,
                                    "seeds": cfg.seeds, "base": cfg.base, "runs": rows,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.config import ExperimentConfig, parse_experiment_config
-from feraug.experiment.stage_graph import Run, Stage, needs, run_stage
+from feraug.experiment.stage_graph import Run, Stage, needs, never_ready, run_stage
 from feraug.progress import runs_left_text
 
 POLL_SECONDS = 1.0
@@ -153,26 +153,34 @@ def run_as_jobs(cfg: ExperimentConfig, runs: list[Run], log: Callable[[str], Non
                 stages: list[Stage] = ()) -> None:
     """Submit the unfinished ``stages`` and the ``runs`` as jobs, at most
     ``executor.max_parallel`` at a time, each once the stages it needs have finished, and
-    wait for them all; a failed job is one error line naming it and its log. After each run,
-    how many runs are left and about how long they take (``expected`` seconds per run where
-    known, else this call's pace). When the runner stops early (a failed job, Ctrl-C,
-    ``kill``) it cancels the jobs still running."""
+    wait for them all. After each run, how many runs are left and about how long they take
+    (``expected`` seconds per run where known, else this call's pace).
+
+    A failed job is one line naming it, why, and its log. With ``executor.keep_going`` (the
+    default) the other jobs go on, what needs the failed one never starts, and one error at
+    the end names every failure; without it the first failure stops the runner. When the
+    runner stops early (that, Ctrl-C, ``kill``) it cancels the jobs still running."""
     values = cfg.model_dump(mode="json")
     values["out"] = str(Path(cfg.out).resolve())  # a job may start in another folder
     executors = (_executor(cfg), _executor(cfg, stages=True) if stages else None)
     to_do = set(stages)
     waits = {item: needs(cfg, item) & to_do for item in [*stages, *runs]}
+    stuck = never_ready(waits)
+    if stuck:  # refused before anything starts, not hours later when all else is done
+        raise ConfigError("these could never start (they wait for themselves): "
+                          + ", ".join(map(_label, stuck)))
     feeds = _needed_by(runs, waits)
     order = [s for s in stages if s in feeds] + list(runs) + \
         [s for s in stages if s not in feeds]
-    running: list = []
+    queue = _JobQueue(executors, values, order, waits, cfg.executor.max_parallel, log,
+                      expected or {}, keep_going=cfg.executor.keep_going, feeds=feeds)
     try:
         with _terminate_raises():
-            _drive(executors, values, order, running, waits, cfg.executor.max_parallel, log,
-                   expected or {})
+            queue.drive()
     except BaseException:
-        _cancel(running, log)
+        _cancel(queue.running, log)
         raise
+    queue.raise_failures()
 
 
 def _needed_by(runs: list[Run], waits: dict) -> set[Stage]:
@@ -187,85 +195,127 @@ def _needed_by(runs: list[Run], waits: dict) -> set[Stage]:
     return found
 
 
-def _submit(executors: tuple, values: dict, item: Stage | Run):  # noqa: ANN202 (a job)
-    with _cancellable_children():
-        if isinstance(item, Stage):
-            return executors[1].submit(run_stage_job, values, item.kind, item.name)
-        return executors[0].submit(run_job, values, *item)
+class _JobQueue:
+    """Jobs waiting, running and done: ``drive`` keeps up to ``max_parallel`` running; an
+    item starts once the stages in ``waits[item]`` have finished, the first ready one in
+    ``waiting`` order first. ``executors``: the runs' and the stages'. ``running`` holds
+    ``(item, job)`` pairs, for the caller to cancel when it stops early."""
 
+    def __init__(self, executors: tuple, values: dict, waiting: list,
+                 waits: dict[Stage | Run, set[Stage]], max_parallel: int,
+                 log: Callable[[str], None], expected: dict[Run, float | None],
+                 keep_going: bool, feeds: set[Stage]) -> None:
+        self.executors, self.values, self.waiting, self.waits = executors, values, waiting, \
+            waits
+        self.max_parallel, self.log, self.expected = max_parallel, log, expected
+        self.keep_going, self.feeds = keep_going, feeds  # feeds: the stages runs need
+        self.running: list = []
+        self.finished: set[Stage] = set()
+        self.failed: list[str] = []  # one "what: why; its log" text per failed job
+        self.failed_runs = 0
+        self.submitted: dict[str, float] = {}
+        self.durations: list[float] = []
+        self.total = _runs_in(waiting)
 
-def _drive(executors: tuple, values: dict, waiting: list, running: list,
-           waits: dict[Stage | Run, set[Stage]], max_parallel: int,
-           log: Callable[[str], None], expected: dict[Run, float | None]) -> None:
-    """Keep up to ``max_parallel`` jobs running until ``waiting`` and ``running`` are empty
-    (both lists are changed in place, so that a caller can cancel what is left); an item
-    starts once the stages in ``waits[item]`` have finished, the first ready one in
-    ``waiting`` order first. ``executors``: the runs' and the stages'. After each finished
-    run, how many are left and about how long they will take at this pace."""
-    total = sum(not isinstance(w, Stage) for w in waiting)
-    finished: set[Stage] = set()
-    submitted: dict[str, float] = {}
-    durations: list[float] = []
-    while waiting or running:
-        while len(running) < max_parallel:
-            ready = next((w for w in waiting if waits[w] <= finished), None)
+    def drive(self) -> None:
+        """Submit and wait until nothing is waiting or running, or nothing left can start
+        (it waits for a stage that failed)."""
+        while self.waiting or self.running:
+            self._start_ready()
+            if not self.running:
+                self._stop_blocked()
+                return
+            time.sleep(POLL_SECONDS)
+            for entry in [r for r in self.running if r[1].done()]:
+                self.running.remove(entry)
+                self._collect(*entry)
+
+    def _start_ready(self) -> None:
+        while len(self.running) < self.max_parallel:
+            ready = next((w for w in self.waiting if self.waits[w] <= self.finished), None)
             if ready is None:
-                break
-            waiting.remove(ready)
-            job = _submit(executors, values, ready)
-            submitted[str(job.job_id)] = time.monotonic()
-            running.append((ready, job))
-            log(f"submitted {_label(ready)} (job {job.job_id}" + (
+                return
+            self.waiting.remove(ready)
+            job = _submit(self.executors, self.values, ready)
+            self.submitted[str(job.job_id)] = time.monotonic()
+            self.running.append((ready, job))
+            self.log(f"submitted {_label(ready)} (job {job.job_id}" + (
                 f"; its progress: {job.paths.stdout})" if isinstance(ready, Stage) else ")"))
-        if not running:  # nothing can start: a stage waits for one that is not to be made
+
+    def _stop_blocked(self) -> None:
+        """Nothing runs and nothing waiting can start: it waits for failed stages (said
+        once at the end; without failures :func:`never_ready` has refused it before)."""
+        if not self.failed:
             raise FeraugError("nothing can start: " + ", ".join(
-                f"{_label(w)} waits for {', '.join(map(str, waits[w] - finished))}"
-                for w in waiting))
-        time.sleep(POLL_SECONDS)
-        for entry in [r for r in running if r[1].done()]:
-            item, job = entry
-            running.remove(entry)
-            try:
-                metrics = job.result()
-            except Exception as exc:  # submitit re-raises the job's error with its traceback
-                reason = failure_reason(str(exc))
-                raise FeraugError(f"{_label(item)}: job {job.job_id} failed ({reason}); "
-                                  f"its log: {job.paths.stderr}") from None
-            started = submitted.pop(str(job.job_id))
-            if isinstance(item, Stage):
-                finished.add(item)
-                left = [w for w in waiting + [r[0] for r in running] if isinstance(w, Stage)]
-                log(f"{item} done (job {job.job_id}); "
-                    + (f"{len(left)} stage(s) left" if left else "every stage is done"))
-                continue
-            log(f"[{total - _runs_in(waiting) - _runs_in(r[0] for r in running)}/{total}] "
-                f"{_label(item)}: test accuracy {metrics['accuracy']:.4f} (job {job.job_id})")
-            durations.append(time.monotonic() - started)
-            _log_runs_left(waiting, running, waits, finished, submitted, durations,
-                           max_parallel, expected, log)
+                f"{_label(w)} waits for {', '.join(map(str, self.waits[w] - self.finished))}"
+                for w in self.waiting))
+
+    def _collect(self, item: Stage | Run, job: object) -> None:
+        started = self.submitted.pop(str(job.job_id))
+        try:
+            metrics = job.result()
+        except Exception as exc:  # submitit re-raises the job's error with its traceback
+            text = f"{_label(item)}: job {job.job_id} failed ({failure_reason(str(exc))}); " \
+                f"its log: {job.paths.stderr}"
+            if not self.keep_going:
+                raise FeraugError(text) from None
+            self.failed.append(text)
+            self.failed_runs += not isinstance(item, Stage)
+            self.log(f"FAILED {text}; the other jobs go on" + (
+                "; what needs it will not start" if isinstance(item, Stage) else ""))
+            return
+        if isinstance(item, Stage):
+            self.finished.add(item)
+            left = [w for w in self.waiting + [r[0] for r in self.running]
+                    if isinstance(w, Stage)]
+            self.log(f"{item} done (job {job.job_id}); "
+                     + (f"{len(left)} stage(s) left" if left else "every stage is done"))
+            return
+        done = self.total - _runs_in(self.waiting) - _runs_in(r[0] for r in self.running) \
+            - self.failed_runs
+        self.log(f"[{done}/{self.total}] {_label(item)}: test accuracy "
+                 f"{metrics['accuracy']:.4f} (job {job.job_id})")
+        self.durations.append(time.monotonic() - started)
+        self._log_runs_left()
+
+    def _log_runs_left(self) -> None:
+        """How many runs are left and about how long they take; runs still waiting for
+        stages are counted, their stages' time is not."""
+        runs_waiting = [w for w in self.waiting if not isinstance(w, Stage)]
+        runs_running = [(r, j) for r, j in self.running if not isinstance(r, Stage)]
+        if not runs_waiting and not runs_running:
+            return
+        now, expected = time.monotonic(), self.expected
+        left = [expected.get(r) for r in runs_waiting] + [
+            None if expected.get(r) is None else
+            max(0.0, expected[r] - (now - self.submitted[str(j.job_id)]))
+            for r, j in runs_running]  # a running job has part of its time behind it
+        # stage jobs hold slots the runs cannot use while they train; the stages no run
+        # needs start only when no run can
+        stages_on = sum(isinstance(r, Stage) for r, _ in self.running) + \
+            any(w in self.feeds for w in self.waiting)
+        blocked = sum(not self.waits[r] <= self.finished for r in runs_waiting)
+        self.log(runs_left_text(left, self.durations, max(1, self.max_parallel - stages_on))
+                 + (f"; {blocked} of them wait for stages, whose time is not counted"
+                    if blocked else ""))
+
+    def raise_failures(self) -> None:
+        """One error naming every failed job and how much never started because of them."""
+        if not self.failed:
+            return
+        never = len(self.waiting)
+        raise FeraugError(f"{len(self.failed)} job(s) failed: " + "; ".join(self.failed) + (
+            f"; {never} that need(s) them did not start" if never else "")
+            + "; finished work is kept: rerun the experiment to retry (`feraug experiment "
+            "report OUT` reports the finished runs)")
 
 
 def _runs_in(items: Iterable) -> int:
     return sum(not isinstance(item, Stage) for item in items)
 
 
-def _log_runs_left(waiting: list, running: list, waits: dict, finished: set[Stage],
-                   submitted: dict[str, float], durations: list[float], max_parallel: int,
-                   expected: dict[Run, float | None], log: Callable[[str], None]) -> None:
-    """How many runs are left and about how long they take; runs still waiting for stages
-    are counted, their stages' time is not."""
-    runs_waiting = [w for w in waiting if not isinstance(w, Stage)]
-    runs_running = [(r, j) for r, j in running if not isinstance(r, Stage)]
-    if not runs_waiting and not runs_running:
-        return
-    now = time.monotonic()
-    left = [expected.get(r) for r in runs_waiting] + [
-        None if expected.get(r) is None else
-        max(0.0, expected[r] - (now - submitted[str(j.job_id)]))
-        for r, j in runs_running]  # a running job has part of its time behind it
-    # stage jobs hold slots the runs cannot use while they train
-    stages_on = sum(isinstance(r, Stage) for r, _ in running) + \
-        any(isinstance(w, Stage) for w in waiting)
-    blocked = sum(not waits[r] <= finished for r in runs_waiting)
-    log(runs_left_text(left, durations, max(1, max_parallel - stages_on)) + (
-        f"; {blocked} of them wait for stages, whose time is not counted" if blocked else ""))
+def _submit(executors: tuple, values: dict, item: Stage | Run):  # noqa: ANN202 (a job)
+    with _cancellable_children():
+        if isinstance(item, Stage):
+            return executors[1].submit(run_stage_job, values, item.kind, item.name)
+        return executors[0].submit(run_job, values, *item)

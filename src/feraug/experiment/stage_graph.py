@@ -3,15 +3,14 @@
 A stage is a helper classifier, a generator, a synthetic set, the judge or one generator's
 score (:class:`Stage`). What a stage or a run needs follows from the config alone:
 
-- a helper classifier, a generator, a synthetic set's plan, the judge or an arm naming
-  ``classifier:<name>`` (``init``, ``guide``, ``filter_model``) needs that classifier;
-- a generator whose config holds a path inside another generator stage's folder (a two-stage
-  generator's ``translator_from``) needs that generator;
-- a synthetic set needs its generator (unless it is a reused checkpoint: no stage makes it);
-- a score needs the judge, its generator and the filters of the sets made from it (the scorer
-  refuses a judge that is one of them, compared by file);
-- a run needs the synthetic sets of its arm and, with ``match_steps``, those of the arm it
-  matches (their file counts set its epochs).
+- a stage or run needs every stage whose folder holds a file it reads, named by
+  ``classifier:<name>``, by a stage's name or by a path: a helper classifier as ``init``,
+  ``guide`` or ``filter_model``; a generator's checkpoint (a synthetic set's, a score's, a
+  two-stage generator's ``translator_from``, a reused ``checkpoint`` inside another
+  generator stage's folder); a synthetic set (an arm's, and with ``match_steps`` the arm it
+  matches, whose file counts set its epochs); the judge (a score's).
+- a helper classifier trained on other ``data`` takes no ``init`` (its config drops it), so it
+  needs none.
 
 A job executor submits each stage as its own job once the stages it needs have finished, so
 independent generators train side by side and a run starts as soon as its own sets exist
@@ -73,62 +72,107 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
-def _classifiers_named(values: Any) -> set[Stage]:
-    return {Stage("classifier", s.removeprefix(REF_PREFIX)) for s in _strings(values)
-            if s.startswith(REF_PREFIX)}
+def _stage_folders(cfg: ExperimentConfig) -> list[tuple[Path, Stage]]:
+    """Each folder a stage of ``cfg`` writes, with that stage (a reused generator writes
+    none; neither does a given judge)."""
+    folders = [(cfg.classifier_dir(c.name), Stage("classifier", c.name))
+               for c in cfg.classifiers]
+    folders += [(cfg.generator_dir(g.name), Stage("generator", g.name))
+                for g in cfg.generators if not g.checkpoint]
+    folders += [(Path(cfg.synthetic_dir(s.name)), Stage("synthetic", s.name))
+                for s in cfg.synthetic]
+    if cfg.judge is not None and cfg.generators and not cfg.judge.checkpoint:
+        folders.append((cfg.judge_dir(), Stage("judge", "judge")))
+    return [(folder.resolve(), stage) for folder, stage in folders]
 
 
-def _generators_inside(cfg: ExperimentConfig, values: Any, own: str) -> set[Stage]:
-    """Generator stages (besides ``own``) whose folder holds a path named in ``values``."""
-    paths = [Path(s).resolve() for s in _strings(values) if "/" in s or "\\" in s]
-    return {Stage("generator", g.name) for g in cfg.generators if g.name != own
-            and not g.checkpoint
-            and any(p.is_relative_to(cfg.generator_dir(g.name).resolve()) for p in paths)}
+def _made_by(cfg: ExperimentConfig, values: Any) -> set[Stage]:
+    """The stages whose folders hold a path named anywhere in ``values`` (references such
+    as ``classifier:<name>`` already resolved to files): what reads those paths needs them."""
+    folders = _stage_folders(cfg)
+    found = set()
+    for text in _strings(values):
+        if not text or text.startswith(REF_PREFIX):
+            continue
+        path = Path(text).resolve()
+        found |= {stage for folder, stage in folders if path.is_relative_to(folder)}
+    return found
 
 
-def _made_generator(cfg: ExperimentConfig, name: str) -> set[Stage]:
-    """The generator stage ``name`` when the experiment trains it (a reused checkpoint is no
-    stage's work)."""
-    return {Stage("generator", g.name) for g in cfg.generators
-            if g.name == name and not g.checkpoint}
+def _read_by(cfg: ExperimentConfig, stage: Stage) -> Any:
+    """Every value a stage's work reads, with references resolved to the files it opens."""
+    from feraug.experiment.classifiers import (
+        resolve_reference,
+        resolved_generator_config,
+        resolved_plan,
+    )
+    from feraug.experiment.judging import judge_checkpoint
+    from feraug.experiment.stages import generator_checkpoint
+
+    if stage.kind == "classifier":
+        return cfg.classifier_config(stage.name).init
+    if stage.kind == "generator":
+        spec = next(g for g in cfg.generators if g.name == stage.name)
+        return [spec.checkpoint, resolved_generator_config(cfg, spec.config)]
+    if stage.kind == "synthetic":
+        spec = next(s for s in cfg.synthetic if s.name == stage.name)
+        return [str(generator_checkpoint(cfg, spec.generator)), resolved_plan(cfg, spec.plan)]
+    if stage.kind == "judge":
+        return cfg.judge_config().init if cfg.judge is None or not cfg.judge.checkpoint \
+            else cfg.judge.checkpoint
+    filters = [resolve_reference(cfg, s.plan.get("filter_model")) for s in cfg.synthetic
+               if s.generator == stage.name]
+    return [str(judge_checkpoint(cfg)), str(generator_checkpoint(cfg, stage.name)), filters]
 
 
 def stage_needs(cfg: ExperimentConfig, stage: Stage) -> set[Stage]:
-    """The stages ``stage`` needs finished before it can start (see the module docstring)."""
-    if stage.kind == "classifier":
-        spec = next(c for c in cfg.classifiers if c.name == stage.name)
-        return _classifiers_named({"init": cfg.base.get("init"), **spec.train})
-    if stage.kind == "generator":
-        spec = next(g for g in cfg.generators if g.name == stage.name)
-        return _classifiers_named(spec.config) | _generators_inside(cfg, spec.config,
-                                                                    stage.name)
-    if stage.kind == "synthetic":
-        spec = next(s for s in cfg.synthetic if s.name == stage.name)
-        return _classifiers_named(spec.plan) | _made_generator(cfg, spec.generator)
-    if stage.kind == "judge":
-        train = {} if cfg.judge is None or cfg.judge.checkpoint else cfg.judge.train
-        return _classifiers_named({"init": cfg.base.get("init"), **train})
-    filters = [s.plan for s in cfg.synthetic if s.generator == stage.name]
-    return {Stage("judge", "judge")} | _made_generator(cfg, stage.name) | \
-        _classifiers_named(filters)
+    """The stages ``stage`` needs finished before it can start: those whose folders hold a
+    file it reads (see the module docstring)."""
+    return _made_by(cfg, _read_by(cfg, stage)) - {stage}
 
 
 def run_needs(cfg: ExperimentConfig, arm: str) -> set[Stage]:
     """The stages a run of ``arm`` needs: its synthetic sets, those of the arm it matches in
-    steps (``match_steps``), and a helper classifier named as its ``init``."""
+    steps (``match_steps``), and a helper classifier named as its ``init``; by name or by
+    path."""
     spec = cfg.arm(arm)
-    sets = list(spec.synthetic)
-    if spec.match_steps:
-        sets += cfg.arm(spec.match_steps).synthetic
-    made = {s.name for s in cfg.synthetic}
-    init = spec.train.get("init", cfg.base.get("init"))
-    return {Stage("synthetic", name) for name in sets if name in made} | \
-        _classifiers_named([init])
+    arms = [arm] + ([spec.match_steps] if spec.match_steps else [])
+    read = []
+    for name in arms:
+        tc = cfg.train_config(name, cfg.seeds[0], Path(cfg.out) / "unused")
+        read += [tc.init, tc.synthetic]
+    return _made_by(cfg, read)
 
 
 def needs(cfg: ExperimentConfig, item: Stage | Run) -> set[Stage]:
     """What a stage or a run (an ``(arm, seed)`` pair) needs."""
     return stage_needs(cfg, item) if isinstance(item, Stage) else run_needs(cfg, item[0])
+
+
+def never_ready(waits: dict[Stage | Run, set[Stage]]) -> list[Stage | Run]:
+    """The items of ``waits`` (item -> the unfinished stages it needs) that could never start
+    even if every job succeeded: they wait, directly or not, for themselves or for a stage
+    that is not in ``waits``."""
+    done: set[Stage | Run] = set()
+    changed = True
+    while changed:
+        changed = False
+        for item, wanted in waits.items():
+            if item not in done and wanted <= done:
+                done.add(item)
+                changed = True
+    return [item for item in waits if item not in done]
+
+
+def order_problems(cfg: ExperimentConfig) -> list[str]:
+    """One line naming the stages and runs of ``cfg`` that a job executor could never start
+    (they wait for themselves through the stages they need), or nothing."""
+    items: list[Stage | Run] = [*stages(cfg), *cfg.runs()]
+    stuck = never_ready({item: needs(cfg, item) for item in items})
+    if not stuck:
+        return []
+    names = [str(i) if isinstance(i, Stage) else f"{i[0]} seed {i[1]}" for i in stuck]
+    return ["these could never start (they wait for themselves): " + ", ".join(names)]
 
 
 def run_stage(cfg: ExperimentConfig, stage: Stage, real: FaceDataset, log: Log) -> None:

@@ -175,6 +175,10 @@ class ExecutorSpec(BaseModel):
 
     kind: Literal["sequential", "submitit-local", "slurm"] = "sequential"
     max_parallel: int = Field(2, ge=1, description="jobs running at the same time")
+    keep_going: bool = Field(True, description="a failed job stops only what needs it (the "
+                             "other jobs go on; the runner ends with an error naming every "
+                             "failure); false: the first failure stops the runner and "
+                             "cancels the jobs still running")
     timeout_min: int = Field(240, ge=1, description="wall-clock limit of one run's job")
     stages_timeout_min: int = Field(1440, ge=1, description="wall-clock limit of a stage's "
                                     "job (a generator's training, a helper classifier, a "
