@@ -189,3 +189,45 @@ def test_a_synthetic_set_is_reused_only_with_the_plan_it_was_built_with(ckpt: Pa
     torch.save({"other": torch.zeros(1)}, filt)
     with pytest.raises(ConfigError, match="filter_model"):
         status({**plan, "unique": False})
+
+
+def test_a_moved_experiment_reuses_its_generators_and_runs(ckpt: Path, tmp_path: Path) -> None:
+    """An experiment folder copied or moved elsewhere (e.g. back from a cluster) still
+    names its own files: a generator guided by its helper classifier and a run on its
+    synthetic set are reused there; another file in their place is still refused."""
+    import json
+
+    from feraug.experiment.runs import check_run_config
+
+    old, new = tmp_path / "cluster" / "exp", tmp_path / "laptop" / "exp-copy"
+    guide = old / "classifiers" / "guide" / "best.pt"
+    guide.parent.mkdir(parents=True)
+    shutil.copy(ckpt, guide)
+    cfg = parse_experiment_config(_reuse_config(old, str(guide)))
+    run_generator_stage(cfg, cfg.generators[0], load_real_data(cfg.data), log=lambda _: None)
+    run = old / "gan" / "seed0"
+    run.mkdir(parents=True)
+    recorded = {"out": str(run), "synthetic": [str(old / "synthetic" / "s")],
+                "extra_train": [str(tmp_path / "cluster" / "more")], "epochs": 3}
+    (run / "manifest.json").write_text(json.dumps({"config": recorded}))
+    new.parent.mkdir()
+    shutil.move(old, new)
+
+    moved = parse_experiment_config(_reuse_config(new, str(new / "classifiers/guide/best.pt")))
+    assert generator_status(moved, moved.generators[0]) == "done"
+    wanted = {**recorded, "out": str(new / "gan" / "seed0"),
+              "synthetic": [str(new / "synthetic" / "s")]}
+    check_run_config(new / "gan" / "seed0", wanted)  # files outside it stay where they were
+    with pytest.raises(ConfigError, match="synthetic"):
+        check_run_config(new / "gan" / "seed0",
+                         {**wanted, "synthetic": [str(new / "synthetic" / "other")]})
+    with pytest.raises(ConfigError, match="extra_train"):
+        check_run_config(new / "gan" / "seed0",
+                         {**wanted, "extra_train": [str(tmp_path / "laptop" / "more")]})
+    from feraug.models.checkpoint import read_checkpoint, save_checkpoint
+
+    state = read_checkpoint(new / "classifiers/guide/best.pt")
+    state["epoch"] = 99  # other bytes in the guide's place
+    save_checkpoint(new / "classifiers/guide/best.pt", state)
+    with pytest.raises(ConfigError, match="another guide file"):
+        generator_status(moved, moved.generators[0])

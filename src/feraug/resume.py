@@ -71,6 +71,64 @@ def paths_resolved(values: dict, keys: frozenset[str]) -> dict:
             paths_resolved(v, keys) if isinstance(v, dict) else v for k, v in values.items()}
 
 
+def _map_paths(values: dict, keys: frozenset[str], change: object) -> dict:
+    """``values`` with ``change(path)`` applied to each string under ``keys`` (at any depth;
+    list items too)."""
+    def mapped(value: object) -> object:
+        if isinstance(value, list):
+            return [mapped(v) for v in value]
+        return change(value) if isinstance(value, str) else value
+
+    return {k: mapped(v) if k in keys else
+            _map_paths(v, keys, change) if isinstance(v, dict) else v for k, v in values.items()}
+
+
+def moved_roots(recorded: str | Path, current: str | Path) -> tuple[Path, Path] | None:
+    """Where a folder tree was and is now, from one folder in it: ``recorded`` (its path as
+    its run recorded it) and ``current`` (where it is) share their last parts; the parts
+    before are the tree's old and new roots. None when it has not moved (or nothing of it
+    is shared)."""
+    old, new = Path(recorded).resolve().parts, Path(current).resolve().parts
+    if old == new:
+        return None
+    tail = 0
+    while tail < min(len(old), len(new)) and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    if tail == 0:
+        return None
+    return Path(*old[:len(old) - tail]), Path(*new[:len(new) - tail])
+
+
+def rebased(values: dict, keys: frozenset[str], old_root: Path, new_root: Path) -> dict:
+    """``values`` (paths under ``keys`` already resolved) with each path inside
+    ``old_root`` moved to the same place under ``new_root``: a run folder copied or moved
+    with the experiment around it still names the files beside it that it was made with."""
+    def change(path: str) -> str:
+        p = Path(path)
+        return str(new_root / p.relative_to(old_root)) if p.is_relative_to(old_root) else path
+
+    return _map_paths(values, keys, change)
+
+
+def same_tails(stored: dict, wanted: dict, keys: frozenset[str], root: Path) -> dict:
+    """``stored`` (paths under ``keys`` resolved) with each path that ends as a wanted path
+    inside ``root`` ends (its part below ``root``) replaced by that wanted path: for records
+    that do not say where their own folder was, a moved experiment's files are known by their
+    place in it. Use where the file's content is checked too (a generator's guide hashes)."""
+    root = Path(root).resolve()
+    inside: list[Path] = []
+    _map_paths(wanted, keys, lambda v: inside.append(Path(v)) if Path(v).is_relative_to(root)
+               else None)
+    tails = {p.relative_to(root).parts: str(p) for p in inside}
+
+    def change(path: str) -> str:
+        parts = Path(path).parts
+        return next((full for tail, full in tails.items()
+                     if tail and parts[-len(tail):] == tail), path)
+
+    return _map_paths(stored, keys, change)
+
+
 def check_same_settings(out: Path, stored: dict, current: dict,
                         may_change: frozenset[str], model_class: type | None = None,
                         paths: frozenset[str] = frozenset()) -> None:

@@ -20,7 +20,13 @@ from feraug.engine.run_folder import JsonLines
 from feraug.errors import CheckpointError, ConfigError, FeraugError
 from feraug.io import write_json
 from feraug.models.checkpoint import LoadedClassifier, load_classifier
-from feraug.resume import CLASSIFIER_PATHS, paths_resolved, with_current_defaults
+from feraug.resume import (
+    CLASSIFIER_PATHS,
+    moved_roots,
+    paths_resolved,
+    rebased,
+    with_current_defaults,
+)
 
 Log = Callable[[str], None]
 #: The test record, written last: a folder holding it is a finished run.
@@ -51,6 +57,9 @@ def check_run_config(folder: Path, expected: dict) -> None:
     except (OSError, json.JSONDecodeError):
         raise FeraugError(f"{folder}: run folder has no readable manifest.json") from None
     old = _comparable(with_current_defaults(stored, TrainConfig))
+    roots = moved_roots(stored["out"], folder) if isinstance(stored.get("out"), str) else None
+    if roots is not None:  # the experiment was moved: its own files moved with it
+        old = rebased(old, CLASSIFIER_PATHS, *roots)
     new = _comparable(expected)
     # Keys missing from the stored config are options added by a later feraug (e.g.
     # data_seed, which experiments always took from data.seed): not a difference.
