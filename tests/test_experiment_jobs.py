@@ -332,3 +332,48 @@ def test_jobs_of_a_runner_started_in_the_background_can_be_cancelled(tmp_path: P
     out = subprocess.run([sys.executable, "-c", CANCEL_FROM_BACKGROUND, str(tmp_path / "%j")],
                          env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "stopped", out.stderr[-2000:]
+
+
+def test_the_running_line_says_how_far_each_job_has_come(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import json
+
+    from feraug.experiment import job_progress
+    from feraug.experiment.config import parse_experiment_config
+    from feraug.experiment.stage_graph import Stage
+
+    cfg = parse_experiment_config({**STAGED, "data": {"path": "unused"},
+                                   "out": str(tmp_path / "x")}, source="test")
+    gen, run = cfg.generator_dir("g1"), tmp_path / "x" / "real" / "seed0"
+    for folder, config in [(gen, {"steps": 100}), (run, {"epochs": 8})]:
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(json.dumps({"config": config}))
+    (gen / "log.jsonl").write_text('{"step": 10, "d_adv": 1.9}\n')
+    (run / "metrics.jsonl").write_text('{"epoch": 2, "val_accuracy": 0.4}\n{"epoch": 3, "va')
+    clock = iter([1000.0, 1060.0])
+    monkeypatch.setattr(job_progress.time, "monotonic", lambda: next(clock))
+    watch = job_progress.ProgressWatch(cfg)
+    items = [Stage("generator", "g1"), ("real", 0), Stage("synthetic", "s1"), ("gan1", 0)]
+    # a line still being written is not read; a job with nothing written yet has no count
+    assert watch.line(items) == \
+        "running: generator g1 step 10/100, real seed 0 epoch 2/8, synthetic s1, gan1 seed 0"
+    with open(gen / "log.jsonl", "a") as f:
+        f.write('{"step": 20, "d_adv": 1.8}\n')
+    assert watch.line(items[:1]) == "running: generator g1 step 20/100 (about 8 min left)"
+
+
+def test_the_runner_says_how_far_its_jobs_have_come_every_so_often(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = _Recorder({"real0": 3})
+    executors, cfg = _fake_jobs(monkeypatch, fake, max_parallel=1)
+    quiet = [line for line in _run_and_log(executors, cfg) if line.startswith("running:")]
+    assert quiet == []  # every 10 min by default: not within this run
+    cfg.executor.progress_every_min = 1e-9
+    lines = _run_and_log(executors, cfg)
+    assert "running: real seed 0" in lines and "running: real seed 1" not in lines
+
+
+def _run_and_log(executors, cfg) -> list[str]:  # noqa: ANN001
+    lines: list[str] = []
+    executors.run_as_jobs(cfg, [("real", 0), ("real", 1)], lines.append)
+    return lines

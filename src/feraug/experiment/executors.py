@@ -25,6 +25,7 @@ from pathlib import Path
 
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.config import ExperimentConfig, parse_experiment_config
+from feraug.experiment.job_progress import ProgressWatch
 from feraug.experiment.stage_graph import Run, Stage, needs, never_ready, run_stage
 from feraug.progress import runs_left_text
 
@@ -173,7 +174,8 @@ def run_as_jobs(cfg: ExperimentConfig, runs: list[Run], log: Callable[[str], Non
     order = [s for s in stages if s in feeds] + list(runs) + \
         [s for s in stages if s not in feeds]
     queue = _JobQueue(executors, values, order, waits, cfg.executor.max_parallel, log,
-                      expected or {}, keep_going=cfg.executor.keep_going, feeds=feeds)
+                      expected or {}, keep_going=cfg.executor.keep_going, feeds=feeds,
+                      watch=(ProgressWatch(cfg), cfg.executor.progress_every_min * 60))
     try:
         with _terminate_raises():
             queue.drive()
@@ -204,7 +206,8 @@ class _JobQueue:
     def __init__(self, executors: tuple, values: dict, waiting: list,
                  waits: dict[Stage | Run, set[Stage]], max_parallel: int,
                  log: Callable[[str], None], expected: dict[Run, float | None],
-                 keep_going: bool, feeds: set[Stage]) -> None:
+                 keep_going: bool, feeds: set[Stage],
+                 watch: tuple[ProgressWatch | None, float] = (None, 0.0)) -> None:
         self.executors, self.values, self.waiting, self.waits = executors, values, waiting, \
             waits
         self.max_parallel, self.log, self.expected = max_parallel, log, expected
@@ -216,6 +219,8 @@ class _JobQueue:
         self.submitted: dict[str, float] = {}
         self.durations: list[float] = []
         self.total = _runs_in(waiting)
+        self.watch = watch  # how far running jobs have come, and how often (seconds) to say it
+        self.said_at = time.monotonic()
 
     def drive(self) -> None:
         """Submit and wait until nothing is waiting or running, or nothing left can start
@@ -229,6 +234,17 @@ class _JobQueue:
             for entry in [r for r in self.running if r[1].done()]:
                 self.running.remove(entry)
                 self._collect(*entry)
+            self._say_progress()
+
+    def _say_progress(self) -> None:
+        """Every ``watch`` seconds, one line on how far the running jobs have come (a
+        generator's training can take hours with nothing else to say)."""
+        watch, every = self.watch
+        if watch is None or every <= 0 or not self.running or \
+                time.monotonic() - self.said_at < every:
+            return
+        self.said_at = time.monotonic()
+        self.log(watch.line([item for item, _ in self.running]))
 
     def _start_ready(self) -> None:
         while len(self.running) < self.max_parallel:

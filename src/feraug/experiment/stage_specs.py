@@ -175,6 +175,9 @@ class ExecutorSpec(BaseModel):
 
     kind: Literal["sequential", "submitit-local", "slurm"] = "sequential"
     max_parallel: int = Field(2, ge=1, description="jobs running at the same time")
+    progress_every_min: float = Field(10.0, ge=0, description="how often the runner says "
+                                      "how far its running jobs have come (a generator's "
+                                      "step, a classifier's epoch, the time left); 0: never")
     keep_going: bool = Field(True, description="a failed job stops only what needs it (the "
                              "other jobs go on; the runner ends with an error naming every "
                              "failure); false: the first failure stops the runner and "
