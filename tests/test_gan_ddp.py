@@ -18,16 +18,18 @@ SCRIPT = textwrap.dedent("""
     import torch
     sys.path.insert(0, sys.argv[1])
     from test_gan import tiny_faces, tiny_model
+    from test_gan_ddp import nets_of
     from feraug.engine.generator_loop import train_generator
     name, out, steps, resume = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1"
     model = tiny_model(name, steps=steps)
     train_generator(model, tiny_faces(), out, device="cpu", sample_every=0,
                     checkpoint_every=2, log_every=1, resume=resume, progress=False)
-    torch.save(model.state_dict()["nets"], f"{out}.rank{os.environ['RANK']}.pt")
+    torch.save(nets_of(model.state_dict()), f"{out}.rank{os.environ['RANK']}.pt")
 """)
 
 
 def _torchrun(tmp_path: Path, name: str, out: Path, steps: int, resume: bool = False) -> None:
+    """Train the generator ``name`` with two processes (torchrun, gloo)."""
     script = tmp_path / "ddp_gan.py"
     script.write_text(SCRIPT)
     env = dict(os.environ, OMP_NUM_THREADS="1", FERAUG_QUIET="1")
@@ -35,6 +37,15 @@ def _torchrun(tmp_path: Path, name: str, out: Path, steps: int, resume: bool = F
            "2", str(script), str(Path(__file__).parent), name, str(out), str(steps),
            "1" if resume else "0"]
     subprocess.run(cmd, env=env, check=True, timeout=240, capture_output=True)
+
+
+def nets_of(state: dict) -> dict[str, dict[str, torch.Tensor]]:
+    """Every network's weights in a generator's state, by name (a two-stage generator's
+    stages too, as ``identity/g``, ``translator/g``, ...)."""
+    if "nets" in state:
+        return dict(state["nets"])
+    return {f"{stage}/{net}": weights for stage in ("identity", "translator")
+            for net, weights in state[stage]["nets"].items()}
 
 
 def _nets(path: Path) -> dict[str, dict[str, torch.Tensor]]:
@@ -55,7 +66,7 @@ def test_two_ranks_end_identical_and_resume_exactly(name: str, tmp_path: Path) -
     _assert_same(r0, r1)
     ckpt = torch.load(straight / "checkpoint.pt", weights_only=True)
     assert len(ckpt["trainer"]["ranks"]) == 2
-    _assert_same(r0, ckpt["model"]["nets"])
+    _assert_same(r0, nets_of(ckpt["model"]))
     # the ranks drew different batches: the run is not the single-process run
     from test_gan import tiny_faces, tiny_model
 
@@ -71,3 +82,15 @@ def test_two_ranks_end_identical_and_resume_exactly(name: str, tmp_path: Path) -
     _torchrun(tmp_path, name, split, steps=4, resume=True)
     _assert_same(r0, _nets(Path(f"{split}.rank0.pt")))
     _assert_same(r0, _nets(Path(f"{split}.rank1.pt")))
+
+
+@pytest.mark.parametrize("name", ["stargan", "cyclegan", "twostage"])
+def test_translators_end_identical_on_both_ranks(name: str, tmp_path: Path) -> None:
+    """The editing generators too: a StarGAN step trains only the output heads of the
+    emotions in a rank's batch, so the ranks' gradients cover different parameters; a
+    two-stage generator steps its stages' optimisers."""
+    out = tmp_path / "run"
+    _torchrun(tmp_path, name, out, steps=3)
+    r0, r1 = _nets(Path(f"{out}.rank0.pt")), _nets(Path(f"{out}.rank1.pt"))
+    _assert_same(r0, r1)
+    _assert_same(r0, nets_of(torch.load(out / "checkpoint.pt", weights_only=True)["model"]))

@@ -82,10 +82,23 @@ class Engine:
         world = self.world_size
 
         def hook(opt: torch.optim.Optimizer, args: object, kwargs: object) -> None:
-            grads = [p.grad for group in opt.param_groups for p in group["params"]
-                     if p.grad is not None]
-            if not grads:
+            params = [p for group in opt.param_groups for p in group["params"]]
+            if not params:
                 return
+            # which parameters got a gradient differs by rank where a step uses only some
+            # parts of a network (a StarGAN's per-emotion heads, for the emotions in this
+            # rank's batch): a parameter with a gradient on any rank gets the mean over all
+            # ranks (zero where it had none), one with none anywhere stays without
+            used = torch.tensor([p.grad is not None for p in params], dtype=torch.float32,
+                                device=params[0].device)
+            dist.all_reduce(used)
+            chosen = [p for p, n in zip(params, used.tolist(), strict=True) if n > 0]
+            if not chosen:
+                return
+            for p in chosen:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            grads = [p.grad for p in chosen]
             flat = torch.cat([g.flatten() for g in grads])
             dist.all_reduce(flat)
             flat /= world

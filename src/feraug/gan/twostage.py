@@ -95,6 +95,10 @@ class TwoStage(GeneratorModel):
         self.translator = translator
         self.stages = {"identity": self.identity, "translator": translator}
         self.nets = {f"{s}.{k}": v for s, m in self.stages.items() for k, v in m.nets.items()}
+        # the stages step their own optimisers; the trainer sees them here (with several
+        # processes it averages their gradients before every step)
+        self.optims = {f"{s}.{k}": o for s, m in self.stages.items()
+                       for k, o in m.optims.items()}
 
     def prepare(self) -> None:
         """Copy the ``translator_from`` stargan (config and weights) into stage 2, and record
