@@ -273,11 +273,8 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
     The run's folder is locked while it trains: a second process training into it fails
     at once with :class:`~feraug.engine.run_lock.RunInUseError`."""
     engine = make_engine(config.device, config.amp)
-    try:
-        with ExitStack() as lock:
-            return _fit(config, engine, dataset, resume, fused_optimizer, lock)
-    finally:
-        engine.close()
+    with ExitStack() as lock:
+        return _fit(config, engine, dataset, resume, fused_optimizer, lock)
 
 
 def _fit(config: TrainConfig, engine: Engine, dataset: FaceDataset | None, resume: bool,

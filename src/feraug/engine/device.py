@@ -10,6 +10,7 @@ reaches it too.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
@@ -138,10 +139,11 @@ class Engine:
         if self.distributed:
             dist.barrier()
 
-    def close(self) -> None:
-        """Leave the process group (if this engine joined one)."""
-        if self.distributed and dist.is_initialized():
-            dist.destroy_process_group()
+
+
+def _leave_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def make_engine(device: str = "auto", amp: bool = True) -> Engine:
@@ -154,4 +156,7 @@ def make_engine(device: str = "auto", amp: bool = True) -> Engine:
         torch.cuda.set_device(dev)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        # left when the process ends, not after each training: joining again under torchrun
+        # (a second training in the same process) waits forever on the rendezvous
+        atexit.register(_leave_group)
     return Engine(device=dev, rank=rank, world_size=world_size, amp=amp and dev.type == "cuda")

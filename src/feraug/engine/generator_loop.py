@@ -157,13 +157,9 @@ def train_generator(model: GeneratorModel, dataset: FaceDataset, out: str | Path
                         f"{model.name}'s image streams (train counts: "
                         f"{train.class_counts('train')})")
     engine = make_engine(device, model.config.amp)
-    try:
-        with ExitStack() as lock:
-            return _train(model, train, dataset, streams, Path(out), engine, sample_every,
-                          checkpoint_every, log_every, resume, meta, progress, tensorboard,
-                          lock)
-    finally:
-        engine.close()
+    with ExitStack() as lock:
+        return _train(model, train, dataset, streams, Path(out), engine, sample_every,
+                      checkpoint_every, log_every, resume, meta, progress, tensorboard, lock)
 
 
 def _begin(model: GeneratorModel, train: FaceDataset, dataset: FaceDataset,
