@@ -360,6 +360,11 @@ def test_the_running_line_says_how_far_each_job_has_come(
     with open(gen / "log.jsonl", "a") as f:
         f.write('{"step": 20, "d_adv": 1.8}\n')
     assert watch.line(items[:1]) == "running: generator g1 step 20/100 (about 8 min left)"
+    from feraug.experiment.runner import plan  # --dry-run says it too
+
+    progress = {r.get("name", r.get("arm")): r.get("progress") for r in plan(cfg)
+                if r["status"] == "partial"}
+    assert progress == {"g1": "step 20/100", "real": "epoch 2/8"}
 
 
 def test_the_runner_says_how_far_its_jobs_have_come_every_so_often(

@@ -41,7 +41,7 @@ def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict,
                                   {"judge": "independent classifier", "score": "judged",
                                    "generator": "reused checkpoint"}.get(r["stage"], ""))
         typer.echo(f"  {r['stage']:<9} {r['name']:<26} {what:<24} {r['status']:<8} "
-                   f"{r['run_dir']}")
+                   f"{r['run_dir']}" + (f"  ({r['progress']})" if r.get("progress") else ""))
     _echo_job_layout(stages, rows, executor, max_parallel)
     typer.echo(f"{len(rows)} run(s) into {out} (baseline: {baseline})")
     typer.echo("shared: " + (", ".join(f"{k}={v}" for k, v in base.items()) or "defaults"))
@@ -55,7 +55,8 @@ def _echo_plan(rows: list[dict], out: str, baseline: str | None, base: dict,
         cost = "" if r.get("expected_seconds") is None else \
             f"  ~{duration_text(r['expected_seconds'])}"
         typer.echo(f"  {r['arm']:<{width}} seed {r['seed']:<4} {r['status']:<8} {r['run_dir']}"
-                   + (f"  [{extra}]" if extra else "") + cost)
+                   + (f"  [{extra}]" if extra else "") + cost
+                   + (f"  ({r['progress']})" if r.get("progress") else ""))
     left = [r for r in rows if r["status"] != "done"]
     known = [r["expected_seconds"] for r in left if r.get("expected_seconds") is not None]
     if left and not known:

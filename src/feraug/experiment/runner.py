@@ -38,6 +38,7 @@ from feraug.experiment.config import (
     run_dir,
 )
 from feraug.experiment.data import load_real_data
+from feraug.experiment.job_progress import counted
 from feraug.experiment.judging import (
     judge_checkpoint,
     judge_status,
@@ -75,7 +76,13 @@ def plan(cfg: ExperimentConfig) -> list[dict]:
     the runs with their folder, status, synthetic folders, the arm's own overrides (on top
     of ``cfg.base``) and the unfinished stages they wait for."""
     stage_rows = _stage_rows(cfg)
-    return stage_rows + _arm_rows(cfg, stages_to_do(stage_rows))
+    rows = stage_rows + _arm_rows(cfg, stages_to_do(stage_rows))
+    for r in rows:  # how far a started one has come (``step 1300/2000``, ``epoch 12/30``)
+        if r["status"] == "partial":
+            item = (r["arm"], r["seed"]) if r["stage"] == "arm" else Stage(r["stage"], r["name"])
+            count = counted(cfg, item)
+            r["progress"] = None if count is None else f"{count[0]} {count[1]}/{count[2]}"
+    return rows
 
 
 def _stage_rows(cfg: ExperimentConfig) -> list[dict]:
