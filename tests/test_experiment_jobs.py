@@ -189,6 +189,8 @@ def test_a_failed_stage_job_stops_what_waits_for_it_and_the_rest_goes_on(
     assert "; 4 that need(s) them did not start; finished work is kept" in message
     assert "\n" not in message
     assert sum(line.startswith("FAILED ") for line in lines) == 2
+    after = lines[next(i for i, x in enumerate(lines) if x.startswith("FAILED generator")):]
+    assert not any("wait for stages" in line for line in after)  # nor counted as left
     assert any(line.startswith("[1/4] gan2 seed 0") for line in lines)
 
 
@@ -360,6 +362,10 @@ def test_the_running_line_says_how_far_each_job_has_come(
     with open(gen / "log.jsonl", "a") as f:
         f.write('{"step": 20, "d_adv": 1.8}\n')
     assert watch.line(items[:1]) == "running: generator g1 step 20/100 (about 8 min left)"
+    clock = iter([1100.0])  # restarted from an earlier checkpoint: its pace is seen anew
+    (gen / "log.jsonl").write_text('{"step": 5}\n')
+    assert watch.line(items[:1]) == "running: generator g1 step 5/100"
+    (gen / "log.jsonl").write_text('{"step": 20}\n')
     from feraug.experiment.runner import plan  # --dry-run says it too
 
     progress = {r.get("name", r.get("arm")): r.get("progress") for r in plan(cfg)

@@ -199,10 +199,11 @@ def test_a_moved_experiment_reuses_its_generators_and_runs(ckpt: Path, tmp_path:
 
     from feraug.experiment.runs import check_run_config
 
-    old, new = tmp_path / "cluster" / "exp", tmp_path / "laptop" / "exp-copy"
+    old, new = tmp_path / "cluster" / "exp", tmp_path / "laptop" / "exp"  # same name
     guide = old / "classifiers" / "guide" / "best.pt"
     guide.parent.mkdir(parents=True)
     shutil.copy(ckpt, guide)
+    (old / "manifest.json").write_text(json.dumps({"kind": "experiment"}))
     cfg = parse_experiment_config(_reuse_config(old, str(guide)))
     run_generator_stage(cfg, cfg.generators[0], load_real_data(cfg.data), log=lambda _: None)
     run = old / "gan" / "seed0"
@@ -218,12 +219,14 @@ def test_a_moved_experiment_reuses_its_generators_and_runs(ckpt: Path, tmp_path:
     wanted = {**recorded, "out": str(new / "gan" / "seed0"),
               "synthetic": [str(new / "synthetic" / "s")]}
     check_run_config(new / "gan" / "seed0", wanted)  # files outside it stay where they were
-    with pytest.raises(ConfigError, match="synthetic"):
-        check_run_config(new / "gan" / "seed0",
-                         {**wanted, "synthetic": [str(new / "synthetic" / "other")]})
+    # the file at the same place beside the new folder is another file
+    (tmp_path / "laptop" / "more").mkdir()
     with pytest.raises(ConfigError, match="extra_train"):
         check_run_config(new / "gan" / "seed0",
                          {**wanted, "extra_train": [str(tmp_path / "laptop" / "more")]})
+    with pytest.raises(ConfigError, match="synthetic"):
+        check_run_config(new / "gan" / "seed0",
+                         {**wanted, "synthetic": [str(new / "synthetic" / "other")]})
     from feraug.models.checkpoint import read_checkpoint, save_checkpoint
 
     state = read_checkpoint(new / "classifiers/guide/best.pt")

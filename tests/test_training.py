@@ -133,12 +133,10 @@ DDP_SCRIPT = textwrap.dedent("""
     import os, sys, torch
     import torch.distributed as dist
     import feraug.classifier.trainer as trainer
-    from feraug.engine.device import Engine
     from feraug.classifier.config import build_train_config
     from feraug.classifier.trainer import fit
     data, out = sys.argv[1], sys.argv[2]
     rank = int(os.environ["RANK"])
-    Engine.close = lambda self: None  # one process group for the three runs: gloo cannot rejoin
 
     def run(name, resume=False):
         cfg = build_train_config({"data": data, "out": f"{out}/{name}", "epochs": 2,

@@ -83,20 +83,18 @@ def _map_paths(values: dict, keys: frozenset[str], change: object) -> dict:
             _map_paths(v, keys, change) if isinstance(v, dict) else v for k, v in values.items()}
 
 
-def moved_roots(recorded: str | Path, current: str | Path) -> tuple[Path, Path] | None:
-    """Where a folder tree was and is now, from one folder in it: ``recorded`` (its path as
-    its run recorded it) and ``current`` (where it is) share their last parts; the parts
-    before are the tree's old and new roots. None when it has not moved (or nothing of it
-    is shared)."""
-    old, new = Path(recorded).resolve().parts, Path(current).resolve().parts
-    if old == new:
+def moved_roots(recorded: str | Path, folder: str | Path,
+                root: str | Path) -> tuple[Path, Path] | None:
+    """Where the tree ``root`` was and is now, from one run ``folder`` inside it whose run
+    recorded its own path as ``recorded``: when ``recorded`` ends as ``folder`` does below
+    ``root``, the part before was the tree's old root. Returns (old root, ``root``), both
+    resolved, or None when the tree has not moved (or the record does not fit)."""
+    below = Path(folder).absolute().relative_to(Path(root).absolute()).parts
+    was = Path(recorded).absolute().parts
+    if not below or was[-len(below):] != below:
         return None
-    tail = 0
-    while tail < min(len(old), len(new)) and old[-1 - tail] == new[-1 - tail]:
-        tail += 1
-    if tail == 0:
-        return None
-    return Path(*old[:len(old) - tail]), Path(*new[:len(new) - tail])
+    old, new = Path(*was[:-len(below)]).resolve(), Path(root).resolve()
+    return None if old == new else (old, new)
 
 
 def rebased(values: dict, keys: frozenset[str], old_root: Path, new_root: Path) -> dict:

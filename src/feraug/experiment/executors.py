@@ -19,7 +19,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -215,10 +215,11 @@ class _JobQueue:
         self.running: list = []
         self.finished: set[Stage] = set()
         self.failed: list[str] = []  # one "what: why; its log" text per failed job
-        self.failed_runs = 0
+        self.runs_done = 0
+        self.never_started = 0  # jobs that needed a failed stage
         self.submitted: dict[str, float] = {}
         self.durations: list[float] = []
-        self.total = _runs_in(waiting)
+        self.total = sum(not isinstance(w, Stage) for w in waiting)  # runs, not stages
         self.watch = watch  # how far running jobs have come, and how often (seconds) to say it
         self.said_at = time.monotonic()
 
@@ -276,9 +277,10 @@ class _JobQueue:
             if not self.keep_going:
                 raise FeraugError(text) from None
             self.failed.append(text)
-            self.failed_runs += not isinstance(item, Stage)
             self.log(f"FAILED {text}; the other jobs go on" + (
                 "; what needs it will not start" if isinstance(item, Stage) else ""))
+            if isinstance(item, Stage):
+                self._drop_what_needs(item)
             return
         if isinstance(item, Stage):
             self.finished.add(item)
@@ -287,12 +289,25 @@ class _JobQueue:
             self.log(f"{item} done (job {job.job_id}); "
                      + (f"{len(left)} stage(s) left" if left else "every stage is done"))
             return
-        done = self.total - _runs_in(self.waiting) - _runs_in(r[0] for r in self.running) \
-            - self.failed_runs
-        self.log(f"[{done}/{self.total}] {_label(item)}: test accuracy "
+        self.runs_done += 1
+        self.log(f"[{self.runs_done}/{self.total}] {_label(item)}: test accuracy "
                  f"{metrics['accuracy']:.4f} (job {job.job_id})")
         self.durations.append(time.monotonic() - started)
         self._log_runs_left()
+
+    def _drop_what_needs(self, failed: Stage) -> None:
+        """Take out of ``waiting`` everything that needs the failed stage, directly or
+        through another stage, so that it is neither counted as left nor waited for."""
+        lost = {failed}
+        while True:
+            blocked = [w for w in self.waiting if self.waits[w] & lost]
+            if not blocked:
+                return
+            for w in blocked:
+                self.waiting.remove(w)
+                self.never_started += 1
+                if isinstance(w, Stage):
+                    lost.add(w)
 
     def _log_runs_left(self) -> None:
         """How many runs are left and about how long they take; runs still waiting for
@@ -319,15 +334,11 @@ class _JobQueue:
         """One error naming every failed job and how much never started because of them."""
         if not self.failed:
             return
-        never = len(self.waiting)
+        never = self.never_started + len(self.waiting)
         raise FeraugError(f"{len(self.failed)} job(s) failed: " + "; ".join(self.failed) + (
             f"; {never} that need(s) them did not start" if never else "")
             + "; finished work is kept: rerun the experiment to retry (`feraug experiment "
             "report OUT` reports the finished runs)")
-
-
-def _runs_in(items: Iterable) -> int:
-    return sum(not isinstance(item, Stage) for item in items)
 
 
 def _submit(executors: tuple, values: dict, item: Stage | Run):  # noqa: ANN202 (a job)

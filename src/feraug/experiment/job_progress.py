@@ -49,7 +49,14 @@ def _configured(folder: Path, key: str) -> int | None:
 
 def counted(cfg: ExperimentConfig, item: Stage | Run) -> tuple[str, int, int] | None:
     """``(unit, done, total)`` for a job's run so far (``("step", 1750, 2000)``), or None
-    when it has no count (a short stage, or nothing written yet)."""
+    when it has no count (a short stage, nothing written yet, or files it cannot read)."""
+    try:
+        return _counted(cfg, item)
+    except Exception:  # a progress line is a courtesy: it must never stop the runner
+        return None
+
+
+def _counted(cfg: ExperimentConfig, item: Stage | Run) -> tuple[str, int, int] | None:
     if isinstance(item, Stage) and item.kind == "generator":
         folder, log, unit, key = cfg.generator_dir(item.name), "log.jsonl", "step", "steps"
     elif isinstance(item, Stage) and item.kind in ("classifier", "judge"):
@@ -85,6 +92,8 @@ class ProgressWatch:
                 parts.append(name)
                 continue
             unit, done, total = count
+            if done < self.first.get(item, (now, done))[1]:  # restarted: its pace anew
+                del self.first[item]
             seen_at, seen_done = self.first.setdefault(item, (now, done))
             text = f"{name} {unit} {done}/{total}"
             if done > seen_done and now > seen_at:

@@ -50,15 +50,31 @@ def _comparable(config: dict) -> dict:
     return paths_resolved(values, CLASSIFIER_PATHS)
 
 
+def experiment_root(folder: Path) -> Path | None:
+    """The experiment folder a run folder lies in (the nearest of its parents, up to three
+    levels, whose manifest says ``experiment``), or None."""
+    for parent in list(Path(folder).absolute().parents)[:3]:
+        try:
+            kind = json.loads((parent / "manifest.json").read_text()).get("kind")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if kind == "experiment":
+            return parent
+    return None
+
+
 def check_run_config(folder: Path, expected: dict) -> None:
-    """Refuse to reuse a run folder whose stored TrainConfig differs from ``expected``."""
+    """Refuse to reuse a run folder whose stored TrainConfig differs from ``expected``. In a
+    moved or copied experiment folder, the recorded paths inside it count as moved with it."""
     try:
         stored = json.loads((folder / "manifest.json").read_text()).get("config", {})
     except (OSError, json.JSONDecodeError):
         raise FeraugError(f"{folder}: run folder has no readable manifest.json") from None
     old = _comparable(with_current_defaults(stored, TrainConfig))
-    roots = moved_roots(stored["out"], folder) if isinstance(stored.get("out"), str) else None
-    if roots is not None:  # the experiment was moved: its own files moved with it
+    root = experiment_root(folder)
+    roots = moved_roots(stored["out"], folder, root) \
+        if root is not None and isinstance(stored.get("out"), str) else None
+    if roots is not None:
         old = rebased(old, CLASSIFIER_PATHS, *roots)
     new = _comparable(expected)
     # Keys missing from the stored config are options added by a later feraug (e.g.

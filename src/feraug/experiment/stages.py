@@ -44,6 +44,7 @@ def generator_status(cfg: ExperimentConfig, spec: GeneratorSpec) -> str:
         return "partial" if (folder / "manifest.json").is_file() else "todo"
     from feraug.gan import get_generator_class
     from feraug.gan.base import build_config, read_generator_checkpoint
+    from feraug.gan.meta import GeneratorMeta
     from feraug.resume import GENERATOR_PATHS, paths_resolved, same_tails, with_current_defaults
 
     state = read_generator_checkpoint(ckpt)
@@ -54,8 +55,10 @@ def generator_status(cfg: ExperimentConfig, spec: GeneratorSpec) -> str:
     stored = paths_resolved(config_class.same_run_settings(
         with_current_defaults(state["config"], config_class)), GENERATOR_PATHS)
     wanted = paths_resolved(config_class.same_run_settings(wanted), GENERATOR_PATHS)
-    # a moved experiment's guides are known by their place in it (and their hashes, below)
-    stored = same_tails(stored, wanted, GENERATOR_PATHS, Path(cfg.out))
+    # a moved experiment's guides are known by their place in it and by the hashes the run
+    # recorded (checked below); a record without hashes, or another file, is not moved
+    if GeneratorMeta.from_stored(state.get("meta") or {}).guide_hashes():
+        stored = same_tails(stored, wanted, frozenset({"guide"}), Path(cfg.out))
     if state["name"] != spec.model or stored != wanted:
         changed = sorted(k for k in wanted.keys() | stored.keys()
                          if wanted.get(k) != stored.get(k))
