@@ -298,16 +298,28 @@ def test_runs_as_submitit_local_jobs_match_sequential_runs(tmp_path: Path) -> No
 
     seq_values = tiny_config(tmp_path / "seq")
     seq_values["arms"] = seq_values["arms"][:1]
+    # the job run also makes a generator and a set from it, each a job of its own
     job_values = {**seq_values, "out": str(tmp_path / "jobs"),
-                  "executor": {"kind": "submitit-local", "max_parallel": 2}}
+                  "executor": {"kind": "submitit-local", "max_parallel": 2},
+                  "generators": [{"name": "g", "model": "stargan", "device": "cpu", "config": {
+                      "ngf": 4, "n_blocks": 1, "ndf": 4, "batch_size": 7, "steps": 1,
+                      "source": "neutral"}}],
+                  "synthetic": [{"name": "s", "generator": "g", "plan": {
+                      "mode": "balance", "emotions": ["disgust"], "delta": 0.0,
+                      "min_change": 0.0}}],
+                  "arms": [*seq_values["arms"], {"name": "gan", "synthetic": ["s"]}]}
     seq = json.loads(Path(run_experiment(parse_experiment_config(seq_values))["results_json"])
                      .read_text())
     lines: list[str] = []
     summary = run_experiment(parse_experiment_config(job_values), log=lines.append)
     jobs = json.loads(Path(summary["results_json"]).read_text())
-    assert summary["runs_done"] == 2
-    assert [r["accuracy"] for r in jobs["runs"]] == [r["accuracy"] for r in seq["runs"]]
-    assert sum("submitted" in m for m in lines) == 2
+    assert summary["runs_done"] == 4
+    real_runs = [r for r in jobs["runs"] if r["arm"] == "real"]
+    assert [r["accuracy"] for r in real_runs] == [r["accuracy"] for r in seq["runs"]]
+    assert sum("submitted" in m for m in lines) == 6  # two stages, four runs
+    assert lines.index(next(m for m in lines if m.startswith("synthetic s done"))) < \
+        lines.index(next(m for m in lines if m.startswith("submitted gan seed")))
+    assert all(r["synthetic_train_images"] for r in jobs["runs"] if r["arm"] == "gan")
     assert any((tmp_path / "jobs" / "jobs").rglob("*_log.out"))
     lines.clear()
     run_experiment(parse_experiment_config(job_values), log=lines.append)
