@@ -362,15 +362,18 @@ def test_the_running_line_says_how_far_each_job_has_come(
     with open(gen / "log.jsonl", "a") as f:
         f.write('{"step": 20, "d_adv": 1.8}\n')
     assert watch.line(items[:1]) == "running: generator g1 step 20/100 (about 8 min left)"
-    clock = iter([1100.0])  # restarted from an earlier checkpoint: its pace is seen anew
+    clock = iter([1100.0, 1200.0])  # restarted from an earlier checkpoint: its pace is seen anew
     (gen / "log.jsonl").write_text('{"step": 5}\n')
     assert watch.line(items[:1]) == "running: generator g1 step 5/100"
-    (gen / "log.jsonl").write_text('{"step": 20}\n')
+    # a generator's log records its pace: the time left is known at first sight
+    (gen / "log.jsonl").write_text('{"step": 20, "seconds_per_step": 3.0}\n')
+    assert job_progress.ProgressWatch(cfg).line(items[:1]) == \
+        "running: generator g1 step 20/100 (about 4 min left)"
     from feraug.experiment.runner import plan  # --dry-run says it too
 
     progress = {r.get("name", r.get("arm")): r.get("progress") for r in plan(cfg)
                 if r["status"] == "partial"}
-    assert progress == {"g1": "step 20/100", "real": "epoch 2/8"}
+    assert progress == {"g1": "step 20/100, about 4 min left", "real": "epoch 2/8"}
 
 
 def test_the_runner_says_how_far_its_jobs_have_come_every_so_often(

@@ -271,7 +271,8 @@ def _log_losses(log: JsonLines, board: Board, sums: dict[str, torch.Tensor], n_l
     means = {k: round(float(v) / n_logged, 5) for k, v in sums.items()}
     ensure_finite_losses(means, f"{out}: steps {step - n_logged + 1}-{step}")
     images_per_s = n_logged * batch * engine.world_size / elapsed
-    line = {"step": step, "images_per_s": round(images_per_s, 2), **means}
+    line = {"step": step, "images_per_s": round(images_per_s, 2),
+            "seconds_per_step": round(elapsed / n_logged, 4), **means}
     if engine.is_main:
         log.append(line)
         board.scalars(line, step, prefix="gan")

@@ -1,7 +1,8 @@
 """How far the running jobs of an experiment have come, read from the files their runs write,
-for the runner's periodic ``running: ...`` line: a generator's step (its ``log.jsonl``) out of
-its configured steps, a classifier's epoch (its ``metrics.jsonl``) out of its epochs, with the
-time left at the pace seen since the runner first looked. A job whose run has written nothing
+for the runner's periodic ``running: ...`` line and ``--dry-run``: a generator's step (its
+``log.jsonl``) out of its configured steps, a classifier's epoch (its ``metrics.jsonl``) out
+of its epochs, with the time left at the pace seen since the runner first looked (else, for a
+generator, at the pace its log last recorded). A job whose run has written nothing
 yet, and the short stages (synthetic sets, scores), are named without a count.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from feraug.experiment.config import ExperimentConfig, run_dir
 from feraug.experiment.stage_graph import Run, Stage
@@ -47,16 +49,16 @@ def _configured(folder: Path, key: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def counted(cfg: ExperimentConfig, item: Stage | Run) -> tuple[str, int, int] | None:
-    """``(unit, done, total)`` for a job's run so far (``("step", 1750, 2000)``), or None
-    when it has no count (a short stage, nothing written yet, or files it cannot read)."""
+def counted(cfg: ExperimentConfig, item: Stage | Run) -> Count | None:
+    """How far a job's run has come (``Count("step", 1750, 2000, 310.0)``), or None when it
+    has no count (a short stage, nothing written yet, or files it cannot read)."""
     try:
         return _counted(cfg, item)
     except Exception:  # a progress line is a courtesy: it must never stop the runner
         return None
 
 
-def _counted(cfg: ExperimentConfig, item: Stage | Run) -> tuple[str, int, int] | None:
+def _counted(cfg: ExperimentConfig, item: Stage | Run) -> Count | None:
     if isinstance(item, Stage) and item.kind == "generator":
         folder, log, unit, key = cfg.generator_dir(item.name), "log.jsonl", "step", "steps"
     elif isinstance(item, Stage) and item.kind in ("classifier", "judge"):
@@ -69,7 +71,25 @@ def _counted(cfg: ExperimentConfig, item: Stage | Run) -> tuple[str, int, int] |
     last, total = last_json_line(folder / log), _configured(folder, key)
     if last is None or total is None or not isinstance(last.get(unit), int):
         return None
-    return unit, last[unit], total
+    pace = last.get("seconds_per_step")  # a generator's log says it (classifiers' do not)
+    left = (total - last[unit]) * pace if isinstance(pace, (int, float)) else None
+    return Count(unit, last[unit], total, left)
+
+
+class Count(NamedTuple):
+    """How far a run has come: ``done`` of ``total`` ``unit`` (``step``, ``epoch``), and the
+    seconds left at the pace its own log last recorded (None where it records none)."""
+
+    unit: str
+    done: int
+    total: int
+    seconds_left: float | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.unit} {self.done}/{self.total}"
+        if self.seconds_left is not None and self.done < self.total:
+            text += f", about {duration_text(self.seconds_left)} left"
+        return text
 
 
 class ProgressWatch:
@@ -91,13 +111,14 @@ class ProgressWatch:
             if count is None:
                 parts.append(name)
                 continue
-            unit, done, total = count
+            unit, done, total, left = count
             if done < self.first.get(item, (now, done))[1]:  # restarted: its pace anew
                 del self.first[item]
             seen_at, seen_done = self.first.setdefault(item, (now, done))
-            text = f"{name} {unit} {done}/{total}"
-            if done > seen_done and now > seen_at:
+            if done > seen_done and now > seen_at:  # the pace seen here, with the jobs now
                 left = (total - done) * (now - seen_at) / (done - seen_done)
+            text = f"{name} {unit} {done}/{total}"
+            if left is not None and done < total:
                 text += f" (about {duration_text(left)} left)"
             parts.append(text)
         return "running: " + ", ".join(parts)

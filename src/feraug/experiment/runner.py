@@ -81,7 +81,7 @@ def plan(cfg: ExperimentConfig) -> list[dict]:
         if r["status"] == "partial":
             item = (r["arm"], r["seed"]) if r["stage"] == "arm" else Stage(r["stage"], r["name"])
             count = counted(cfg, item)
-            r["progress"] = None if count is None else f"{count[0]} {count[1]}/{count[2]}"
+            r["progress"] = None if count is None else str(count)
     return rows
 
 
