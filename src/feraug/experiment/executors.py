@@ -26,7 +26,7 @@ from pathlib import Path
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.config import ExperimentConfig, parse_experiment_config
 from feraug.experiment.job_progress import ProgressWatch
-from feraug.experiment.stage_graph import Run, Stage, needs, never_ready, run_stage
+from feraug.experiment.stage_graph import Run, Stage, label, needs, never_ready, run_stage
 from feraug.progress import runs_left_text
 
 POLL_SECONDS = 1.0
@@ -42,10 +42,6 @@ def failure_reason(text: str) -> str:
         return lines[-1] if lines else ""
     name, _, message = raised[-1].partition(":")
     return f"{name.rsplit('.', 1)[-1]}:{message}" if message else name.rsplit(".", 1)[-1]
-
-
-def _label(item: Stage | Run) -> str:
-    return str(item) if isinstance(item, Stage) else f"{item[0]} seed {item[1]}"
 
 
 def run_job(values: dict, arm: str, seed: int) -> dict:
@@ -144,9 +140,9 @@ def _cancel(running: list, log: Callable[[str], None]) -> None:
             if job.done():  # finished while another job's failure was being handled
                 continue
             job.cancel(check=False)
-            log(f"cancelled {_label(item)} (job {job.job_id}); a rerun resumes it")
+            log(f"cancelled {label(item)} (job {job.job_id}); a rerun resumes it")
         except Exception as exc:  # cancelling is best effort; say which job may be left
-            log(f"could not cancel {_label(item)} (job {job.job_id}): {exc}")
+            log(f"could not cancel {label(item)} (job {job.job_id}): {exc}")
 
 
 def run_as_jobs(cfg: ExperimentConfig, runs: list[Run], log: Callable[[str], None],
@@ -169,7 +165,7 @@ def run_as_jobs(cfg: ExperimentConfig, runs: list[Run], log: Callable[[str], Non
     stuck = never_ready(waits)
     if stuck:  # refused before anything starts, not hours later when all else is done
         raise ConfigError("these could never start (they wait for themselves): "
-                          + ", ".join(map(_label, stuck)))
+                          + ", ".join(map(label, stuck)))
     feeds = _needed_by(runs, waits)
     order = [s for s in stages if s in feeds] + list(runs) + \
         [s for s in stages if s not in feeds]
@@ -256,7 +252,7 @@ class _JobQueue:
             job = _submit(self.executors, self.values, ready)
             self.submitted[str(job.job_id)] = time.monotonic()
             self.running.append((ready, job))
-            self.log(f"submitted {_label(ready)} (job {job.job_id}" + (
+            self.log(f"submitted {label(ready)} (job {job.job_id}" + (
                 f"; its progress: {job.paths.stdout})" if isinstance(ready, Stage) else ")"))
 
     def _stop_blocked(self) -> None:
@@ -264,7 +260,7 @@ class _JobQueue:
         once at the end; without failures :func:`never_ready` has refused it before)."""
         if not self.failed:
             raise FeraugError("nothing can start: " + ", ".join(
-                f"{_label(w)} waits for {', '.join(map(str, self.waits[w] - self.finished))}"
+                f"{label(w)} waits for {', '.join(map(str, self.waits[w] - self.finished))}"
                 for w in self.waiting))
 
     def _collect(self, item: Stage | Run, job: object) -> None:
@@ -272,7 +268,7 @@ class _JobQueue:
         try:
             metrics = job.result()
         except Exception as exc:  # submitit re-raises the job's error with its traceback
-            text = f"{_label(item)}: job {job.job_id} failed ({failure_reason(str(exc))}); " \
+            text = f"{label(item)}: job {job.job_id} failed ({failure_reason(str(exc))}); " \
                 f"its log: {job.paths.stderr}"
             if not self.keep_going:
                 raise FeraugError(text) from None
@@ -290,7 +286,7 @@ class _JobQueue:
                      + (f"{len(left)} stage(s) left" if left else "every stage is done"))
             return
         self.runs_done += 1
-        self.log(f"[{self.runs_done}/{self.total}] {_label(item)}: test accuracy "
+        self.log(f"[{self.runs_done}/{self.total}] {label(item)}: test accuracy "
                  f"{metrics['accuracy']:.4f} (job {job.job_id})")
         self.durations.append(time.monotonic() - started)
         self._log_runs_left()

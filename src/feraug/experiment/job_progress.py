@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from feraug.experiment.config import ExperimentConfig, run_dir
-from feraug.experiment.stage_graph import Run, Stage
+from feraug.experiment.stage_graph import Run, Stage, label
 from feraug.progress import duration_text
 
 #: How much of the end of a log is read for its last line.
@@ -106,7 +106,7 @@ class ProgressWatch:
         now = time.monotonic()
         parts = []
         for item in items:
-            name = str(item) if isinstance(item, Stage) else f"{item[0]} seed {item[1]}"
+            name = label(item)
             count = counted(self.cfg, item)
             if count is None:
                 parts.append(name)

@@ -47,6 +47,11 @@ class Stage:
         return "judge" if self.kind == "judge" else f"{self.kind} {self.name}"
 
 
+def label(item: Stage | Run) -> str:
+    """How progress lines name a stage (``generator g``) or a run (``real seed 0``)."""
+    return str(item) if isinstance(item, Stage) else f"{item[0]} seed {item[1]}"
+
+
 def stages(cfg: ExperimentConfig) -> list[Stage]:
     """Every stage of ``cfg`` (finished or not) in the order the sequential runner runs them:
     helper classifiers, generators, synthetic sets, then the judge and one score per
@@ -171,7 +176,7 @@ def order_problems(cfg: ExperimentConfig) -> list[str]:
     stuck = never_ready({item: needs(cfg, item) for item in items})
     if not stuck:
         return []
-    names = [str(i) if isinstance(i, Stage) else f"{i[0]} seed {i[1]}" for i in stuck]
+    names = [label(i) for i in stuck]
     return ["these could never start (they wait for themselves): " + ", ".join(names)]
 
 
