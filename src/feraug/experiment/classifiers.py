@@ -58,9 +58,3 @@ def run_classifier_stage(cfg: ExperimentConfig, spec: ClassifierSpec, real: Face
     faces = real if spec.data is None else load_real_data(spec.data)
     train_real_classifier(cfg.classifier_config(spec.name), faces, f"classifier {spec.name}",
                           log)
-
-
-def run_classifier_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
-    """Train every helper classifier (skipping finished ones), in config order."""
-    for spec in cfg.classifiers:
-        run_classifier_stage(cfg, spec, real, log)

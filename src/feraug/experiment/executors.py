@@ -26,7 +26,14 @@ from pathlib import Path
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.config import ExperimentConfig, parse_experiment_config
 from feraug.experiment.job_progress import ProgressWatch
-from feraug.experiment.stage_graph import Run, Stage, label, needs, never_ready, run_stage
+from feraug.experiment.stage_graph import (
+    Run,
+    Stage,
+    label,
+    needs,
+    never_ready_problem,
+    run_stage,
+)
 from feraug.progress import runs_left_text
 
 POLL_SECONDS = 1.0
@@ -162,10 +169,9 @@ def run_as_jobs(cfg: ExperimentConfig, runs: list[Run], log: Callable[[str], Non
     executors = (_executor(cfg), _executor(cfg, stages=True) if stages else None)
     to_do = set(stages)
     waits = {item: needs(cfg, item) & to_do for item in [*stages, *runs]}
-    stuck = never_ready(waits)
-    if stuck:  # refused before anything starts, not hours later when all else is done
-        raise ConfigError("these could never start (they wait for themselves): "
-                          + ", ".join(map(label, stuck)))
+    problem = never_ready_problem(waits)
+    if problem:  # refused before anything starts, not hours later when all else is done
+        raise ConfigError(problem)
     feeds = _needed_by(runs, waits)
     order = [s for s in stages if s in feeds] + list(runs) + \
         [s for s in stages if s not in feeds]

@@ -107,14 +107,6 @@ def score_generator_stage(cfg: ExperimentConfig, real: FaceDataset, generator: s
            f"{fmt(result['reverse']['mean_ratio'], 2)}"))
 
 
-def run_judging(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
-    """The judge, then every generator's score; nothing when the config has no ``judge``."""
-    if cfg.judge is None or not cfg.generators:
-        return
-    train_judge(cfg, real, log)
-    score_generators(cfg, real, log)
-
-
 def read_scores(cfg: ExperimentConfig) -> dict[str, dict]:
     """``{generator: score result}`` of every finished score."""
     scores = {}

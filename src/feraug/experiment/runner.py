@@ -31,7 +31,6 @@ from feraug.engine.run_lock import LOCK_FILES, run_lock
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.aggregate import arm_summaries, summarise, write_results
 from feraug.experiment.by_subject import subject_comparisons
-from feraug.experiment.classifiers import run_classifier_stages
 from feraug.experiment.config import (
     ExperimentConfig,
     parse_experiment_config,
@@ -42,8 +41,8 @@ from feraug.experiment.job_progress import counted
 from feraug.experiment.judging import (
     judge_checkpoint,
     judge_status,
-    run_judging,
     score_dir,
+    score_generators,
     score_status,
 )
 from feraug.experiment.runs import (
@@ -54,8 +53,8 @@ from feraug.experiment.runs import (
     read_record,
     run_status,
 )
-from feraug.experiment.stage_graph import Stage, run_needs
-from feraug.experiment.stages import generator_status, run_stages, synthetic_status
+from feraug.experiment.stage_graph import Stage, run_needs, run_stage, stages
+from feraug.experiment.stages import generator_status, synthetic_status
 from feraug.experiment.step_match import arm_train_config
 from feraug.io import prepare_output_dir
 from feraug.manifest import write_manifest
@@ -115,10 +114,14 @@ FINISHED = ("done", "reused")
 
 def run_all_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log = _quiet) -> None:
     """Helper classifiers, generators, synthetic sets, the judge and its scores, in this
-    order (each skipped when done, resumed when started)."""
-    run_classifier_stages(cfg, real, log)
-    run_stages(cfg, real, log)
-    run_judging(cfg, real, log)
+    order (each skipped when done, resumed when started), as jobs do them one at a time; the
+    scores together, so that the Inception network loads once."""
+    every = stages(cfg)
+    for stage in every:
+        if stage.kind != "score":
+            run_stage(cfg, stage, real, log)
+    if any(stage.kind == "score" for stage in every):
+        score_generators(cfg, real, log)
 
 
 def stages_to_do(rows: list[dict]) -> list[Stage]:

@@ -169,15 +169,20 @@ def never_ready(waits: dict[Stage | Run, set[Stage]]) -> list[Stage | Run]:
     return [item for item in waits if item not in done]
 
 
+def never_ready_problem(waits: dict[Stage | Run, set[Stage]]) -> str | None:
+    """The line naming the items of ``waits`` that could never start (see
+    :func:`never_ready`), or None."""
+    stuck = never_ready(waits)
+    return "these could never start (they wait for themselves): " + \
+        ", ".join(map(label, stuck)) if stuck else None
+
+
 def order_problems(cfg: ExperimentConfig) -> list[str]:
     """One line naming the stages and runs of ``cfg`` that a job executor could never start
     (they wait for themselves through the stages they need), or nothing."""
     items: list[Stage | Run] = [*stages(cfg), *cfg.runs()]
-    stuck = never_ready({item: needs(cfg, item) for item in items})
-    if not stuck:
-        return []
-    names = [label(i) for i in stuck]
-    return ["these could never start (they wait for themselves): " + ", ".join(names)]
+    problem = never_ready_problem({item: needs(cfg, item) for item in items})
+    return [] if problem is None else [problem]
 
 
 def run_stage(cfg: ExperimentConfig, stage: Stage, real: FaceDataset, log: Log) -> None:

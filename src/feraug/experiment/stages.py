@@ -204,11 +204,3 @@ def run_synthetic_stage(cfg: ExperimentConfig, spec: SyntheticSpec, real: FaceDa
              if totals["shortfall"] else "")
     log(f"synthetic set {spec.name}: {totals['kept']} faces from generator {spec.generator}"
         f"{short} -> {folder}")
-
-
-def run_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log) -> None:
-    """Every generator stage, then every synthetic-set stage, in config order."""
-    for spec in cfg.generators:
-        run_generator_stage(cfg, spec, real, log)
-    for syn in cfg.synthetic:
-        run_synthetic_stage(cfg, syn, real, log)
