@@ -27,7 +27,8 @@ def write_config(path: Path, values: dict) -> Path:
 def test_train_resume_sample_cgan(fer_slice: Path, tmp_path: Path, run_cli) -> None:
     cfg = write_config(tmp_path / "cgan.yaml", {"model": "cgan", **TINY_CGAN})
     run = tmp_path / "run"
-    res = run_cli("gan", "train", "--model", "cgan", "--data", fer_slice, "--config", cfg,
+    # the generator named by the config file's `model:` line, no --model needed
+    res = run_cli("gan", "train", "--data", fer_slice, "--config", cfg,
                   "--steps", 2, "--out", run, "--sample-every", 1, "--device", "cpu")
     assert res.code == 0, res.stderr
     assert (run / "samples" / "step_0000001.png").is_file()
@@ -42,7 +43,8 @@ def test_train_resume_sample_cgan(fer_slice: Path, tmp_path: Path, run_cli) -> N
                     "--steps", 2, "--out", run, "--device", "cpu")
     assert again.code == 2 and "not empty" in again.stderr
 
-    res = run_cli("gan", "train", "--model", "cgan", "--data", fer_slice, "--out", run,
+    # on resume the run's own generator, no --model needed
+    res = run_cli("gan", "train", "--data", fer_slice, "--out", run,
                   "--resume", "--steps", 3, "--device", "cpu")
     assert res.code == 0, res.stderr
     assert load_generator(run / "checkpoint.pt").step == 3
@@ -84,12 +86,23 @@ def test_cyclegan_train_and_translate(fer_slice: Path, tmp_path: Path, run_cli) 
     (["--model", "cgan", "--target", "happy"], "--target applies to cyclegan only"),
     (["--model", "cgan", "--resume"], "nothing to resume"),
     (["--model", "stargan", "--source", "bored"], "unknown emotion label"),
+    ([], "no generator named: give --model"),
+    (["--model", "stargan", "--resume", "--seed", "3"], "only --steps may change"),
 ])
 def test_train_user_errors_are_one_line(fer_slice: Path, tmp_path: Path, run_cli,
                                         args: list[str], message: str) -> None:
     res = run_cli("gan", "train", "--data", fer_slice, "--out", tmp_path / "x", *args)
     assert res.code == 2 and message in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_config_model_must_match_model_option(fer_slice: Path, tmp_path: Path,
+                                             run_cli) -> None:
+    cfg = write_config(tmp_path / "cgan.yaml", {"model": "cgan", **TINY_CGAN})
+    res = run_cli("gan", "train", "-m", "stargan", "-d", fer_slice, "-c", cfg, "--out",
+                  tmp_path / "x")
+    assert res.code == 2 and "'cgan' does not match --model stargan" in res.stderr
+    assert str(cfg) in res.stderr and not (tmp_path / "x").exists()
 
 
 def test_bad_config_key_and_dry_run(fer_slice: Path, tmp_path: Path, run_cli) -> None:

@@ -59,29 +59,44 @@ def _default_out(name: str, config: dict) -> Path:
     return Path("runs") / "gan" / f"{name}{suffix}"
 
 
-def _resumable_state(out: Path, model: str) -> dict:
-    """Config and meta of the run in ``out``: from its checkpoint, or from its manifest when
-    it stopped before its first checkpoint (it then restarts from step 0)."""
+def _resumable_state(out: Path, model: str | None) -> dict:
+    """Config, meta and model ``name`` of the run in ``out``: from its checkpoint, or from its
+    manifest when it stopped before its first checkpoint (it then restarts from step 0).
+    ``model`` (``--model``, optional on resume) must match the run's."""
     from feraug.gan.base import read_generator_checkpoint
     from feraug.resume import read_run_manifest
 
     if (out / "checkpoint.pt").is_file():
         state = read_generator_checkpoint(out / "checkpoint.pt")
-        if state["name"] != model:
-            raise ConfigError(f"{out}: holds a {state['name']} run, not --model {model}")
-        return state
-    manifest = read_run_manifest(out, "feraug-gan-run", "generator training")
-    if manifest.get("model") != model:
-        raise ConfigError(f"{out}: holds a {manifest.get('model')} run, not --model {model}")
-    recorded = {k: manifest[k] for k in ("data", "data_spec", "split") if manifest.get(k)}
-    return {"config": manifest.get("config") or {}, "meta": recorded}
+    else:
+        manifest = read_run_manifest(out, "feraug-gan-run", "generator training")
+        recorded = {k: manifest[k] for k in ("data", "data_spec", "split") if manifest.get(k)}
+        state = {"name": manifest.get("model"), "config": manifest.get("config") or {},
+                 "meta": recorded}
+    if model is not None and state["name"] != model:
+        raise ConfigError(f"{out}: holds a {state['name']} run, not --model {model}")
+    return state
+
+
+def _model_from_config(values: dict, model: str | None, config: Path | None) -> str:
+    """The generator to train: ``--model``, else the config file's ``model:`` (which must
+    agree with ``--model`` when both are given). Pops ``model`` from ``values``."""
+    from_file = values.pop("model", None)
+    if model is not None and from_file is not None and from_file != model:
+        raise ConfigError(f"{config}: its model {from_file!r} does not match --model {model}")
+    chosen = model or from_file
+    if chosen is None:
+        raise ConfigError("no generator named: give --model (cyclegan, cgan, fastgan, stargan "
+                          "or twostage) or a --config file with a `model:` line")
+    return chosen
 
 
 @gan_app.command("train")
 def train_cmd(
-    model: Annotated[str, typer.Option("--model", "-m", help="generator: cyclegan, cgan, "
-                                       "fastgan, stargan or twostage")],
     data: DataOpt,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="generator: cyclegan, "
+                     "cgan, fastgan, stargan or twostage (default: the config file's "
+                     "`model:`, or on --resume the run's own)")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML file of config "
                       "values (see `feraug gan config MODEL`)")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="new run folder (default "
@@ -127,23 +142,24 @@ def train_cmd(
     from feraug.gan import build_generator, get_generator_class
     from feraug.io import refuse_output_inside
 
-    get_generator_class(model)
-    overrides = _overrides(model, steps, batch_size, seed, source, target)
     recorded = None
     if resume:
         if out is None:
             raise ConfigError("--resume needs --out, the run folder to continue")
-        if config is not None or set(overrides) - {"steps"}:
+        if config is not None or source is not None or target is not None \
+                or batch_size is not None or seed is not None:
             raise ConfigError("--resume continues a run with its own config; only --steps "
                               "may change")
         state = _resumable_state(out, model)
-        values = {**state["config"], **overrides}
+        model = state["name"]
+        get_generator_class(model)
+        values = {**state["config"], **_overrides(model, steps, None, None, None, None)}
         recorded = stored_spec(state.get("meta", {}))
     else:
         values = read_yaml(config) if config is not None else {}
-        if values.pop("model", model) != model:
-            raise ConfigError(f"{config}: its model does not match --model {model}")
-        values.update(overrides)
+        model = _model_from_config(values, model, config)
+        get_generator_class(model)
+        values.update(_overrides(model, steps, batch_size, seed, source, target))
     out = out or _default_out(model, values)
     refuse_output_inside(out, data, "the data set")
     spec = data_spec_from_options(data, format, size, class_map, folds, fold, data_seed,
