@@ -306,10 +306,11 @@ CANCEL_FROM_BACKGROUND = """
 import signal, sys, time
 signal.signal(signal.SIGINT, signal.SIG_IGN)  # as for `nohup feraug experiment run ... &`
 import submitit
-from feraug.experiment.executors import _cancellable_children
+from pathlib import Path
+from feraug.experiment.executors import _cancellable_children, _stderr_to
 ex = submitit.AutoExecutor(folder=sys.argv[1], cluster="local")
 ex.update_parameters(timeout_min=5)
-with _cancellable_children():
+with _cancellable_children(), _stderr_to(Path(sys.argv[2])):
     job = ex.submit(time.sleep, 300)
 assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # the runner still ignores it
 time.sleep(3)
@@ -328,12 +329,19 @@ if not job.done():  # the controller and its task, so that nothing outlives the 
 
 def test_jobs_of_a_runner_started_in_the_background_can_be_cancelled(tmp_path: Path) -> None:
     """A runner that starts with SIGINT ignored still cancels its local jobs (submitit
-    cancels with SIGINT, and an ignored signal is inherited by the processes it starts)."""
+    cancels with SIGINT, and an ignored signal is inherited by the processes it starts), and
+    the traceback its controller prints on cancellation goes to the controllers' log, not to
+    the runner's terminal."""
     pytest.importorskip("submitit")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    out = subprocess.run([sys.executable, "-c", CANCEL_FROM_BACKGROUND, str(tmp_path / "%j")],
-                         env=env, capture_output=True, text=True, timeout=120)
+    controllers = tmp_path / "controllers.log"
+    out = subprocess.run([sys.executable, "-c", CANCEL_FROM_BACKGROUND, str(tmp_path / "%j"),
+                          str(controllers)], env=env, capture_output=True, text=True,
+                         timeout=120)
     assert out.stdout.strip() == "stopped", out.stderr[-2000:]
+    time.sleep(1)  # the controller may still be writing as it exits
+    assert "KeyboardInterrupt" in controllers.read_text()
+    assert "Traceback" not in out.stderr, out.stderr[-2000:]
 
 
 def test_the_running_line_says_how_far_each_job_has_come(

@@ -15,8 +15,10 @@ hold up the most work), then the runs, then the stages no run needs (the judge, 
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -137,6 +139,32 @@ def _cancellable_children() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def _stderr_to(path: Path | None) -> Iterator[None]:
+    """Give the processes started inside ``path`` as their standard error (None: this
+    process's own).
+
+    submitit's local executor starts one controller process per job, which shares the
+    runner's standard error; cancelling a job (SIGINT) makes the controller print a
+    KeyboardInterrupt traceback there, in the user's terminal, after the runner's own line
+    saying the job was cancelled. The controller's words belong beside the job logs. The
+    runner's descriptor 2 points at the file for the moment of the submission only."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with path.open("ab") as file:
+        os.dup2(file.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _cancel(running: list, log: Callable[[str], None]) -> None:
@@ -344,7 +372,9 @@ class _JobQueue:
 
 
 def _submit(executors: tuple, values: dict, item: Stage | Run):  # noqa: ANN202 (a job)
-    with _cancellable_children():
+    local = values["executor"]["kind"] == "submitit-local"
+    controllers_log = Path(values["out"]) / "jobs" / "controllers.log" if local else None
+    with _cancellable_children(), _stderr_to(controllers_log):
         if isinstance(item, Stage):
             return executors[1].submit(run_stage_job, values, item.kind, item.name)
         return executors[0].submit(run_job, values, *item)
