@@ -156,6 +156,28 @@ def test_a_noise_to_face_generator_is_scored_without_sources(tiny: dict, tmp_pat
     assert (tmp_path / "score" / "best_worst.png").stat().st_size > 0
 
 
+def test_a_used_out_folder_is_refused_before_any_scoring(tiny: dict, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         run_cli, one_thread) -> None:
+    from feraug.errors import FeraugError
+    from feraug.scoring import score
+
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "mine.txt").write_text("the user's")
+    # the command refuses it first of all, before reading the checkpoint or the data
+    res = run_cli("gan", "score", tmp_path / "no-such.pt", "--data", tiny["data"], "--judge",
+                  tiny["judge"], "--inception", "off", "--out", used)
+    assert res.code == 2 and "not empty" in res.stderr and str(used) in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    # and so does the Python API, before loading the generator
+    ckpt = train_tiny_cyclegan(tiny["ds"], tmp_path / "gan")
+    monkeypatch.setattr(score, "load_generator", lambda *a: pytest.fail("scoring started"))
+    with pytest.raises(FeraugError, match="not empty"):
+        score.score_generator(ckpt, tiny["ds"], tiny["judge"], n=4, out=used)
+    assert [p.name for p in used.iterdir()] == ["mine.txt"]
+
+
 def test_scorer_refuses_the_guide_as_judge(tiny: dict, tmp_path: Path, run_cli,
                                            one_thread) -> None:
     ckpt = train_tiny_cyclegan(tiny["ds"], tmp_path / "gan", guide=tiny["guide"])

@@ -168,6 +168,17 @@ def prepare_output_dir(path: Path, allow_existing_run: bool = False,
     ``manifest.json``), which is how ``--resume`` continues a run in place; files named in
     ``ignore`` (the run's own lock) do not make a folder non-empty.
     """
+    path = check_output_dir(path, allow_existing_run, ignore)
+    path.mkdir(parents=True, exist_ok=True)
+    if allow_existing_run:
+        remove_stale_temporaries(path)
+    return path
+
+
+def check_output_dir(path: Path, allow_existing_run: bool = False,
+                     ignore: frozenset[str] = frozenset()) -> Path:
+    """Refuse, as :func:`prepare_output_dir` would, an output folder that cannot be used,
+    without creating it: for commands that work for minutes before they write anything."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise FeraugError(f"{path}: exists and is not a folder")
@@ -175,9 +186,6 @@ def prepare_output_dir(path: Path, allow_existing_run: bool = False,
         if not (allow_existing_run and (path / "manifest.json").is_file()):
             raise FeraugError(f"{path}: folder exists and is not empty; refusing to overwrite "
                               "(choose a new --out, or --resume a feraug run)")
-    path.mkdir(parents=True, exist_ok=True)
-    if allow_existing_run:
-        remove_stale_temporaries(path)
     return path
 
 

@@ -298,11 +298,14 @@ def score_cmd(
 
     from feraug.gan.base import read_generator_checkpoint, resolve_device
     from feraug.gan.meta import GeneratorMeta
+    from feraug.io import check_output_dir
     from feraug.scoring import score_generator
     from feraug.scoring.inception import resolve_inception
     from feraug.scoring.report import score_table
     from feraug.synth.safety import check_generator_split
 
+    if out is not None:  # refused now, not after minutes of scoring
+        check_output_dir(out)
     state = read_generator_checkpoint(checkpoint)
     meta = GeneratorMeta.from_stored(state.get("meta"))
     spec = generator_data_spec(meta, int(state["image_size"]), data, format, class_map, folds,

@@ -183,9 +183,11 @@ def score_generator(generator: str | Path, dataset: FaceDataset, judge: str | Pa
     the source emotion the generator was trained with. ``filter_models``: synth quality
     filters used on this generator's faces; a judge that is one of them is refused.
     """
-    from feraug.io import prepare_output_dir, write_json
+    from feraug.io import check_output_dir, prepare_output_dir, write_json
     from feraug.scoring.figures import save_best_worst, save_first_pairs, save_nearest_pairs
 
+    if out is not None:  # refused now, not after minutes of scoring
+        check_output_dir(Path(out))
     model = load_generator(generator, device)
     if sources_from is not None:
         model.use_sources(sources_from)
