@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,15 @@ def _all_commands() -> list[tuple[str, list[str]]]:
 COMMANDS = _all_commands()
 
 
+@cache
+def _cli():  # noqa: ANN202 (typer's click command)
+    from typer.main import get_command
+
+    from feraug.cli.main import app
+
+    return get_command(app)
+
+
 def test_the_documents_show_commands_at_all() -> None:
     # the README's two set-up lines and its usage examples at least
     assert sum(where.startswith("README.md") for where, _ in COMMANDS) >= 10
@@ -94,11 +104,7 @@ def test_the_documents_show_commands_at_all() -> None:
 
 @pytest.mark.parametrize("where, args", COMMANDS, ids=[w for w, _ in COMMANDS])
 def test_a_documented_command_parses(where: str, args: list[str]) -> None:
-    from typer.main import get_command
-
-    from feraug.cli.main import app
-
-    command, names, rest = get_command(app), ["feraug"], list(args)
+    command, names, rest = _cli(), ["feraug"], list(args)
     while hasattr(command, "get_command") and rest and not rest[0].startswith("-"):
         sub = command.get_command(None, rest[0])
         assert sub is not None, f"{where}: no command `{' '.join([*names, rest[0]])}`"
