@@ -190,7 +190,7 @@ def test_gan_arms_are_compared_with_the_best_non_gan_arm_chosen_on_validation() 
 
 def test_a_new_experiment_folder_may_hold_generators_trained_beforehand(tmp_path: Path) -> None:
     from feraug.errors import FeraugError
-    from feraug.experiment.runner import prepare_experiment_dir
+    from feraug.experiment.folder import prepare_experiment_dir
 
     out = tmp_path / "exp"
     (out / "generators" / "g").mkdir(parents=True)

@@ -121,6 +121,10 @@ def run(
         "mappings (list items such as one arm cannot be addressed; the value is read as "
         "YAML, so quote a string that looks like a number), e.g. --set data.fold=1 --set "
         "data.train_fraction=0.25; repeatable. The run records the result.")] = None,
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="ARM: train only this arm's runs (and the stages they need), e.g. "
+        "the arms missing from a comparison first; repeatable or comma-separated. The "
+        "report covers every finished run; a later run without --only does the rest.")] = None,
 ) -> None:
     """Run (or continue) every arm x seed of an experiment and write its report."""
     from feraug.errors import DataError
@@ -128,11 +132,16 @@ def run(
 
     cfg = load_experiment_config(config, out=out, executor=executor,
                                  overrides=overrides or ())
+    arms = [a.strip() for item in only for a in item.split(",") if a.strip()] if only else None
+    if arms is not None:
+        from feraug.experiment.stage_graph import check_arm_names
+
+        check_arm_names(cfg, arms)
     if dry_run:
         from feraug.experiment.data import check_inputs
         from feraug.experiment.runner import plan
 
-        rows = plan(cfg)
+        rows = plan(cfg, arms)
         problems = check_inputs(cfg)
         if cfg.executor.kind != "sequential":
             from feraug.experiment.stage_graph import order_problems
@@ -151,7 +160,7 @@ def run(
     from feraug.experiment.runner import run_experiment
 
     log = (lambda _: None) if as_json else (lambda m: typer.echo(m, err=True))
-    summary = run_experiment(cfg, log=log)
+    summary = run_experiment(cfg, log=log, only=arms)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:

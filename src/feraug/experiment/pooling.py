@@ -32,7 +32,7 @@ from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.aggregate import arm_summaries, summarise
 from feraug.experiment.by_subject import subject_comparisons
 from feraug.experiment.config import run_dir
-from feraug.experiment.runner import read_experiment_manifest
+from feraug.experiment.folder import read_experiment_manifest
 from feraug.experiment.runs import data_names_subjects, read_record, run_status
 
 #: The ``kind`` of a pooled folder's manifest.

@@ -27,8 +27,8 @@ from pathlib import Path
 from feraug.classifier.metrics import plot_confusion
 from feraug.classifier.trainer import FitResult
 from feraug.data.dataset import FaceDataset
-from feraug.engine.run_lock import LOCK_FILES, run_lock
-from feraug.errors import ConfigError, FeraugError
+from feraug.engine.run_lock import run_lock
+from feraug.errors import ConfigError
 from feraug.experiment.aggregate import arm_summaries, summarise, write_results
 from feraug.experiment.by_subject import subject_comparisons
 from feraug.experiment.config import (
@@ -37,6 +37,13 @@ from feraug.experiment.config import (
     run_dir,
 )
 from feraug.experiment.data import load_real_data
+from feraug.experiment.folder import (
+    KIND,
+    prepare_experiment_dir,
+    read_experiment_manifest,
+    real_train_images,
+    refuse_changed_work,
+)
 from feraug.experiment.job_progress import counted
 from feraug.experiment.judging import (
     judge_checkpoint,
@@ -47,35 +54,38 @@ from feraug.experiment.judging import (
 )
 from feraug.experiment.runs import (
     Log,
-    check_run_config,
     data_names_subjects,
     fit_and_test,
     read_record,
     run_status,
 )
-from feraug.experiment.stage_graph import Stage, run_needs, run_stage, stages
+from feraug.experiment.stage_graph import (
+    Stage,
+    check_arm_names,
+    run_needs,
+    run_stage,
+    stages,
+    stages_needed,
+)
 from feraug.experiment.stages import generator_status, synthetic_status
 from feraug.experiment.step_match import arm_train_config
-from feraug.io import prepare_output_dir
 from feraug.manifest import write_manifest
 from feraug.models.checkpoint import LoadedClassifier
 from feraug.progress import runs_left_text
-
-KIND = "experiment"
-#: What a new experiment folder may already hold: stage run folders put there beforehand.
-SEEDABLE = frozenset({"classifiers", "generators", "synthetic", "judge", "scores"})
 
 
 def _quiet(_: str) -> None:
     return None
 
 
-def plan(cfg: ExperimentConfig) -> list[dict]:
+def plan(cfg: ExperimentConfig, only: list[str] | None = None) -> list[dict]:
     """The work of ``cfg`` in order: generator and synthetic-set stages (``stage`` rows), then
     the runs with their folder, status, synthetic folders, the arm's own overrides (on top
-    of ``cfg.base``) and the unfinished stages they wait for."""
-    stage_rows = _stage_rows(cfg)
-    rows = stage_rows + _arm_rows(cfg, stages_to_do(stage_rows))
+    of ``cfg.base``) and the unfinished stages they wait for. ``only``: just these arms' runs
+    and the stages they need."""
+    stage_rows = _stage_rows(cfg, only)
+    rows = stage_rows + [r for r in _arm_rows(cfg, stages_to_do(stage_rows))
+                         if only is None or r["arm"] in only]
     for r in rows:  # how far a started one has come (``step 1300/2000``, ``epoch 12/30``)
         if r["status"] == "partial":
             item = (r["arm"], r["seed"]) if r["stage"] == "arm" else Stage(r["stage"], r["name"])
@@ -84,9 +94,12 @@ def plan(cfg: ExperimentConfig) -> list[dict]:
     return rows
 
 
-def _stage_rows(cfg: ExperimentConfig) -> list[dict]:
+def _stage_rows(cfg: ExperimentConfig, only: list[str] | None = None) -> list[dict]:
     """The stage rows of :func:`plan`: helper classifiers, generators, synthetic sets, the
-    judge and its scores."""
+    judge and its scores; with ``only``, those the runs of these arms need."""
+    if only is not None:
+        wanted = stages_needed(cfg, only)
+        return [r for r in _stage_rows(cfg) if Stage(r["stage"], r["name"]) in wanted]
     rows: list[dict] = [{"stage": "classifier", "name": c.name,
                          "model": cfg.classifier_config(c.name).model,
                          "run_dir": str(cfg.classifier_dir(c.name)),
@@ -112,11 +125,16 @@ def _stage_rows(cfg: ExperimentConfig) -> list[dict]:
 FINISHED = ("done", "reused")
 
 
-def run_all_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log = _quiet) -> None:
+def run_all_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log = _quiet,
+                   only: list[str] | None = None) -> None:
     """Helper classifiers, generators, synthetic sets, the judge and its scores, in this
     order (each skipped when done, resumed when started), as jobs do them one at a time; the
-    scores together, so that the Inception network loads once."""
+    scores together, so that the Inception network loads once. ``only``: just the stages
+    these arms' runs need."""
     every = stages(cfg)
+    if only is not None:
+        wanted = stages_needed(cfg, only)
+        every = [stage for stage in every if stage in wanted]
     for stage in every:
         if stage.kind != "score":
             run_stage(cfg, stage, real, log)
@@ -166,39 +184,6 @@ def _expected_seconds(runs: list[dict]) -> None:
             for t in seconds.get(arm, [])]
         r["expected_seconds"] = None if r["status"] == "done" or not done else \
             round(sum(done) / len(done), 1)
-
-
-def read_experiment_manifest(out: Path) -> dict:
-    """``out/manifest.json`` of an experiment folder; FeraugError when it is not one."""
-    path = Path(out) / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        raise FeraugError(f"{out}: not a feraug experiment folder (no readable "
-                          "manifest.json)") from None
-    if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
-        kind = manifest.get("kind") if isinstance(manifest, dict) else None
-        raise FeraugError(f"{out}: holds a feraug {kind!r} run, not an experiment folder")
-    return manifest
-
-
-def prepare_experiment_dir(out: Path, data_fingerprint: str) -> bool:
-    """Create ``out`` or accept it when it is an experiment on the same data, or a new folder
-    holding only stage folders (``generators/``, ``synthetic/``) put there beforehand;
-    returns whether an experiment existed. Any other non-empty folder is refused."""
-    out = Path(out)
-    names = {p.name for p in out.iterdir()} - LOCK_FILES if out.is_dir() else set()
-    existed = bool(names)
-    seeded = existed and "manifest.json" not in names and names <= SEEDABLE
-    if seeded:  # stage folders copied in by the user (e.g. generators trained earlier)
-        return False
-    prepare_output_dir(out, allow_existing_run=True, ignore=LOCK_FILES)
-    if existed:
-        old = read_experiment_manifest(out).get("data_fingerprint")
-        if old != data_fingerprint:
-            raise ConfigError(f"{out}: holds an experiment on different data (fingerprint "
-                              f"{old}, now {data_fingerprint}); choose a new --out")
-    return existed
 
 
 def _train_summary(folder: Path) -> dict:
@@ -274,43 +259,20 @@ def finish(cfg: ExperimentConfig, real: FaceDataset | None, log: Log = _quiet,
             "arms": arm_summaries(results)}
 
 
-def real_train_images(real: FaceDataset) -> int:
-    """The real faces in the train split (after ``data.train_fraction``)."""
-    return len(real.indices("train"))
-
-
-def refuse_changed_work(cfg: ExperimentConfig, n_real: int) -> None:
-    """ConfigError (one line) when a started or finished stage or run of ``cfg.out`` was made
-    with another configuration than ``cfg`` asks for: helper classifiers, generators (their
-    config and guide file), the judge, every arm x seed. Checked before anything is written,
-    so a refused rerun leaves the folder and its manifest as they were."""
-    started = [(cfg.classifier_dir(c.name), cfg.classifier_config(c.name))
-               for c in cfg.classifiers]
-    if cfg.judge is not None and cfg.generators and judge_status(cfg) != "reused":
-        started.append((cfg.judge_dir(), cfg.judge_config()))
-    for folder, tc in started:
-        if run_status(folder) != "todo":
-            check_run_config(folder, tc.model_dump())
-    for arm, seed in cfg.runs():
-        folder = run_dir(cfg.out, arm, seed)
-        if run_status(folder) != "todo":
-            try:
-                tc = arm_train_config(cfg, arm, seed, folder, n_real)
-            except ConfigError:  # its sets are being rebuilt: run_one checks it once they are
-                continue
-            check_run_config(folder, tc.model_dump())
-    for generator in cfg.generators:
-        generator_status(cfg, generator)  # raises on a changed config or guide file
-
-
-def run_experiment(cfg: ExperimentConfig, log: Log = _quiet) -> dict:
+def run_experiment(cfg: ExperimentConfig, log: Log = _quiet,
+                   only: list[str] | None = None) -> dict:
     """Run every arm x seed of ``cfg`` into ``cfg.out`` (resuming), then write the results and
-    the report. Returns a JSON-ready summary (paths, per-arm means and CIs)."""
+    the report. Returns a JSON-ready summary (paths, per-arm means and CIs).
+
+    ``only``: train just these arms (and the stages their runs need), e.g. the arms missing
+    from a comparison first; the report covers every finished run, as after a stop."""
+    if only is not None:
+        check_arm_names(cfg, only)
     real = load_real_data(cfg.data)
     out = Path(cfg.out)
     existed = prepare_experiment_dir(out, real.fingerprint())
     with run_lock(out, checked=True):  # a second runner would delete this one's stages
-        return _run_locked(cfg, real, existed, log)
+        return _run_locked(cfg, real, existed, log, only)
 
 
 def _work_left(rows: list[dict]) -> str:
@@ -325,7 +287,8 @@ def _work_left(rows: list[dict]) -> str:
     return text
 
 
-def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Log) -> dict:
+def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Log,
+                only: list[str] | None) -> dict:
     out = Path(cfg.out)
     refuse_changed_work(cfg, real_train_images(real))  # before the manifest is rewritten
     log(f"{'continuing' if existed else 'starting'} experiment in {out}: "
@@ -333,28 +296,31 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
         f"{len(cfg.generators)} generator(s), {len(cfg.synthetic)} synthetic set(s), "
         f"{'a judge, ' if cfg.judge is not None and cfg.generators else ''}"
         f"{len(cfg.arms)} arm(s) x {len(cfg.seeds)} seed(s), data {real.fingerprint()}")
-    log(_work_left(plan(cfg)))
+    if only is not None:
+        log(f"only the runs of {', '.join(only)} (and the stages they need)")
+    log(_work_left(plan(cfg, only)))
     _write_manifest(cfg, real, "running")
-    total = len(cfg.runs())
+    schedule = [r for r in cfg.schedule() if only is None or r[0] in only]
+    total = len(schedule)
     t0 = time.perf_counter()
     if cfg.executor.kind == "sequential":
-        run_all_stages(cfg, real, log)
+        run_all_stages(cfg, real, log, only)
         trained: list[float] = []  # seconds of the runs trained by this call
-        for i, (arm, seed) in enumerate(cfg.schedule(), 1):
+        for i, (arm, seed) in enumerate(schedule, 1):
             started = time.perf_counter()
             skipped = run_status(run_dir(out, arm, seed)) == "done"
             run_one(cfg, arm, seed, real, log=lambda m, i=i: log(f"[{i}/{total}] {m}"))
             if not skipped:
                 trained.append(time.perf_counter() - started)
-            left = [r for r in cfg.runs() if run_status(run_dir(out, *r)) != "done"]
+            left = [r for r in schedule if run_status(run_dir(out, *r)) != "done"]
             if left and not skipped:
                 expected = _expected_by_run(cfg)  # this run's time now counts for its arm
                 log(runs_left_text([expected.get(r) for r in left], trained))
     else:
         from feraug.experiment.executors import run_as_jobs
 
-        pending = [(a, s) for a, s in cfg.schedule() if run_status(run_dir(out, a, s)) != "done"]
-        to_do = stages_to_do(_stage_rows(cfg))
+        pending = [(a, s) for a, s in schedule if run_status(run_dir(out, a, s)) != "done"]
+        to_do = stages_to_do(_stage_rows(cfg, only))
         waiting = sum(bool(run_needs(cfg, a) & set(to_do)) for a, _ in pending)
         log(f"{total - len(pending)} run(s) finished earlier; {len(pending)} to run as "
             f"{cfg.executor.kind} jobs" + (
@@ -363,7 +329,8 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
         run_as_jobs(cfg, pending, log, expected=_expected_by_run(cfg), stages=to_do)
     summary = finish(cfg, real, log=log)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
-    _write_manifest(cfg, real, "complete", result=summary)
+    every_run_done = all(run_status(run_dir(out, *r)) == "done" for r in cfg.runs())
+    _write_manifest(cfg, real, "complete" if every_run_done else "partial", result=summary)
     summary["manifest"] = str(out / "manifest.json")
     return summary
 

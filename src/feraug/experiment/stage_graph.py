@@ -20,12 +20,13 @@ order, which already respects these needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from feraug.data.dataset import FaceDataset
+from feraug.errors import ConfigError
 from feraug.experiment.config import REF_PREFIX, ExperimentConfig
 
 Log = Callable[[str], None]
@@ -152,6 +153,28 @@ def run_needs(cfg: ExperimentConfig, arm: str) -> set[Stage]:
 def needs(cfg: ExperimentConfig, item: Stage | Run) -> set[Stage]:
     """What a stage or a run (an ``(arm, seed)`` pair) needs."""
     return stage_needs(cfg, item) if isinstance(item, Stage) else run_needs(cfg, item[0])
+
+
+def check_arm_names(cfg: ExperimentConfig, names: Iterable[str]) -> None:
+    """Refuse (one line) arm names that ``cfg`` does not have, naming those it has."""
+    known = [a.name for a in cfg.arms]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"no arm named {', '.join(map(repr, unknown))} in this experiment "
+                          f"(its arms: {', '.join(known)})")
+
+
+def stages_needed(cfg: ExperimentConfig, arms: Iterable[str]) -> set[Stage]:
+    """Every stage the runs of ``arms`` need, directly or through other stages (finished
+    ones included): what a run of only these arms must make first."""
+    found: set[Stage] = set()
+    todo = [st for arm in dict.fromkeys(arms) for st in run_needs(cfg, arm)]
+    while todo:
+        stage = todo.pop()
+        if stage not in found:
+            found.add(stage)
+            todo.extend(stage_needs(cfg, stage))
+    return found
 
 
 def never_ready(waits: dict[Stage | Run, set[Stage]]) -> list[Stage | Run]:
