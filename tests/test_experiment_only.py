@@ -73,3 +73,21 @@ def test_only_with_an_arm_the_config_lacks_is_one_line(tmp_path: Path, run_cli) 
     res = run_cli("experiment", "run", path, "--only", "real", "--only", "gan", "--dry-run")
     assert res.code == 0, res.stderr
     assert "2 run(s) into" in res.stdout and "class-weighted" not in res.stdout
+
+
+def test_only_as_jobs_submits_just_the_named_arms(tmp_path: Path) -> None:
+    """The job executor gets the same selection: no stage job for a generator no named arm
+    needs, and only the named arms' runs; the report is written without the unbuilt set."""
+    from feraug.experiment.runner import run_experiment
+
+    out = tmp_path / "jobs"
+    values = {**_values(out), "executor": {"kind": "submitit-local", "max_parallel": 1}}
+    lines: list[str] = []
+    summary = run_experiment(parse_experiment_config(values), log=lines.append,
+                             only=["real"])
+    assert _done(out) == ["real"] and summary["runs_done"] == 1
+    submitted = [m for m in lines if m.startswith("submitted")]
+    assert len(submitted) == 1 and submitted[0].startswith("submitted real seed 0")
+    assert not (out / "generators").exists()
+    # the baseline's t-SNE is drawn without the set no named arm needed
+    assert "Synthetic sets not built yet, so not shown: s." in (out / "report.md").read_text()

@@ -108,13 +108,15 @@ def _tsne_section(cfg: ExperimentConfig, results: dict, real: FaceDataset | None
             return image_md(path, "t-SNE", out) + "\n\n(figure from an earlier run)"
         return "No t-SNE: the baseline has no finished run (or the data were not loaded)."
     from feraug.data.dataset import concat
-    from feraug.data.synthetic import kept_nothing, load_synthetic
+    from feraug.data.synthetic import MANIFEST, kept_nothing, load_synthetic
     from feraug.experiment.tsne import save_tsne
     from feraug.models.checkpoint import load_classifier
 
     seed = base["seeds"][0]
     loaded = load_classifier(run_dir(out, cfg.baseline, seed) / "best.pt", "cpu")
-    dirs = [d for d in cfg.synthetic_dirs() if not kept_nothing(d)]
+    # a set not built yet (a stopped run, or `--only` arms that do not need it) is left out
+    built = [d for d in cfg.synthetic_dirs() if (Path(d) / MANIFEST).is_file()]
+    dirs = [d for d in built if not kept_nothing(d)]
     synthetic = concat([load_synthetic(d, real.classes, real.size) for d in dirs]) \
         if dirs else None
     counts = save_tsne(loaded, real, path, synthetic, max_points=cfg.tsne_points, seed=seed,
@@ -126,6 +128,9 @@ def _tsne_section(cfg: ExperimentConfig, results: dict, real: FaceDataset | None
     extra = (" Right: real training faces (o) and synthetic faces (x) of the classes the "
              "synthetic sets hold; synthetic points far from the real ones of their class "
              "are faces the classifier sees differently.") if synthetic is not None else ""
+    missing = [Path(d).name for d in cfg.synthetic_dirs() if d not in built]
+    if missing:
+        extra += f" Synthetic sets not built yet, so not shown: {', '.join(missing)}."
     return (image_md(path, "t-SNE", out) + f"\n\nPenultimate features (`model.embed`) of the "
             f"baseline model `{cfg.baseline}`, seed {seed}, on a random sample ({what}). "
             "Left: real test faces coloured by true class." + extra)
