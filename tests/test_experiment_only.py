@@ -70,9 +70,27 @@ def test_only_with_an_arm_the_config_lacks_is_one_line(tmp_path: Path, run_cli) 
         "error: no arm named 'gann' in this experiment (its arms: real, class-weighted, gan)"]
     assert not (tmp_path / "exp").exists()
 
+    res = run_cli("experiment", "run", path, "--only", ",", "--dry-run")
+    assert res.code == 2 and res.stderr.startswith("error: no arm named to run")
+
     res = run_cli("experiment", "run", path, "--only", "real", "--only", "gan", "--dry-run")
     assert res.code == 0, res.stderr
     assert "2 run(s) into" in res.stdout and "class-weighted" not in res.stdout
+
+
+def test_dry_run_with_only_checks_just_the_named_arms_inputs(tmp_path: Path, run_cli) -> None:
+    """A missing synthetic folder of an arm not named does not fail ``--only``'s dry run; one
+    that a named arm reads through ``match_steps`` does."""
+    values = tiny_config(tmp_path / "exp")
+    values["seeds"] = [0]
+    values["arms"] += [{"name": "ext", "synthetic": [str(tmp_path / "missing-set")]},
+                       {"name": "matched", "match_steps": "ext", "scheduler": "cosine"}]
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(values))
+    assert run_cli("experiment", "run", path, "--only", "real", "--dry-run").code == 0
+    for only in ("ext", "matched"):
+        res = run_cli("experiment", "run", path, "--only", only, "--dry-run")
+        assert res.code == 2 and "missing-set: synthetic set folder does not exist" in res.stderr
 
 
 def test_only_as_jobs_submits_just_the_named_arms(tmp_path: Path) -> None:

@@ -142,7 +142,7 @@ def run(
         from feraug.experiment.runner import plan
 
         rows = plan(cfg, arms)
-        problems = check_inputs(cfg)
+        problems = check_inputs(cfg, arms)
         if cfg.executor.kind != "sequential":
             from feraug.experiment.stage_graph import order_problems
 

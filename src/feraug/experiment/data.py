@@ -63,16 +63,21 @@ def load_real_data(spec: DataSpec) -> FaceDataset:
     return spec.load()
 
 
-def check_inputs(cfg: ExperimentConfig) -> list[str]:
+def check_inputs(cfg: ExperimentConfig, arms: list[str] | None = None) -> list[str]:
     """Cheap checks for ``--dry-run``: the data path and every synthetic folder exist (and the
-    folders have a ``feraug synth`` manifest). Returns the problems found (empty when none)."""
+    folders have a ``feraug synth`` manifest); with ``arms``, only the folders those arms train
+    with. Returns the problems found (empty when none)."""
     from feraug.data.synthetic import read_manifest
 
     problems = []
     if not cfg.data.is_procedural and not Path(cfg.data.path).exists():
         problems.append(f"{cfg.data.path}: data set does not exist")
     built_here = {cfg.synthetic_dir(s.name) for s in cfg.synthetic}
-    for folder in cfg.synthetic_dirs():
+    if arms is not None:  # an arm matching another's steps reads that arm's sets too
+        arms = arms + [m for a in arms if (m := cfg.arm(a).match_steps)]
+    used = cfg.synthetic_dirs() if arms is None else list(dict.fromkeys(
+        cfg.synthetic_dir(d) for a in arms for d in cfg.arm(a).synthetic))
+    for folder in used:
         if folder in built_here:  # made by this experiment's own synthetic stage
             continue
         try:

@@ -330,7 +330,8 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
     summary = finish(cfg, real, log=log)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     every_run_done = all(run_status(run_dir(out, *r)) == "done" for r in cfg.runs())
-    _write_manifest(cfg, real, "complete" if every_run_done else "partial", result=summary)
+    done = every_run_done and not stages_to_do(_stage_rows(cfg))  # the judge's scores too
+    _write_manifest(cfg, real, "complete" if done else "partial", result=summary)
     summary["manifest"] = str(out / "manifest.json")
     return summary
 

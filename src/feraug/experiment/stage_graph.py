@@ -142,11 +142,11 @@ def run_needs(cfg: ExperimentConfig, arm: str) -> set[Stage]:
     steps (``match_steps``), and a helper classifier named as its ``init``; by name or by
     path."""
     spec = cfg.arm(arm)
-    arms = [arm] + ([spec.match_steps] if spec.match_steps else [])
-    read = []
-    for name in arms:
-        tc = cfg.train_config(name, cfg.seeds[0], Path(cfg.out) / "unused")
-        read += [tc.init, tc.synthetic]
+    tc = cfg.train_config(arm, cfg.seeds[0], Path(cfg.out) / "unused")
+    read = [tc.init, tc.synthetic]
+    if spec.match_steps:  # only the matched arm's set sizes decide the epochs, not its init
+        read.append(cfg.train_config(spec.match_steps, cfg.seeds[0],
+                                     Path(cfg.out) / "unused").synthetic)
     return _made_by(cfg, read)
 
 
@@ -158,6 +158,9 @@ def needs(cfg: ExperimentConfig, item: Stage | Run) -> set[Stage]:
 def check_arm_names(cfg: ExperimentConfig, names: Iterable[str]) -> None:
     """Refuse (one line) arm names that ``cfg`` does not have, naming those it has."""
     known = [a.name for a in cfg.arms]
+    names = list(names)
+    if not names:
+        raise ConfigError(f"no arm named to run (its arms: {', '.join(known)})")
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(f"no arm named {', '.join(map(repr, unknown))} in this experiment "
