@@ -68,15 +68,14 @@ def check_inputs(cfg: ExperimentConfig, arms: list[str] | None = None) -> list[s
     folders have a ``feraug synth`` manifest); with ``arms``, only the folders those arms train
     with. Returns the problems found (empty when none)."""
     from feraug.data.synthetic import read_manifest
+    from feraug.experiment.step_match import synthetic_dirs_read
 
     problems = []
     if not cfg.data.is_procedural and not Path(cfg.data.path).exists():
         problems.append(f"{cfg.data.path}: data set does not exist")
     built_here = {cfg.synthetic_dir(s.name) for s in cfg.synthetic}
-    if arms is not None:  # an arm matching another's steps reads that arm's sets too
-        arms = arms + [m for a in arms if (m := cfg.arm(a).match_steps)]
     used = cfg.synthetic_dirs() if arms is None else list(dict.fromkeys(
-        cfg.synthetic_dir(d) for a in arms for d in cfg.arm(a).synthetic))
+        d for a in arms for d in synthetic_dirs_read(cfg, a)))
     for folder in used:
         if folder in built_here:  # made by this experiment's own synthetic stage
             continue

@@ -64,8 +64,7 @@ from feraug.experiment.stage_graph import (
     check_arm_names,
     run_needs,
     run_stage,
-    stages,
-    stages_needed,
+    selected_stages,
 )
 from feraug.experiment.stages import generator_status, synthetic_status
 from feraug.experiment.step_match import arm_train_config
@@ -98,7 +97,7 @@ def _stage_rows(cfg: ExperimentConfig, only: list[str] | None = None) -> list[di
     """The stage rows of :func:`plan`: helper classifiers, generators, synthetic sets, the
     judge and its scores; with ``only``, those the runs of these arms need."""
     if only is not None:
-        wanted = stages_needed(cfg, only)
+        wanted = set(selected_stages(cfg, only))
         return [r for r in _stage_rows(cfg) if Stage(r["stage"], r["name"]) in wanted]
     rows: list[dict] = [{"stage": "classifier", "name": c.name,
                          "model": cfg.classifier_config(c.name).model,
@@ -131,10 +130,7 @@ def run_all_stages(cfg: ExperimentConfig, real: FaceDataset, log: Log = _quiet,
     order (each skipped when done, resumed when started), as jobs do them one at a time; the
     scores together, so that the Inception network loads once. ``only``: just the stages
     these arms' runs need."""
-    every = stages(cfg)
-    if only is not None:
-        wanted = stages_needed(cfg, only)
-        every = [stage for stage in every if stage in wanted]
+    every = selected_stages(cfg, only)
     for stage in every:
         if stage.kind != "score":
             run_stage(cfg, stage, real, log)

@@ -28,6 +28,7 @@ from typing import Any
 from feraug.data.dataset import FaceDataset
 from feraug.errors import ConfigError
 from feraug.experiment.config import REF_PREFIX, ExperimentConfig
+from feraug.experiment.step_match import synthetic_dirs_read
 
 Log = Callable[[str], None]
 #: A run of an arm with one seed, as the runner and executors name it.
@@ -141,13 +142,8 @@ def run_needs(cfg: ExperimentConfig, arm: str) -> set[Stage]:
     """The stages a run of ``arm`` needs: its synthetic sets, those of the arm it matches in
     steps (``match_steps``), and a helper classifier named as its ``init``; by name or by
     path."""
-    spec = cfg.arm(arm)
-    tc = cfg.train_config(arm, cfg.seeds[0], Path(cfg.out) / "unused")
-    read = [tc.init, tc.synthetic]
-    if spec.match_steps:  # only the matched arm's set sizes decide the epochs, not its init
-        read.append(cfg.train_config(spec.match_steps, cfg.seeds[0],
-                                     Path(cfg.out) / "unused").synthetic)
-    return _made_by(cfg, read)
+    init = cfg.train_config(arm, cfg.seeds[0], Path(cfg.out) / "unused").init
+    return _made_by(cfg, [init, synthetic_dirs_read(cfg, arm)])
 
 
 def needs(cfg: ExperimentConfig, item: Stage | Run) -> set[Stage]:
@@ -178,6 +174,15 @@ def stages_needed(cfg: ExperimentConfig, arms: Iterable[str]) -> set[Stage]:
             found.add(stage)
             todo.extend(stage_needs(cfg, stage))
     return found
+
+
+def selected_stages(cfg: ExperimentConfig, arms: Iterable[str] | None = None) -> list[Stage]:
+    """The stages of ``cfg`` in their order; with ``arms``, only those their runs need."""
+    every = stages(cfg)
+    if arms is None:
+        return every
+    wanted = stages_needed(cfg, arms)
+    return [stage for stage in every if stage in wanted]
 
 
 def never_ready(waits: dict[Stage | Run, set[Stage]]) -> list[Stage | Run]:

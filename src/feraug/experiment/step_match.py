@@ -41,6 +41,14 @@ def train_images(tc: TrainConfig, n_real: int) -> int | None:
     return (0 if tc.synthetic_only else n_real) + sum(counts)
 
 
+def synthetic_dirs_read(cfg: ExperimentConfig, arm: str) -> list[str]:
+    """The synthetic folders a run of ``arm`` reads: its own and, with ``match_steps``, those
+    of the arm it matches (their sizes decide its epochs)."""
+    spec = cfg.arm(arm)
+    names = [*spec.synthetic, *(cfg.arm(spec.match_steps).synthetic if spec.match_steps else [])]
+    return list(dict.fromkeys(cfg.synthetic_dir(d) for d in names))
+
+
 def matched_epochs(cfg: ExperimentConfig, arm: str, n_real: int) -> int | None:
     """The epochs of ``arm`` (None: the recipe's own, for an arm with no ``match_steps``).
 
