@@ -13,6 +13,7 @@ import pytest
 
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.config import parse_experiment_config
+from feraug.experiment.pool_report import arm_confusion
 from feraug.experiment.pooling import pool_folds, write_pooled
 from feraug.reporting.stats import ci_summary
 
@@ -122,6 +123,14 @@ def test_pooled_scores_come_from_the_summed_confusion_matrices(folds: list[Path]
     assert len(res["per_fold"]) == len(ARMS) * len(SEEDS) * 3
 
 
+def test_an_arms_figure_sums_its_matrices_over_every_fold_and_seed(folds: list[Path]) -> None:
+    res = pool_folds(folds)
+    seeds, summed = arm_confusion(res, "cw")
+    assert seeds == 3
+    np.testing.assert_array_equal(summed, sum(matrix(f, "cw", s) for f in range(3) for s in SEEDS))
+    assert arm_confusion(res, "absent")[0] == 0
+
+
 def test_a_run_some_fold_has_not_finished_is_left_out_and_reported(tmp_path: Path) -> None:
     folders = [write_fold(tmp_path, k, skip=(("cw", 2),) if k == 1 else ())
                for k in range(3)]
@@ -186,6 +195,8 @@ def test_writes_the_pooled_folder_and_never_a_foreign_one(tmp_path: Path,
     assert report.startswith("# tiny pooled experiment (pooled over folds 0, 1, 2 of 3)")
     assert "Δ accuracy vs cw" in report and "comparisons with an interval are made here" in report
     assert str(folds[2]) in report and "| happy |" in report
+    assert "figures/confusion_gan.png" in report and (out / "figures" / "metrics.png").is_file()
+    assert (out / "report.html").read_text().count("data:image/png;base64") == 1 + len(ARMS)
     write_pooled(res, out)  # a pooled folder written before is rewritten
 
     foreign = tmp_path / "mine"

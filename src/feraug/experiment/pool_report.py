@@ -1,17 +1,22 @@
 """``report.md`` of pooled folds (:mod:`feraug.experiment.pooling`): the main table over the
 pooled test faces (mean ± 95% CI over seeds, paired differences against the baseline and the
 best non-GAN arm), a plain verdict per comparison with their count, per-class recall, each
-fold's own scores, the warnings, and which folders went in."""
+fold's own scores, figures (scores with intervals, confusion matrices summed over folds and
+seeds), the warnings, and which folders went in."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import numpy as np
+
+from feraug.classifier.metrics import plot_confusion
 from feraug.experiment.by_subject import subject_table
 from feraug.experiment.data import PROCEDURAL
+from feraug.experiment.report import save_metric_bars
 from feraug.experiment.tables import main_table, recall_tables, report_intro, verdicts
-from feraug.reporting.markdown import markdown_table, write_report
+from feraug.reporting.markdown import image_md, markdown_table, write_report
 
 PROCEDURAL_NOTE = ("**These are procedural cartoon faces, not real data.** The numbers show "
                    "that the pooling works; they say nothing about facial expression "
@@ -41,6 +46,33 @@ def _per_fold_table(results: dict) -> str:
         rows.append(row)
     return markdown_table(["arm", "seed", "test faces", "pooled accuracy", "pooled macro-F1",
                            *(f"fold {f} accuracy (faces)" for f in folds)], rows)
+
+
+def arm_confusion(results: dict, arm: str) -> tuple[int, np.ndarray]:
+    """How many pooled runs (seeds) ``arm`` has, and their confusion matrices summed: every
+    test face of every fold, once per seed."""
+    matrices = [np.asarray(r["confusion_matrix"], dtype=np.int64) for r in results["runs"]
+                if r["arm"] == arm]
+    k = len(results["classes"])
+    return len(matrices), np.sum(matrices, axis=0) if matrices else np.zeros((k, k), np.int64)
+
+
+def _figures(results: dict, out: Path) -> str:
+    """The score bars and, per arm, the confusion matrix of all its pooled runs summed (every
+    fold and seed), written under ``out/figures``; their markdown."""
+    figures = out / "figures"
+    parts = [image_md(save_metric_bars(results, figures / "metrics.png"), "scores", out)]
+    for arm in results["arms"]:
+        seeds, summed = arm_confusion(results, arm)
+        if not seeds:
+            continue
+        path = figures / f"confusion_{re.sub(r'[^A-Za-z0-9_.-]', '_', arm)}.png"
+        plot_confusion(summed.tolist(), list(results["classes"]), path,
+                       title=f"{arm}: {seeds} seed(s), all folds")
+        parts.append(image_md(path, f"confusion {arm}", out))
+    return ("Test accuracy and macro-F1 per arm (mean ± 95% CI over seeds), then each arm's "
+            "confusion matrix over the pooled test faces, summed over its seeds and "
+            "row-normalised (rows: true class; counts in brackets).\n\n" + "\n\n".join(parts))
 
 
 def _folders_table(results: dict) -> str:
@@ -76,6 +108,7 @@ def write_pool_report(results: dict, out: Path) -> Path:
           if (by_subject := subject_table(results)) else []),
         ("Per-class recall", "Recall per class over the pooled test faces, mean ± 95% CI over "
          "seeds.\n\n" + recall_tables(results, deltas=False)),
+        ("Figures", _figures(results, out)),
         ("Per fold", "Each pooled run's score over all folds, and its score in each fold "
          "alone (with that fold's test faces).\n\n" + _per_fold_table(results)),
         ("Warnings", "\n".join(f"- {w}" for w in warnings) if warnings else "None: every "
