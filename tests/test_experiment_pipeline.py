@@ -182,8 +182,10 @@ def test_gan_arms_are_compared_with_the_best_non_gan_arm_chosen_on_validation() 
     # the report's tables show that comparison, overall and per class
     from feraug.experiment.tables import main_table, recall_tables
 
-    header = main_table(out, vs_best=True).splitlines()[0]
-    assert "Δ accuracy vs balanced" in header and "Δ macro-F1 vs real" in header
+    table = main_table(out, vs_best=True).splitlines()
+    assert "Δ accuracy vs balanced" in table[0] and "Δ macro-F1 vs real" in table[0]
+    # the validation accuracy that chose balanced stands beside the test scores
+    assert "| val accuracy |" in table[0] and table[3].startswith("| `balanced` | 2 | 0.610 |")
     per_class = recall_tables(out).split("against `balanced`")
     assert len(per_class) == 2 and "+0.010" in per_class[1].splitlines()[4]
 

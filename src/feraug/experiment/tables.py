@@ -16,15 +16,23 @@ def report_intro(protocol: str | None, procedural_note: str | None) -> str:
     return "\n\n".join(part for part in parts if part)
 
 
+def mean_validation_accuracy(results: dict, arm: str) -> float | None:
+    """Mean validation accuracy of ``arm``'s chosen checkpoints over its runs (what chooses
+    the best non-GAN arm); None when no run recorded it."""
+    values = [r["best_val_accuracy"] for r in results.get("runs", [])
+              if r["arm"] == arm and r.get("best_val_accuracy") is not None]
+    return sum(values) / len(values) if values else None
+
+
 def main_table(results: dict, vs_best: bool = False) -> str:
-    """Per arm: seeds, mean ± 95% CI of accuracy and macro-F1, paired differences against the
-    baseline; with ``vs_best`` also against the best non-GAN arm (when that is not the
-    baseline)."""
+    """Per arm: seeds, mean validation accuracy (which chooses), mean ± 95% CI of test
+    accuracy and macro-F1, paired differences against the baseline; with ``vs_best`` also
+    against the best non-GAN arm (when that is not the baseline)."""
     base = results["baseline"]
     best = (results.get("best_non_gan") or {}).get("arm")
     vs_best = vs_best and best is not None and best != base and any(
         "delta_vs_best_non_gan" in e for e in results["arms"].values())
-    headers = ["arm", "seeds", "accuracy", "macro-F1", f"Δ accuracy vs {base}",
+    headers = ["arm", "seeds", "val accuracy", "accuracy", "macro-F1", f"Δ accuracy vs {base}",
                f"Δ macro-F1 vs {base}"]
     if vs_best:
         headers += [f"Δ accuracy vs {best}", f"Δ macro-F1 vs {best}"]
@@ -32,8 +40,9 @@ def main_table(results: dict, vs_best: bool = False) -> str:
     for arm, e in results["arms"].items():
         deltas = [e.get("delta_vs_baseline")] + ([e.get("delta_vs_best_non_gan")]
                                                  if vs_best else [])
+        val = mean_validation_accuracy(results, arm)
         row = [f"`{arm}`" + (" (baseline)" if arm == base else ""), e["n_seeds"],
-               cell(e["accuracy"]), cell(e["macro_f1"])]
+               "—" if val is None else f"{val:.3f}", cell(e["accuracy"]), cell(e["macro_f1"])]
         for d in deltas:
             row += [cell(d["accuracy"], sign=True) if d else "—",
                     cell(d["macro_f1"], sign=True) if d else "—"]
