@@ -96,7 +96,9 @@ def write_pool_report(results: dict, out: Path) -> Path:
         ("Main result", f"Each fold tests other subjects. For every arm and seed the test "
          f"confusion matrices of its runs in all folds are summed ({faces} test faces) and "
          "accuracy, macro-F1 and recall are computed from the sum; the table gives mean ± 95% "
-         "CI over seeds (Student t); Δ is the paired difference with the same seed. "
+         "CI over seeds (Student t); Δ is the paired difference with the same seed; val "
+         "accuracy is the mean validation score of the runs' chosen checkpoints over folds "
+         "and seeds, which chooses the best arm without synthetic faces. "
          f"{len(results['runs'])} pooled runs"
          + (f"; {len(results['left_out'])} left out (see Warnings)." if results["left_out"]
             else ".") + "\n\n" + main_table(results, vs_best=True)),

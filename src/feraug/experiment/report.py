@@ -294,7 +294,9 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
     sections = [
         ("Main result", status + " Test split, mean ± 95% CI over seeds (Student t); Δ is "
          "the paired difference against the baseline with the same seed (and, for GAN arms, "
-         "against the best arm without synthetic faces, chosen on validation).\n\n"
+         "against the best arm without synthetic faces, chosen on validation); val accuracy "
+         "is the mean validation score of the runs' chosen checkpoints, which does the "
+         "choosing.\n\n"
          + main_table(results, vs_best=True) + "\n\n"
          + image_md(bars, "accuracy and macro-F1", out)),
         ("Did it help?", verdicts(results)),
