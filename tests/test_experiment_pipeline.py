@@ -186,6 +186,11 @@ def test_gan_arms_are_compared_with_the_best_non_gan_arm_chosen_on_validation() 
     assert "Δ accuracy vs balanced" in table[0] and "Δ macro-F1 vs real" in table[0]
     # the validation accuracy that chose balanced stands beside the test scores
     assert "| val accuracy |" in table[0] and table[3].startswith("| `balanced` | 2 | 0.610 |")
+    from feraug.experiment.tables import SMALL_VALIDATION, verdicts
+
+    assert "Small validation split" not in verdicts(out, val_faces=SMALL_VALIDATION)
+    assert "Small validation split" not in verdicts(out)  # size unknown: no claim
+    assert "as few as 43 faces per run" in verdicts(out, val_faces=43)
     per_class = recall_tables(out).split("against `balanced`")
     assert len(per_class) == 2 and "+0.010" in per_class[1].splitlines()[4]
 

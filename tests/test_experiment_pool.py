@@ -64,6 +64,7 @@ def write_fold(root: Path, fold: int, folds: int = 3, skip: tuple = (), **base: 
     (out / "manifest.json").write_text(json.dumps(
         {"kind": "experiment", "config": config(out, fold, folds, **base),
          "data_fingerprint": f"fingerprint-{fold}", "seeds": list(SEEDS), "arms": list(ARMS),
+         "data_summary": {"splits": {"val": {"total": 30 + fold}}},
          "baseline": "real"}))
     for arm in ARMS:
         for seed in SEEDS:
@@ -195,6 +196,8 @@ def test_writes_the_pooled_folder_and_never_a_foreign_one(tmp_path: Path,
     assert report.startswith("# tiny pooled experiment (pooled over folds 0, 1, 2 of 3)")
     assert "Δ accuracy vs cw" in report and "comparisons with an interval are made here" in report
     assert str(folds[2]) in report and "| happy |" in report
+    # the fewest validation faces of any fold are named: the choice of cw rests on them
+    assert res["val_faces"] == 30 and "as few as 30 faces per run" in report
     assert "figures/confusion_gan.png" in report and (out / "figures" / "metrics.png").is_file()
     assert (out / "report.html").read_text().count("data:image/png;base64") == 1 + len(ARMS)
     write_pooled(res, out)  # a pooled folder written before is rewritten

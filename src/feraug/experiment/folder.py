@@ -81,3 +81,9 @@ def refuse_changed_work(cfg: ExperimentConfig, n_real: int) -> None:
             check_run_config(folder, tc.model_dump())
     for generator in cfg.generators:
         generator_status(cfg, generator)  # raises on a changed config or guide file
+
+
+def validation_faces(manifest: dict) -> int | None:
+    """The validation faces of an experiment (its manifest's data summary), or None."""
+    total = (((manifest.get("data_summary") or {}).get("splits") or {}).get("val") or {})
+    return total.get("total")

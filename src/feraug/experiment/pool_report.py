@@ -105,7 +105,7 @@ def write_pool_report(results: dict, out: Path) -> Path:
         ("Did it help?", verdicts(
             results, pairing="arm minus the other arm with the same seed, each seed's score "
             "over the pooled test faces", selection="mean over folds and seeds",
-            what="pooled")),
+            what="pooled", val_faces=results.get("val_faces"))),
         *([("Resampling whole subjects", by_subject)]
           if (by_subject := subject_table(results)) else []),
         ("Per-class recall", "Recall per class over the pooled test faces, mean ± 95% CI over "

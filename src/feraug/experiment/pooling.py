@@ -32,7 +32,7 @@ from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.aggregate import arm_summaries, summarise
 from feraug.experiment.by_subject import subject_comparisons
 from feraug.experiment.config import run_dir
-from feraug.experiment.folder import read_experiment_manifest
+from feraug.experiment.folder import read_experiment_manifest, validation_faces
 from feraug.experiment.runs import data_names_subjects, read_record, run_status
 
 #: The ``kind`` of a pooled folder's manifest.
@@ -77,7 +77,8 @@ def _read_folds(folders: Sequence[Path]) -> list[dict]:
             raise FeraugError(f"{folder}: its manifest.json holds no experiment config")
         folds.append({"folder": Path(folder), "config": config,
                       "fold": int(config["data"].get("fold", 0)),
-                      "data_fingerprint": manifest.get("data_fingerprint")})
+                      "data_fingerprint": manifest.get("data_fingerprint"),
+                      "val_faces": validation_faces(manifest)})
     first = folds[0]
     for entry in folds[1:]:
         diff = _differences(first["config"], entry["config"])
@@ -209,7 +210,9 @@ def pool_folds(folders: Sequence[Path]) -> dict[str, Any]:
         "folds": [{"folder": str(e["folder"]), "fold": e["fold"],
                    "data_fingerprint": e["data_fingerprint"]} for e in folds],
         "folds_total": total, "missing_folds": [f for f in range(total) if f not in present],
-        "left_out": left_out, "per_fold": per_fold, "warnings": warnings})
+        "left_out": left_out, "per_fold": per_fold, "warnings": warnings,
+        "val_faces": min((e["val_faces"] for e in folds if e["val_faces"] is not None),
+                         default=None)})
     return results
 
 

@@ -14,6 +14,7 @@ import yaml
 from feraug.data.dataset import FaceDataset
 from feraug.experiment.by_subject import subject_table
 from feraug.experiment.config import ExperimentConfig, run_dir
+from feraug.experiment.folder import validation_faces
 from feraug.experiment.tables import main_table, recall_tables, report_intro, verdicts
 from feraug.reporting.figures import pyplot, save_figure
 from feraug.reporting.markdown import fmt, image_md, markdown_table, write_report
@@ -299,7 +300,7 @@ def write_experiment_report(cfg: ExperimentConfig, results: dict, real: FaceData
          "choosing.\n\n"
          + main_table(results, vs_best=True) + "\n\n"
          + image_md(bars, "accuracy and macro-F1", out)),
-        ("Did it help?", verdicts(results)),
+        ("Did it help?", verdicts(results, val_faces=validation_faces(manifest))),
         *([("Resampling whole subjects", by_subject)] if by_subject else []),
         *([("Synthetic:real ratio", ratio)] if ratio else []),
         *([("Generators, judged independently", judged)] if judged else []),

@@ -83,14 +83,31 @@ def _verdict_rows(arms: dict, key: str, reference: str) -> list[list[object]]:
     return rows
 
 
+#: Fewer validation faces than this per run make the choice of the best non-GAN arm fragile.
+SMALL_VALIDATION = 200
+
+
+def small_validation_note(val_faces: int | None) -> str:
+    """A warning paragraph when the validation split that chooses the best non-GAN arm holds
+    fewer than :data:`SMALL_VALIDATION` faces; empty otherwise (or when unknown)."""
+    if val_faces is None or val_faces >= SMALL_VALIDATION:
+        return ""
+    return (f"\n\n**Small validation split:** as few as {val_faces} faces per run choose the "
+            "arms above. A run's validation score is the best of its epochs on so few faces, so it "
+            "is noisy and optimistic, the more so the more epochs an arm trains; the arm "
+            "chosen may not be the strongest. Read every GAN arm against every non-GAN arm in "
+            "the main table too.")
+
+
 def verdicts(results: dict,
              pairing: str = "each arm minus the arm it is compared with, same seed",
-             selection: str = "mean", what: str = "run") -> str:
+             selection: str = "mean", what: str = "run", val_faces: int | None = None) -> str:
     """A table of every comparison (against the baseline, then GAN arms against the best
     non-GAN arm chosen on validation accuracy and, where another, the best on validation
     macro-F1) with its interval and a plain reading, and how many
     comparisons were made. ``pairing`` says what was paired, ``selection`` what the
-    validation mean is over, ``what`` what was done to the arms (run, pooled)."""
+    validation mean is over, ``what`` what was done to the arms (run, pooled), ``val_faces``
+    the validation faces per run (a warning when few)."""
     base = results["baseline"]
     if not _verdict_rows(results["arms"], "delta_vs_baseline", base):
         return f"Only the baseline arm was {what}; there is nothing to compare."
@@ -115,7 +132,7 @@ def verdicts(results: dict,
              "interval; a reading names a metric only where the interval excludes zero.\n\n"
              + markdown_table(headers, rows, align="lrrrl"))
     if best is not None:
-        text += training_length_note(results, best)
+        text += training_length_note(results, best) + small_validation_note(val_faces)
     n = 2 * sum(1 for row in rows if row[1] >= 2)
     text += (f"\n\n{n} comparisons with an interval are made here (accuracy and macro-F1 of "
              f"each row with two or more paired seeds), each at the 95% level; about "
