@@ -109,3 +109,23 @@ def test_only_as_jobs_submits_just_the_named_arms(tmp_path: Path) -> None:
     assert not (out / "generators").exists()
     # the baseline's t-SNE is drawn without the set no named arm needed
     assert "Synthetic sets not built yet, so not shown: s." in (out / "report.md").read_text()
+
+
+def test_stages_only_makes_the_stages_and_trains_no_arm(tmp_path: Path, run_cli) -> None:
+    path = tmp_path / "exp.yaml"
+    out = tmp_path / "exp"
+    path.write_text(yaml.safe_dump(_values(out)))
+    res = run_cli("experiment", "run", path, "--stages-only", "--dry-run")
+    assert res.code == 0, res.stderr
+    assert "synthetic" in res.stdout and "seed0" not in res.stdout
+
+    res = run_cli("experiment", "run", path, "--stages-only")
+    assert res.code == 0, res.stderr
+    assert "no arm is trained" in res.stderr
+    assert (out / "synthetic" / "s" / "manifest.json").is_file() and _done(out) == []
+    assert json.loads((out / "manifest.json").read_text())["status"] == "partial"
+
+    res = run_cli("experiment", "run", path)  # the arms, on the stages made before
+    assert res.code == 0, res.stderr
+    assert _done(out) == ["class-weighted", "gan", "real"]
+    assert "generator g: training" not in res.stderr

@@ -125,6 +125,10 @@ def run(
         "--only", help="ARM: train only this arm's runs (and the stages they need), e.g. "
         "the arms missing from a comparison first; repeatable or comma-separated. The "
         "report covers every finished run; a later run without --only does the rest.")] = None,
+    stages_only: Annotated[bool, typer.Option(
+        "--stages-only", help="Make the stages (helper classifiers, generators, synthetic "
+        "sets, the judge's scores; with --only, those its arms need) and train no arm: look "
+        "at the faces first, or make generators another experiment reuses.")] = False,
 ) -> None:
     """Run (or continue) every arm x seed of an experiment and write its report."""
     from feraug.errors import DataError
@@ -142,6 +146,8 @@ def run(
         from feraug.experiment.runner import plan
 
         rows = plan(cfg, arms)
+        if stages_only:
+            rows = [r for r in rows if r["stage"] != "arm"]
         problems = check_inputs(cfg, arms)
         if cfg.executor.kind != "sequential":
             from feraug.experiment.stage_graph import order_problems
@@ -160,7 +166,7 @@ def run(
     from feraug.experiment.runner import run_experiment
 
     log = (lambda _: None) if as_json else (lambda m: typer.echo(m, err=True))
-    summary = run_experiment(cfg, log=log, only=arms)
+    summary = run_experiment(cfg, log=log, only=arms, stages_only=stages_only)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:

@@ -256,19 +256,22 @@ def finish(cfg: ExperimentConfig, real: FaceDataset | None, log: Log = _quiet,
 
 
 def run_experiment(cfg: ExperimentConfig, log: Log = _quiet,
-                   only: list[str] | None = None) -> dict:
+                   only: list[str] | None = None, stages_only: bool = False) -> dict:
     """Run every arm x seed of ``cfg`` into ``cfg.out`` (resuming), then write the results and
     the report. Returns a JSON-ready summary (paths, per-arm means and CIs).
 
     ``only``: train just these arms (and the stages their runs need), e.g. the arms missing
-    from a comparison first; the report covers every finished run, as after a stop."""
+    from a comparison first; the report covers every finished run, as after a stop.
+    ``stages_only``: make the stages (of ``only``'s arms, or all) and train no arm, e.g. to
+    look at a generator's faces before hours of classifier runs, or to make generators that
+    another experiment reuses."""
     if only is not None:
         check_arm_names(cfg, only)
     real = load_real_data(cfg.data)
     out = Path(cfg.out)
     existed = prepare_experiment_dir(out, real.fingerprint())
     with run_lock(out, checked=True):  # a second runner would delete this one's stages
-        return _run_locked(cfg, real, existed, log, only)
+        return _run_locked(cfg, real, existed, log, only, stages_only)
 
 
 def _work_left(rows: list[dict]) -> str:
@@ -284,7 +287,7 @@ def _work_left(rows: list[dict]) -> str:
 
 
 def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Log,
-                only: list[str] | None) -> dict:
+                only: list[str] | None, stages_only: bool = False) -> dict:
     out = Path(cfg.out)
     refuse_changed_work(cfg, real_train_images(real))  # before the manifest is rewritten
     log(f"{'continuing' if existed else 'starting'} experiment in {out}: "
@@ -292,11 +295,15 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
         f"{len(cfg.generators)} generator(s), {len(cfg.synthetic)} synthetic set(s), "
         f"{'a judge, ' if cfg.judge is not None and cfg.generators else ''}"
         f"{len(cfg.arms)} arm(s) x {len(cfg.seeds)} seed(s), data {real.fingerprint()}")
-    if only is not None:
+    if stages_only:
+        log("only the stages" + (f" the runs of {', '.join(only)} need" if only else "")
+            + "; no arm is trained")
+    elif only is not None:
         log(f"only the runs of {', '.join(only)} (and the stages they need)")
     log(_work_left(plan(cfg, only)))
     _write_manifest(cfg, real, "running")
-    schedule = [r for r in cfg.schedule() if only is None or r[0] in only]
+    schedule = [] if stages_only else [r for r in cfg.schedule()
+                                       if only is None or r[0] in only]
     total = len(schedule)
     t0 = time.perf_counter()
     if cfg.executor.kind == "sequential":
