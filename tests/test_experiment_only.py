@@ -129,3 +129,16 @@ def test_stages_only_makes_the_stages_and_trains_no_arm(tmp_path: Path, run_cli)
     assert res.code == 0, res.stderr
     assert _done(out) == ["class-weighted", "gan", "real"]
     assert "generator g: training" not in res.stderr
+
+
+def test_stages_only_as_jobs_submits_stage_jobs_and_no_run(tmp_path: Path) -> None:
+    from feraug.experiment.runner import run_experiment
+
+    out = tmp_path / "jobs"
+    values = {**_values(out), "executor": {"kind": "submitit-local", "max_parallel": 1}}
+    lines: list[str] = []
+    run_experiment(parse_experiment_config(values), log=lines.append, stages_only=True)
+    submitted = [m.split(" (job")[0] for m in lines if m.startswith("submitted")]
+    assert submitted == ["submitted generator g", "submitted synthetic s"]
+    assert "2 stage(s) to make as submitit-local jobs; no run" in lines
+    assert _done(out) == [] and (out / "synthetic" / "s" / "manifest.json").is_file()

@@ -325,10 +325,13 @@ def _run_locked(cfg: ExperimentConfig, real: FaceDataset, existed: bool, log: Lo
         pending = [(a, s) for a, s in schedule if run_status(run_dir(out, a, s)) != "done"]
         to_do = stages_to_do(_stage_rows(cfg, only))
         waiting = sum(bool(run_needs(cfg, a) & set(to_do)) for a, _ in pending)
-        log(f"{total - len(pending)} run(s) finished earlier; {len(pending)} to run as "
-            f"{cfg.executor.kind} jobs" + (
-                f", after or beside {len(to_do)} stage job(s); {waiting} run(s) wait for the "
-                "stages they need" if to_do else ""))
+        if stages_only:
+            log(f"{len(to_do)} stage(s) to make as {cfg.executor.kind} jobs; no run")
+        else:
+            log(f"{total - len(pending)} run(s) finished earlier; {len(pending)} to run as "
+                f"{cfg.executor.kind} jobs" + (
+                    f", after or beside {len(to_do)} stage job(s); {waiting} run(s) wait for "
+                    "the stages they need" if to_do else ""))
         run_as_jobs(cfg, pending, log, expected=_expected_by_run(cfg), stages=to_do)
     summary = finish(cfg, real, log=log)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
