@@ -13,7 +13,7 @@ import pytest
 
 from feraug.errors import ConfigError, FeraugError
 from feraug.experiment.config import parse_experiment_config
-from feraug.experiment.pool_report import arm_confusion
+from feraug.experiment.pool_report import _generator_scores, arm_confusion
 from feraug.experiment.pooling import pool_folds, write_pooled
 from feraug.reporting.stats import ci_summary
 
@@ -130,6 +130,20 @@ def test_an_arms_figure_sums_its_matrices_over_every_fold_and_seed(folds: list[P
     assert seeds == 3
     np.testing.assert_array_equal(summed, sum(matrix(f, "cw", s) for f in range(3) for s in SEEDS))
     assert arm_confusion(res, "absent")[0] == 0
+
+
+def test_each_folds_generator_score_is_listed_and_a_missing_ratio_is_a_dash(
+        tmp_path: Path) -> None:
+    results = {"config": {"generators": [{"name": "g"}]}, "classes": ["angry", "fear"],
+               "folds": [{"folder": str(tmp_path / f"fold{k}"), "fold": k} for k in (0, 1)]}
+    assert _generator_scores(results) is None  # no fold scored its generator
+    score = tmp_path / "fold1" / "scores" / "g" / "score.json"
+    score.parent.mkdir(parents=True)
+    score.write_text(json.dumps({"mean_agreement_ratio": 0.8, "emotions": {
+        "angry": {"agreement_ratio": 0.8}, "fear": {"agreement_ratio": None}}}))
+    table = _generator_scores(results)
+    assert table is not None and "| `g` | 1 | 0.800 | 0.800 | — |" in table
+    assert "| `g` | 0 |" not in table
 
 
 def test_a_run_some_fold_has_not_finished_is_left_out_and_reported(tmp_path: Path) -> None:

@@ -75,6 +75,35 @@ def _figures(results: dict, out: Path) -> str:
             "row-normalised (rows: true class; counts in brackets).\n\n" + "\n\n".join(parts))
 
 
+def _generator_scores(results: dict) -> str | None:
+    """Each fold's generator scores by its independent judge (``scores/<name>/score.json``
+    in the fold's folder): mean agreement ratio and the ratio per emotion; None when no fold
+    has one."""
+    import json
+
+    names = [g["name"] for g in (results.get("config") or {}).get("generators") or []]
+    rows, emotions = [], list(results["classes"])
+    for fold in results["folds"]:
+        for name in names:
+            path = Path(fold["folder"]) / "scores" / name / "score.json"
+            try:
+                score = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            per = score.get("emotions") or {}
+            rows.append([f"`{name}`", fold["fold"], score.get("mean_agreement_ratio"),
+                         *((per.get(e) or {}).get("agreement_ratio") for e in emotions)])
+    if not rows:
+        return None
+    return ("Each fold's generator, scored by that fold's judge (a classifier that never "
+            "guided a generator or filtered a set): the share of its faces of each emotion "
+            "the judge recognises over its recall on real test faces of that emotion (1 = as "
+            "recognisable as real faces; — where the judge recognises none of that fold's real "
+            "test faces of the emotion, so there is no ratio; the mean is over the others). "
+            "Sample grids and distances are in each fold's own report.\n\n"
+            + markdown_table(["generator", "fold", "mean ratio", *emotions], rows))
+
+
 def _folders_table(results: dict) -> str:
     rows = [[f["fold"], f"`{f['folder']}`", f"`{f.get('data_fingerprint')}`"]
             for f in results["folds"]]
@@ -111,6 +140,8 @@ def write_pool_report(results: dict, out: Path) -> Path:
         ("Per-class recall", "Recall per class over the pooled test faces, mean ± 95% CI over "
          "seeds.\n\n" + recall_tables(results, deltas=False)),
         ("Figures", _figures(results, out)),
+        *([("Generators, judged independently", scores)]
+          if (scores := _generator_scores(results)) else []),
         ("Per fold", "Each pooled run's score over all folds, and its score in each fold "
          "alone (with that fold's test faces).\n\n" + _per_fold_table(results)),
         ("Warnings", "\n".join(f"- {w}" for w in warnings) if warnings else "None: every "
