@@ -43,18 +43,18 @@ def _deltas(runs: list[dict], other: list[dict], classes: list[str]) -> dict[str
     }
 
 
-def _mean_steps(runs: list[dict]) -> float | None:
-    """Mean optimiser steps of an arm's runs (None when no run recorded them)."""
-    steps = [r["steps"] for r in runs if r.get("steps") is not None]
-    return sum(steps) / len(steps) if steps else None
+def mean_recorded(runs: Sequence[dict], key: str) -> float | None:
+    """Mean of ``key`` over the runs that recorded it (None when none did)."""
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return sum(values) / len(values) if values else None
 
 
 def best_on_validation(by_arm: dict[str, list[dict]], candidates: Sequence[str],
                        key: str = "best_val_accuracy") -> tuple[str | None, float | None]:
     """The candidate arm with the highest mean *validation* score ``key`` (accuracy or
     macro-F1) of its chosen checkpoints (test numbers never choose), and that mean."""
-    scored = [(sum(v) / len(v), a) for a in candidates
-              if (v := [r[key] for r in by_arm.get(a, []) if r.get(key) is not None])]
+    scored = [(v, a) for a in candidates
+              if (v := mean_recorded(by_arm.get(a, []), key)) is not None]
     if not scored:
         return None, None
     value, arm = max(scored)
@@ -98,7 +98,7 @@ def summarise(records: list[dict], arms: Sequence[str], baseline: str,
             "accuracy": ci_summary([r["accuracy"] for r in runs]),
             "macro_f1": ci_summary([r["macro_f1"] for r in runs]),
             "recall": {c: ci_summary(list(_recall_by_seed(runs, c).values())) for c in classes},
-            "steps": _mean_steps(runs),
+            "steps": mean_recorded(runs, "steps"),
         }
         if arm != baseline:
             entry["delta_vs_baseline"] = _deltas(runs, base, classes)

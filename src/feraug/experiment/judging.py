@@ -14,7 +14,7 @@ one is scored again.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from feraug.data.dataset import FaceDataset
@@ -35,7 +35,12 @@ def judge_checkpoint(cfg: ExperimentConfig) -> Path:
 
 def score_dir(cfg: ExperimentConfig, generator: str) -> Path:
     """Where a generator's score is written (``out/scores/<generator>``)."""
-    return Path(cfg.out) / "scores" / generator
+    return score_folder(cfg.out, generator)
+
+
+def score_folder(out: str | Path, generator: str) -> Path:
+    """A generator's score folder inside the experiment folder ``out``."""
+    return Path(out) / "scores" / generator
 
 
 def judge_status(cfg: ExperimentConfig) -> str:
@@ -109,12 +114,18 @@ def score_generator_stage(cfg: ExperimentConfig, real: FaceDataset, generator: s
 
 def read_scores(cfg: ExperimentConfig) -> dict[str, dict]:
     """``{generator: score result}`` of every finished score."""
+    return read_scores_in(cfg.out, [gen.name for gen in cfg.generators])
+
+
+def read_scores_in(out: str | Path, generators: Iterable[str]) -> dict[str, dict]:
+    """``{generator: score result}`` of the finished scores of ``generators`` in the
+    experiment folder ``out`` (one fold's, when pooling)."""
     scores = {}
-    for gen in cfg.generators:
-        path = score_dir(cfg, gen.name) / "score.json"
+    for name in generators:
+        path = score_folder(out, name) / "score.json"
         if path.is_file():
             try:
-                scores[gen.name] = json.loads(path.read_text())
+                scores[name] = json.loads(path.read_text())
             except (OSError, json.JSONDecodeError):
                 continue
     return scores

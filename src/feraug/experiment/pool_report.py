@@ -14,6 +14,7 @@ import numpy as np
 from feraug.classifier.metrics import plot_confusion
 from feraug.experiment.by_subject import subject_table
 from feraug.experiment.data import PROCEDURAL
+from feraug.experiment.judging import read_scores_in
 from feraug.experiment.report import save_metric_bars
 from feraug.experiment.tables import main_table, recall_tables, report_intro, verdicts
 from feraug.reporting.markdown import image_md, markdown_table, write_report
@@ -79,17 +80,10 @@ def _generator_scores(results: dict) -> str | None:
     """Each fold's generator scores by its independent judge (``scores/<name>/score.json``
     in the fold's folder): mean agreement ratio and the ratio per emotion; None when no fold
     has one."""
-    import json
-
     names = [g["name"] for g in (results.get("config") or {}).get("generators") or []]
     rows, emotions = [], list(results["classes"])
     for fold in results["folds"]:
-        for name in names:
-            path = Path(fold["folder"]) / "scores" / name / "score.json"
-            try:
-                score = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
+        for name, score in read_scores_in(fold["folder"], names).items():
             per = score.get("emotions") or {}
             rows.append([f"`{name}`", fold["fold"], score.get("mean_agreement_ratio"),
                          *((per.get(e) or {}).get("agreement_ratio") for e in emotions)])

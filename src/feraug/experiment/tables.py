@@ -4,7 +4,7 @@ one experiment's report (:mod:`feraug.experiment.report`) and pooled folds'
 
 from __future__ import annotations
 
-from feraug.experiment.aggregate import cell, comparison_references, signed
+from feraug.experiment.aggregate import cell, comparison_references, mean_recorded, signed
 from feraug.reporting.markdown import markdown_table
 
 
@@ -19,9 +19,8 @@ def report_intro(protocol: str | None, procedural_note: str | None) -> str:
 def mean_validation_accuracy(results: dict, arm: str) -> float | None:
     """Mean validation accuracy of ``arm``'s chosen checkpoints over its runs (what chooses
     the best non-GAN arm); None when no run recorded it."""
-    values = [r["best_val_accuracy"] for r in results.get("runs", [])
-              if r["arm"] == arm and r.get("best_val_accuracy") is not None]
-    return sum(values) / len(values) if values else None
+    runs = [r for r in results.get("runs", []) if r["arm"] == arm]
+    return mean_recorded(runs, "best_val_accuracy")
 
 
 def main_table(results: dict, vs_best: bool = False) -> str:
