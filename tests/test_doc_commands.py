@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from markdown_lines import markdown_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")),
@@ -31,15 +32,12 @@ ARGS_END = re.compile(r"^\d?>|^&$|^<")
 def _doc_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text) of the lines that may hold commands: inside fenced code blocks
     of Markdown, the indented comment lines (without ``#``) of YAML."""
-    inside = False
+    if path.suffix == ".md":
+        yield from ((number, line) for number, line, code in markdown_lines(path) if code)
+        return
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         stripped = line.lstrip()
-        if path.suffix == ".md":
-            if stripped.startswith("```"):
-                inside = not inside
-            elif inside:
-                yield number, line
-        elif stripped.startswith("#  "):
+        if stripped.startswith("#  "):
             yield number, stripped.lstrip("#")
 
 

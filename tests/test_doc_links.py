@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from markdown_lines import markdown_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -17,15 +18,9 @@ LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 HEADING = re.compile(r"^#{1,6} (.+)$")
 
 
-def _outside_code(text: str) -> list[str]:
-    """The lines of a Markdown text outside fenced code blocks."""
-    lines, inside = [], False
-    for line in text.splitlines():
-        if line.lstrip().startswith("```"):
-            inside = not inside
-        elif not inside:
-            lines.append(line)
-    return lines
+def _outside_code(path: Path) -> list[str]:
+    """The lines of a Markdown file outside fenced code blocks."""
+    return [line for _, line, code in markdown_lines(path) if not code]
 
 
 def github_anchor(heading: str) -> str:
@@ -37,7 +32,7 @@ def anchors(path: Path) -> set[str]:
     """Every heading anchor of a Markdown file, repeated headings numbered as GitHub does."""
     seen: Counter[str] = Counter()
     out = set()
-    for line in _outside_code(path.read_text(encoding="utf-8")):
+    for line in _outside_code(path):
         match = HEADING.match(line)
         if match:
             base = github_anchor(match.group(1))
@@ -47,7 +42,7 @@ def anchors(path: Path) -> set[str]:
 
 
 def _links(path: Path) -> list[str]:
-    return [target for line in _outside_code(path.read_text(encoding="utf-8"))
+    return [target for line in _outside_code(path)
             for target in LINK.findall(line)
             if not re.match(r"^[a-z]+:", target)]  # http:, https:, mailto:, file:
 
@@ -79,7 +74,7 @@ def test_relative_links_resolve(doc: Path):
 
 def test_results_contents_lists_every_section():
     results = ROOT / "docs" / "results.md"
-    lines = _outside_code(results.read_text(encoding="utf-8"))
+    lines = _outside_code(results)
     sections = [line[3:] for line in lines if line.startswith("## ") and line != "## Contents"]
     start = lines.index("## Contents") + 1
     end = next(i for i in range(start, len(lines)) if lines[i].startswith("## "))
