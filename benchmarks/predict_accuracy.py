@@ -3,11 +3,16 @@
     python benchmarks/predict_accuracy.py --data ../shared/data/jaffe
     python benchmarks/predict_accuracy.py --data ../shared/data/sfew2/Val --detectors none
     python benchmarks/predict_accuracy.py --data DIR --detectors auto --margins 0.1 0 0.2
+    python benchmarks/predict_accuracy.py --data DIR --detectors auto --aligners none eyes
+    python benchmarks/predict_accuracy.py --data DIR --tilt 30 --aligners none eyes haar
 
 Labels come from JAFFE file names (``KA.AN1.39.tiff``) or from class folder names
 (``Val/Angry/...``). Each image is one face: the detector's largest box is the prediction,
 and an image where the detector finds no face counts as wrong (``no_face`` says how many).
 ``none`` classifies each whole image (``--no-detect``, for tight crops such as SFEW's).
+``--tilt D`` rotates every image about its centre by D degrees, anticlockwise and clockwise
+in turn (file order), repeating the border: tilted heads, for ``--aligners``, which compares
+faces levelled by their eyes (``feraug predict --align``) with faces cut as they are.
 The model is the bundled default unless ``--model`` names a checkpoint.
 """
 
@@ -19,6 +24,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from sklearn.metrics import f1_score, recall_score
@@ -56,11 +62,27 @@ def intervals(labels: list[str], predicted: list[str], classes: list[str],
     return ci
 
 
-def score(files: list[Path], labels: list[str], model, detector: str, tta: str,
-          margin: float = MARGIN, groups: list[str] | None = None) -> dict:
+def tilted(files: list[Path], degrees: float) -> list[Path] | list[np.ndarray]:
+    """The files themselves (no tilt), or each decoded and rotated by +degrees and
+    -degrees in turn."""
+    if not degrees:
+        return files
+    images = []
+    for i, path in enumerate(files):
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        h, w = image.shape[:2]
+        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees if i % 2 == 0 else -degrees,
+                                         1.0)
+        images.append(cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE))
+    return images
+
+
+def score(files: list[Path] | list[np.ndarray], labels: list[str], model, detector: str, tta: str,
+          margin: float = MARGIN, groups: list[str] | None = None, align: str = "none") -> dict:
     start = time.perf_counter()
     results = predict(files, model=model, detect=detector != "none", tta=tta,
-                      detector="auto" if detector == "none" else detector, margin=margin)
+                      detector="auto" if detector == "none" else detector, margin=margin,
+                      align=align)
     seconds = time.perf_counter() - start
     predicted, no_face = [], 0
     for r in results:
@@ -74,6 +96,7 @@ def score(files: list[Path], labels: list[str], model, detector: str, tta: str,
     recall = recall_score(labels, predicted, labels=classes, average=None, zero_division=0)
     return {
         "detector": results[0].detector if detector != "none" else None,
+        "aligner": results[0].aligner,
         "margin": margin,
         "accuracy": round(sum(p == t for p, t in zip(predicted, labels, strict=True))
                           / len(labels), 4),
@@ -84,7 +107,8 @@ def score(files: list[Path], labels: list[str], model, detector: str, tta: str,
         "predicted_as": {c: dict(Counter(p for p, t in zip(predicted, labels, strict=True)
                                          if t == c).most_common(3)) for c in classes},
         "no_face": no_face,
-        "ci95": intervals(labels, predicted, classes, groups or [str(f) for f in files]),
+        "ci95": intervals(labels, predicted, classes,
+                          groups or [str(i) for i in range(len(files))]),
         "seconds": round(seconds, 1),
     }
 
@@ -99,17 +123,29 @@ def main() -> None:
     parser.add_argument("--margins", nargs="*", type=float, default=[MARGIN],
                         help="margins around the detector's box (share of its side, each "
                         "side) to compare; the first is what `by_detector` uses")
+    parser.add_argument("--tilt", type=float, default=0.0,
+                        help="rotate the images by this many degrees, alternating direction")
+    parser.add_argument("--aligners", nargs="*", default=["none"],
+                        help="eye finders levelling the faces (none, eyes, dlib, haar) to "
+                        "compare with the first detector; the first is what `by_detector` uses")
     args = parser.parse_args()
     torch.set_num_threads(1)
     files, labels, groups = labelled_files(args.data)
+    inputs = tilted(files, args.tilt)
     model = resolve_model(args.model, "cpu")
     tta = args.tta or (model.tta if model.tta else "none")
+    align = args.aligners[0]
     report = {"data": str(args.data), "images": len(files), "model": args.model or "bundled",
-              "tta": tta, "by_detector": {d: score(files, labels, model, d, tta, groups=groups)
+              "tta": tta, "tilt": args.tilt,
+              "by_detector": {d: score(inputs, labels, model, d, tta, groups=groups,
+                                                   align=align)
                                           for d in args.detectors}}
     if len(args.margins) > 1:  # the crop predict gives the model, against the training crop
-        report["by_margin"] = {str(m): score(files, labels, model, args.detectors[0], tta, m,
-                                             groups) for m in args.margins[1:]}
+        report["by_margin"] = {str(m): score(inputs, labels, model, args.detectors[0], tta, m,
+                                             groups, align) for m in args.margins[1:]}
+    if len(args.aligners) > 1:  # levelled by the eyes or not, the same detector and margin
+        report["by_aligner"] = {a: score(inputs, labels, model, args.detectors[0], tta,
+                                         args.margins[0], groups, a) for a in args.aligners[1:]}
     print(json.dumps(report, indent=2))
 
 

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 # see feraug.predict.detect (imported lazily: torch)
 DETECTORS = ("auto", "haar", "dlib", "mtcnn")
+# see feraug.predict.align
+ALIGNERS = ("none", "eyes", "dlib", "haar")
 
 
 class ExportFormat(StrEnum):
@@ -66,6 +68,10 @@ def predict_command(
     detector: Annotated[str, typer.Option(
         "--detector", help=f"Face detector: {', '.join(DETECTORS)}. auto = dlib or mtcnn "
         "when installed (pip install 'feraug\\[detect]'), with Haar as the fallback.")] = "auto",
+    align: Annotated[str, typer.Option(
+        "--align", help="Level each face by its eyes before classifying it: "
+        f"{', '.join(ALIGNERS)}. eyes = dlib's landmarks when installed "
+        "(pip install 'feraug\\[align]'), else OpenCV's eye cascade.")] = "none",
     every: Annotated[int, typer.Option(
         "--every", min=1, help="Videos: look at every Nth frame.")] = 10,
     device: Annotated[str, typer.Option("--device", help="torch device, e.g. cpu or cuda.")
@@ -83,6 +89,7 @@ def predict_command(
     """
     from feraug.errors import ConfigError
     from feraug.io import prepare_output_dir, refuse_output_inside
+    from feraug.predict.align import eye_finder_name, get_eye_finder
     from feraug.predict.api import predict, resolve_tta
     from feraug.predict.detect import detector_name, get_detector
     from feraug.predict.model import resolve_model
@@ -101,16 +108,20 @@ def predict_command(
     loaded = resolve_model(model, device)
     mode = resolve_tta(tta, loaded)
     det = get_detector(detector)
+    eyes = get_eye_finder(align)
     items = expand_paths(list(images))
     results = predict(items, loaded, detect, mode, det, out=out, device=device,
-                      progress=len(items) >= 50 and sys.stderr.isatty()) if items else []
+                      progress=len(items) >= 50 and sys.stderr.isatty(),
+                      align=eyes) if items else []
     used: set[str] = set()  # one namespace for every video's .mp4/.csv in --out
     clips = [predict_video(v, loaded, every=every, tta=mode, detector=det, out=out,
-                           device=device, used=used, detect=detect) for v in videos]
+                           device=device, used=used, detect=detect, align=eyes)
+             for v in videos]
     n_ok = sum(r.ok for r in results) + sum(c.ok for c in clips)
     det_name = detector_name(det) if detect else None
     if as_json:
         doc = {"model": str(model) if model else "default", "tta": mode, "detector": det_name,
+               "aligner": eye_finder_name(eyes),
                "images": [r.to_dict() for r in results],
                "videos": [c.to_dict() for c in clips]}
         typer.echo(json.dumps(doc, indent=2))

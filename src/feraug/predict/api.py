@@ -14,6 +14,7 @@ from feraug.data.images import to_gray
 from feraug.errors import DataError
 from feraug.io import prepare_output_dir
 from feraug.models.checkpoint import LoadedClassifier
+from feraug.predict.align import EyeFinder, eye_finder_name, get_eye_finder, levelled_crop
 from feraug.predict.annotate import write_annotated
 from feraug.predict.crop import MARGIN, face_crop, whole_image
 from feraug.predict.detect import Detector, detector_name, get_detector
@@ -67,22 +68,31 @@ def _decode(name: str, item: Path | np.ndarray) -> np.ndarray:
 
 
 def prepare_faces(name: str, image: np.ndarray, detector: Detector | None, detector_name: str,
-             size: int, margin: float) -> tuple[ImagePrediction, list[np.ndarray]]:
-    """The result shell for one image (boxes, note) and the face crops to classify."""
+                  size: int, margin: float, eyes: EyeFinder | None = None,
+                  ) -> tuple[ImagePrediction, list[np.ndarray]]:
+    """The result shell for one image (boxes, note) and the face crops to classify; with
+    ``eyes``, each face is levelled by its eyes before it is cut (``feraug.predict.align``)."""
     gray = to_gray(image)
     h, w = gray.shape
     pred = ImagePrediction(source=name, width=w, height=h,
-                           detector=None if detector is None else detector_name)
+                           detector=None if detector is None else detector_name,
+                           aligner=eye_finder_name(eyes))
     if detector is None:
         pred.faces = [FacePrediction((0, 0, w, h), "", {})]
-        return pred, [whole_image(gray, size)]
+        levelled = levelled_crop(gray, (0, 0, w, h), size, eyes, 0.0, square=False) \
+            if eyes is not None else None
+        return pred, [whole_image(gray, size) if levelled is None else levelled]
     boxes = detector(image)
     if not boxes:
         pred.note = (f"no face found (detector {detector_name}); use --no-detect / "
                      "detect=False for images that are already face crops")
         return pred, []
     pred.faces = [FacePrediction(tuple(int(v) for v in b), "", {}) for b in boxes]
-    return pred, [face_crop(gray, b, size, margin) for b in boxes]
+    crops = []
+    for b in pred.faces:
+        levelled = levelled_crop(gray, b.box, size, eyes, margin) if eyes is not None else None
+        crops.append(face_crop(gray, b.box, size, margin) if levelled is None else levelled)
+    return pred, crops
 
 
 def classify_faces(loaded: LoadedClassifier, tta: str,
@@ -104,13 +114,14 @@ def classify_faces(loaded: LoadedClassifier, tta: str,
 def iter_predictions(images: ImageInput | Sequence[ImageInput], model: ModelSpec = None,
                      detect: bool = True, tta: bool | str | None = None,
                      detector: str | Detector = "auto", margin: float = MARGIN,
-                     device: str = "cpu",
+                     device: str = "cpu", align: str | EyeFinder | None = None,
                      ) -> Iterator[tuple[ImagePrediction, np.ndarray | None]]:
     """Like :func:`predict`, one result at a time, each with its decoded BGR image (None for
     an input that could not be read)."""
     loaded = resolve_model(model, device)
     mode = resolve_tta(tta, loaded)
     det = get_detector(detector) if detect else None
+    eyes = get_eye_finder(align)
     det_name = detector_name(det) if det is not None else ""
     items = _inputs(images)
     for start in range(0, len(items), CHUNK):
@@ -119,7 +130,8 @@ def iter_predictions(images: ImageInput | Sequence[ImageInput], model: ModelSpec
         for name, item in items[start : start + CHUNK]:
             try:
                 image = _decode(name, item)
-                pred, crops = prepare_faces(name, image, det, det_name, loaded.image_size, margin)
+                pred, crops = prepare_faces(name, image, det, det_name, loaded.image_size,
+                                            margin, eyes)
             except (DataError, cv2.error) as exc:
                 msg = str(exc) if isinstance(exc, DataError) else f"{name}: {exc}"
                 pending.append((ImagePrediction(source=name, error=msg), []))
@@ -135,8 +147,8 @@ def iter_predictions(images: ImageInput | Sequence[ImageInput], model: ModelSpec
 def predict(images: ImageInput | Sequence[ImageInput], model: ModelSpec = None,
             detect: bool = True, tta: bool | str | None = None,
             detector: str | Detector = "auto", *, out: str | Path | None = None,
-            margin: float = MARGIN, device: str = "cpu",
-            progress: bool = False) -> list[ImagePrediction]:
+            margin: float = MARGIN, device: str = "cpu", progress: bool = False,
+            align: str | EyeFinder | None = None) -> list[ImagePrediction]:
     """Predict the emotion of every face in ``images``.
 
     ``images``: one or a list of file paths (folders are walked for image files) or numpy
@@ -147,7 +159,9 @@ def predict(images: ImageInput | Sequence[ImageInput], model: ModelSpec = None,
     ``detector``: a name registered in :data:`feraug.predict.detect.DETECTORS` (default
     ``auto``: the best installed detector, Haar when no other is) or a callable.
     ``out``: a new (or empty) folder to write annotated PNG copies into. ``progress``: show a
-    progress bar on stderr.
+    progress bar on stderr. ``align``: level each face by its eyes before classifying it
+    (``"eyes"``: dlib's landmarks when installed, else OpenCV's eye cascade; ``"dlib"``,
+    ``"haar"``, a callable of :mod:`feraug.predict.align`, or None / ``"none"``: no).
 
     Returns one :class:`ImagePrediction` per image, in input order. An image without a face
     has no faces and a ``note``; an unreadable one has an ``error`` naming the file, and the
@@ -158,7 +172,7 @@ def predict(images: ImageInput | Sequence[ImageInput], model: ModelSpec = None,
     out_dir = prepare_output_dir(Path(out)) if out is not None else None
     used: set[str] = set()
     results = []
-    stream = iter_predictions(images, loaded, detect, tta, detector, margin, device)
+    stream = iter_predictions(images, loaded, detect, tta, detector, margin, device, align)
     total = len(images) if isinstance(images, Sequence) and not isinstance(images, str) else None
     for pred, image in progress_bar(stream, total=total, desc="predicting", enabled=progress,
                                     leave=False):

@@ -35,7 +35,8 @@ class ImagePrediction:
     ``faces`` is empty when no face was found (``note`` says so) or when the image could not
     be processed (``error`` names the file and the problem). ``annotated`` is the path of the
     annotated copy when one was written; ``detector`` names the detector that looked (None
-    when the whole image was taken as the face).
+    when the whole image was taken as the face); ``aligner`` the eye finder that levelled the
+    faces (None when they were not levelled).
     """
 
     source: str
@@ -46,6 +47,7 @@ class ImagePrediction:
     error: str | None = None
     annotated: str | None = None
     detector: str | None = None
+    aligner: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -57,7 +59,7 @@ class ImagePrediction:
         out: dict[str, Any] = {"source": self.source, "width": self.width,
                                "height": self.height,
                                "faces": [f.to_dict() for f in self.faces]}
-        for key in ("detector", "note", "error", "annotated"):
+        for key in ("detector", "aligner", "note", "error", "annotated"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out

@@ -19,6 +19,7 @@ import numpy as np
 
 from feraug.errors import DataError
 from feraug.io import atomic_write_bytes
+from feraug.predict.align import EyeFinder, get_eye_finder
 from feraug.predict.annotate import annotate
 from feraug.predict.api import classify_faces, prepare_faces, resolve_tta
 from feraug.predict.crop import MARGIN
@@ -183,10 +184,12 @@ def predict_video(path: str | Path, model: ModelSpec = None, *, every: int = 10,
                   tta: bool | str | None = None, detector: str | Detector = "auto",
                   out: str | Path | None = None, margin: float = MARGIN,
                   device: str = "cpu", used: set[str] | None = None,
-                  detect: bool = True) -> VideoPrediction:
+                  detect: bool = True, align: str | EyeFinder | None = None,
+                  ) -> VideoPrediction:
     """Predict the emotion of every face on every ``every``-th frame of a video.
 
-    ``detect=False`` classifies each whole frame as one face (videos of face crops).
+    ``detect=False`` classifies each whole frame as one face (videos of face crops);
+    ``align`` levels each face by its eyes first (as in :func:`feraug.predict.predict`).
     ``used`` collects the names already written into ``out`` by this run, so that several
     videos with the same name get ``clip.mp4``, ``clip_2.mp4`` ...
 
@@ -201,6 +204,7 @@ def predict_video(path: str | Path, model: ModelSpec = None, *, every: int = 10,
     loaded = resolve_model(model, device)
     mode = resolve_tta(tta, loaded)
     det = get_detector(detector) if detect else None
+    eyes = get_eye_finder(align)
     result = VideoPrediction(source=str(path), classes=list(loaded.classes), every=every,
                              detector=detector_name(det) if det is not None else None)
     capture = cv2.VideoCapture(str(path))
@@ -223,7 +227,8 @@ def predict_video(path: str | Path, model: ModelSpec = None, *, every: int = 10,
             if index % every == 0:
                 try:
                     pending = [prepare_faces(f"{path}#{index}", frame, det,
-                                             result.detector or "", loaded.image_size, margin)]
+                                             result.detector or "", loaded.image_size, margin,
+                                             eyes)]
                     classify_faces(loaded, mode, pending)
                 except (DataError, cv2.error):  # one bad frame is a note, not the end
                     failed += 1
