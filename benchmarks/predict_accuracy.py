@@ -13,6 +13,8 @@ and an image where the detector finds no face counts as wrong (``no_face`` says 
 ``--tilt D`` rotates every image about its centre by D degrees, anticlockwise and clockwise
 in turn (file order), repeating the border: tilted heads, for ``--aligners``, which compares
 faces levelled by their eyes (``feraug predict --align``) with faces cut as they are.
+Each extra margin and aligner also gets ``paired_vs_first``: its accuracy and macro-F1 minus
+the first setting's on the same faces, with intervals over the same resamples.
 The model is the bundled default unless ``--model`` names a checkpoint.
 """
 
@@ -35,7 +37,7 @@ from feraug.emotions import canonical
 from feraug.predict import predict
 from feraug.predict.crop import MARGIN
 from feraug.predict.model import resolve_model
-from feraug.reporting.stats import bootstrap_ci
+from feraug.reporting.stats import bootstrap_ci, paired_bootstrap
 
 
 def labelled_files(folder: Path) -> tuple[list[Path], list[str], list[str]]:
@@ -77,8 +79,29 @@ def tilted(files: list[Path], degrees: float) -> list[Path] | list[np.ndarray]:
     return images
 
 
+def paired_scores(labels: list[str], predicted: list[str], baseline: list[str],
+                  groups: list[str]) -> dict:
+    """Accuracy and macro-F1 of ``predicted`` minus ``baseline`` on the same faces, with 95%
+    intervals over the same resamples of ``groups``, and the faces only one of them gets
+    right."""
+    classes = sorted(set(labels) | set(predicted) | set(baseline))
+    index = {c: i for i, c in enumerate(classes)}
+    y, a, b = (np.array([index[c] for c in seq]) for seq in (labels, predicted, baseline))
+    paired = paired_bootstrap(y, a, b, len(classes), groups=groups)
+    out = {metric: {"difference": round(paired[metric]["difference"], 4),
+                    "ci95": [round(v, 4) for v in paired[metric]["ci"]]}
+           for metric in ("accuracy", "macro_f1")}
+    if "no face" in classes:  # a missed face's extra class would count in the macro average
+        out.pop("macro_f1")
+    return {**out, "only_this_right": int(((a == y) & (b != y)).sum()),
+            "only_baseline_right": int(((a != y) & (b == y)).sum())}
+
+
 def score(files: list[Path] | list[np.ndarray], labels: list[str], model, detector: str, tta: str,
-          margin: float = MARGIN, groups: list[str] | None = None, align: str = "none") -> dict:
+          margin: float = MARGIN, groups: list[str] | None = None, align: str = "none",
+          baseline: list[str] | None = None) -> dict:
+    """Accuracy, macro-F1, per-class recall and intervals of one detector, margin and
+    aligner; with ``baseline`` (another setting's predictions) the paired difference too."""
     start = time.perf_counter()
     results = predict(files, model=model, detect=detector != "none", tta=tta,
                       detector="auto" if detector == "none" else detector, margin=margin,
@@ -92,6 +115,7 @@ def score(files: list[Path] | list[np.ndarray], labels: list[str], model, detect
             continue
         face = max(r.faces, key=lambda f: f.box[2] * f.box[3])
         predicted.append(face.emotion)
+    groups = groups or [str(i) for i in range(len(files))]
     classes = sorted(set(labels))
     recall = recall_score(labels, predicted, labels=classes, average=None, zero_division=0)
     return {
@@ -107,9 +131,11 @@ def score(files: list[Path] | list[np.ndarray], labels: list[str], model, detect
         "predicted_as": {c: dict(Counter(p for p, t in zip(predicted, labels, strict=True)
                                          if t == c).most_common(3)) for c in classes},
         "no_face": no_face,
-        "ci95": intervals(labels, predicted, classes,
-                          groups or [str(i) for i in range(len(files))]),
+        "ci95": intervals(labels, predicted, classes, groups),
         "seconds": round(seconds, 1),
+        "predicted": predicted,
+        **({"paired_vs_first": paired_scores(labels, predicted, baseline, groups)}
+           if baseline is not None else {}),
     }
 
 
@@ -138,14 +164,18 @@ def main() -> None:
     report = {"data": str(args.data), "images": len(files), "model": args.model or "bundled",
               "tta": tta, "tilt": args.tilt,
               "by_detector": {d: score(inputs, labels, model, d, tta, groups=groups,
-                                                   align=align)
-                                          for d in args.detectors}}
+                                       align=align) for d in args.detectors}}
+    first = report["by_detector"][args.detectors[0]]["predicted"]
     if len(args.margins) > 1:  # the crop predict gives the model, against the training crop
         report["by_margin"] = {str(m): score(inputs, labels, model, args.detectors[0], tta, m,
-                                             groups, align) for m in args.margins[1:]}
+                                             groups, align, first) for m in args.margins[1:]}
     if len(args.aligners) > 1:  # levelled by the eyes or not, the same detector and margin
         report["by_aligner"] = {a: score(inputs, labels, model, args.detectors[0], tta,
-                                         args.margins[0], groups, a) for a in args.aligners[1:]}
+                                         args.margins[0], groups, a, first)
+                                for a in args.aligners[1:]}
+    for section in ("by_detector", "by_margin", "by_aligner"):
+        for result in report.get(section, {}).values():
+            del result["predicted"]  # per-face lists: for the paired differences only
     print(json.dumps(report, indent=2))
 
 
