@@ -2,7 +2,7 @@
 
 The classifiers train on FER2013, whose faces are upright; a tilted head in a photo costs
 accuracy (on JAFFE tilted by 30 degrees the default model falls from 0.526 to 0.385:
-docs/results.md, "Levelling tilted faces by the eyes"). An *eye finder* maps a grayscale
+docs/results.md, "Levelling tilted faces by their eyes"). An *eye finder* maps a grayscale
 image and a face box to the two eye centres; :func:`levelled_crop` then rotates the face
 about its box centre so that the eyes lie on a horizontal line, and cuts the same square
 crop :func:`feraug.predict.crop.face_crop` would cut from an upright face.
