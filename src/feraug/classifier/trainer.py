@@ -230,7 +230,8 @@ class _Loop:
         if config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with engine.autocast():
-            logits = self.step_model(x)
+            # the loss in float32: under CPU bf16 autocast the logits come back in bf16
+            logits = self.step_model(x).float()
             loss = self.loss_fn(logits, self.labels[idx])
             if self.teacher is not None:
                 loss = self.teacher.blend(loss, logits, x)
@@ -272,7 +273,7 @@ def fit(config: TrainConfig, dataset: FaceDataset | None = None, resume: bool = 
 
     The run's folder is locked while it trains: a second process training into it fails
     at once with :class:`~feraug.engine.run_lock.RunInUseError`."""
-    engine = make_engine(config.device, config.amp)
+    engine = make_engine(config.device, config.amp, config.cpu_bf16)
     with ExitStack() as lock:
         return _fit(config, engine, dataset, resume, fused_optimizer, lock)
 

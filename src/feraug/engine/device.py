@@ -54,9 +54,13 @@ class Engine:
         return model
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast on CUDA when mixed precision is on; a no-op otherwise."""
-        if self.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        """bf16 autocast on the engine's device when mixed precision is on; a no-op otherwise.
+
+        ``make_engine`` turns it on for CUDA by default and for the CPU only on request:
+        bf16 is about 2x faster on CPUs with AVX512-BF16 or AMX but much slower on older ones.
+        """
+        if self.amp and self.device.type in ("cuda", "cpu"):
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def sync_buffers(self, model: nn.Module) -> None:
@@ -146,8 +150,10 @@ def _leave_group() -> None:
         dist.destroy_process_group()
 
 
-def make_engine(device: str = "auto", amp: bool = True) -> Engine:
-    """Build the engine, joining a torchrun process group when ``WORLD_SIZE`` > 1."""
+def make_engine(device: str = "auto", amp: bool = True, cpu_bf16: bool = False) -> Engine:
+    """Build the engine, joining a torchrun process group when ``WORLD_SIZE`` > 1.
+
+    ``amp`` is bf16 autocast on CUDA; ``cpu_bf16`` is the same on the CPU."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -159,4 +165,5 @@ def make_engine(device: str = "auto", amp: bool = True) -> Engine:
         # left when the process ends, not after each training: joining again under torchrun
         # (a second training in the same process) waits forever on the rendezvous
         atexit.register(_leave_group)
-    return Engine(device=dev, rank=rank, world_size=world_size, amp=amp and dev.type == "cuda")
+    use_amp = (amp and dev.type == "cuda") or (cpu_bf16 and dev.type == "cpu")
+    return Engine(device=dev, rank=rank, world_size=world_size, amp=use_amp)
