@@ -330,3 +330,21 @@ def test_extra_train_adds_only_the_train_faces_of_another_data_set(tmp_path: Pat
     result = fit(cfg, dataset=primary)
     manifest = json.loads((result.out_dir / "manifest.json").read_text())
     assert manifest["config"]["extra_train"] == [str(other_root)]
+
+
+def test_cpu_bf16_autocasts_only_when_asked() -> None:
+    from feraug.engine.device import make_engine
+
+    layer = torch.nn.Linear(4, 2)
+    x = torch.ones(3, 4)
+    for cpu_bf16, dtype in ((False, torch.float32), (True, torch.bfloat16)):
+        engine = make_engine("cpu", amp=True, cpu_bf16=cpu_bf16)
+        with engine.autocast():
+            assert layer(x).dtype == dtype
+
+
+def test_cpu_bf16_training_keeps_float32_weights_and_finite_losses(tmp_path: Path) -> None:
+    result = fit(_cfg(tmp_path, "bf16", epochs=2, cpu_bf16=True), dataset=tiny_dataset())
+    assert all(torch.isfinite(torch.tensor(row["train_loss"])) for row in result.history)
+    state = read_checkpoint(result.best_checkpoint)["model"]
+    assert all(t.dtype == torch.float32 for t in state.values() if t.is_floating_point())

@@ -95,8 +95,8 @@ class TrainConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
     cpu_bf16: bool = Field(False, description="bf16 autocast when training on the CPU (about "
-                           "2x faster with AVX512-BF16, see docs/results.md; slower on CPUs "
-                           "without it)")
+                           "2x faster with AVX512-BF16, see docs/results.md; CPUs without it "
+                           "emulate bf16)")
     channels_last: bool = Field(True, description="channels-last memory format (about 1.6x "
                                 "faster training on CPU, see docs/results.md)")
     compile: bool = False

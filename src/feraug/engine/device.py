@@ -57,7 +57,7 @@ class Engine:
         """bf16 autocast on the engine's device when mixed precision is on; a no-op otherwise.
 
         ``make_engine`` turns it on for CUDA by default and for the CPU only on request:
-        bf16 is about 2x faster on CPUs with AVX512-BF16 or AMX but much slower on older ones.
+        bf16 is about 2x faster on CPUs with AVX512-BF16 or AMX; others emulate it.
         """
         if self.amp and self.device.type in ("cuda", "cpu"):
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
