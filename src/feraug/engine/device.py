@@ -59,7 +59,7 @@ class Engine:
         ``make_engine`` turns it on for CUDA by default and for the CPU only on request:
         bf16 is about 2x faster on CPUs with AVX512-BF16 or AMX; others emulate it.
         """
-        if self.amp and self.device.type in ("cuda", "cpu"):
+        if self.amp:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
