@@ -235,6 +235,25 @@ def test_logit_adjustment_picks_tau_on_val_and_writes_a_new_checkpoint(tmp_path:
         adjust_logits(base.best_checkpoint, ds, tmp_path / "x.pt", tta="tencrop")
 
 
+def test_tau_scores_from_one_pass_match_scoring_each_adjusted_checkpoint(tmp_path: Path) -> None:
+    from feraug.classifier.evaluate import evaluate_classifier
+    from feraug.classifier.logit_adjust import adjust_logits
+
+    ds = tiny_dataset()
+    rare = [i for i in range(len(ds)) if ds.split[i] != "train" or ds.labels[i] != 0 or i % 4 == 0]
+    ds = ds.select(rare)
+    base = fit(_cfg(tmp_path, "base", max_steps=3), dataset=ds)
+    taus = (0.0, 1.0, 3.0)
+    info = adjust_logits(base.best_checkpoint, ds, tmp_path / "all.pt", taus=taus)
+    for tau in taus:  # each tau written on its own, then scored by ordinary inference
+        out = tmp_path / f"tau{tau}.pt"
+        adjust_logits(base.best_checkpoint, ds, out, taus=(tau,))
+        scored = evaluate_classifier(load_classifier(out), ds, split="val")
+        assert scored["accuracy"] == pytest.approx(info["val"][tau]["accuracy"])
+        assert scored["macro_f1"] == pytest.approx(info["val"][tau]["macro_f1"])
+    assert len({round(v["macro_f1"], 6) for v in info["val"].values()}) > 1  # tau changes something
+
+
 def test_half_precision_checkpoint_is_smaller_and_predicts_the_same(tmp_path: Path) -> None:
     from feraug.classifier.logit_adjust import adjust_logits
 

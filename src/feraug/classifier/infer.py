@@ -58,12 +58,14 @@ def ten_crops(x: torch.Tensor, crop: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: torch.Tensor, crop_size: int | None,
-                   tta: str = "none", batch_size: int | None = None) -> torch.Tensor:
-    """Averaged softmax probabilities' log for uint8 images, batch by batch, with TTA.
+def view_logits(model: nn.Module, images: torch.Tensor, crop_size: int | None,
+                tta: str = "none", batch_size: int | None = None) -> torch.Tensor:
+    """Raw logits of every test-time view of uint8 images, batch by batch: ``[V, N, K]``.
 
-    Returns log-probabilities ``[N, K]`` (averaging is done in probability space).
-    ``batch_size`` defaults to :func:`inference_batch_size` for the model's device.
+    ``V`` is 1 (none), 2 (flip) or 10 (tencrop, when ``crop_size`` is smaller than the
+    images). Kept per view so that a change of the final layer's bias (logit adjustment) can
+    be scored for many values from one pass through the network. ``batch_size`` defaults to
+    :func:`inference_batch_size` for the model's device.
     """
     check_tta(tta)
     device = next(model.parameters()).device
@@ -83,10 +85,25 @@ def predict_logits(model: nn.Module, images: torch.Tensor, crop_size: int | None
             x = to_model_input(batch, crop_size)
             views = torch.stack([x, x.flip(-1)]) if tta != "none" else x.unsqueeze(0)
         v, n = views.shape[:2]
-        probs = F.softmax(model(views.flatten(0, 1)).float(), dim=1).view(v, n, -1).mean(0)
-        outs.append(probs.clamp_min(1e-12).log().cpu())
+        outs.append(model(views.flatten(0, 1)).float().view(v, n, -1).cpu())
     model.train(was_training)
-    return torch.cat(outs)
+    return torch.cat(outs, dim=1)
+
+
+def average_views(logits: torch.Tensor) -> torch.Tensor:
+    """``[V, N, K]`` view logits -> ``[N, K]`` log of the views' mean softmax probabilities
+    (averaging in probability space, as every feraug prediction does)."""
+    return F.softmax(logits, dim=-1).mean(0).clamp_min(1e-12).log()
+
+
+def predict_logits(model: nn.Module, images: torch.Tensor, crop_size: int | None,
+                   tta: str = "none", batch_size: int | None = None) -> torch.Tensor:
+    """Averaged softmax probabilities' log for uint8 images, batch by batch, with TTA.
+
+    Returns log-probabilities ``[N, K]`` (averaging is done in probability space).
+    ``batch_size`` defaults to :func:`inference_batch_size` for the model's device.
+    """
+    return average_views(view_logits(model, images, crop_size, tta, batch_size))
 
 
 def predict_proba(model: nn.Module, images: torch.Tensor, crop_size: int | None,

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from feraug.classifier.evaluate import align_labels, check_same_split
-from feraug.classifier.infer import check_tta, predict_proba
+from feraug.classifier.infer import average_views, check_tta, view_logits
 from feraug.classifier.metrics import classification_metrics
 from feraug.classifier.setup import last_linear
 from feraug.data.dataset import FaceDataset
@@ -107,10 +107,11 @@ def adjust_logits(checkpoint: str | Path | LoadedClassifier, dataset: FaceDatase
     y = align_labels(val, loaded.classes).numpy()
     scores: dict[float, dict] = {}
     show = not os.environ.get("FERAUG_QUIET")
+    # The bias shift moves every view's logits by the same -tau * shift, so one pass through
+    # the network scores every tau.
+    logits = view_logits(loaded.model, val.images, loaded.crop_size, tta)
     for tau in progress_bar(taus, desc="choosing tau on val", enabled=show, leave=False):
-        with torch.no_grad():
-            head.bias.copy_(bias0 - tau * shift)
-        pred = predict_proba(loaded.model, val.images, loaded.crop_size, tta).argmax(1)
+        pred = average_views(logits - tau * shift).argmax(1)
         m = classification_metrics(y, pred.numpy(), loaded.classes)
         scores[tau] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
     best = max(taus, key=lambda t: (scores[t][metric], -t))
